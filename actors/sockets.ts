@@ -1,0 +1,157 @@
+/**
+ * What TCP and Unix sockets share: wrapping a connection in a bytestream actor,
+ * accepting, connecting within a deadline, and the clean close.
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+import { call } from "./actor.ts";
+import { checkDeadline } from "./args.ts";
+import { type Handle, hclose, layerOf, openHandle, takeLayer } from "./handle.ts";
+import { ListenerActor, type ListenerMsg } from "./listener.ts";
+import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
+import { type Deadline, remaining } from "./time.ts";
+import type { Transport } from "./transport.ts";
+import { transportError } from "./transport.ts";
+
+/**
+ * Wraps a connected transport in a bytestream actor and returns its handle.
+ *
+ * @example
+ * ```ts
+ * import { streamHandle } from "./sockets.ts";
+ * import { pipePair } from "./pipe.ts";
+ * import { hclose } from "./handle.ts";
+ *
+ * const [a, b] = pipePair();
+ * const h = streamHandle(a, "pipe");
+ * hclose(h);
+ * b.close();
+ * ```
+ */
+export function streamHandle(conn: Transport, label: string, options?: StreamOptions): Handle {
+  return openHandle(new ByteStream(label, conn, options), label);
+}
+
+/**
+ * Waits for a connection on a listener handle.
+ *
+ * @example
+ * ```ts
+ * import { acceptConn, listenerHandle } from "./sockets.ts";
+ * import { hclose, } from "./handle.ts";
+ * import { now } from "./time.ts";
+ *
+ * const ls = listenerHandle(Deno.listen({ hostname: "127.0.0.1", port: 0 }), "tcp", 8);
+ * await acceptConn(ls, "tcpAccept", now() + 10).catch((e) => console.log(e.code)); // ETIMEDOUT
+ * hclose(ls);
+ * ```
+ */
+export function acceptConn(listener: Handle, op: string, deadline: Deadline): Promise<Deno.Conn> {
+  try {
+    checkDeadline(op, deadline);
+    const layer = layerOf<ListenerActor>(listener, op, "listener");
+    return call<Deno.Conn, ListenerMsg>(layer, op, deadline, (req) => ({ kind: "accept", req }));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Wraps a `Deno.Listener` in a listener actor and returns its handle.
+ *
+ * @example
+ * ```ts
+ * import { listenerHandle } from "./sockets.ts";
+ * import { hclose } from "./handle.ts";
+ *
+ * hclose(listenerHandle(Deno.listen({ hostname: "127.0.0.1", port: 0 }), "tcp", 8));
+ * ```
+ */
+export function listenerHandle(listener: Deno.Listener, label: string, backlog: number): Handle {
+  return openHandle(new ListenerActor(`${label} listener`, listener, backlog), `${label} listener`);
+}
+
+/** The address a listener handle is bound to. */
+export function listenerAddr(h: Handle, op: string): Deno.Addr {
+  return layerOf<ListenerActor>(h, op, "listener").addr;
+}
+
+/**
+ * Runs a connect within a deadline: on timeout the attempt is aborted and a late
+ * connection is closed, so nothing leaks.
+ *
+ * @example
+ * ```ts
+ * import { connectWithin } from "./sockets.ts";
+ * import { now } from "./time.ts";
+ *
+ * await connectWithin("tcpConnect", now() + 100, (signal) =>
+ *   Deno.connect({ hostname: "127.0.0.1", port: 1, signal })
+ * ).catch((e) => console.log(e.code)); // ECONNREFUSED
+ * ```
+ */
+export async function connectWithin(
+  op: string,
+  deadline: Deadline,
+  connect: (signal: AbortSignal) => Promise<Deno.Conn>,
+): Promise<Deno.Conn> {
+  checkDeadline(op, deadline);
+  const left = remaining(deadline);
+  if (left === 0) throw new DillError("ETIMEDOUT", `${op}: a connection cannot be made at once`);
+  const abort = new AbortController();
+  const attempt = connect(abort.signal);
+  if (left === Infinity) {
+    try {
+      return await attempt;
+    } catch (e) {
+      throw transportError(op, e);
+    }
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expiry = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), Math.ceil(left));
+  });
+  try {
+    const winner = await Promise.race([attempt, expiry]);
+    if (winner === "timeout") {
+      abort.abort();
+      attempt.then((conn) => conn.close(), () => {});
+      throw new DillError("ETIMEDOUT", `${op}: no connection before the deadline`);
+    }
+    return winner;
+  } catch (e) {
+    throw transportError(op, e);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The clean close of a connection (libdill's `tcp_close`): flush, half-close, read
+ * and drop input until the peer closes too. The handle is closed even on failure.
+ * On a listener handle it is the same as {@link hclose}.
+ *
+ * @example
+ * ```ts
+ * import { closeCleanly, streamHandle } from "./sockets.ts";
+ * import { pipePair } from "./pipe.ts";
+ * import { now } from "./time.ts";
+ *
+ * const [a, b] = pipePair();
+ * const [ha, hb] = [streamHandle(a, "pipe"), streamHandle(b, "pipe")];
+ * await Promise.all([closeCleanly(ha, "close", now() + 1000), closeCleanly(hb, "close", now() + 1000)]);
+ * ```
+ */
+export async function closeCleanly(h: Handle, op: string, deadline: Deadline): Promise<void> {
+  checkDeadline(op, deadline);
+  const layer = layerOf(h, op);
+  if (layer.kind === "listener") return hclose(h);
+  const stream = takeLayer<ByteStream>(h, op, "bytestream");
+  try {
+    await call<void, StreamMsg>(stream, op, deadline, (req) => ({ kind: "shutdown", req }));
+  } finally {
+    stream.close(new DillError("ECANCELED", `${h} was closed by ${op}`));
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The I/O edge under a bytestream actor: anything that reads and writes bytes like
+ * a `Deno.Conn` (TCP and Unix connections, the in-memory pipe, TLS streams).
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+
+/**
+ * A connected byte transport. `Deno.Conn` satisfies it as it is.
+ *
+ * @example
+ * ```ts
+ * import type { Transport } from "./transport.ts";
+ *
+ * // A transport that is always at end of stream and swallows writes.
+ * const sink: Transport = {
+ *   read: () => Promise.resolve(null),
+ *   write: (b: Uint8Array) => Promise.resolve(b.length),
+ *   closeWrite: () => Promise.resolve(),
+ *   close: () => {},
+ * };
+ * console.log(await sink.read(new Uint8Array(8))); // null
+ * ```
+ */
+export interface Transport {
+  /** Reads into `buf`; resolves the byte count, or `null` at a clean end of stream. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Writes some of `buf`; resolves how many bytes were taken. */
+  write(buf: Uint8Array): Promise<number>;
+  /** Ends the outbound direction (TCP FIN). */
+  closeWrite(): Promise<void>;
+  /** Releases the transport at once; pending reads and writes fail. */
+  close(): void;
+}
+
+/**
+ * Turns a failure from a transport or socket call into a {@link DillError}: broken
+ * connections are `ECONNRESET`, a transport closed under the call is `ECANCELED`,
+ * and refused, taken or exhausted resources get their own codes.
+ *
+ * @example
+ * ```ts
+ * import { transportError } from "./transport.ts";
+ *
+ * console.log(transportError("brecv", new Deno.errors.ConnectionReset("reset")).code); // ECONNRESET
+ * ```
+ */
+export function transportError(op: string, e: unknown): DillError {
+  if (e instanceof DillError) return e;
+  const detail = e instanceof Error ? e.message : String(e);
+  if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) {
+    return new DillError("ECANCELED", `${op}: the connection was closed locally (${detail})`, {
+      cause: e,
+    });
+  }
+  if (e instanceof Deno.errors.ConnectionRefused) {
+    return new DillError("ECONNREFUSED", `${op}: nobody is listening there (${detail})`, {
+      cause: e,
+    });
+  }
+  if (e instanceof Deno.errors.AddrInUse) {
+    return new DillError("EADDRINUSE", `${op}: the address is already in use (${detail})`, {
+      cause: e,
+    });
+  }
+  if (/too many open files|os error 24/i.test(detail)) {
+    return new DillError("EMFILE", `${op}: out of file descriptors (${detail})`, { cause: e });
+  }
+  return new DillError("ECONNRESET", `${op}: the connection broke (${detail})`, { cause: e });
+}

@@ -1,0 +1,42 @@
+/**
+ * dill-ws: libdill's layered socket stack for Deno. TCP, Unix sockets, in-memory
+ * pipes, TLS and WebSocket are protocol layers stacked on each other; each layer is
+ * an actor with a mailbox, and every blocking call takes a deadline.
+ *
+ * @example
+ * ```ts
+ * import { brecv, bsend, hclose, ipcPair, now } from "./mod.ts";
+ *
+ * const [a, b] = ipcPair();
+ * await bsend(a, new TextEncoder().encode("hello"), now() + 1000);
+ * const buf = await brecv(b, new Uint8Array(5), now() + 1000);
+ * console.log(new TextDecoder().decode(buf)); // hello
+ * hclose(a);
+ * hclose(b);
+ * ```
+ *
+ * @module
+ */
+
+export { DillError, type ErrorCode, isDillError } from "./protocol/errors.ts";
+export { type Deadline, now } from "./actors/time.ts";
+export { Handle, hclose } from "./actors/handle.ts";
+export type { StreamOptions } from "./actors/stream.ts";
+export { brecv, brecvl, bsend, bsendl } from "./actors/bytestream.ts";
+export {
+  DEFAULT_BACKLOG,
+  tcpAccept,
+  type TcpAddr,
+  tcpClose,
+  tcpConnect,
+  tcpListen,
+  tcpLocalAddr,
+} from "./actors/tcp.ts";
+export {
+  ipcAccept,
+  ipcClose,
+  ipcConnect,
+  ipcListen,
+  ipcPair,
+  type PairOptions,
+} from "./actors/ipc.ts";
