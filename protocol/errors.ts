@@ -60,6 +60,8 @@ export class DillError extends Error {
   readonly code: ErrorCode;
 
   /**
+   * Makes an error; the message is prefixed with the code.
+   *
    * @param code errno-style code
    * @param message what happened and, where useful, what to do about it
    * @param options the underlying cause, if any

@@ -1,0 +1,603 @@
+/**
+ * The WebSocket opening handshake of RFC 6455 section 4, both sides, without I/O: key
+ * derivation, validating an upgrade request and writing the `101 Switching Protocols`
+ * answer (or the HTTP error to send instead), and writing an upgrade request and
+ * validating its answer. Heads come from `HttpHeadReader` (`./http11.ts`).
+ *
+ * No extension is ever negotiated: extension offers are ignored by the server, and a
+ * server answer that accepts one is refused by the client.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { DillError, type ErrorCode } from "./errors.ts";
+import {
+  type HttpRequestHead,
+  type HttpResponseHead,
+  isHttpToken,
+  writeHttpErrorResponse,
+  writeHttpRequest,
+  writeHttpResponse,
+} from "./http11.ts";
+
+/** The GUID that RFC 6455 appends to the key before hashing. */
+const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/**
+ * Canonical base64 of exactly 16 bytes: 21 free characters, a last character whose four
+ * unused low bits are zero, and the `==` padding.
+ */
+const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+
+/** Default for {@link ServerHandshakeOptions.maxResourceLength} (libdill's `resourcelen`). */
+const DEFAULT_MAX_RESOURCE_LENGTH = 1024;
+/** Default for {@link ServerHandshakeOptions.maxHostLength} (libdill's `hostlen`). */
+const DEFAULT_MAX_HOST_LENGTH = 256;
+
+/**
+ * A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
+ *
+ * @returns the key, 24 characters
+ *
+ * @example
+ * ```ts
+ * import { wsRequestKey } from "./handshake.ts";
+ *
+ * console.log(wsRequestKey().length); // 24
+ * ```
+ */
+export function wsRequestKey(): string {
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...nonce));
+}
+
+/**
+ * The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`:
+ * base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
+ *
+ * @param requestKey the client's key
+ * @returns the accept key, 28 characters
+ * @throws {DillError} `EPROTO` unless `requestKey` is the base64 encoding of exactly 16
+ *   bytes
+ *
+ * @example
+ * ```ts
+ * import { wsResponseKey } from "./handshake.ts";
+ *
+ * // The example of RFC 6455 section 1.3.
+ * console.log(wsResponseKey("dGhlIHNhbXBsZSBub25jZQ==")); // s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+ * ```
+ */
+export function wsResponseKey(requestKey: string): string {
+  if (!KEY_PATTERN.test(requestKey)) {
+    throw new DillError(
+      "EPROTO",
+      `Sec-WebSocket-Key ${quote(requestKey)} is not the base64 encoding of 16 bytes`,
+    );
+  }
+  // SHA-1 is what RFC 6455 prescribes; it proves the server read this key, nothing more.
+  return createHash("sha1").update(requestKey + WS_GUID).digest("base64");
+}
+
+/** What a server accepts in an upgrade request. */
+export interface ServerHandshakeOptions {
+  /**
+   * Longest resource (path and query) accepted; longer is refused with 414 and
+   * `EMSGSIZE`. Default 1024, libdill's `resourcelen`.
+   */
+  maxResourceLength?: number;
+  /**
+   * Longest Host accepted; longer is refused with 400 and `EMSGSIZE`. Default 256,
+   * libdill's `hostlen`.
+   */
+  maxHostLength?: number;
+  /**
+   * Subprotocols the server speaks. The chosen one is the first protocol in the client's
+   * offer (which RFC 6455 orders by the client's preference) that is in this list; none
+   * is chosen when nothing matches.
+   */
+  protocols?: string[];
+  /**
+   * Decides whether a request from `origin` (the `Origin` header, `null` if absent) may
+   * connect. Returning `false` refuses it with 403. Without it every origin is accepted.
+   */
+  checkOrigin?: (origin: string | null, request: HttpRequestHead) => boolean;
+  /** Extra header lines for the 101 answer, such as `["Set-Cookie", "..."]`. */
+  responseHeaders?: [string, string][];
+}
+
+/** A valid upgrade request, and the answer that completes the handshake. */
+export interface AcceptedUpgrade {
+  /** The requested resource: path and query, always starting with `/`. */
+  resource: string;
+  /** The requested host: the `Host` header, or the authority of an absolute-form target. */
+  host: string;
+  /** The client's `Sec-WebSocket-Key`. */
+  key: string;
+  /** The chosen subprotocol, or `null` if none. */
+  protocol: string | null;
+  /** The request this was derived from. */
+  request: HttpRequestHead;
+  /** The full `101 Switching Protocols` answer to send. */
+  response: Uint8Array;
+}
+
+/**
+ * A refused upgrade request. `status` is the HTTP status to answer with and `response` the
+ * full answer to send before closing the connection: `Connection: close`, a plain-text
+ * body saying what was wrong, `Allow: GET` for 405, and `Upgrade: websocket` plus
+ * `Sec-WebSocket-Version: 13` for 426. `code` is `EMSGSIZE` when a length limit was
+ * exceeded and `EPROTO` otherwise.
+ *
+ * @example
+ * ```ts
+ * import { acceptUpgrade, HandshakeError } from "./handshake.ts";
+ *
+ * try {
+ *   acceptUpgrade({ method: "POST", target: "/", version: "HTTP/1.1", headers: new Headers() });
+ * } catch (e) {
+ *   if (e instanceof HandshakeError) console.log(e.status, e.code); // 405 EPROTO
+ * }
+ * ```
+ */
+export class HandshakeError extends DillError {
+  /** The HTTP status to answer with. */
+  readonly status: number;
+  /** The full HTTP answer to send before closing. */
+  readonly response: Uint8Array;
+
+  /**
+   * Makes a refusal and the answer that goes with it.
+   *
+   * @param code `EMSGSIZE` for an exceeded limit, `EPROTO` otherwise
+   * @param status the HTTP status to answer with
+   * @param message what was wrong, also sent to the peer as the body
+   * @param headers extra header lines for the answer
+   */
+  constructor(code: ErrorCode, status: number, message: string, headers: [string, string][] = []) {
+    super(code, message);
+    this.name = "HandshakeError";
+    this.status = status;
+    this.response = writeHttpErrorResponse(status, message, headers);
+  }
+}
+
+/** Headers the handshake itself writes in the 101 answer; options may not set them. */
+const SERVER_OWNED_HEADERS = new Set([
+  "upgrade",
+  "connection",
+  "sec-websocket-accept",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+  "sec-websocket-version",
+  // A 1xx answer has no body (RFC 9110 section 8.6).
+  "content-length",
+  "transfer-encoding",
+]);
+
+/**
+ * Validates an HTTP upgrade request (RFC 6455 section 4.2.1) and builds the answer that
+ * completes the handshake. Checks, in order, each refusal being a {@link HandshakeError}:
+ *
+ * - method `GET` (else 405 with `Allow: GET`);
+ * - version HTTP/1.1 or a later 1.x (HTTP/1.0 and malformed versions 400; 2.0 and later
+ *   505, since they never carry this handshake);
+ * - target in origin-form (`/path?query`) or absolute-form (`ws://host/path`, also `wss`,
+ *   `http`, `https`; then the resource is its path and query, and its authority is the
+ *   host, as RFC 9112 section 3.2.2 asks) and without a fragment (else 400); the resource
+ *   no longer than `maxResourceLength` (else 414, `EMSGSIZE`);
+ * - exactly one non-empty, well-formed `Host` (else 400; a comma counts as a repeated
+ *   header, as repeats are joined with commas), no longer than `maxHostLength` (else
+ *   400, `EMSGSIZE`);
+ * - no request body: no `Transfer-Encoding`, `Content-Length` absent or 0 (else 400),
+ *   because bytes after the head must be WebSocket frames;
+ * - `Upgrade` lists `websocket` and `Connection` lists `upgrade`, case-insensitively
+ *   (else 400);
+ * - `Sec-WebSocket-Version` is exactly 13 (else 426 naming version 13); checked before
+ *   the key so that clients of older drafts learn which version to use;
+ * - one `Sec-WebSocket-Key`, the base64 encoding of 16 bytes (else 400);
+ * - `checkOrigin` accepts the origin (else 403);
+ * - `Sec-WebSocket-Protocol` offers, across repeated headers, are tokens (else 400).
+ *
+ * `Sec-WebSocket-Extensions` offers are ignored: no extension is negotiated.
+ *
+ * @param request the request head, as read by `HttpHeadReader` (`./http11.ts`)
+ * @param options limits, subprotocols, origin check and extra answer headers
+ * @returns the handshake result and the 101 answer to send
+ * @throws {HandshakeError} when the request must be refused
+ * @throws {DillError} `EINVAL` when `options` is invalid (checked before the request)
+ *
+ * @example
+ * ```ts
+ * import { acceptUpgrade } from "./handshake.ts";
+ *
+ * const headers = new Headers({
+ *   "Host": "example.com",
+ *   "Upgrade": "websocket",
+ *   "Connection": "keep-alive, Upgrade",
+ *   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+ *   "Sec-WebSocket-Version": "13",
+ *   "Sec-WebSocket-Protocol": "chat, superchat",
+ * });
+ * const up = acceptUpgrade(
+ *   { method: "GET", target: "/chat", version: "HTTP/1.1", headers },
+ *   { protocols: ["superchat"] },
+ * );
+ * console.log(up.resource, up.host, up.protocol); // /chat example.com superchat
+ * console.log(new TextDecoder().decode(up.response).split("\r\n")[0]);
+ * // HTTP/1.1 101 Switching Protocols
+ * ```
+ */
+export function acceptUpgrade(
+  request: HttpRequestHead,
+  options: ServerHandshakeOptions = {},
+): AcceptedUpgrade {
+  const maxResourceLength = options.maxResourceLength ?? DEFAULT_MAX_RESOURCE_LENGTH;
+  const maxHostLength = options.maxHostLength ?? DEFAULT_MAX_HOST_LENGTH;
+  const supported = options.protocols ?? [];
+  const extraHeaders = options.responseHeaders ?? [];
+  checkServerOptions(maxResourceLength, maxHostLength, supported, extraHeaders);
+
+  const { method, version, headers } = request;
+  if (method !== "GET") {
+    throw new HandshakeError(
+      "EPROTO",
+      405,
+      `method ${quote(method)} cannot open a WebSocket; use GET`,
+      [["Allow", "GET"]],
+    );
+  }
+  const versionMatch = /^HTTP\/(\d)\.(\d)$/.exec(version);
+  if (!versionMatch) {
+    throw new HandshakeError("EPROTO", 400, `malformed HTTP version ${quote(version)}`);
+  }
+  if (versionMatch[1] !== "1") {
+    throw new HandshakeError("EPROTO", 505, `${version} cannot carry this handshake`);
+  }
+  if (versionMatch[2] === "0") {
+    throw new HandshakeError("EPROTO", 400, "a WebSocket upgrade needs HTTP/1.1 or later");
+  }
+
+  const { resource, authority } = splitTarget(request.target);
+  if (resource.length > maxResourceLength) {
+    throw new HandshakeError(
+      "EMSGSIZE",
+      414,
+      `resource is ${resource.length} bytes long; the limit is ${maxResourceLength}`,
+    );
+  }
+
+  const hostHeader = headers.get("host");
+  if (hostHeader === null) throw refuse("missing Host header");
+  if (hostHeader.includes(",")) throw refuse("more than one Host header");
+  if (!isHost(hostHeader)) throw refuse(`malformed Host header ${quote(hostHeader)}`);
+  const host = authority ?? hostHeader;
+  if (host.length > maxHostLength) {
+    throw new HandshakeError(
+      "EMSGSIZE",
+      400,
+      `host is ${host.length} bytes long; the limit is ${maxHostLength}`,
+    );
+  }
+
+  if (headers.has("transfer-encoding")) throw refuse("an upgrade request has no body");
+  const contentLength = headers.get("content-length");
+  if (contentLength !== null && contentLength !== "0") {
+    throw refuse("an upgrade request has no body");
+  }
+
+  const upgrade = tokenList(headers.get("upgrade")).map((t) => t.toLowerCase());
+  if (!upgrade.includes("websocket")) {
+    throw refuse("Upgrade header must list websocket");
+  }
+  const connection = tokenList(headers.get("connection")).map((t) => t.toLowerCase());
+  if (!connection.includes("upgrade")) {
+    throw refuse("Connection header must list upgrade");
+  }
+
+  const wsVersion = headers.get("sec-websocket-version");
+  if (wsVersion !== "13") {
+    throw new HandshakeError(
+      "EPROTO",
+      426,
+      wsVersion === null
+        ? "missing Sec-WebSocket-Version; this server speaks version 13"
+        : `Sec-WebSocket-Version ${quote(wsVersion)} is not supported; use 13`,
+      [["Connection", "Upgrade, close"], ["Upgrade", "websocket"], [
+        "Sec-WebSocket-Version",
+        "13",
+      ]],
+    );
+  }
+
+  const key = headers.get("sec-websocket-key");
+  if (key === null) throw refuse("missing Sec-WebSocket-Key");
+  if (key.includes(",")) throw refuse("more than one Sec-WebSocket-Key");
+  if (!KEY_PATTERN.test(key)) {
+    throw refuse(`Sec-WebSocket-Key ${quote(key)} is not the base64 encoding of 16 bytes`);
+  }
+
+  if (options.checkOrigin && !options.checkOrigin(headers.get("origin"), request)) {
+    throw new HandshakeError("EPROTO", 403, "origin not allowed");
+  }
+
+  const offered = tokenList(headers.get("sec-websocket-protocol"));
+  for (const name of offered) {
+    if (!isHttpToken(name)) throw refuse(`invalid subprotocol name ${quote(name)}`);
+  }
+  const protocol = offered.find((name) => supported.includes(name)) ?? null;
+
+  const answer: [string, string][] = [
+    ["Upgrade", "websocket"],
+    ["Connection", "Upgrade"],
+    ["Sec-WebSocket-Accept", wsResponseKey(key)],
+  ];
+  if (protocol !== null) answer.push(["Sec-WebSocket-Protocol", protocol]);
+  answer.push(...extraHeaders);
+  const response = writeHttpResponse(101, "Switching Protocols", answer);
+  return { resource, host, key, protocol, request, response };
+}
+
+/** Throws `EINVAL` for server options that could never work. */
+function checkServerOptions(
+  maxResourceLength: number,
+  maxHostLength: number,
+  protocols: string[],
+  responseHeaders: [string, string][],
+): void {
+  const where = "acceptUpgrade";
+  if (!Number.isSafeInteger(maxResourceLength) || maxResourceLength < 1) {
+    throw new DillError("EINVAL", `${where}: maxResourceLength must be a positive integer`);
+  }
+  if (!Number.isSafeInteger(maxHostLength) || maxHostLength < 1) {
+    throw new DillError("EINVAL", `${where}: maxHostLength must be a positive integer`);
+  }
+  for (const name of protocols) {
+    if (!isHttpToken(name)) {
+      throw new DillError("EINVAL", `${where}: invalid subprotocol name ${quote(name)}`);
+    }
+  }
+  for (const [name] of responseHeaders) {
+    if (SERVER_OWNED_HEADERS.has(name.toLowerCase())) {
+      throw new DillError(
+        "EINVAL",
+        `${where}: responseHeaders may not set ${name}; the handshake owns it`,
+      );
+    }
+  }
+  // Names and values are checked by writeHttpResponse, which throws EINVAL too.
+}
+
+/**
+ * Splits a request-target into the resource and, for absolute-form, the authority.
+ * Throws a 400 {@link HandshakeError} for any other form.
+ */
+function splitTarget(target: string): { resource: string; authority: string | null } {
+  if (!/^[\x21-\x7e]+$/.test(target)) throw refuse("malformed request target");
+  if (target.includes("#")) throw refuse("request target must not contain a fragment");
+  if (target.startsWith("/")) return { resource: target, authority: null };
+  const absolute = /^(?:wss?|https?):\/\/([^/?]*)(.*)$/i.exec(target);
+  if (!absolute) {
+    throw refuse(`request target ${quote(target)} must be a path starting with "/"`);
+  }
+  const [, authority, rest] = absolute;
+  // Credentials in the target are refused rather than silently dropped.
+  if (!isHost(authority)) throw refuse(`malformed authority in target ${quote(target)}`);
+  const resource = rest === "" ? "/" : rest.startsWith("?") ? "/" + rest : rest;
+  return { resource, authority };
+}
+
+/**
+ * Whether `s` looks like `uri-host [ ":" port ]`: a name, IPv4 or bracketed IPv6 address
+ * with an optional port. Commas are refused although RFC 3986 allows them in names: no
+ * real host has one, and a comma is what two joined `Host` headers look like.
+ */
+function isHost(s: string): boolean {
+  return /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]+)(?::[0-9]*)?$/.test(s);
+}
+
+/** Splits an RFC 9110 list (`a, b,,c`) into its non-empty trimmed elements. */
+function tokenList(value: string | null): string[] {
+  if (value === null) return [];
+  return value.split(",").map((t) => t.trim()).filter((t) => t !== "");
+}
+
+/** A 400 refusal with code `EPROTO`. */
+function refuse(message: string): HandshakeError {
+  return new HandshakeError("EPROTO", 400, message);
+}
+
+/** Quotes a peer-supplied string for a message, cut short so answers stay small. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 64 ? s.slice(0, 64) + "..." : s);
+}
+
+/** What a client asks for in its upgrade request. */
+export interface ClientHandshakeOptions {
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: string[];
+  /**
+   * Extra request headers, such as `Authorization`. They may not set the headers the
+   * handshake writes (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`), nor a body.
+   */
+  headers?: [string, string][];
+  /** The `Origin` header to send, as browsers do. */
+  origin?: string;
+}
+
+/** Headers the handshake itself writes in the request; options may not set them. */
+const CLIENT_OWNED_HEADERS = new Set([
+  "host",
+  "upgrade",
+  "connection",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+  "sec-websocket-accept",
+  // Bytes after the head must be WebSocket frames, so the request cannot have a body.
+  "content-length",
+  "transfer-encoding",
+]);
+
+/**
+ * Writes the upgrade request that opens a WebSocket (RFC 6455 section 4.1): `GET resource`,
+ * `Host`, `Upgrade: websocket`, `Connection: Upgrade`, the key, `Sec-WebSocket-Version: 13`,
+ * then `Sec-WebSocket-Protocol` if protocols are offered, `Origin` if given, and the extra
+ * headers. No extension is offered.
+ *
+ * @param resource path and query, starting with `/`
+ * @param host the `Host` header: host name or address, with a port if not the default
+ * @param key a key from {@link wsRequestKey}
+ * @param options subprotocols, origin and extra headers
+ * @returns the request bytes
+ * @throws {DillError} `EINVAL` for an invalid argument, a duplicate or invalid
+ *   subprotocol, or an extra header that would override a handshake header
+ *
+ * @example
+ * ```ts
+ * import { wsRequestKey, writeUpgradeRequest } from "./handshake.ts";
+ *
+ * const bytes = writeUpgradeRequest("/chat", "example.com:8080", wsRequestKey(), {
+ *   protocols: ["chat"],
+ *   origin: "https://example.com",
+ * });
+ * console.log(new TextDecoder().decode(bytes).split("\r\n")[0]); // GET /chat HTTP/1.1
+ * ```
+ */
+export function writeUpgradeRequest(
+  resource: string,
+  host: string,
+  key: string,
+  options: ClientHandshakeOptions = {},
+): Uint8Array {
+  const where = "writeUpgradeRequest";
+  if (!/^\/[\x21-\x7e]*$/.test(resource) || resource.includes("#")) {
+    throw new DillError(
+      "EINVAL",
+      `${where}: resource must start with "/" and be visible ASCII without a fragment`,
+    );
+  }
+  if (!isHost(host)) throw new DillError("EINVAL", `${where}: malformed host ${quote(host)}`);
+  if (!KEY_PATTERN.test(key)) {
+    throw new DillError("EINVAL", `${where}: key must be the base64 encoding of 16 bytes`);
+  }
+  const protocols = options.protocols ?? [];
+  for (const name of protocols) {
+    if (!isHttpToken(name)) {
+      throw new DillError("EINVAL", `${where}: invalid subprotocol name ${quote(name)}`);
+    }
+  }
+  if (new Set(protocols).size !== protocols.length) {
+    throw new DillError("EINVAL", `${where}: subprotocols must be unique`);
+  }
+  const extra = options.headers ?? [];
+  for (const [name] of extra) {
+    const lower = name.toLowerCase();
+    if (CLIENT_OWNED_HEADERS.has(lower) || (lower === "origin" && options.origin !== undefined)) {
+      throw new DillError("EINVAL", `${where}: headers may not set ${name}; the handshake owns it`);
+    }
+  }
+  const lines: [string, string][] = [
+    ["Host", host],
+    ["Upgrade", "websocket"],
+    ["Connection", "Upgrade"],
+    ["Sec-WebSocket-Key", key],
+    ["Sec-WebSocket-Version", "13"],
+  ];
+  if (protocols.length > 0) lines.push(["Sec-WebSocket-Protocol", protocols.join(", ")]);
+  if (options.origin !== undefined) lines.push(["Origin", options.origin]);
+  lines.push(...extra);
+  // writeHttpRequest refuses invalid names and values (header injection) with EINVAL.
+  return writeHttpRequest("GET", resource, lines);
+}
+
+/**
+ * Validates the server's answer to an upgrade request (RFC 6455 section 4.1): status 101,
+ * HTTP/1.1 or a later 1.x, `Upgrade` listing `websocket`, `Connection` listing `upgrade`,
+ * `Sec-WebSocket-Accept` matching the key, no `Sec-WebSocket-Extensions` (none was
+ * offered), and `Sec-WebSocket-Protocol` either absent or a single one of the offered
+ * subprotocols.
+ *
+ * @param response the response head, as read by `HttpHeadReader` (`./http11.ts`)
+ * @param key the key sent in the request
+ * @param offeredProtocols the subprotocols offered in the request
+ * @returns the subprotocol the server chose, or `null`
+ * @throws {DillError} `EPROTO` naming the first rule the answer breaks; `EINVAL` if `key`
+ *   is not a valid key
+ *
+ * @example
+ * ```ts
+ * import { checkUpgradeResponse } from "./handshake.ts";
+ *
+ * const headers = new Headers({
+ *   "Upgrade": "websocket",
+ *   "Connection": "Upgrade",
+ *   "Sec-WebSocket-Accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+ * });
+ * const head = { version: "HTTP/1.1", status: 101, reason: "Switching Protocols", headers };
+ * console.log(checkUpgradeResponse(head, "dGhlIHNhbXBsZSBub25jZQ==", [])); // { protocol: null }
+ * ```
+ */
+export function checkUpgradeResponse(
+  response: HttpResponseHead,
+  key: string,
+  offeredProtocols: string[],
+): { protocol: string | null } {
+  if (!KEY_PATTERN.test(key)) {
+    throw new DillError("EINVAL", "checkUpgradeResponse: key must be the base64 of 16 bytes");
+  }
+  const { status, reason, version, headers } = response;
+  if (status !== 101) {
+    const phrase = reason === "" ? "" : ` ${quote(reason)}`;
+    throw new DillError(
+      "EPROTO",
+      `server answered the WebSocket upgrade with status ${status}${phrase} instead of 101`,
+    );
+  }
+  if (!/^HTTP\/1\.[1-9]$/.test(version)) {
+    throw new DillError("EPROTO", `server answered the upgrade in ${quote(version)}`);
+  }
+  const upgrade = tokenList(headers.get("upgrade")).map((t) => t.toLowerCase());
+  if (!upgrade.includes("websocket")) {
+    throw new DillError("EPROTO", "server's 101 answer has no Upgrade: websocket");
+  }
+  const connection = tokenList(headers.get("connection")).map((t) => t.toLowerCase());
+  if (!connection.includes("upgrade")) {
+    throw new DillError("EPROTO", "server's 101 answer has no Connection: Upgrade");
+  }
+  const accept = headers.get("sec-websocket-accept");
+  if (accept === null) {
+    throw new DillError("EPROTO", "server's 101 answer has no Sec-WebSocket-Accept");
+  }
+  if (accept !== wsResponseKey(key)) {
+    throw new DillError(
+      "EPROTO",
+      `server's Sec-WebSocket-Accept ${quote(accept)} does not match the key sent`,
+    );
+  }
+  if (headers.has("sec-websocket-extensions")) {
+    throw new DillError(
+      "EPROTO",
+      "server accepted a WebSocket extension although none was offered",
+    );
+  }
+  const chosen = headers.get("sec-websocket-protocol");
+  if (chosen === null) return { protocol: null };
+  if (offeredProtocols.length === 0) {
+    throw new DillError(
+      "EPROTO",
+      `server chose subprotocol ${quote(chosen)} although none was offered`,
+    );
+  }
+  if (!offeredProtocols.includes(chosen)) {
+    throw new DillError(
+      "EPROTO",
+      chosen.includes(",")
+        ? `server chose more than one subprotocol (${quote(chosen)})`
+        : `server chose subprotocol ${quote(chosen)}, which was not offered`,
+    );
+  }
+  return { protocol: chosen };
+}

@@ -1,0 +1,615 @@
+/**
+ * The HTTP/1.1 message head (start line and header fields) that carries the WebSocket
+ * opening handshake: an incremental, size-limited reader for request and response heads,
+ * and writers for the heads this stack sends.
+ *
+ * Parsing follows RFC 9112 strictly. Lines must end in CRLF: a bare LF or a bare CR is
+ * rejected rather than tolerated, because every WebSocket client and server sends CRLF and
+ * lenient line endings are a classic source of request-smuggling disagreements between
+ * parsers. Obsolete line folding, whitespace before the colon, empty lines before the
+ * request line and control characters are rejected too. Nothing here awaits or does I/O.
+ *
+ * @module
+ */
+
+import { DillError, type ErrorCode } from "./errors.ts";
+
+/** Limits that bound how much a peer can make an {@link HttpHeadReader} buffer. */
+export interface HttpLimits {
+  /**
+   * Most bytes in a head: start line, every header line and all CRLFs including the final
+   * blank line. Default 8192.
+   */
+  maxHeadBytes?: number;
+  /** Most header field lines in a head. Default 64. */
+  maxHeaders?: number;
+}
+
+/** A parsed HTTP/1.x request head. */
+export interface HttpRequestHead {
+  /** The method, case-sensitive as sent (`"GET"`). */
+  method: string;
+  /** The request-target exactly as sent (`"/chat?room=1"`). */
+  target: string;
+  /** The protocol version as sent (`"HTTP/1.1"`). */
+  version: string;
+  /** The header fields; repeated fields are combined with `", "`. */
+  headers: Headers;
+}
+
+/** A parsed HTTP/1.x response head. */
+export interface HttpResponseHead {
+  /** The protocol version as sent (`"HTTP/1.1"`). */
+  version: string;
+  /** The three-digit status code. */
+  status: number;
+  /** The reason phrase, possibly empty. */
+  reason: string;
+  /** The header fields; repeated fields are combined with `", "`. */
+  headers: Headers;
+}
+
+/**
+ * A malformed or oversized HTTP head. `status` is the HTTP status a server should answer
+ * with before closing: 400 for malformed input, 414 for a request line that blows the
+ * head limit, 431 for too many or too large header fields, 505 for an HTTP version other
+ * than 1.x. `code` is `EPROTO` for malformed input and `EMSGSIZE` for an exceeded limit.
+ * When reading a response head (client side) the same statuses are used; they only
+ * describe the problem there, as nobody answers a response.
+ *
+ * @example
+ * ```ts
+ * import { HttpError, HttpHeadReader } from "./http11.ts";
+ *
+ * try {
+ *   new HttpHeadReader("request").feed(new TextEncoder().encode("GET / HTTP/2.0\r\n"));
+ * } catch (e) {
+ *   if (e instanceof HttpError) console.log(e.status, e.code); // 505 EPROTO
+ * }
+ * ```
+ */
+export class HttpError extends DillError {
+  /** The HTTP status a server should answer with. */
+  readonly status: number;
+
+  /**
+   * Makes an error for a bad head.
+   *
+   * @param code `EPROTO` for malformed input, `EMSGSIZE` for an exceeded limit
+   * @param status the HTTP status a server should answer with
+   * @param message what is wrong with the head
+   * @param options the underlying cause, if any
+   */
+  constructor(code: ErrorCode, status: number, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = "HttpError";
+    this.status = status;
+  }
+}
+
+/** Default for {@link HttpLimits.maxHeadBytes}. */
+const DEFAULT_MAX_HEAD_BYTES = 8192;
+/** Default for {@link HttpLimits.maxHeaders}. */
+const DEFAULT_MAX_HEADERS = 64;
+
+const SP = 0x20;
+const HT = 0x09;
+const CR = 0x0d;
+const LF = 0x0a;
+const COLON = 0x3a;
+
+/** RFC 9110 tchar: the bytes allowed in a token (method, header name). */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1; // 0-9
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1; // A-Z
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1; // a-z
+
+/** Whether `b` may appear in a field value or reason phrase: HTAB, SP, VCHAR, obs-text. */
+function isFieldByte(b: number): boolean {
+  return b === HT || (b >= 0x20 && b !== 0x7f);
+}
+
+/**
+ * Whether `s` is a non-empty RFC 9110 token, the syntax of methods, header names and
+ * WebSocket subprotocol names.
+ *
+ * @example
+ * ```ts
+ * import { isHttpToken } from "./http11.ts";
+ *
+ * console.log(isHttpToken("chat.v2"), isHttpToken("two words")); // true false
+ * ```
+ */
+export function isHttpToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || TCHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** The states of the head reader; one per syntactic position. */
+enum At {
+  Method,
+  Target,
+  Version,
+  StatusCode,
+  Reason,
+  StartLineLf,
+  LineStart,
+  Name,
+  Value,
+  ValueLf,
+  EndLf,
+  Done,
+}
+
+/** "HTTP/1.1" as byte template: letters must match, `d` marks a digit. */
+const VERSION_TEMPLATE = "HTTP/d.d";
+
+/**
+ * Reads an HTTP/1.x request or response head from bytes arriving in any chunking.
+ * It checks every byte as it arrives, so bad input fails at the first wrong byte rather
+ * than after the peer sends more, and it never holds more than `maxHeadBytes` of head.
+ *
+ * @typeParam K `"request"` on the server side, `"response"` on the client side
+ *
+ * @example
+ * ```ts
+ * import { HttpHeadReader } from "./http11.ts";
+ *
+ * const reader = new HttpHeadReader("request");
+ * const bytes = new TextEncoder().encode("GET /chat HTTP/1.1\r\nHost: a.example\r\n\r\nXY");
+ * console.log(reader.feed(bytes.subarray(0, 10))); // null: not complete yet
+ * const done = reader.feed(bytes.subarray(10))!;
+ * console.log(done.head.target, done.head.headers.get("host")); // /chat a.example
+ * console.log(done.rest); // Uint8Array(2) [ 88, 89 ]
+ * ```
+ */
+export class HttpHeadReader<K extends "request" | "response"> {
+  readonly #kind: K;
+  readonly #maxHeadBytes: number;
+  readonly #maxHeaders: number;
+  #at: At;
+  #consumed = 0;
+  #headerCount = 0;
+  /** The element being read (method, target, version, reason, name or value). */
+  #text = "";
+  #method = "";
+  #target = "";
+  #version = "";
+  #status = 0;
+  #reason = "";
+  #name = "";
+  #headers = new Headers();
+  #failure: HttpError | undefined;
+
+  /**
+   * Makes a reader for one head.
+   *
+   * @param kind `"request"` to read a request head, `"response"` to read a response head
+   * @param limits bounds on the head's size; see {@link HttpLimits}
+   * @throws {DillError} `EINVAL` if a limit is not a positive integer
+   */
+  constructor(kind: K, limits: HttpLimits = {}) {
+    if (kind !== "request" && kind !== "response") {
+      throw new DillError("EINVAL", `HttpHeadReader: kind must be "request" or "response"`);
+    }
+    const maxHeadBytes = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+    const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
+    if (!Number.isSafeInteger(maxHeadBytes) || maxHeadBytes < 1) {
+      throw new DillError("EINVAL", `HttpHeadReader: maxHeadBytes must be a positive integer`);
+    }
+    if (!Number.isSafeInteger(maxHeaders) || maxHeaders < 0) {
+      throw new DillError("EINVAL", `HttpHeadReader: maxHeaders must be a non-negative integer`);
+    }
+    this.#kind = kind;
+    this.#maxHeadBytes = maxHeadBytes;
+    this.#maxHeaders = maxHeaders;
+    // Both start lines begin differently: a request with its method, a response with its
+    // version.
+    this.#at = kind === "request" ? At.Method : At.Version;
+  }
+
+  /**
+   * Feeds the next bytes of the stream.
+   *
+   * @param chunk the next bytes; any length, including empty
+   * @returns `null` while the head is incomplete; once it is complete, the parsed head and
+   *   `rest`, a copy of the bytes of `chunk` after the blank line that ends the head (they
+   *   belong to whatever protocol follows)
+   * @throws {HttpError} as soon as the bytes seen so far cannot start a valid head or a
+   *   limit is exceeded; the reader then keeps throwing the same error
+   * @throws {DillError} `EINVAL` if called again after the head was complete
+   */
+  feed(
+    chunk: Uint8Array,
+  ): { head: K extends "request" ? HttpRequestHead : HttpResponseHead; rest: Uint8Array } | null {
+    if (this.#failure) throw this.#failure;
+    if (this.#at === At.Done) {
+      throw new DillError("EINVAL", "HttpHeadReader.feed: the head is already complete");
+    }
+    try {
+      for (let i = 0; i < chunk.length; i++) {
+        this.#consumed++;
+        if (this.#step(chunk[i])) {
+          return { head: this.#head(), rest: chunk.slice(i + 1) };
+        }
+        // The head is incomplete and has used its whole budget: no further byte can make
+        // it valid, so fail now instead of waiting for the peer.
+        if (this.#consumed >= this.#maxHeadBytes) throw this.#tooLarge();
+      }
+    } catch (e) {
+      this.#failure = e instanceof HttpError
+        ? e
+        : new HttpError("EPROTO", 400, "malformed HTTP head", { cause: e });
+      throw this.#failure;
+    }
+    return null;
+  }
+
+  /** The parsed head; only meaningful once the state is `Done`. */
+  #head(): K extends "request" ? HttpRequestHead : HttpResponseHead {
+    const head: HttpRequestHead | HttpResponseHead = this.#kind === "request"
+      ? {
+        method: this.#method,
+        target: this.#target,
+        version: this.#version,
+        headers: this.#headers,
+      }
+      : {
+        version: this.#version,
+        status: this.#status,
+        reason: this.#reason,
+        headers: this.#headers,
+      };
+    return head as K extends "request" ? HttpRequestHead : HttpResponseHead;
+  }
+
+  #tooLarge(): HttpError {
+    const inStartLine = this.#at === At.Method || this.#at === At.Target ||
+      this.#at === At.Version;
+    if (this.#kind === "request" && inStartLine) {
+      return new HttpError(
+        "EMSGSIZE",
+        414,
+        `request line longer than the ${this.#maxHeadBytes}-byte head limit`,
+      );
+    }
+    return new HttpError(
+      "EMSGSIZE",
+      431,
+      `HTTP head larger than ${this.#maxHeadBytes} bytes (or no blank line ending it)`,
+    );
+  }
+
+  /**
+   * Advances the state machine by one byte; throws on the first invalid byte and returns
+   * whether the head is now complete.
+   */
+  #step(b: number): boolean {
+    switch (this.#at) {
+      case At.Method:
+        if (TCHAR[b] === 1) this.#text += String.fromCharCode(b);
+        else if (b === SP && this.#text !== "") {
+          this.#method = this.#take();
+          this.#at = At.Target;
+        } else throw bad(`invalid ${describe(b)} in the request method`);
+        return false;
+      case At.Target:
+        // Request targets are ASCII without spaces (RFC 9112 section 3.2); anything else,
+        // including raw UTF-8, is rejected rather than guessed at.
+        if (b > SP && b < 0x7f) this.#text += String.fromCharCode(b);
+        else if (b === SP && this.#text !== "") {
+          this.#target = this.#take();
+          this.#at = At.Version;
+        } else throw bad(`invalid ${describe(b)} in the request target`);
+        return false;
+      case At.Version:
+        this.#stepVersion(b);
+        return false;
+      case At.StatusCode:
+        if (b >= 0x30 && b <= 0x39 && this.#text.length < 3) {
+          this.#text += String.fromCharCode(b);
+          if (this.#text.length === 1 && (b < 0x31 || b > 0x35)) {
+            throw bad(`status code must be in 100-599`);
+          }
+        } else if ((b === SP || b === CR) && this.#text.length === 3) {
+          this.#status = Number(this.#take());
+          // A missing reason phrase (and its SP) is tolerated: clients ignore it anyway.
+          this.#at = b === SP ? At.Reason : At.StartLineLf;
+        } else throw bad(`invalid ${describe(b)} in the status code`);
+        return false;
+      case At.Reason:
+        if (b === CR) {
+          this.#reason = this.#take();
+          this.#at = At.StartLineLf;
+        } else if (isFieldByte(b)) this.#text += String.fromCharCode(b);
+        else throw bad(`invalid ${describe(b)} in the reason phrase`);
+        return false;
+      case At.StartLineLf:
+        if (b !== LF) throw bad("CR not followed by LF at the end of the start line");
+        this.#at = At.LineStart;
+        return false;
+      case At.LineStart:
+        if (b === CR) this.#at = At.EndLf;
+        else if (TCHAR[b] === 1) {
+          if (++this.#headerCount > this.#maxHeaders) {
+            throw new HttpError("EMSGSIZE", 431, `more than ${this.#maxHeaders} header fields`);
+          }
+          this.#text = String.fromCharCode(b);
+          this.#at = At.Name;
+        } else if (b === SP || b === HT) {
+          throw bad("header line starts with whitespace (obsolete line folding is not allowed)");
+        } else if (b === COLON) throw bad("header line with an empty field name");
+        else if (b === LF) throw bad("bare LF line ending (CRLF required)");
+        else throw bad(`invalid ${describe(b)} at the start of a header line`);
+        return false;
+      case At.Name:
+        if (TCHAR[b] === 1) this.#text += String.fromCharCode(b);
+        else if (b === COLON) {
+          this.#name = this.#take();
+          this.#at = At.Value;
+        } else if (b === SP || b === HT) {
+          throw bad(`whitespace between header name "${this.#text}" and its colon`);
+        } else if (b === CR || b === LF) throw bad(`header line "${this.#text}" has no colon`);
+        else throw bad(`invalid ${describe(b)} in header name "${this.#text}"`);
+        return false;
+      case At.Value:
+        if (b === CR) this.#at = At.ValueLf;
+        else if ((b === SP || b === HT) && this.#text === "") {
+          // Leading optional whitespace is not part of the value.
+        } else if (isFieldByte(b)) this.#text += String.fromCharCode(b);
+        else if (b === LF) throw bad("bare LF line ending (CRLF required)");
+        else throw bad(`invalid ${describe(b)} in the value of header "${this.#name}"`);
+        return false;
+      case At.ValueLf:
+        if (b !== LF) throw bad(`bare CR in the value of header "${this.#name}"`);
+        this.#addHeader();
+        this.#at = At.LineStart;
+        return false;
+      case At.EndLf:
+        if (b !== LF) throw bad("CR not followed by LF at the end of the head");
+        this.#at = At.Done;
+        return true;
+      case At.Done:
+        return true;
+    }
+  }
+
+  #stepVersion(b: number): void {
+    const i = this.#text.length;
+    if (i === VERSION_TEMPLATE.length) {
+      // A request line ends after the version; a status line continues with the code.
+      const end = this.#kind === "request" ? CR : SP;
+      if (b !== end) throw bad(`invalid ${describe(b)} after the HTTP version`);
+      this.#version = this.#take();
+      this.#at = this.#kind === "request" ? At.StartLineLf : At.StatusCode;
+      return;
+    }
+    const want = VERSION_TEMPLATE[i];
+    const ok = want === "d" ? b >= 0x30 && b <= 0x39 : b === want.charCodeAt(0);
+    if (!ok) throw bad(`malformed HTTP version (expected HTTP/1.x)`);
+    this.#text += String.fromCharCode(b);
+    // The major digit is enough to know this is not HTTP/1.x.
+    if (i === 5 && b !== 0x31) {
+      throw new HttpError("EPROTO", 505, `unsupported HTTP version ${this.#text}.x`);
+    }
+  }
+
+  #take(): string {
+    const text = this.#text;
+    this.#text = "";
+    return text;
+  }
+
+  #addHeader(): void {
+    // Trailing optional whitespace is not part of the value either.
+    const value = this.#take().replace(/[ \t]+$/, "");
+    try {
+      this.#headers.append(this.#name, value);
+    } catch (e) {
+      throw bad(`header "${this.#name}" rejected: ${(e as Error).message}`);
+    }
+  }
+}
+
+function bad(message: string): HttpError {
+  return new HttpError("EPROTO", 400, message);
+}
+
+/** Names a byte in an error message without echoing control characters. */
+function describe(b: number): string {
+  if (b > SP && b < 0x7f) return `character "${String.fromCharCode(b)}"`;
+  return `byte 0x${b.toString(16).padStart(2, "0")}`;
+}
+
+/** Standard reason phrases for the statuses this stack answers with. */
+const REASONS: Record<number, string> = {
+  101: "Switching Protocols",
+  200: "OK",
+  400: "Bad Request",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  413: "Content Too Large",
+  414: "URI Too Long",
+  426: "Upgrade Required",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
+};
+
+/**
+ * The standard reason phrase for an HTTP status, or `"Error"` for one not in the table.
+ *
+ * @example
+ * ```ts
+ * import { httpReasonPhrase } from "./http11.ts";
+ *
+ * console.log(httpReasonPhrase(426)); // Upgrade Required
+ * ```
+ */
+export function httpReasonPhrase(status: number): string {
+  return REASONS[status] ?? "Error";
+}
+
+/** Checks one header line the caller wants written; header injection is `EINVAL`. */
+function checkHeader(name: string, value: string, where: string): void {
+  if (!isHttpToken(name)) {
+    throw new DillError("EINVAL", `${where}: invalid header name ${JSON.stringify(name)}`);
+  }
+  if (!isPrintableAscii(value, true)) {
+    throw new DillError(
+      "EINVAL",
+      `${where}: header "${name}" value must be printable ASCII without CR, LF or NUL`,
+    );
+  }
+}
+
+/** Whether `s` is visible ASCII, and with `spaces` also SP and HTAB. */
+function isPrintableAscii(s: string, spaces: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const visible = c > 0x20 && c < 0x7f;
+    if (!visible && !(spaces && (c === 0x20 || c === 0x09))) return false;
+  }
+  return true;
+}
+
+/** Serializes the header lines and the blank line that ends a head. */
+function headerLines(headers: [string, string][], where: string): string {
+  let text = "";
+  for (const [name, value] of headers) {
+    checkHeader(name, value, where);
+    text += `${name}: ${value}\r\n`;
+  }
+  return text + "\r\n";
+}
+
+/**
+ * Writes an HTTP/1.1 response: status line, headers in the order given, blank line and an
+ * optional UTF-8 body. With a body, `Content-Length` is added unless present (and then
+ * must match).
+ *
+ * @param status the status code, 100-599
+ * @param reason the reason phrase (printable ASCII, may be empty)
+ * @param headers header lines as `[name, value]`, written exactly in this order
+ * @param body an optional body, encoded as UTF-8
+ * @returns the response bytes
+ * @throws {DillError} `EINVAL` for an invalid status, reason, header name or value (CR, LF
+ *   and other control characters are refused, so no header can be injected)
+ *
+ * @example
+ * ```ts
+ * import { writeHttpResponse } from "./http11.ts";
+ *
+ * const bytes = writeHttpResponse(404, "Not Found", [["Connection", "close"]], "no\n");
+ * console.log(new TextDecoder().decode(bytes));
+ * // HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 3\r\n\r\nno\n
+ * ```
+ */
+export function writeHttpResponse(
+  status: number,
+  reason: string,
+  headers: [string, string][],
+  body?: string,
+): Uint8Array {
+  const where = "writeHttpResponse";
+  if (!Number.isInteger(status) || status < 100 || status > 599) {
+    throw new DillError("EINVAL", `${where}: status must be an integer in 100-599`);
+  }
+  if (!isPrintableAscii(reason, true)) {
+    throw new DillError("EINVAL", `${where}: reason phrase must be printable ASCII`);
+  }
+  const encoder = new TextEncoder();
+  const bodyBytes = body === undefined ? new Uint8Array(0) : encoder.encode(body);
+  const lines = [...headers];
+  if (body !== undefined) {
+    const given = headers.filter(([name]) => name.toLowerCase() === "content-length");
+    if (given.length === 0) lines.push(["Content-Length", String(bodyBytes.length)]);
+    else if (given.length > 1 || given[0][1].trim() !== String(bodyBytes.length)) {
+      throw new DillError("EINVAL", `${where}: Content-Length does not match the body`);
+    }
+  }
+  const head = encoder.encode(`HTTP/1.1 ${status} ${reason}\r\n${headerLines(lines, where)}`);
+  if (bodyBytes.length === 0) return head;
+  const bytes = new Uint8Array(head.length + bodyBytes.length);
+  bytes.set(head);
+  bytes.set(bodyBytes, head.length);
+  return bytes;
+}
+
+/**
+ * Writes an HTTP/1.1 request head: request line, headers in the order given, blank line.
+ *
+ * @param method the method, an HTTP token (`"GET"`)
+ * @param target the request-target, visible ASCII without spaces (`"/chat"`)
+ * @param headers header lines as `[name, value]`, written exactly in this order
+ * @returns the request head bytes
+ * @throws {DillError} `EINVAL` for an invalid method, target, header name or value
+ *
+ * @example
+ * ```ts
+ * import { writeHttpRequest } from "./http11.ts";
+ *
+ * const bytes = writeHttpRequest("GET", "/", [["Host", "example.com"]]);
+ * console.log(new TextDecoder().decode(bytes)); // GET / HTTP/1.1\r\nHost: example.com\r\n\r\n
+ * ```
+ */
+export function writeHttpRequest(
+  method: string,
+  target: string,
+  headers: [string, string][],
+): Uint8Array {
+  const where = "writeHttpRequest";
+  if (!isHttpToken(method)) {
+    throw new DillError("EINVAL", `${where}: invalid method ${JSON.stringify(method)}`);
+  }
+  if (target === "" || !isPrintableAscii(target, false)) {
+    throw new DillError("EINVAL", `${where}: target must be visible ASCII without spaces`);
+  }
+  return new TextEncoder().encode(
+    `${method} ${target} HTTP/1.1\r\n${headerLines(headers, where)}`,
+  );
+}
+
+/**
+ * Writes the short plain-text error answer a server sends before closing the connection
+ * on a request it refuses: `Connection: close`, `Content-Type: text/plain; charset=utf-8`,
+ * `Content-Length` and `message` as the body. Headers in `headers` come after those; a
+ * `Connection` header there replaces the default one.
+ *
+ * @param status the status code, 100-599; the reason phrase is the standard one
+ * @param message a short explanation for the peer (one line; a newline is appended)
+ * @param headers extra header lines, such as `["Allow", "GET"]`
+ * @returns the response bytes
+ * @throws {DillError} `EINVAL` for an invalid status or header
+ *
+ * @example
+ * ```ts
+ * import { HttpError, writeHttpErrorResponse } from "./http11.ts";
+ *
+ * const e = new HttpError("EMSGSIZE", 431, "too many header fields");
+ * const answer = writeHttpErrorResponse(e.status, "too many header fields");
+ * console.log(new TextDecoder().decode(answer).split("\r\n")[0]);
+ * // HTTP/1.1 431 Request Header Fields Too Large
+ * ```
+ */
+export function writeHttpErrorResponse(
+  status: number,
+  message: string,
+  headers: [string, string][] = [],
+): Uint8Array {
+  const hasConnection = headers.some(([name]) => name.toLowerCase() === "connection");
+  const lines: [string, string][] = [
+    ...(hasConnection ? [] : [["Connection", "close"] as [string, string]]),
+    ["Content-Type", "text/plain; charset=utf-8"],
+    ...headers,
+  ];
+  return writeHttpResponse(status, httpReasonPhrase(status), lines, message + "\n");
+}
