@@ -52,7 +52,9 @@ class Expiry {
  * ```
  */
 export abstract class Actor<M extends Message> {
-  #mailbox: (M | Expiry)[] = [];
+  #mailbox: (M | Expiry | ChildExit)[] = [];
+  /** Index of the next queued message while draining. */
+  #next = 0;
   #busy = false;
   #closed: DillError | null = null;
   #owner: Actor<Message> | null = null;
@@ -85,7 +87,7 @@ export abstract class Actor<M extends Message> {
       return;
     }
     if (this.#busy) {
-      if (this.#mailbox.length >= this.mailboxLimit) {
+      if (this.#mailbox.length - this.#next >= this.mailboxLimit) {
         msg.req?.reject(
           new DillError("EBUSY", `${this.name}: mailbox full (${this.mailboxLimit} messages)`),
         );
@@ -109,6 +111,15 @@ export abstract class Actor<M extends Message> {
     if (req.park((r) => this.#post(new Expiry(r)))) return true;
     req.timeOut();
     return false;
+  }
+
+  /**
+   * Removes and returns the messages queued behind the current one, for an actor that
+   * hands its work to another (so that nothing in flight is lost).
+   */
+  protected takeQueued(): M[] {
+    const rest = this.#mailbox.splice(this.#next);
+    return rest.filter((m): m is M => !(m instanceof Expiry) && !(m instanceof ChildExit));
   }
 
   /** Makes `child` part of this actor's stack: it closes when this actor closes. */
@@ -140,8 +151,8 @@ export abstract class Actor<M extends Message> {
   close(reason: DillError): void {
     if (this.#closed) return;
     this.#closed = reason;
-    const queued = this.#busy ? [] : this.#mailbox.splice(0);
-    for (const m of queued) if (!(m instanceof Expiry)) m.req?.reject(reason);
+    // While busy, the drain loop fails what is queued; otherwise the mailbox is empty.
+    if (!this.#busy) { for (const m of this.#mailbox.splice(0)) failQueued(m, reason); }
     try {
       this.terminate(reason);
     } finally {
@@ -162,26 +173,24 @@ export abstract class Actor<M extends Message> {
   #post(msg: Expiry | ChildExit): void {
     if (this.#closed) return;
     if (this.#busy) {
-      this.#mailbox.push(msg as M);
+      this.#mailbox.push(msg);
       return;
     }
     this.#busy = true;
-    this.#dispatch(msg as M);
+    this.#dispatch(msg);
     if (this.#mailbox.length > 0) this.#drain();
     this.#busy = false;
   }
 
   #drain(): void {
     const box = this.#mailbox;
-    for (let i = 0; i < box.length; i++) {
-      const msg = box[i];
-      if (this.#closed) {
-        if (!(msg instanceof Expiry) && !(msg instanceof ChildExit)) msg.req?.reject(this.#closed);
-      } else {
-        this.#dispatch(msg);
-      }
+    while (this.#next < box.length) {
+      const msg = box[this.#next++];
+      if (this.#closed) failQueued(msg, this.#closed);
+      else this.#dispatch(msg);
     }
     box.length = 0;
+    this.#next = 0;
   }
 
   #dispatch(msg: M | Expiry | ChildExit): void {
@@ -190,7 +199,10 @@ export abstract class Actor<M extends Message> {
       else if (msg instanceof ChildExit) this.childClosed(msg.child, msg.reason);
       else this.receive(msg);
     } catch (e) {
-      this.close(crashReason(this.name, e));
+      // The message being handled fails too: its caller must not wait forever.
+      const reason = crashReason(this.name, e);
+      this.close(reason);
+      failQueued(msg, reason);
     }
   }
 }
@@ -198,6 +210,10 @@ export abstract class Actor<M extends Message> {
 /** Posted to an owner when a child closed on its own. */
 class ChildExit {
   constructor(readonly child: Actor<Message>, readonly reason: DillError) {}
+}
+
+function failQueued(msg: Message | Expiry | ChildExit, reason: DillError): void {
+  if (!(msg instanceof Expiry) && !(msg instanceof ChildExit)) msg.req?.reject(reason);
 }
 
 function crashReason(name: string, e: unknown): DillError {

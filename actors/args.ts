@@ -59,3 +59,45 @@ export function checkByteList(op: string, bufs: unknown): asserts bufs is Uint8A
   if (!Array.isArray(bufs)) throw new DillError("EINVAL", `${op}: expected an array of buffers`);
   for (const b of bufs) checkBytes(op, b, "every buffer");
 }
+
+/**
+ * Throws `EINVAL` unless `addr` is `{ hostname?: string, port }` with a port in 0–65535.
+ *
+ * @example
+ * ```ts
+ * import { checkTcpAddr } from "./args.ts";
+ *
+ * checkTcpAddr("tcpConnect", { hostname: "127.0.0.1", port: 8080 }); // fine
+ * ```
+ */
+export function checkTcpAddr(op: string, addr: unknown): asserts addr is {
+  hostname?: string;
+  port: number;
+} {
+  const a = addr as { hostname?: unknown; port?: unknown } | null;
+  if (typeof a !== "object" || a === null) {
+    throw new DillError("EINVAL", `${op}: the address must be { hostname?, port }`);
+  }
+  if (!Number.isInteger(a.port) || (a.port as number) < 0 || (a.port as number) > 65535) {
+    throw new DillError("EINVAL", `${op}: port must be an integer 0-65535, not ${String(a.port)}`);
+  }
+  if (a.hostname !== undefined && (typeof a.hostname !== "string" || a.hostname === "")) {
+    throw new DillError("EINVAL", `${op}: hostname must be a non-empty string`);
+  }
+}
+
+/**
+ * Throws `EINVAL` unless `path` is a non-empty string (a Unix socket path).
+ *
+ * @example
+ * ```ts
+ * import { checkPath } from "./args.ts";
+ *
+ * checkPath("ipcConnect", "/tmp/app.sock"); // fine
+ * ```
+ */
+export function checkPath(op: string, path: unknown): asserts path is string {
+  if (typeof path !== "string" || path === "") {
+    throw new DillError("EINVAL", `${op}: the socket path must be a non-empty string`);
+  }
+}

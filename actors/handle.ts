@@ -126,6 +126,11 @@ export function hclose(h: Handle): void {
 function badHandle(op: string, h: unknown): DillError {
   const what = h instanceof Handle
     ? `${h} is closed or was attached to another protocol`
-    : `${String(h)} is not a handle`;
+    : `${describe(h)} is not a handle`;
   return new DillError("EBADF", `${op}: ${what}`);
+}
+
+function describe(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : "an object";
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkPath } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {
@@ -30,6 +31,7 @@ import { DEFAULT_BACKLOG } from "./tcp.ts";
  * ```
  */
 export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Handle {
+  checkPath("ipcListen", path);
   try {
     return listenerHandle(Deno.listen({ transport: "unix", path }), "ipc", backlog);
   } catch (e) {
@@ -76,6 +78,7 @@ export async function ipcConnect(
   deadline: Deadline,
   options?: StreamOptions,
 ): Promise<Handle> {
+  checkPath("ipcConnect", path);
   const conn = await connectWithin(
     "ipcConnect",
     deadline,

@@ -1,7 +1,7 @@
 /**
- * The listener actor: owns a `Deno.Listener`, accepts only while somebody waits in
- * `tcpAccept`/`ipcAccept`, and keeps at most `backlog` accepted connections that
- * nobody has claimed (a caller that timed out) before it stops accepting.
+ * The listener actor: owns a `Deno.Listener` and accepts ahead of `tcpAccept`/
+ * `ipcAccept` calls, keeping at most `backlog` accepted connections nobody has
+ * claimed yet, so that an accept with deadline 0 finds a connection that is there.
  *
  * @module
  */
@@ -46,6 +46,7 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
     super(name);
     this.#listener = listener;
     this.#backlog = Math.max(1, backlog);
+    this.#pump();
   }
 
   /** The address the listener is bound to. */
@@ -98,7 +99,7 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
   }
 
   #pump(): void {
-    if (this.#accepting || this.#failure || this.#waiters.length === 0) return;
+    if (this.#accepting || this.#failure || this.closedReason) return;
     if (this.#unclaimed.length >= this.#backlog) return;
     this.#accepting = true;
     this.#listener.accept().then(

@@ -101,7 +101,12 @@ export async function connectWithin(
   const left = remaining(deadline);
   if (left === 0) throw new DillError("ETIMEDOUT", `${op}: a connection cannot be made at once`);
   const abort = new AbortController();
-  const attempt = connect(abort.signal);
+  let attempt: Promise<Deno.Conn>;
+  try {
+    attempt = connect(abort.signal);
+  } catch (e) {
+    throw transportError(op, e);
+  }
   if (left === Infinity) {
     try {
       return await attempt;

@@ -153,9 +153,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         return this.#done(msg.req);
       case "shutdown":
         this.#shutdownReq = msg.req;
-        if (!this.park(msg.req)) return this.close(this.#timedOutClose());
         this.#done(null);
-        return this.#serveInbound();
+        this.#serveInbound(); // settles at once if the peer already closed
+        if (this.#shutdownReq && !this.park(msg.req)) this.close(this.#timedOutClose());
+        return;
       case "attach":
         return this.#attach(msg.consumer);
       case "detach":

@@ -4,9 +4,8 @@
  * @module
  */
 
-import { checkDeadline } from "./args.ts";
+import { checkDeadline, checkTcpAddr } from "./args.ts";
 import type { Handle } from "./handle.ts";
-import { DillError } from "../protocol/errors.ts";
 import {
   acceptConn,
   closeCleanly,
@@ -44,9 +43,7 @@ export const DEFAULT_BACKLOG = 128;
  * ```
  */
 export function tcpListen(addr: TcpAddr, backlog: number = DEFAULT_BACKLOG): Handle {
-  if (!addr || typeof addr.port !== "number") {
-    throw new DillError("EINVAL", "tcpListen: addr must be { hostname?, port }");
-  }
+  checkTcpAddr("tcpListen", addr);
   try {
     const listener = Deno.listen({ hostname: addr.hostname ?? "127.0.0.1", port: addr.port });
     return listenerHandle(listener, "tcp", backlog);
@@ -118,6 +115,7 @@ export async function tcpConnect(
   options?: StreamOptions,
 ): Promise<Handle> {
   checkDeadline("tcpConnect", deadline);
+  checkTcpAddr("tcpConnect", addr);
   const conn = await connectWithin(
     "tcpConnect",
     deadline,

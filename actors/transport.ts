@@ -55,7 +55,7 @@ export function transportError(op: string, e: unknown): DillError {
       cause: e,
     });
   }
-  if (e instanceof Deno.errors.ConnectionRefused) {
+  if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.NotFound) {
     return new DillError("ECONNREFUSED", `${op}: nobody is listening there (${detail})`, {
       cause: e,
     });
