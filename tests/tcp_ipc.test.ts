@@ -1,0 +1,296 @@
+/**
+ * TCP and Unix sockets (actors/tcp.ts, actors/ipc.ts, actors/sockets.ts,
+ * actors/listener.ts): addresses, refused and taken addresses, the clean close and
+ * its deadline, and argument checks.
+ */
+
+import assert from "node:assert/strict";
+import {
+  brecv,
+  bsend,
+  type Handle,
+  hclose,
+  ipcAccept,
+  ipcClose,
+  ipcConnect,
+  ipcListen,
+  now,
+  tcpAccept,
+  tcpClose,
+  tcpConnect,
+  tcpListen,
+  tcpLocalAddr,
+} from "../mod.ts";
+import {
+  assertPattern,
+  delay,
+  isSettled,
+  openPair,
+  patternBytes,
+  rejectsWith,
+  throwsWith,
+  withPair,
+} from "./helpers/transports.ts";
+
+const T = 5000;
+const WAIT = 50;
+
+/** A port on 127.0.0.1 that nobody listens on (it was just released). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Runs `body` with a fresh temp dir, removed afterwards. */
+async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "dill-ws-test-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// ---- addresses ---------------------------------------------------------------------------
+
+Deno.test("tcp: tcpLocalAddr gives the bound port and tcpAccept the peer's address", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  const { hostname, port } = tcpLocalAddr(ls);
+  assert.equal(hostname, "127.0.0.1");
+  assert.ok(port > 0 && port < 65536);
+  // A raw Deno client tells us which port it connects from.
+  const [raw, accepted] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    tcpAccept(ls, now() + T),
+  ]);
+  try {
+    const local = raw.localAddr as Deno.NetAddr;
+    assert.deepEqual(accepted.addr, { hostname: local.hostname, port: local.port });
+    await raw.write(new Uint8Array([1, 2]));
+    assert.deepEqual([...await brecv(accepted.handle, new Uint8Array(2), now() + T)], [1, 2]);
+  } finally {
+    raw.close();
+    hclose(accepted.handle);
+    hclose(ls);
+  }
+});
+
+Deno.test("tcp: tcpConnect to a port nobody listens on fails ECONNREFUSED", async () => {
+  await rejectsWith(
+    tcpConnect({ hostname: "127.0.0.1", port: freePort() }, now() + T),
+    "ECONNREFUSED",
+  );
+  await rejectsWith(tcpConnect({ port: freePort() }, -1), "ECONNREFUSED");
+});
+
+Deno.test("tcp: tcpListen on a taken port fails EADDRINUSE; the first listener is unharmed", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const addr = tcpLocalAddr(ls);
+    const err = throwsWith(() => tcpListen(addr), "EADDRINUSE");
+    assert.match(err.message, /tcpListen/);
+    const [client, accepted] = await Promise.all([
+      tcpConnect(addr, now() + T),
+      tcpAccept(ls, now() + T),
+    ]);
+    hclose(client);
+    hclose(accepted.handle);
+  } finally {
+    hclose(ls);
+  }
+});
+
+Deno.test("unix: ipcListen on a path in use fails EADDRINUSE", async () => {
+  await withTempDir(async (dir) => {
+    const ls = ipcListen(`${dir}/sock`);
+    try {
+      throwsWith(() => ipcListen(`${dir}/sock`), "EADDRINUSE");
+      // The first listener is unharmed.
+      const [server, client] = await Promise.all([
+        ipcAccept(ls, now() + T),
+        ipcConnect(`${dir}/sock`, now() + T),
+      ]);
+      hclose(server);
+      hclose(client);
+    } finally {
+      hclose(ls);
+    }
+  });
+});
+
+Deno.test({
+  name: "unix: ipcConnect to a path that does not exist fails ECONNREFUSED, not ECONNRESET",
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await rejectsWith(ipcConnect(`${dir}/missing`, now() + T), "ECONNREFUSED");
+    });
+  },
+});
+
+// ---- clean close ---------------------------------------------------------------------------
+
+for (const kind of ["tcp", "unix"] as const) {
+  const close = kind === "tcp" ? tcpClose : ipcClose;
+  const name = kind === "tcp" ? "tcpClose" : "ipcClose";
+
+  Deno.test(`${kind}: ${name} on both sides at once completes cleanly within the deadline`, async () => {
+    await withPair(kind, async (a, b) => {
+      await bsend(a, patternBytes(0, 1000), now() + T);
+      assertPattern(await brecv(b, new Uint8Array(1000), now() + T), 0);
+      const start = now();
+      await Promise.all([close(a, now() + T), close(b, now() + T)]);
+      assert.ok(now() - start < 1000, `the clean close took ${now() - start} ms`);
+      await rejectsWith(bsend(a, new Uint8Array(1), -1), "EBADF");
+      await rejectsWith(brecv(b, new Uint8Array(1), -1), "EBADF");
+    });
+  });
+
+  Deno.test(`${kind}: ${name} flushes queued data and drops the peer's unread data`, async () => {
+    await withPair(kind, async (a, b) => {
+      // a queues data and closes; b has sent a lot that a never reads.
+      const fromB = bsend(b, patternBytes(0, 1 << 20), now() + T);
+      await bsend(a, patternBytes(0, 300_000), 0);
+      const closingA = close(a, now() + T);
+      const got = await brecv(b, new Uint8Array(300_000), now() + T);
+      assertPattern(got, 0, "data a sent before closing");
+      await fromB; // a read and dropped it while closing
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+      await close(b, now() + T);
+      await closingA;
+    });
+  });
+
+  Deno.test(`${kind}: ${name} fails ETIMEDOUT when the peer never closes, and closes the handle`, async () => {
+    await withPair(kind, async (a, b) => {
+      const deadline = now() + WAIT;
+      await rejectsWith(close(a, deadline), "ETIMEDOUT");
+      assert.ok(now() >= deadline - 1, "gave up before the deadline");
+      await rejectsWith(bsend(a, new Uint8Array(1), -1), "EBADF");
+      // The peer saw a's half-close first, then the connection went away.
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+    });
+  });
+
+  Deno.test(`${kind}: ${name} with deadline 0 fails at once while the peer is open`, async () => {
+    await withPair(kind, async (a, b) => {
+      const p = close(a, 0);
+      assert.equal(await isSettled(p), true, `${name}(0) waited`);
+      await rejectsWith(p, "ETIMEDOUT");
+      await rejectsWith(brecv(a, new Uint8Array(1), -1), "EBADF");
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+    });
+  });
+
+  Deno.test({
+    name: `${kind}: ${name} with deadline 0 succeeds when the peer already closed`,
+    fn: async () => {
+      await withPair(kind, async (a, b) => {
+        hclose(b);
+        await rejectsWith(brecv(a, new Uint8Array(1), now() + T), "EPIPE"); // a saw the end
+        await close(a, 0);
+      });
+    },
+  });
+
+  Deno.test(`${kind}: ${name} with deadline -1 waits for the peer's close`, async () => {
+    await withPair(kind, async (a, b) => {
+      const closing = close(a, -1);
+      assert.equal(await isSettled(closing), false);
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+      assert.equal(await isSettled(closing), false, "did not wait for the peer");
+      await close(b, now() + T);
+      await closing;
+    });
+  });
+
+  Deno.test(`${kind}: ${name} with a bad deadline fails EINVAL and leaves the handle open`, async () => {
+    await withPair(kind, async (a, b) => {
+      for (const deadline of [NaN, -5, Infinity, "1" as unknown as number]) {
+        await rejectsWith(close(a, deadline), "EINVAL");
+      }
+      await bsend(a, new Uint8Array([3]), now() + T);
+      assert.deepEqual([...await brecv(b, new Uint8Array(1), now() + T)], [3]);
+    });
+  });
+}
+
+Deno.test("tcp: tcpClose on a listener closes it like hclose", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  const addr = tcpLocalAddr(ls);
+  const pending = tcpAccept(ls, -1);
+  await tcpClose(ls, now() + T);
+  await rejectsWith(pending, "ECANCELED");
+  await rejectsWith(tcpAccept(ls, -1), "EBADF");
+  // Deno frees the socket once the cancelled accept op has settled (a connect racing it
+  // is reset instead of refused), so give that a moment before checking the port is free.
+  await delay(20);
+  await rejectsWith(tcpConnect(addr, now() + T), "ECONNREFUSED");
+});
+
+Deno.test("unix: a listener in a temp dir accepts, and its clients talk both ways", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/sock`;
+    const ls = ipcListen(path);
+    const clients: Handle[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const [server, client] = await Promise.all([
+          ipcAccept(ls, now() + T),
+          ipcConnect(path, now() + T),
+        ]);
+        clients.push(server, client);
+        await bsend(client, new Uint8Array([i]), now() + T);
+        assert.deepEqual([...await brecv(server, new Uint8Array(1), now() + T)], [i]);
+        await bsend(server, new Uint8Array([i + 10]), now() + T);
+        assert.deepEqual([...await brecv(client, new Uint8Array(1), now() + T)], [i + 10]);
+      }
+    } finally {
+      for (const h of clients) hclose(h);
+      hclose(ls);
+    }
+  });
+});
+
+// ---- arguments -----------------------------------------------------------------------------
+
+Deno.test("tcp/unix: bad deadlines fail EINVAL, never TypeError", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    for (const d of [NaN, -5, Infinity, undefined, "now"] as unknown as number[]) {
+      await rejectsWith(tcpAccept(ls, d), "EINVAL");
+      await rejectsWith(tcpConnect(tcpLocalAddr(ls), d), "EINVAL");
+      await rejectsWith(ipcConnect("/nonexistent/sock", d), "EINVAL");
+    }
+  } finally {
+    hclose(ls);
+  }
+  const pair = await openPair("pipe");
+  try {
+    await rejectsWith(ipcAccept(pair.a, NaN), "EINVAL");
+  } finally {
+    await pair.cleanup();
+  }
+});
+
+Deno.test("tcp: tcpListen with a malformed address fails EINVAL", () => {
+  for (const addr of [null, undefined, {}, { port: "80" }, 80]) {
+    throwsWith(() => tcpListen(addr as never), "EINVAL");
+  }
+});
+
+Deno.test({
+  name: "tcp/unix: malformed addresses and ports fail EINVAL, never TypeError or ECONNRESET",
+  fn: async () => {
+    for (const addr of [null, undefined, {}, { port: 70_000 }, { port: -1 }, { port: "x" }]) {
+      await rejectsWith(tcpConnect(addr as never, now() + T), "EINVAL");
+    }
+    for (const addr of [{ port: -1 }, { port: 70_000 }, { port: 1.5 }]) {
+      throwsWith(() => tcpListen(addr), "EINVAL");
+    }
+    for (const path of [42, null, ""]) {
+      await rejectsWith(ipcConnect(path as never, now() + T), "EINVAL");
+    }
+  },
+});
