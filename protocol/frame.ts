@@ -1,0 +1,243 @@
+/**
+ * Encoding WebSocket frames (RFC 6455 section 5.2): opcodes, headers with the minimal
+ * length form, and whole frames masked or not.
+ *
+ * ```text
+ *  byte 0: FIN | RSV1 | RSV2 | RSV3 | opcode (4 bits)
+ *  byte 1: MASK | length (7 bits: 0-125, or 126 = 16-bit length follows, 127 = 64-bit)
+ *  [2 or 8 bytes of big-endian extended length] [4 bytes of masking key] payload
+ * ```
+ *
+ * @module
+ */
+
+import { DillError } from "./errors.ts";
+import { applyMask, MASK_LENGTH, writeRandomMask } from "./mask.ts";
+
+/**
+ * The frame opcodes of RFC 6455. Opcodes 3–7 and 11–15 are reserved.
+ *
+ * @example
+ * ```ts
+ * import { Opcode } from "./frame.ts";
+ *
+ * console.log(Opcode.TEXT, Opcode.PING); // 1 9
+ * ```
+ */
+export const Opcode = {
+  /** A further fragment of the message started by a TEXT or BINARY frame. */
+  CONTINUATION: 0,
+  /** First (or only) frame of a text message: the payload is UTF-8. */
+  TEXT: 1,
+  /** First (or only) frame of a binary message. */
+  BINARY: 2,
+  /** Starts or answers the closing handshake. */
+  CLOSE: 8,
+  /** Asks the peer for a PONG carrying the same payload. */
+  PING: 9,
+  /** Answers a PING (or, unsolicited, serves as a heartbeat). */
+  PONG: 10,
+} as const;
+
+/** One of the {@link Opcode} values. */
+export type Opcode = typeof Opcode[keyof typeof Opcode];
+
+/** Largest payload of a control frame (CLOSE, PING, PONG). */
+export const MAX_CONTROL_PAYLOAD = 125;
+
+/** Largest frame header: 2 bytes + 8 bytes of length + 4 bytes of masking key. */
+export const MAX_FRAME_HEADER_LENGTH = 14;
+
+/**
+ * Tells whether `opcode` denotes a control frame (CLOSE, PING, PONG or a reserved
+ * control opcode 11–15): control opcodes have their high bit set.
+ *
+ * @example
+ * ```ts
+ * import { isControlOpcode, Opcode } from "./frame.ts";
+ *
+ * console.log(isControlOpcode(Opcode.PING)); // true
+ * console.log(isControlOpcode(Opcode.BINARY)); // false
+ * ```
+ */
+export function isControlOpcode(opcode: number): boolean {
+  return (opcode & 0x8) !== 0;
+}
+
+function isKnownOpcode(opcode: number): boolean {
+  return opcode === Opcode.CONTINUATION || opcode === Opcode.TEXT ||
+    opcode === Opcode.BINARY || opcode === Opcode.CLOSE || opcode === Opcode.PING ||
+    opcode === Opcode.PONG;
+}
+
+/**
+ * The length of a frame header: 2, 4 or 10 bytes depending on the payload length (the
+ * shortest form that fits), plus 4 for a masking key.
+ *
+ * @param payloadLength payload length in bytes
+ * @param masked whether the header carries a masking key
+ *
+ * @example
+ * ```ts
+ * import { frameHeaderLength } from "./frame.ts";
+ *
+ * console.log(frameHeaderLength(125, false)); // 2
+ * console.log(frameHeaderLength(126, true)); // 8
+ * console.log(frameHeaderLength(65536, false)); // 10
+ * ```
+ */
+export function frameHeaderLength(payloadLength: number, masked: boolean): number {
+  const lengthBytes = payloadLength <= 125 ? 2 : payloadLength <= 0xffff ? 4 : 10;
+  return masked ? lengthBytes + MASK_LENGTH : lengthBytes;
+}
+
+/** Throws EINVAL unless a frame with these fields may be sent. */
+function checkFrameFields(opcode: number, payloadLength: number, fin: boolean): void {
+  if (!isKnownOpcode(opcode)) {
+    throw new DillError("EINVAL", `opcode ${opcode} is not a defined WebSocket opcode`);
+  }
+  if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) {
+    throw new DillError("EINVAL", `payload length ${payloadLength} is not a byte count`);
+  }
+  if (isControlOpcode(opcode)) {
+    if (!fin) throw new DillError("EINVAL", "control frames cannot be fragmented");
+    if (payloadLength > MAX_CONTROL_PAYLOAD) {
+      throw new DillError(
+        "EINVAL",
+        `control frame payload is ${payloadLength} bytes; the limit is ${MAX_CONTROL_PAYLOAD}`,
+      );
+    }
+  }
+}
+
+/**
+ * Writes a header at `target[offset]`, with the mask bit set when `masked`; the caller
+ * fills the 4 key bytes at the end. Returns the header length. Fields are pre-checked.
+ */
+function writeHeader(
+  target: Uint8Array,
+  offset: number,
+  opcode: number,
+  payloadLength: number,
+  fin: boolean,
+  masked: boolean,
+): number {
+  target[offset] = (fin ? 0x80 : 0) | opcode;
+  const maskBit = masked ? 0x80 : 0;
+  let p = offset + 2;
+  if (payloadLength <= 125) {
+    target[offset + 1] = maskBit | payloadLength;
+  } else if (payloadLength <= 0xffff) {
+    target[offset + 1] = maskBit | 126;
+    target[p++] = payloadLength >>> 8;
+    target[p++] = payloadLength & 0xff;
+  } else {
+    target[offset + 1] = maskBit | 127;
+    // Lengths stay below 2^53, so the high word is exact and its top bit is clear.
+    const high = Math.floor(payloadLength / 0x1_0000_0000);
+    const low = payloadLength >>> 0;
+    target[p++] = high >>> 24;
+    target[p++] = (high >>> 16) & 0xff;
+    target[p++] = (high >>> 8) & 0xff;
+    target[p++] = high & 0xff;
+    target[p++] = low >>> 24;
+    target[p++] = (low >>> 16) & 0xff;
+    target[p++] = (low >>> 8) & 0xff;
+    target[p++] = low & 0xff;
+  }
+  return p - offset + (masked ? MASK_LENGTH : 0);
+}
+
+/**
+ * Encodes a frame header, using the shortest length form that fits.
+ *
+ * @param opcode one of {@link Opcode}
+ * @param payloadLength length in bytes of the payload that follows the header
+ * @param fin whether this is the final frame of its message (always `true` for control)
+ * @param mask the 4-byte masking key to put in the header, or `null` for an unmasked frame
+ * (the payload must then be masked with this key by the caller)
+ * @returns a fresh header of {@link frameHeaderLength} bytes
+ * @throws {DillError} `EINVAL` for an unknown opcode, a length that is not a byte count,
+ * a control frame with `fin` false or a payload over 125 bytes, or a key that is not 4
+ * bytes
+ *
+ * @example
+ * ```ts
+ * import { encodeFrameHeader, Opcode } from "./frame.ts";
+ *
+ * console.log(encodeFrameHeader(Opcode.TEXT, 5, true, null)); // Uint8Array(2) [ 129, 5 ]
+ * console.log(encodeFrameHeader(Opcode.BINARY, 300, false, null)); // [ 2, 126, 1, 44 ]
+ * ```
+ */
+export function encodeFrameHeader(
+  opcode: number,
+  payloadLength: number,
+  fin: boolean,
+  mask: Uint8Array | null,
+): Uint8Array {
+  checkFrameFields(opcode, payloadLength, fin);
+  if (mask !== null && mask.length !== MASK_LENGTH) {
+    throw new DillError("EINVAL", `masking key is ${mask.length} bytes; it must be 4`);
+  }
+  const header = new Uint8Array(frameHeaderLength(payloadLength, mask !== null));
+  writeHeader(header, 0, opcode, payloadLength, fin, mask !== null);
+  if (mask !== null) header.set(mask, header.length - MASK_LENGTH);
+  return header;
+}
+
+/** Options of {@link encodeFrame}. */
+export interface EncodeFrameOptions {
+  /** Whether this is the final frame of its message. Default `true`. */
+  fin?: boolean;
+  /** Whether to mask the payload with a fresh random key: `true` for clients. */
+  masked: boolean;
+}
+
+/**
+ * Encodes a whole frame as the chunks to write, in order. Never modifies `payload`.
+ *
+ * - Unmasked (servers): `[header, payload]`, where `payload` is the caller's array
+ *   itself, not a copy.
+ * - Masked (clients): one fresh buffer holding the header, with a random key from
+ *   {@link writeRandomMask}, and a masked copy of the payload. The payload part starts
+ *   on a 4-byte boundary so it is masked a word at a time.
+ *
+ * @param opcode one of {@link Opcode}
+ * @param payload the payload bytes
+ * @param options whether the frame is final (default `true`) and whether to mask it
+ * @returns the chunks making up the frame
+ * @throws {DillError} `EINVAL` as for {@link encodeFrameHeader} (e.g. a control frame
+ * payload over 125 bytes)
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, Opcode } from "./frame.ts";
+ *
+ * const payload = new TextEncoder().encode("hi");
+ * const [header, body] = encodeFrame(Opcode.TEXT, payload, { masked: false });
+ * console.log(header, body === payload); // Uint8Array(2) [ 129, 2 ] true
+ * const [frame] = encodeFrame(Opcode.TEXT, payload, { masked: true });
+ * console.log(frame.length); // 8: 2 header + 4 key + 2 masked payload
+ * ```
+ */
+export function encodeFrame(
+  opcode: number,
+  payload: Uint8Array,
+  options: EncodeFrameOptions,
+): Uint8Array[] {
+  const fin = options.fin ?? true;
+  if (!options.masked) return [encodeFrameHeader(opcode, payload.length, fin, null), payload];
+
+  checkFrameFields(opcode, payload.length, fin);
+  const headerLength = frameHeaderLength(payload.length, true);
+  // Leading padding puts the payload on a 4-byte boundary of the buffer.
+  const padding = (4 - (headerLength & 3)) & 3;
+  const frameLength = headerLength + payload.length;
+  const frame = new Uint8Array(new ArrayBuffer(padding + frameLength), padding, frameLength);
+  writeHeader(frame, 0, opcode, payload.length, fin, true);
+  const keyOffset = headerLength - MASK_LENGTH;
+  writeRandomMask(frame, keyOffset);
+  frame.set(payload, headerLength);
+  applyMask(frame.subarray(headerLength), frame.subarray(keyOffset, headerLength), 0);
+  return [frame];
+}
