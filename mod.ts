@@ -40,3 +40,33 @@ export {
   ipcPair,
   type PairOptions,
 } from "./actors/ipc.ts";
+export {
+  WS_BINARY,
+  WS_NOHTTP,
+  WS_TEXT,
+  type WsClientOptions,
+  type WsOptions,
+  type WsServerOptions,
+  type WsType,
+} from "./actors/ws_options.ts";
+export {
+  mrecv,
+  mrecvl,
+  mrecvText,
+  msend,
+  msendl,
+  wsAttachClient,
+  wsAttachServer,
+  type WsClientAttached,
+  wsDetach,
+  wsDone,
+  type WsMessage,
+  wsRecv,
+  wsRecvl,
+  wsSend,
+  wsSendl,
+  type WsServerAttached,
+  wsStatus,
+} from "./actors/ws.ts";
+export { wsRequestKey, wsResponseKey } from "./protocol/handshake.ts";
+export type { HttpLimits, HttpRequestHead } from "./protocol/http11.ts";

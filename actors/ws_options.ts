@@ -1,0 +1,91 @@
+/**
+ * Flags and options of the WebSocket layer, with their defaults in one place.
+ *
+ * @module
+ */
+
+import type { HttpLimits } from "../protocol/http11.ts";
+import type { HttpRequestHead } from "../protocol/http11.ts";
+
+/** Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default. */
+export const WS_BINARY = 0;
+/** Text socket: `msend` sends text messages, `mrecv` accepts text ones. */
+export const WS_TEXT = 1;
+/** Skip the HTTP handshake: the caller already did it. Combine with `WS_TEXT`/`WS_BINARY`. */
+export const WS_NOHTTP = 2;
+
+/** A message type: {@link WS_BINARY} or {@link WS_TEXT}. */
+export type WsType = typeof WS_BINARY | typeof WS_TEXT;
+
+/** Options common to both sides. Every limit has a default; every timer is off unless set. */
+export interface WsOptions {
+  /** Largest message (all fragments together) accepted; larger ones close with 1009 and `EMSGSIZE`. Default 64 MiB. */
+  maxMessageSize?: number;
+  /** Received bytes buffered for a reader that is behind before reading from the socket pauses. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Complete messages queued for a reader that is behind before reading pauses. Default 1024. */
+  maxQueuedMessages?: number;
+  /** Limits on the HTTP handshake head (size and header count). Defaults: 8 KiB, 64 headers. */
+  httpLimits?: HttpLimits;
+  /**
+   * Keepalive: when nothing has arrived for this many ms, send a ping. `0` turns it off.
+   * Default 0 (off).
+   */
+  pingInterval?: number;
+  /**
+   * Keepalive: after a ping, fail the connection (`ECONNRESET`, status 1006) when nothing
+   * arrives within this many ms. Used only with `pingInterval`. Default 10 000.
+   */
+  pongTimeout?: number;
+  /**
+   * Close the connection cleanly (status 1001) when no message went either way for this
+   * many ms. Pings and pongs do not count. `0` turns it off. Default 0 (off).
+   */
+  idleTimeout?: number;
+}
+
+/** Options of `wsAttachServer`. */
+export interface WsServerOptions extends WsOptions {
+  /** Longest request target accepted (libdill's `resourcelen`); longer is `EMSGSIZE` + 414. Default 1024. */
+  maxResourceLength?: number;
+  /** Longest Host accepted (libdill's `hostlen`); longer is `EMSGSIZE` + 400. Default 256. */
+  maxHostLength?: number;
+  /** Subprotocols this server speaks, preferred first; the first one the client offers wins. */
+  protocols?: string[];
+  /** Decides on the `Origin` header (null when absent); `false` refuses the upgrade with 403. */
+  checkOrigin?: (origin: string | null, request: HttpRequestHead) => boolean;
+  /** Extra headers for the 101 answer. */
+  responseHeaders?: [string, string][];
+}
+
+/** Options of `wsAttachClient`. */
+export interface WsClientOptions extends WsOptions {
+  /** Subprotocols to offer, preferred first. */
+  protocols?: string[];
+  /** Extra request headers (such as `Authorization`); they may not replace handshake headers. */
+  headers?: [string, string][];
+  /** The `Origin` header to send, if any. */
+  origin?: string;
+}
+
+/** The resolved limits and timers a WS actor runs with. */
+export interface WsLimits {
+  readonly maxMessageSize: number;
+  readonly maxBufferedBytes: number;
+  readonly maxQueuedMessages: number;
+  readonly pingInterval: number;
+  readonly pongTimeout: number;
+  readonly idleTimeout: number;
+}
+
+/** Fills in the defaults of the limits and timers. */
+export function wsLimits(options: WsOptions): WsLimits {
+  return {
+    maxMessageSize: options.maxMessageSize ?? 64 * 1024 * 1024,
+    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxQueuedMessages: options.maxQueuedMessages ?? 1024,
+    pingInterval: options.pingInterval ?? 0,
+    pongTimeout: options.pongTimeout ?? 10_000,
+    idleTimeout: options.idleTimeout ?? 0,
+  };
+}
