@@ -1,0 +1,294 @@
+/**
+ * The chat demo (examples/demo.ts) end to end over real TCP: the page, 404, the chat room
+ * with Deno's own WebSocket client, a frame sent right behind the request head, refused
+ * upgrades, the 1009 size limit, and stop() closing everybody with 1001.
+ */
+
+import assert from "node:assert/strict";
+import { type Demo, startDemo } from "../examples/demo.ts";
+import { encodeFrame, Opcode } from "../protocol/frame.ts";
+import { HttpHeadReader } from "../protocol/http11.ts";
+import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
+import { wsRequestKey } from "../protocol/handshake.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A chat event as the demo sends it. */
+// deno-lint-ignore no-explicit-any
+type Event = Record<string, any>;
+
+/** Runs `fn` against a fresh demo on a free port, and always stops it. */
+async function withDemo(fn: (demo: Demo, log: string[]) => Promise<void>): Promise<void> {
+  const log: string[] = [];
+  const demo = await startDemo({ port: 0, log: (line) => log.push(line) });
+  try {
+    await fn(demo, log);
+  } finally {
+    await demo.stop();
+  }
+}
+
+/** Resolves `p`, or rejects with `what` after `ms`; the timer never outlives the call. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Deno's WebSocket client in the chat room, with every event it received kept in order. */
+class ChatClient {
+  readonly events: Event[] = [];
+  readonly closed: Promise<CloseEvent>;
+  readonly #ws: WebSocket;
+  #wake: () => void = () => {};
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.onmessage = (e) => {
+      this.events.push(JSON.parse(e.data));
+      this.#wake();
+    };
+    this.closed = new Promise((resolve) => ws.onclose = resolve);
+  }
+
+  /** Joins the room and resolves once the welcome arrived. */
+  static async join(port: number): Promise<ChatClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const client = new ChatClient(ws);
+    await client.next((e) => e.kind === "welcome");
+    return client;
+  }
+
+  get name(): string {
+    return this.events[0].name;
+  }
+
+  /** The first event so far (or to come) that matches. */
+  async next(match: (e: Event) => boolean, ms = 3000): Promise<Event> {
+    const find = async () => {
+      for (;;) {
+        const found = this.events.find(match);
+        if (found) return found;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    };
+    return await within(find(), ms, `no matching event; got ${JSON.stringify(this.events)}`);
+  }
+
+  send(text: string): void {
+    this.#ws.send(text);
+  }
+
+  close(code?: number): void {
+    this.#ws.close(code);
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+}
+
+/** Sends `request` on a raw connection and reads the whole answer, up to the server's close. */
+async function rawExchange(port: number, request: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await writeAll(conn, encoder.encode(request));
+    const answer = new Response(conn.readable).text();
+    return await within(answer, 3000, "the server did not answer and close");
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // The readable stream already closed it.
+    }
+  }
+}
+
+function upgradeRequest(port: number, version = "13"): string {
+  return `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Key: ${wsRequestKey()}\r\n` +
+    `Sec-WebSocket-Version: ${version}\r\n\r\n`;
+}
+
+Deno.test("demo: GET / serves the chat page", async () => {
+  await withDemo(async (demo, log) => {
+    const response = await fetch(`http://127.0.0.1:${demo.port}/`);
+    const page = await response.text();
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.match(page, /<script>/);
+    assert.match(page, /new WebSocket\(scheme \+ location\.host \+ "\/ws"\)/);
+    assert.doesNotMatch(page, /(src|href)="https?:/, "no external resources");
+    assert.match(log.join("\n"), /GET \/ -> 200/);
+  });
+});
+
+Deno.test("demo: other paths get 404, other methods on / get 405", async () => {
+  await withDemo(async (demo) => {
+    const missing = await fetch(`http://127.0.0.1:${demo.port}/nope?x=1`);
+    assert.equal(missing.status, 404);
+    assert.equal(await missing.text(), "not found\n");
+    const post = await fetch(`http://127.0.0.1:${demo.port}/`, { method: "POST", body: "" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get("allow"), "GET");
+    await post.body?.cancel();
+  });
+});
+
+Deno.test("demo: two clients chat; text is broadcast to both; join and leave notices", async () => {
+  await withDemo(async (demo, log) => {
+    const a = await ChatClient.join(demo.port);
+    const b = await ChatClient.join(demo.port);
+    assert.match(a.name, /^guest-\d+$/);
+    assert.notEqual(a.name, b.name);
+    assert.deepEqual(b.events[0].online.sort(), [a.name, b.name].sort());
+    await a.next((e) => e.kind === "join" && e.name === b.name);
+
+    a.send("hello, room");
+    const said = { kind: "chat", from: a.name, text: "hello, room" };
+    assert.deepEqual(await a.next((e) => e.kind === "chat"), said);
+    assert.deepEqual(await b.next((e) => e.kind === "chat"), said);
+
+    b.send("héllo ✓ 👋");
+    await a.next((e) => e.kind === "chat" && e.from === b.name && e.text === "héllo ✓ 👋");
+
+    b.close(1000);
+    const bClosed = await within(b.closed, 3000, "b's close");
+    assert.equal(bClosed.code, 1000, "the server echoes the client's close");
+    assert.equal(bClosed.wasClean, true);
+    await a.next((e) => e.kind === "leave" && e.name === b.name);
+    assert.match(log.join("\n"), new RegExp(`joined as ${a.name}`));
+
+    await demo.stop();
+    const aClosed = await within(a.closed, 3000, "a's close");
+    assert.equal(aClosed.code, 1001);
+  });
+});
+
+Deno.test("demo: stop() closes every client with 1001 and stops listening", async () => {
+  const demo = await startDemo({ port: 0, log: () => {} });
+  const clients = [await ChatClient.join(demo.port), await ChatClient.join(demo.port)];
+  await within(demo.stop(), 5000, "stop()");
+  for (const c of clients) {
+    const closed = await within(c.closed, 3000, "client close");
+    assert.equal(closed.code, 1001);
+    assert.equal(closed.reason, "server shutting down");
+    assert.equal(closed.wasClean, true);
+  }
+  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: demo.port }));
+  await demo.stop(); // a second stop is harmless
+});
+
+Deno.test("demo: a frame sent right behind the request head stays in the stream", async () => {
+  // The demo reads the head one byte at a time with brecv precisely so that this works.
+  await withDemo(async (demo) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: demo.port });
+    try {
+      const frame = encodeFrame(Opcode.TEXT, encoder.encode("early bird"), { masked: true });
+      await writeAll(
+        conn,
+        new Uint8Array([...encoder.encode(upgradeRequest(demo.port)), ...frame[0]]),
+      );
+      const events = readServer(conn);
+      const head = await within(events.head, 3000, "101 answer");
+      assert.equal(head.status, 101);
+      const got: ReceiverEvent[] = [];
+      for (;;) {
+        const ev = await within(events.next(), 3000, "server frames");
+        got.push(ev);
+        if (ev.type === "message" && decoder.decode(ev.data).includes("early bird")) break;
+      }
+      const texts = got.map((ev) =>
+        ev.type === "message" ? JSON.parse(decoder.decode(ev.data)) : ev
+      );
+      assert.equal(texts[0].kind, "welcome");
+      assert.deepEqual(texts.at(-1), { kind: "chat", from: texts[0].name, text: "early bird" });
+      // Close cleanly: our close frame, the server's echo, then the server closes TCP first.
+      const close = encodeFrame(Opcode.CLOSE, new Uint8Array([0x03, 0xe8]), { masked: true });
+      await writeAll(conn, close[0]);
+      assert.deepEqual(await within(events.next(), 3000, "close echo"), {
+        type: "close",
+        code: 1000,
+        reason: "",
+      });
+      assert.equal(await within(events.end, 3000, "server's FIN"), true);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+/** Reads a server's answer: the HTTP head, then WebSocket frames, then the end of stream. */
+function readServer(conn: Deno.Conn) {
+  const headReader = new HttpHeadReader("response");
+  const frames = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+  let resolveHead!: (h: { status: number }) => void;
+  const head = new Promise<{ status: number }>((resolve) => resolveHead = resolve);
+  let wake: () => void = () => {};
+  let ended = false;
+  const end = (async () => {
+    const buf = new Uint8Array(4096);
+    let inHead = true;
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      let chunk: Uint8Array = buf.slice(0, n);
+      if (inHead) {
+        const done = headReader.feed(chunk);
+        if (!done) continue;
+        inHead = false;
+        resolveHead(done.head);
+        chunk = done.rest;
+      }
+      frames.feed(chunk);
+      wake();
+    }
+    ended = true;
+    wake();
+    return true;
+  })();
+  const next = async (): Promise<ReceiverEvent> => {
+    for (;;) {
+      const ev = frames.next();
+      if (ev) return ev;
+      if (ended) throw new Error("the server closed the connection");
+      await new Promise<void>((resolve) => wake = resolve);
+    }
+  };
+  return { head, next, end };
+}
+
+Deno.test("demo: a bad upgrade gets the handshake's HTTP error", async () => {
+  await withDemo(async (demo) => {
+    const v12 = await rawExchange(demo.port, upgradeRequest(demo.port, "12"));
+    assert.match(v12, /^HTTP\/1\.1 426 Upgrade Required\r\n/);
+    assert.match(v12, /\r\nSec-WebSocket-Version: 13\r\n/);
+    const plain = await rawExchange(demo.port, `GET /ws HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.match(plain, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const foreign = upgradeRequest(demo.port).replace(
+      "\r\n\r\n",
+      "\r\nOrigin: http://evil.example\r\n\r\n",
+    );
+    assert.match(await rawExchange(demo.port, foreign), /^HTTP\/1\.1 403 /);
+    const garbage = await rawExchange(demo.port, "GET / HTTP/1.1\nHost: x\n\n");
+    assert.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/, "bare LF is refused");
+  });
+});
+
+Deno.test({
+  name: "demo: a message above the 4 KiB limit is refused with close 1009",
+}, async () => {
+  await withDemo(async (demo) => {
+    const a = await ChatClient.join(demo.port);
+    a.send("x".repeat(5000));
+    const closed = await within(a.closed, 3000, "close 1009");
+    assert.equal(closed.code, 1009);
+  });
+});
