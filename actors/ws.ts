@@ -89,12 +89,13 @@ export async function wsAttachServer(
 ): Promise<WsServerAttached> {
   const { socketType, noHttp } = parseFlags("wsAttachServer", flags);
   checkDeadline("wsAttachServer", deadline);
+  const limits = wsLimits(options);
   const lower = takeLayer<ByteStream>(s, "wsAttachServer", "bytestream");
   const actor = new WsActor(
     lower,
     { side: "server", http: noHttp ? null : options },
     socketType,
-    wsLimits(options),
+    limits,
     options.httpLimits,
   );
   const info = await attach(actor, "wsAttachServer", deadline);
@@ -129,6 +130,7 @@ export async function wsAttachClient(
 ): Promise<WsClientAttached> {
   const { socketType, noHttp } = parseFlags("wsAttachClient", flags);
   checkDeadline("wsAttachClient", deadline);
+  const limits = wsLimits(options);
   let http = null;
   if (!noHttp) {
     if (typeof resource !== "string" || typeof host !== "string") {
@@ -143,7 +145,7 @@ export async function wsAttachClient(
     lower,
     { side: "client", http },
     socketType,
-    wsLimits(options),
+    limits,
     options.httpLimits,
   );
   const { protocol, headers } = await attach(actor, "wsAttachClient", deadline);

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { HttpLimits } from "../protocol/http11.ts";
-import type { HttpRequestHead } from "../protocol/http11.ts";
+import { DillError } from "../protocol/errors.ts";
+import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 
 /** Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default. */
 export const WS_BINARY = 0;
@@ -78,14 +78,34 @@ export interface WsLimits {
   readonly idleTimeout: number;
 }
 
-/** Fills in the defaults of the limits and timers. */
+/**
+ * Fills in the defaults of the limits and timers; throws `EINVAL` for a value that is
+ * not a non-negative number, before any handle is taken over.
+ *
+ * @example
+ * ```ts
+ * import { wsLimits } from "./ws_options.ts";
+ *
+ * console.log(wsLimits({ pingInterval: 30_000 }).pongTimeout); // 10000
+ * ```
+ */
 export function wsLimits(options: WsOptions): WsLimits {
+  if (typeof options !== "object" || options === null) {
+    throw new DillError("EINVAL", "WebSocket options must be an object");
+  }
+  const pick = (name: keyof WsLimits, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (typeof value !== "number" || !(value >= 0)) {
+      throw new DillError("EINVAL", `option ${name} must be a number >= 0, not ${String(value)}`);
+    }
+    return value;
+  };
   return {
-    maxMessageSize: options.maxMessageSize ?? 64 * 1024 * 1024,
-    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
-    maxQueuedMessages: options.maxQueuedMessages ?? 1024,
-    pingInterval: options.pingInterval ?? 0,
-    pongTimeout: options.pongTimeout ?? 10_000,
-    idleTimeout: options.idleTimeout ?? 0,
+    maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
+    maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
+    maxQueuedMessages: pick("maxQueuedMessages", 1024),
+    pingInterval: pick("pingInterval", 0),
+    pongTimeout: pick("pongTimeout", 10_000),
+    idleTimeout: pick("idleTimeout", 0),
   };
 }
