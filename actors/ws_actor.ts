@@ -79,10 +79,17 @@ export type WsMsg =
   | { readonly kind: "detach"; readonly payload: Uint8Array; readonly req: Request<ByteStream> }
   | { readonly kind: "status"; readonly req: Request<{ status: number; reason: string }> }
   | { readonly kind: "refused" }
+  | { readonly kind: "pongWritten" }
+  | { readonly kind: "closeTcp" }
   | { readonly kind: "tick" };
 
 type Phase = "handshake" | "open";
 
+/**
+ * Pongs queued but not yet written. Beyond this, only the latest ping gets an answer
+ * (RFC 6455 5.5.3 allows it), so a peer flooding pings cannot grow our output queue.
+ */
+const MAX_PONGS_IN_FLIGHT = 4;
 /** Calls that may wait at once to receive; more fail with `EBUSY`. */
 const MAX_WAITING_RECEIVES = 1024;
 /** Status reported when the connection ended without a close frame (RFC 6455 7.1.5). */
@@ -142,10 +149,17 @@ export class WsActor extends SocketLayer<WsMsg> {
   #peerStatus: { status: number; reason: string } | null = null;
   #detachReq: Request<ByteStream> | null = null;
 
+  #pongsInFlight = 0;
+  /** The latest ping not answered yet because too many pongs were in flight. */
+  #unansweredPing: Uint8Array | null = null;
+
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #closeTcpTimer: ReturnType<typeof setTimeout> | undefined;
   #lastInbound = 0;
   #lastActivity = 0;
   #pingSentAt = 0;
+  /** When we sent a close because of idleness (0: we did not): the peer must answer in time. */
+  #idleCloseAt = 0;
 
   /**
    * @param lower the bytestream this connection runs on (adopted: it closes with this actor)
@@ -201,6 +215,12 @@ export class WsActor extends SocketLayer<WsMsg> {
           : msg.req.reject(new DillError("EAGAIN", "wsStatus: the peer has not closed yet"));
       case "refused":
         return this.#failAttach(this.#refusal!);
+      case "pongWritten":
+        return this.#pongWritten();
+      case "closeTcp":
+        this.#closeTcpTimer = undefined;
+        if (!this.#detachReq) this.#lower.send({ kind: "done", req: quiet() });
+        return;
       case "tick":
         return this.#tick();
     }
@@ -226,6 +246,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   protected terminate(reason: DillError): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#closeTcpTimer);
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
@@ -331,7 +352,7 @@ export class WsActor extends SocketLayer<WsMsg> {
           this.#onMessage(ev);
           break;
         case "ping":
-          if (!this.#closeSent) this.#write(Opcode.PONG, ev.data);
+          if (!this.#closeSent) this.#answerPing(ev.data);
           break;
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
@@ -418,10 +439,14 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (error !== this.#inputEnd) this.#recvFailure ??= brokenAfter(error.code);
   }
 
-  /** Pauses the socket while the application is behind; resumes when it caught up. */
+  /**
+   * Pauses the socket while the application is behind, or while the peer does not read
+   * the pongs we owe it; resumes when that is over.
+   */
   #flowControl(): void {
     const behind = this.#inboxBytes >= this.#limits.maxBufferedBytes ||
-      this.#inbox.length >= this.#limits.maxQueuedMessages;
+      this.#inbox.length >= this.#limits.maxQueuedMessages ||
+      this.#pongsInFlight >= MAX_PONGS_IN_FLIGHT;
     if (behind === this.#paused) return;
     this.#paused = behind;
     this.#lower.send({ kind: behind ? "pause" : "resume" });
@@ -447,9 +472,15 @@ export class WsActor extends SocketLayer<WsMsg> {
       this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
     }
     if (this.#detachReq) return this.#finishDetach();
-    // The server closes the TCP connection first (RFC 6455 7.1.1).
-    if (this.#start.side === "server") this.#lower.send({ kind: "done", req: quiet() });
     this.#stopTimer();
+    if (this.#start.side === "server") {
+      // The server closes TCP first (RFC 6455 7.1.1), after a grace in which an
+      // application that wants the bytestream back (wsDetach) can claim it.
+      this.#closeTcpTimer = setTimeout(
+        () => this.send({ kind: "closeTcp" }),
+        this.#limits.closeGrace,
+      );
+    }
   }
 
   #onViolation(code: number, message: string): void {
@@ -512,9 +543,6 @@ export class WsActor extends SocketLayer<WsMsg> {
       chunks: encodeFrame(Opcode.CLOSE, payload, { masked: this.#masked }),
       req,
     });
-    if (this.#peerStatus && this.#start.side === "server") {
-      this.#lower.send({ kind: "done", req: quiet() });
-    }
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
@@ -563,7 +591,30 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#lower.send({ kind: "send", chunks, req });
   }
 
-  /** Frames the actor sends on its own (pongs, close frames); failures surface elsewhere. */
+  #answerPing(data: Uint8Array): void {
+    if (this.#pongsInFlight >= MAX_PONGS_IN_FLIGHT) {
+      this.#unansweredPing = data.slice();
+      return;
+    }
+    this.#pongsInFlight++;
+    const written = new Request<void>("pong", -1);
+    const report = () => this.send({ kind: "pongWritten" });
+    written.promise.then(report, report);
+    const chunks = encodeFrame(Opcode.PONG, data, { masked: this.#masked });
+    this.#lower.send({ kind: "send", chunks, req: written });
+  }
+
+  #pongWritten(): void {
+    this.#pongsInFlight--;
+    const ping = this.#unansweredPing;
+    if (ping && !this.#closeSent) {
+      this.#unansweredPing = null;
+      this.#answerPing(ping);
+    }
+    this.#flowControl();
+  }
+
+  /** Frames the actor sends on its own (close frames, keepalive pings); failures surface elsewhere. */
   #write(opcode: number, payload: Uint8Array): void {
     this.#lower.send({
       kind: "send",
@@ -583,6 +634,7 @@ export class WsActor extends SocketLayer<WsMsg> {
         : this.#lastInbound + pingInterval;
     }
     if (idleTimeout > 0) due = Math.min(due, this.#lastActivity + idleTimeout);
+    if (this.#idleCloseAt > 0) due = this.#idleCloseAt + pongTimeout;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.send({ kind: "tick" }), Math.max(0, due - now()));
   }
@@ -594,13 +646,18 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #tick(): void {
     this.#timer = undefined;
-    if (this.#closeSent || this.#receiverDone) return;
+    if (this.#receiverDone) return;
     const t = now();
     const { pingInterval, pongTimeout, idleTimeout } = this.#limits;
+    if (this.#idleCloseAt > 0) {
+      if (t - this.#idleCloseAt < pongTimeout) return this.#armTimer();
+      return this.#onDeadPeer(`nothing answered our idle close within ${pongTimeout} ms`);
+    }
+    if (this.#closeSent) return;
     if (pingInterval > 0) {
       if (this.#pingSentAt > 0 && this.#lastInbound >= this.#pingSentAt) this.#pingSentAt = 0;
       if (this.#pingSentAt > 0 && t - this.#pingSentAt >= pongTimeout) {
-        return this.#onDeadPeer(pongTimeout);
+        return this.#onDeadPeer(`nothing arrived within ${pongTimeout} ms of a ping`);
       }
       if (this.#pingSentAt === 0 && t - this.#lastInbound >= pingInterval) {
         this.#pingSentAt = t;
@@ -609,17 +666,14 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     if (idleTimeout > 0 && t - this.#lastActivity >= idleTimeout) {
       this.#closeSent = true;
+      this.#idleCloseAt = t;
       this.#write(Opcode.CLOSE, encodeClosePayload(GOING_AWAY, "idle timeout"));
-      return;
     }
     this.#armTimer();
   }
 
-  #onDeadPeer(pongTimeout: number): void {
-    const error = new DillError(
-      "ECONNRESET",
-      `keepalive: nothing arrived within ${pongTimeout} ms of a ping; the peer is gone`,
-    );
+  #onDeadPeer(why: string): void {
+    const error = new DillError("ECONNRESET", `the peer is gone: ${why}`);
     this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
     this.#endInput(error);
     this.#sendFailure = error;

@@ -33,8 +33,9 @@ export interface WsOptions {
    */
   pingInterval?: number;
   /**
-   * Keepalive: after a ping, fail the connection (`ECONNRESET`, status 1006) when nothing
-   * arrives within this many ms. Used only with `pingInterval`. Default 10 000.
+   * How long the peer has to answer what we sent on our own: after a keepalive ping, or
+   * after the close frame sent for `idleTimeout`. When nothing arrives in time the
+   * connection fails (`ECONNRESET`, status 1006). Default 10 000.
    */
   pongTimeout?: number;
   /**
@@ -46,6 +47,13 @@ export interface WsOptions {
 
 /** Options of `wsAttachServer`. */
 export interface WsServerOptions extends WsOptions {
+  /**
+   * After the closing handshake the server half-closes TCP by itself (RFC 6455 7.1.1),
+   * this many ms later unless the application called `wsDetach` to reuse the bytestream
+   * (libdill's pattern: `mrecv` fails with `EPIPE`, then `wsDetach`). Default 0: the next
+   * turn of the event loop.
+   */
+  closeGrace?: number;
   /** Longest request target accepted (libdill's `resourcelen`); longer is `EMSGSIZE` + 414. Default 1024. */
   maxResourceLength?: number;
   /** Longest Host accepted (libdill's `hostlen`); longer is `EMSGSIZE` + 400. Default 256. */
@@ -76,6 +84,7 @@ export interface WsLimits {
   readonly pingInterval: number;
   readonly pongTimeout: number;
   readonly idleTimeout: number;
+  readonly closeGrace: number;
 }
 
 /**
@@ -89,7 +98,7 @@ export interface WsLimits {
  * console.log(wsLimits({ pingInterval: 30_000 }).pongTimeout); // 10000
  * ```
  */
-export function wsLimits(options: WsOptions): WsLimits {
+export function wsLimits(options: WsServerOptions): WsLimits {
   if (typeof options !== "object" || options === null) {
     throw new DillError("EINVAL", "WebSocket options must be an object");
   }
@@ -107,5 +116,6 @@ export function wsLimits(options: WsOptions): WsLimits {
     pingInterval: pick("pingInterval", 0),
     pongTimeout: pick("pongTimeout", 10_000),
     idleTimeout: pick("idleTimeout", 0),
+    closeGrace: pick("closeGrace", 0),
   };
 }
