@@ -154,7 +154,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "shutdown":
         this.#shutdownReq = msg.req;
         this.#done(null);
-        this.#serveInbound(); // settles at once if the peer already closed
+        this.#serveInbound();
         if (this.#shutdownReq && !this.park(msg.req)) this.close(this.#timedOutClose());
         return;
       case "attach":
@@ -183,7 +183,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "closeWriteDone":
         this.#outputClosed = true;
         for (const req of this.#doneReqs.splice(0)) req.resolve();
-        return;
+        return this.#finishShutdown();
     }
   }
 
@@ -339,6 +339,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     for (const req of this.#doneReqs.splice(0)) req.reject(error);
     this.#tail = null;
     this.#outBytes = 0;
+    this.#finishShutdown();
   }
 
   /** Closes the output once everything queued is written (TCP half-close). */
@@ -410,16 +411,24 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         this.#recvFailure ??= failure;
         for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
       }
-      if (this.#shutdownReq) {
-        const req = this.#shutdownReq;
-        this.#shutdownReq = null;
-        if (this.#readFailure) req.reject(this.#readFailure);
-        else req.resolve();
-        this.close(new DillError("ECANCELED", `${this.name} was closed`));
-        return;
-      }
+      if (this.#shutdownReq) return this.#finishShutdown();
     }
     this.#pumpRead();
+  }
+
+  /**
+   * A clean close ends when both directions have: the peer's input ended, and our
+   * output was flushed and half-closed (or failed). Then the transport is released.
+   */
+  #finishShutdown(): void {
+    const req = this.#shutdownReq;
+    if (!req || !(this.#eof || this.#readFailure)) return;
+    if (!this.#outputClosed && !this.#sendFailure) return;
+    this.#shutdownReq = null;
+    const failure = this.#readFailure ?? this.#sendFailure;
+    if (failure) req.reject(failure);
+    else req.resolve();
+    this.close(new DillError("ECANCELED", `${this.name} was closed`));
   }
 
   #fill(w: RecvWaiter): void {

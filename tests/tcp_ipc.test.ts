@@ -183,15 +183,28 @@ for (const kind of ["tcp", "unix"] as const) {
     });
   });
 
-  Deno.test({
-    name: `${kind}: ${name} with deadline 0 succeeds when the peer already closed`,
-    fn: async () => {
+  Deno.test(
+    `${kind}: ${name} with deadline 0 fails even after the peer closed: our FIN needs I/O`,
+    async () => {
       await withPair(kind, async (a, b) => {
         hclose(b);
         await rejectsWith(brecv(a, new Uint8Array(1), now() + T), "EPIPE"); // a saw the end
-        await close(a, 0);
+        await rejectsWith(close(a, 0), "ETIMEDOUT");
+        await rejectsWith(brecv(a, new Uint8Array(1), -1), "EBADF"); // closed anyway
       });
     },
+  );
+
+  Deno.test(`${kind}: ${name} after the peer closed still flushes what we queued`, async () => {
+    await withPair(kind, async (a, b) => {
+      const closingA = close(a, now() + T); // a half-closes and waits for b's end
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+      // b answers with a large send and closes at once: nothing of it may be cut off.
+      const sending = bsend(b, patternBytes(0, 4 << 20), now() + T);
+      await close(b, now() + T);
+      await sending;
+      await closingA;
+    });
   });
 
   Deno.test(`${kind}: ${name} with deadline -1 waits for the peer's close`, async () => {
