@@ -70,3 +70,15 @@ export {
 } from "./actors/ws.ts";
 export { wsRequestKey, wsResponseKey } from "./protocol/handshake.ts";
 export type { HttpLimits, HttpRequestHead } from "./protocol/http11.ts";
+
+// ---- TLS ------------------------------------------------------------------------------
+export {
+  tlsAttachClient,
+  tlsAttachServer,
+  type TlsClientConfig,
+  tlsDetach,
+  type TlsInfo,
+  tlsInfo,
+  type TlsOptions,
+  type TlsServerConfig,
+} from "./actors/tls.ts";

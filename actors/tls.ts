@@ -1,0 +1,348 @@
+/**
+ * The TLS calls: attach on either side of any bytestream (TCP, Unix socket, in-memory
+ * pair, even another TLS stream), detach with the `close_notify` exchange, and what
+ * the handshake settled. The result of an attach is a bytestream handle like any
+ * other: `bsend`/`brecv` and `wsAttachServer`/`wsAttachClient` work on it, and
+ * `tcpClose` on it sends `close_notify` and waits for the peer's.
+ *
+ * Certificates and keys are PEM text (`cert`, `key`, `caCerts`), as with
+ * `Deno.connectTls` and `Deno.serve`; the `certFile`, `keyFile` and `caCertFiles`
+ * fields name PEM files instead (reading them needs `--allow-read`).
+ *
+ * @module
+ */
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { DillError } from "../protocol/errors.ts";
+import { call } from "./actor.ts";
+import { checkDeadline } from "./args.ts";
+import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
+import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
+import type { Deadline } from "./time.ts";
+import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
+
+/** Credentials of a TLS server. Give each of certificate and key as PEM text or as a file. */
+export interface TlsServerConfig {
+  /** The certificate chain (leaf first), PEM text. */
+  cert?: string;
+  /** The private key of the leaf certificate, PEM text. */
+  key?: string;
+  /** Path of a PEM file with the certificate chain, instead of `cert`. */
+  certFile?: string;
+  /** Path of a PEM file with the private key, instead of `key`. */
+  keyFile?: string;
+  /** Application protocols offered through ALPN, most preferred first. */
+  alpn?: string[];
+}
+
+/** What a TLS client checks and offers. */
+export interface TlsClientConfig {
+  /** The name (or IP address) the server's certificate must be valid for; also sent as SNI. */
+  hostname: string;
+  /** CA certificates to trust, PEM text; by default the runtime's root store (Mozilla's roots). */
+  caCerts?: string[];
+  /** Paths of PEM files with CA certificates to trust, added to `caCerts`. */
+  caCertFiles?: string[];
+  /** Application protocols to ask for through ALPN, most preferred first. */
+  alpn?: string[];
+}
+
+/** Limits of the TLS bytestream (the decrypted side); every field is optional. */
+export type TlsOptions = StreamOptions;
+
+/** What a TLS handshake settled; see {@link tlsInfo}. */
+export type TlsInfo = TlsSession;
+
+/** The TLS actor beneath each TLS bytestream, for detach and info. */
+const tlsBeneath = new WeakMap<ByteStream, TlsActor>();
+
+const DEFAULT_HIGH_WATER = 256 * 1024;
+
+/**
+ * Attaches the server side of TLS to a bytestream handle and runs the handshake.
+ * `s` is taken over at once (using it afterwards fails with `EBADF`); on failure the
+ * whole stack is closed. Fails with `EPROTO` when the client does not speak TLS or
+ * rejects the handshake, `ECONNRESET` when it goes away, `ETIMEDOUT` at the deadline,
+ * and `EINVAL` (leaving `s` untouched) for unusable credentials.
+ *
+ * @example
+ * ```ts
+ * import { brecv, hclose, now, tcpAccept, tcpListen, tlsAttachServer } from "../mod.ts";
+ *
+ * const dir = new URL("../tests/fixtures/tls/", import.meta.url);
+ * const cert = Deno.readTextFileSync(new URL("cert.pem", dir));
+ * const key = Deno.readTextFileSync(new URL("key.pem", dir));
+ * const ls = tcpListen({ port: 0 });
+ * async function serveOne() {
+ *   const { handle: tcp } = await tcpAccept(ls, -1);
+ *   const s = await tlsAttachServer(tcp, { cert, key }, now() + 5000);
+ *   console.log(await brecv(s, new Uint8Array(5), now() + 5000));
+ *   hclose(s);
+ * }
+ * hclose(ls);
+ * ```
+ */
+export async function tlsAttachServer(
+  s: Handle,
+  config: TlsServerConfig,
+  deadline: Deadline,
+  options: TlsOptions = {},
+): Promise<Handle> {
+  const op = "tlsAttachServer";
+  checkDeadline(op, deadline);
+  if (!config || typeof config !== "object") {
+    throw new DillError("EINVAL", `${op}: config must be { cert, key } or { certFile, keyFile }`);
+  }
+  const cert = await pemOf(op, "cert", config.cert, config.certFile, "CERTIFICATE");
+  const key = await pemOf(op, "key", config.key, config.keyFile, "PRIVATE KEY");
+  checkCredentials(op, cert, key);
+  const alpn = alpnOf(op, config.alpn);
+  return await attach(op, s, { side: "server", cert, key, alpn }, deadline, options);
+}
+
+/**
+ * Attaches the client side of TLS to a bytestream handle and runs the handshake:
+ * the server's certificate must chain to `caCerts` (or the bundled Mozilla roots)
+ * and be valid for `hostname`. `s` is taken over at once; on failure the whole stack
+ * is closed. Fails with `EPROTO` for an untrusted certificate, a wrong host name or
+ * a server that does not speak TLS, `ECONNRESET` when the server goes away,
+ * `ETIMEDOUT` at the deadline, and `EINVAL` (leaving `s` untouched) for bad arguments.
+ *
+ * @example
+ * ```ts
+ * import { bsend, hclose, now, tcpConnect, tlsAttachClient } from "../mod.ts";
+ *
+ * async function hello(port: number, caPem: string) {
+ *   const tcp = await tcpConnect({ port }, now() + 1000);
+ *   const s = await tlsAttachClient(tcp, { hostname: "localhost", caCerts: [caPem] }, now() + 5000);
+ *   await bsend(s, new TextEncoder().encode("hello"), now() + 1000);
+ *   hclose(s);
+ * }
+ * ```
+ */
+export async function tlsAttachClient(
+  s: Handle,
+  config: TlsClientConfig,
+  deadline: Deadline,
+  options: TlsOptions = {},
+): Promise<Handle> {
+  const op = "tlsAttachClient";
+  checkDeadline(op, deadline);
+  if (!config || typeof config.hostname !== "string" || config.hostname === "") {
+    throw new DillError("EINVAL", `${op}: config.hostname must name the server to verify`);
+  }
+  const caCerts = await caCertsOf(op, config.caCerts, config.caCertFiles);
+  const alpn = alpnOf(op, config.alpn);
+  const start: TlsStart = { side: "client", hostname: config.hostname, caCerts, alpn };
+  return await attach(op, s, start, deadline, options);
+}
+
+/**
+ * Ends TLS cleanly and returns the bytestream beneath it, still usable: flushes what
+ * was sent, sends `close_notify`, drops incoming data until the peer's
+ * `close_notify`, then hands back the lower handle (with any bytes the peer sent
+ * after its `close_notify`). Both sides call it. The stack is closed when it fails
+ * (`ETIMEDOUT`, `ECONNRESET` if the peer closed without `close_notify`, `EPROTO`);
+ * `ENOTSUP` if `s` is not a TLS handle (then `s` stays valid).
+ *
+ * @example
+ * ```ts
+ * import { hclose, now, tlsDetach } from "../mod.ts";
+ * import type { Handle } from "../mod.ts";
+ *
+ * async function backToPlain(tlsHandle: Handle) {
+ *   const plain = await tlsDetach(tlsHandle, now() + 5000);
+ *   hclose(plain);
+ * }
+ * ```
+ */
+export async function tlsDetach(s: Handle, deadline: Deadline): Promise<Handle> {
+  const op = "tlsDetach";
+  checkDeadline(op, deadline);
+  const tlsActor = tlsBeneath.get(layerOf<ByteStream>(s, op, "bytestream"));
+  if (!tlsActor) throw new DillError("ENOTSUP", `${op}: ${s} is not a TLS socket`);
+  const top = takeLayer<ByteStream>(s, op, "bytestream");
+  try {
+    // Everything sent so far goes out first; then the close_notify.
+    await call<void, StreamMsg>(top, op, deadline, (req) => ({ kind: "done", req }));
+    const lower = await call<ByteStream, TlsMsg>(
+      tlsActor,
+      op,
+      deadline,
+      (req) => ({ kind: "detach", req }),
+    );
+    top.close(new DillError("ECANCELED", `${s} was detached by ${op}`));
+    return openHandle(lower, lower.name);
+  } catch (e) {
+    top.close(e instanceof DillError ? e : new DillError("ECANCELED", `${op} failed`));
+    throw e;
+  }
+}
+
+/**
+ * What the handshake of a TLS handle settled: the protocol version and the ALPN
+ * protocol. Fails with `ENOTSUP` on a handle that is not TLS.
+ *
+ * @example
+ * ```ts
+ * import { tlsInfo } from "../mod.ts";
+ * import type { Handle } from "../mod.ts";
+ *
+ * function describe(h: Handle) {
+ *   const { version, alpnProtocol } = tlsInfo(h);
+ *   console.log(version, alpnProtocol); // TLSv1.3 http/1.1
+ * }
+ * ```
+ */
+export function tlsInfo(s: Handle): TlsInfo {
+  const tlsActor = tlsBeneath.get(layerOf<ByteStream>(s, "tlsInfo", "bytestream"));
+  if (!tlsActor?.session) throw new DillError("ENOTSUP", `tlsInfo: ${s} is not a TLS socket`);
+  return { ...tlsActor.session };
+}
+
+// ---- shared plumbing --------------------------------------------------------------
+
+async function attach(
+  op: string,
+  s: Handle,
+  start: TlsStart,
+  deadline: Deadline,
+  options: TlsOptions,
+): Promise<Handle> {
+  const lower = takeLayer<ByteStream>(s, op, "bytestream");
+  let tlsActor: TlsActor;
+  try {
+    tlsActor = new TlsActor(lower, start, {
+      readHighWater: options.readHighWater ?? DEFAULT_HIGH_WATER,
+      writeHighWater: options.writeHighWater ?? DEFAULT_HIGH_WATER,
+    });
+  } catch (e) {
+    const error = new DillError("EINVAL", `${op}: the TLS engine refused the settings (${e})`, {
+      cause: e,
+    });
+    lower.close(error);
+    throw error;
+  }
+  await call<TlsSession, TlsMsg>(tlsActor, op, deadline, (req) => ({ kind: "handshake", req }));
+  const top = new ByteStream("tls", tlsActor.plaintext, options);
+  tlsBeneath.set(top, tlsActor);
+  return openHandle(top, "tls");
+}
+
+async function pemOf(
+  op: string,
+  field: string,
+  text: unknown,
+  file: unknown,
+  label: string,
+): Promise<string> {
+  const fileField = `${field}File`;
+  if (text !== undefined && file !== undefined) {
+    throw new DillError("EINVAL", `${op}: give ${field} (PEM text) or ${fileField}, not both`);
+  }
+  if (text === undefined && file === undefined) {
+    throw new DillError("EINVAL", `${op}: ${field} (PEM text) or ${fileField} is required`);
+  }
+  const pem = text !== undefined ? text : await readPem(op, fileField, file);
+  checkPem(op, text !== undefined ? field : fileField, pem, label);
+  return pem as string;
+}
+
+async function caCertsOf(
+  op: string,
+  texts: unknown,
+  files: unknown,
+): Promise<string[] | undefined> {
+  if (texts === undefined && files === undefined) return undefined;
+  const out: string[] = [];
+  if (texts !== undefined) {
+    if (!Array.isArray(texts)) throw new DillError("EINVAL", `${op}: caCerts must be an array`);
+    for (const pem of texts) {
+      checkPem(op, "caCerts", pem, "CERTIFICATE");
+      parseCert(op, "caCerts", pem);
+      out.push(pem);
+    }
+  }
+  if (files !== undefined) {
+    if (!Array.isArray(files)) {
+      throw new DillError("EINVAL", `${op}: caCertFiles must be an array of paths`);
+    }
+    for (const file of files) {
+      const pem = await readPem(op, "caCertFiles", file);
+      checkPem(op, "caCertFiles", pem, "CERTIFICATE");
+      parseCert(op, "caCertFiles", pem);
+      out.push(pem);
+    }
+  }
+  return out;
+}
+
+async function readPem(op: string, field: string, path: unknown): Promise<string> {
+  if (typeof path !== "string" && !(path instanceof URL)) {
+    throw new DillError("EINVAL", `${op}: ${field} must be a path`);
+  }
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new DillError("EINVAL", `${op}: cannot read ${field} ${path} (${detail})`, { cause: e });
+  }
+}
+
+function checkPem(op: string, field: string, pem: unknown, label: string): void {
+  if (typeof pem === "string" && pem.includes("-----BEGIN ") && pem.includes(label)) return;
+  const pathField = { cert: "certFile", key: "keyFile", caCerts: "caCertFiles" }[field];
+  const hint = pathField ? `; to give a path, use ${pathField}` : "";
+  throw new DillError("EINVAL", `${op}: ${field} must be PEM text with a "${label}" block${hint}`);
+}
+
+/** Certificate/key pairs already checked (cert → key), so servers pay once per pair. */
+const checkedPairs = new Map<string, string>();
+const MAX_CHECKED_PAIRS = 32;
+
+/** Parses the certificate and key up front, so that a bad pair is `EINVAL`, not a failed handshake. */
+function checkCredentials(op: string, cert: string, key: string): void {
+  if (checkedPairs.get(cert) === key) return;
+  const leaf = parseCert(op, "cert", cert);
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (e) {
+    throw new DillError("EINVAL", `${op}: key is not a usable private key (${message(e)})`, {
+      cause: e,
+    });
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new DillError(
+      "EINVAL",
+      `${op}: key is not the private key of the first certificate in cert`,
+    );
+  }
+  if (checkedPairs.size >= MAX_CHECKED_PAIRS) checkedPairs.clear();
+  checkedPairs.set(cert, key);
+}
+
+function parseCert(op: string, field: string, pem: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (e) {
+    throw new DillError("EINVAL", `${op}: ${field} holds no valid certificate (${message(e)})`, {
+      cause: e,
+    });
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function alpnOf(op: string, alpn: unknown): string[] {
+  if (alpn === undefined) return [];
+  if (
+    !Array.isArray(alpn) ||
+    !alpn.every((p) => typeof p === "string" && p.length > 0 && p.length < 256)
+  ) {
+    throw new DillError("EINVAL", `${op}: alpn must be a list of protocol names`);
+  }
+  return alpn;
+}

@@ -1,0 +1,623 @@
+/**
+ * The TLS actor: one per TLS connection. It owns the bytestream beneath it (whose
+ * input it takes over with the `attach`/`pause`/`resume` protocol) and a `node:tls`
+ * engine that runs over an in-memory duplex: ciphertext the engine writes goes to the
+ * lower actor as `send` messages, ciphertext the lower actor reads is fed to the
+ * engine. Upwards it offers the plaintext as a {@link Transport}, so that an ordinary
+ * {@link ByteStream} on top gives TLS the exact `bsend`/`brecv` semantics, deadlines
+ * and flow control of every other bytestream.
+ *
+ * Received ciphertext is fed record by record around possible alerts, so the actor
+ * stops right after the peer's `close_notify`: the bytes behind it are handed back
+ * with the lower stream on detach.
+ *
+ * @module
+ */
+
+import { Duplex } from "node:stream";
+import process from "node:process";
+import tls from "node:tls";
+import { DillError } from "../protocol/errors.ts";
+import { TlsRecordScanner } from "../protocol/tls_records.ts";
+import { Actor, call } from "./actor.ts";
+import { Request } from "./request.ts";
+import type { PendingCall } from "./request.ts";
+import type { ByteStream, StreamEvent } from "./stream.ts";
+import type { Transport } from "./transport.ts";
+
+/** How a TLS actor starts: which side, and its credentials (PEM text). */
+export type TlsStart =
+  | {
+    readonly side: "server";
+    readonly cert: string;
+    readonly key: string;
+    readonly alpn: readonly string[];
+  }
+  | {
+    readonly side: "client";
+    readonly hostname: string;
+    readonly caCerts: readonly string[] | undefined;
+    readonly alpn: readonly string[];
+  };
+
+/** What the handshake settled. */
+export interface TlsSession {
+  /** The protocol version, such as `"TLSv1.3"`. */
+  readonly version: string | null;
+  /** The application protocol agreed through ALPN, or `null`. */
+  readonly alpnProtocol: string | null;
+}
+
+/** Buffer limits of a TLS actor. */
+export interface TlsLimits {
+  /** Decrypted bytes kept for the layer above before reading from the wire pauses. */
+  readonly readHighWater: number;
+  /** Encrypted bytes not yet taken by the layer beneath before plaintext writes wait. */
+  readonly writeHighWater: number;
+}
+
+/** Messages a TLS actor understands. */
+export type TlsMsg =
+  | StreamEvent
+  | { readonly kind: "handshake"; readonly req: Request<TlsSession> }
+  | { readonly kind: "read"; readonly buf: Uint8Array; readonly req: Request<number | null> }
+  | { readonly kind: "write"; readonly buf: Uint8Array; readonly req: Request<number> }
+  | { readonly kind: "closeWrite"; readonly req: Request<void> }
+  | { readonly kind: "detach"; readonly req: Request<ByteStream> }
+  // Reports from the TLS engine and from the lower actor:
+  | { readonly kind: "started" }
+  | { readonly kind: "secure" }
+  | { readonly kind: "plain"; readonly chunk: Uint8Array }
+  | { readonly kind: "plainEnd" }
+  | { readonly kind: "engineError"; readonly error: unknown }
+  | { readonly kind: "written"; readonly error: unknown }
+  | { readonly kind: "finished" }
+  | { readonly kind: "cipher"; readonly chunk: Uint8Array }
+  | { readonly kind: "cipherSent"; readonly bytes: number }
+  | { readonly kind: "cipherFailed"; readonly error: unknown };
+
+/**
+ * Plaintext handed to the engine per write. Each write makes the engine emit its
+ * records at once, and those reach this actor as messages: the cap keeps them far
+ * below the mailbox limit.
+ */
+const MAX_PLAIN_WRITE = 256 * 1024;
+
+type Phase = "handshake" | "open" | "detached";
+
+/**
+ * A TLS connection layer. It is not a socket layer itself: the bytestream above it
+ * reaches it through {@link TlsActor.plaintext}.
+ *
+ * @example
+ * ```ts
+ * import { hclose, ipcPair, tlsAttachClient, tlsAttachServer } from "../mod.ts";
+ *
+ * // The TLS actor is spawned by the attach calls; this is how it is normally reached.
+ * const dir = new URL("../tests/fixtures/tls/", import.meta.url);
+ * const read = (f: string) => Deno.readTextFileSync(new URL(f, dir));
+ * const [a, b] = ipcPair();
+ * const [s, c] = await Promise.all([
+ *   tlsAttachServer(a, { cert: read("cert.pem"), key: read("key.pem") }, -1),
+ *   tlsAttachClient(b, { hostname: "localhost", caCerts: [read("ca.pem")] }, -1),
+ * ]);
+ * hclose(s);
+ * hclose(c);
+ * ```
+ */
+export class TlsActor extends Actor<TlsMsg> {
+  readonly #lower: ByteStream;
+  readonly #start: TlsStart;
+  readonly #limits: TlsLimits;
+  readonly #wire: Duplex;
+  readonly #engine: tls.TLSSocket;
+  readonly #scanner = new TlsRecordScanner();
+  readonly #plaintext: Transport;
+
+  #phase: Phase = "handshake";
+  #started = false;
+  #session: TlsSession | null = null;
+  #handshakeReq: Request<TlsSession> | null = null;
+  #detachReq: Request<ByteStream> | null = null;
+
+  // Inbound: decrypted bytes for the layer above, and its one pending read.
+  #plain: Uint8Array[] = [];
+  #plainBytes = 0;
+  #reader: { buf: Uint8Array; req: Request<number | null> } | null = null;
+  /** `"eof"` after the peer's close_notify was read, or why input failed. */
+  #inputEnd: "eof" | DillError | null = null;
+  /** Set synchronously the moment the engine reads the peer's close_notify. */
+  #closeNotifyRead = false;
+  /** Ciphertext that followed the peer's close_notify: no longer TLS. */
+  #afterClose: Uint8Array[] = [];
+  #lowerPaused = false;
+
+  // Outbound: the plaintext write in progress and the ciphertext still in flight.
+  #writer: { n: number; req: Request<number>; engineDone: boolean } | null = null;
+  #cipherInFlight = 0;
+  #outputFailure: DillError | null = null;
+  #closeWriteReq: Request<void> | null = null;
+
+  /**
+   * Starts the engine; the handshake begins with the `handshake` message.
+   *
+   * @param lower the bytestream to run TLS over (adopted: it closes with this actor)
+   * @param start which side, and its credentials
+   * @param limits buffer limits
+   */
+  constructor(lower: ByteStream, start: TlsStart, limits: TlsLimits) {
+    super(`tls ${start.side}`);
+    this.#lower = lower;
+    this.#start = start;
+    this.#limits = limits;
+    this.adopt(lower);
+    this.#wire = new Duplex({
+      allowHalfOpen: true,
+      read() {},
+      write: (chunk: Uint8Array, _encoding, done) => {
+        this.send({ kind: "cipher", chunk });
+        done();
+      },
+      // The engine's end never half-closes the stream beneath: detach needs it open.
+      final: (done) => done(),
+    });
+    this.#engine = makeEngine(this.#wire, start);
+    this.#plaintext = new PlaintextTransport(this);
+    this.#listen(this.#engine);
+    // The engine starts on the next tick; ciphertext fed before that crashes it.
+    process.nextTick(() => this.send({ kind: "started" }));
+  }
+
+  /** The decrypted side, as the transport of the bytestream above. */
+  get plaintext(): Transport {
+    return this.#plaintext;
+  }
+
+  /** What the handshake settled, once it finished. */
+  get session(): TlsSession | null {
+    return this.#session;
+  }
+
+  /** Handles one message: a call from above, a stream event from below, an engine report. */
+  protected receive(msg: TlsMsg): void {
+    switch (msg.kind) {
+      case "data":
+        return this.#feed(msg.chunk);
+      case "eof":
+        return this.#wireEnded(null);
+      case "fail":
+        return this.#wireEnded(msg.error);
+      case "handshake":
+        this.#handshakeReq = msg.req;
+        if (!this.park(msg.req)) this.#failHandshake(timedOut(msg.req.op));
+        return;
+      case "read":
+        return this.#read(msg.buf, msg.req);
+      case "write":
+        return this.#write(msg.buf, msg.req);
+      case "closeWrite":
+        return this.#closeWrite(msg.req);
+      case "detach":
+        return this.#detach(msg.req);
+      case "started":
+        this.#started = true;
+        this.#lower.send({ kind: "attach", consumer: this });
+        return;
+      case "secure":
+        return this.#secure();
+      case "plain":
+        return this.#plainData(msg.chunk);
+      case "plainEnd":
+        if (this.#inputEnd === null) this.#inputEnd = "eof";
+        if (!this.#closeNotifyRead) {
+          // Normally seen earlier, as the engine pushed its end; never miss it.
+          this.#closeNotifyRead = true;
+          this.#keepAfterClose(new Uint8Array(0));
+        }
+        return this.#serveReader();
+      case "engineError":
+        return this.#engineFailed(msg.error);
+      case "written":
+        return this.#engineWritten(msg.error);
+      case "finished":
+        this.#closeWriteReq?.resolve();
+        this.#closeWriteReq = null;
+        return;
+      case "cipher":
+        return this.#sendCipher(msg.chunk);
+      case "cipherSent":
+        this.#cipherInFlight -= msg.bytes;
+        return this.#finishWrite();
+      case "cipherFailed":
+        return this.#failOutput(msg.error);
+    }
+  }
+
+  /** The handshake or the detach reached its deadline: the stack closes. */
+  protected expired(req: PendingCall): void {
+    if (req === this.#handshakeReq) return this.#failHandshake(timedOut(req.op));
+    if (req === this.#detachReq) {
+      return this.close(
+        new DillError("ETIMEDOUT", `${req.op}: the peer's close_notify did not come in time`),
+      );
+    }
+  }
+
+  /** Fails every pending call with `reason` and destroys the engine. */
+  protected terminate(reason: DillError): void {
+    this.#handshakeReq?.reject(reason);
+    this.#detachReq?.reject(reason);
+    this.#reader?.req.reject(reason);
+    this.#writer?.req.reject(reason);
+    this.#closeWriteReq?.reject(reason);
+    this.#handshakeReq = this.#detachReq = this.#closeWriteReq = null;
+    this.#reader = null;
+    this.#writer = null;
+    this.#plain = [];
+    this.#afterClose = [];
+    const engine = this.#engine;
+    const wire = this.#wire;
+    const destroy = () => {
+      engine.destroy();
+      wire.destroy();
+    };
+    // Destroying the engine before it started makes its own start crash later.
+    if (this.#started) destroy();
+    else process.nextTick(destroy);
+  }
+
+  // ---- handshake ------------------------------------------------------------------
+
+  #listen(engine: tls.TLSSocket): void {
+    engine.on(this.#start.side === "client" ? "secureConnect" : "secure", () => {
+      this.send({ kind: "secure" });
+    });
+    engine.on("data", (chunk: Uint8Array) => this.send({ kind: "plain", chunk }));
+    engine.on("end", () => this.send({ kind: "plainEnd" }));
+    engine.on("finish", () => this.send({ kind: "finished" }));
+    engine.on("error", (error: unknown) => this.send({ kind: "engineError", error }));
+    // The engine signals the end of its input by pushing null, synchronously while it
+    // reads the close_notify record; "end" comes only a tick later. Feeding stops there.
+    const push = engine.push;
+    engine.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk === null) this.#closeNotifyRead = true;
+      return push.call(engine, chunk, encoding);
+    };
+  }
+
+  #secure(): void {
+    const req = this.#handshakeReq;
+    if (this.#phase !== "handshake" || !req) return;
+    this.#handshakeReq = null;
+    this.#phase = "open";
+    const alpn = this.#engine.alpnProtocol;
+    this.#session = {
+      version: this.#engine.getProtocol() ?? null,
+      alpnProtocol: typeof alpn === "string" ? alpn : null,
+    };
+    req.resolve(this.#session);
+  }
+
+  #failHandshake(error: DillError): void {
+    const req = this.#handshakeReq;
+    this.#handshakeReq = null;
+    req?.reject(error);
+    this.close(error);
+  }
+
+  // ---- inbound --------------------------------------------------------------------
+
+  /** Feeds received ciphertext to the engine, up to the peer's close_notify. */
+  #feed(chunk: Uint8Array): void {
+    if (this.#closeNotifyRead) return this.#keepAfterClose(chunk);
+    let offset = 0;
+    while (offset < chunk.length) {
+      const cut = this.#scanner.nextCut(chunk, offset);
+      this.#wire.push(chunk.subarray(offset, cut));
+      offset = cut;
+      if (this.#closeNotifyRead) break;
+    }
+    if (this.#closeNotifyRead) this.#keepAfterClose(chunk.subarray(offset));
+  }
+
+  /** Bytes after the close_notify wait for a detach; reading stops meanwhile. */
+  #keepAfterClose(rest: Uint8Array): void {
+    if (rest.length > 0) this.#afterClose.push(rest);
+    this.#pauseLower(true);
+    if (this.#detachReq) this.#finishDetach();
+  }
+
+  #plainData(chunk: Uint8Array): void {
+    // Data may come before the handshake is reported (it can share a read with the
+    // client's Finished): keep it. Only a detach drops what is left.
+    if (this.#phase === "detached" || chunk.length === 0) return;
+    this.#plain.push(chunk);
+    this.#plainBytes += chunk.length;
+    this.#serveReader();
+  }
+
+  #read(buf: Uint8Array, req: Request<number | null>): void {
+    if (this.#reader) {
+      return req.reject(new DillError("EBUSY", `${this.name}: a read is already pending`));
+    }
+    this.#reader = { buf, req };
+    this.#serveReader();
+  }
+
+  #serveReader(): void {
+    const reader = this.#reader;
+    if (!reader) return;
+    if (this.#plainBytes > 0) {
+      this.#reader = null;
+      reader.req.resolve(this.#take(reader.buf));
+    } else if (this.#inputEnd !== null) {
+      this.#reader = null;
+      if (this.#inputEnd === "eof") reader.req.resolve(null);
+      else reader.req.reject(this.#inputEnd);
+    }
+    if (!this.#closeNotifyRead) this.#pauseLower(this.#plainBytes >= this.#limits.readHighWater);
+  }
+
+  #take(buf: Uint8Array): number {
+    let n = 0;
+    while (n < buf.length && this.#plain.length > 0) {
+      const chunk = this.#plain[0];
+      const k = Math.min(chunk.length, buf.length - n);
+      buf.set(k === chunk.length ? chunk : chunk.subarray(0, k), n);
+      n += k;
+      if (k === chunk.length) this.#plain.shift();
+      else this.#plain[0] = chunk.subarray(k);
+    }
+    this.#plainBytes -= n;
+    return n;
+  }
+
+  #pauseLower(pause: boolean): void {
+    if (pause === this.#lowerPaused) return;
+    this.#lowerPaused = pause;
+    this.#lower.send({ kind: pause ? "pause" : "resume" });
+  }
+
+  /** The stream beneath ended (`null`) or failed. */
+  #wireEnded(failure: DillError | null): void {
+    if (this.#phase === "handshake") {
+      return this.#failHandshake(
+        failure ??
+          new DillError(
+            "ECONNRESET",
+            `${this.#op()}: the peer closed the connection during the TLS handshake`,
+          ),
+      );
+    }
+    if (this.#closeNotifyRead) return; // a clean TLS end came first
+    const error = failure ??
+      new DillError(
+        "ECONNRESET",
+        `${this.name}: the peer closed the connection without a TLS close_notify ` +
+          "(the data may have been cut short)",
+      );
+    this.#inputEnd ??= error;
+    if (this.#detachReq) return this.close(error);
+    this.#serveReader();
+  }
+
+  // ---- outbound -------------------------------------------------------------------
+
+  #write(buf: Uint8Array, req: Request<number>): void {
+    if (this.#outputFailure) return req.reject(this.#outputFailure);
+    if (this.#writer) {
+      return req.reject(new DillError("EBUSY", `${this.name}: a write is already pending`));
+    }
+    const n = Math.min(buf.length, MAX_PLAIN_WRITE);
+    this.#writer = { n, req, engineDone: false };
+    const piece = n === buf.length ? buf : buf.subarray(0, n);
+    this.#engine.write(piece, (error) => this.send({ kind: "written", error }));
+  }
+
+  #engineWritten(error: unknown): void {
+    if (error) return this.#engineFailed(error);
+    if (this.#writer) this.#writer.engineDone = true;
+    this.#finishWrite();
+  }
+
+  /** A write is answered once the engine took it and the ciphertext backlog is small. */
+  #finishWrite(): void {
+    const w = this.#writer;
+    if (!w || !w.engineDone || this.#cipherInFlight >= this.#limits.writeHighWater) return;
+    this.#writer = null;
+    w.req.resolve(w.n);
+  }
+
+  #sendCipher(chunk: Uint8Array): void {
+    if (this.#phase === "detached" || this.#outputFailure) return;
+    this.#cipherInFlight += chunk.length;
+    const req = new Request<void>("tls", -1);
+    const bytes = chunk.length;
+    req.promise.then(
+      () => this.send({ kind: "cipherSent", bytes }),
+      (error) => this.send({ kind: "cipherFailed", error }),
+    );
+    this.#lower.send({ kind: "send", chunks: [chunk], req });
+  }
+
+  #failOutput(error: unknown): void {
+    const failure = error instanceof DillError
+      ? error
+      : new DillError("ECONNRESET", `${this.name}: sending failed (${String(error)})`);
+    this.#outputFailure ??= failure;
+    this.#writer?.req.reject(failure);
+    this.#closeWriteReq?.reject(failure);
+    this.#writer = this.#closeWriteReq = null;
+    if (this.#phase === "handshake") this.#failHandshake(failure);
+  }
+
+  #closeWrite(req: Request<void>): void {
+    if (this.#outputFailure) return req.reject(this.#outputFailure);
+    this.#closeWriteReq = req;
+    this.#engine.end(); // sends close_notify; "finish" follows once it is out
+  }
+
+  // ---- failures and detach ----------------------------------------------------------
+
+  #engineFailed(error: unknown): void {
+    const failure = tlsError(this.#op(), error, this.#start);
+    if (this.#phase === "handshake") return this.#failHandshake(failure);
+    this.close(failure);
+  }
+
+  #detach(req: Request<ByteStream>): void {
+    this.#detachReq = req;
+    this.#phase = "detached";
+    this.#plain = [];
+    this.#plainBytes = 0;
+    if (this.#closeNotifyRead) return this.#finishDetach();
+    if (this.#inputEnd instanceof DillError) return this.close(this.#inputEnd);
+    this.#pauseLower(false); // drop what the peer still sends until its close_notify
+    if (!this.park(req)) {
+      this.close(
+        new DillError("ETIMEDOUT", `${req.op}: the peer has not sent its close_notify yet`),
+      );
+    }
+  }
+
+  /** Hands the lower stream back with the bytes that followed the close_notify. */
+  #finishDetach(): void {
+    const req = this.#detachReq!;
+    this.#detachReq = null;
+    const leftover = this.#afterClose;
+    this.#afterClose = [];
+    const detached = new DillError("ECANCELED", `${req.op}: the TLS layer was detached`);
+    // Input already delivered to this actor goes back down; calls still queued fail.
+    for (const m of this.takeQueued()) {
+      if (m.kind === "data") leftover.push(m.chunk);
+      else if ("req" in m) m.req.reject(detached);
+    }
+    this.release(this.#lower);
+    this.#lower.send({ kind: "detach", leftover });
+    req.resolve(this.#lower);
+    this.close(detached);
+  }
+
+  #op(): string {
+    return this.#start.side === "client" ? "tlsAttachClient" : "tlsAttachServer";
+  }
+}
+
+/** The plaintext side of a {@link TlsActor}, as a transport: every call is a message. */
+class PlaintextTransport implements Transport {
+  constructor(readonly actor: TlsActor) {}
+
+  read(buf: Uint8Array): Promise<number | null> {
+    return call<number | null, TlsMsg>(this.actor, "tls read", -1, (req) => ({
+      kind: "read",
+      buf,
+      req,
+    }));
+  }
+
+  write(buf: Uint8Array): Promise<number> {
+    return call<number, TlsMsg>(this.actor, "tls write", -1, (req) => ({
+      kind: "write",
+      buf,
+      req,
+    }));
+  }
+
+  closeWrite(): Promise<void> {
+    return call<void, TlsMsg>(this.actor, "tls close_notify", -1, (req) => ({
+      kind: "closeWrite",
+      req,
+    }));
+  }
+
+  close(): void {
+    this.actor.close(new DillError("ECANCELED", "the TLS socket was closed"));
+  }
+}
+
+function makeEngine(wire: Duplex, start: TlsStart): tls.TLSSocket {
+  const alpn = start.alpn.length > 0 ? [...start.alpn] : undefined;
+  // Half-open: the peer's close_notify ends our input only, as a FIN does on TCP.
+  const halfOpen = { allowHalfOpen: true };
+  if (start.side === "server") {
+    const options: tls.TLSSocketOptions & typeof halfOpen = {
+      ...halfOpen,
+      isServer: true,
+      cert: start.cert,
+      key: start.key,
+      ALPNProtocols: alpn,
+    };
+    return new tls.TLSSocket(wire, options);
+  }
+  const ip = isIpAddress(start.hostname);
+  const options: tls.ConnectionOptions & typeof halfOpen = {
+    ...halfOpen,
+    socket: wire,
+    // SNI carries names only; an IP address is checked against the certificate's IP SANs.
+    servername: ip ? undefined : start.hostname,
+    host: start.hostname,
+    ca: start.caCerts ? [...start.caCerts] : undefined,
+    ALPNProtocols: alpn,
+    rejectUnauthorized: true,
+  };
+  return tls.connect(options);
+}
+
+function isIpAddress(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
+}
+
+function timedOut(op: string): DillError {
+  return new DillError("ETIMEDOUT", `${op}: the TLS handshake did not finish before the deadline`);
+}
+
+/** Certificate checks that failed, by the codes the engine reports (OpenSSL's names). */
+const CERT_PROBLEMS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "is not signed by a trusted CA",
+  UNABLE_TO_GET_ISSUER_CERT: "is not signed by a trusted CA",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "is not signed by a trusted CA",
+  SELF_SIGNED_CERT_IN_CHAIN: "chains to a CA that is not trusted",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "is self-signed and not trusted",
+  CERT_HAS_EXPIRED: "has expired",
+  CERT_NOT_YET_VALID: "is not valid yet",
+  ERR_TLS_CERT_ALTNAME_INVALID: "does not name the host connected to",
+};
+
+/**
+ * Turns a failure of the TLS engine into a {@link DillError}: certificate and protocol
+ * failures are `EPROTO` with what to fix, a connection lost mid-handshake `ECONNRESET`.
+ */
+function tlsError(op: string, e: unknown, start: TlsStart): DillError {
+  if (e instanceof DillError) return e;
+  const code = (e as { code?: unknown })?.code;
+  const detail = e instanceof Error ? e.message : String(e);
+  const problem = typeof code === "string" ? CERT_PROBLEMS[code] : undefined;
+  if (problem) {
+    const hint = code === "ERR_TLS_CERT_ALTNAME_INVALID"
+      ? `; connect with the name the certificate was issued for`
+      : start.side === "client"
+      ? "; pass the CA that signed it in caCerts"
+      : "";
+    return new DillError(
+      "EPROTO",
+      `${op}: the peer's certificate ${problem} (${code}: ${detail})${hint}`,
+      { cause: e },
+    );
+  }
+  if (code === "ECONNRESET" || code === "EPIPE") {
+    return new DillError("ECONNRESET", `${op}: the connection broke (${detail})`, { cause: e });
+  }
+  if (
+    code === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType|corrupt message/.test(detail)
+  ) {
+    return new DillError(
+      "EPROTO",
+      `${op}: the peer does not speak TLS (${detail})`,
+      { cause: e },
+    );
+  }
+  if (/known protocol|application protocol/i.test(detail)) {
+    return new DillError("EPROTO", `${op}: no ALPN protocol in common (${detail})`, { cause: e });
+  }
+  return new DillError("EPROTO", `${op}: TLS failed (${detail})`, { cause: e });
+}

@@ -1,0 +1,331 @@
+/**
+ * WebSocket over TLS (wss) end to end, with real peers on both sides:
+ *
+ * - our server (tcp → tlsAttachServer → wsAttachServer) ← Deno's built-in `WebSocket`
+ *   client. The test CA is given to it in-process with
+ *   `new WebSocket(url, { client: Deno.createHttpClient({ caCerts }) })` (Deno 2.9's
+ *   `WebSocketOptions.client`), so no child process or `--cert` flag is needed;
+ * - our client (tcp → tlsAttachClient → wsAttachClient) → `Deno.serve({ cert, key })`
+ *   with `Deno.upgradeWebSocket`;
+ * - Python `websockets` over wss in both directions (tests/peers/py_wss.py, with an
+ *   `ssl` context that trusts the test CA);
+ * - our client and our server together, then both layers detached down to plain TCP.
+ */
+
+import assert from "node:assert/strict";
+import {
+  brecv,
+  bsend,
+  type Handle,
+  hclose,
+  mrecv,
+  msend,
+  now,
+  tcpAccept,
+  tcpConnect,
+  tcpListen,
+  tcpLocalAddr,
+  tlsAttachClient,
+  tlsAttachServer,
+  tlsDetach,
+  tlsInfo,
+  WS_BINARY,
+  WS_TEXT,
+  wsAttachClient,
+  wsAttachServer,
+  wsDetach,
+  wsDone,
+  type WsMessage,
+  wsRecv,
+  wsSend,
+  wsStatus,
+} from "../mod.ts";
+import { closeQuietly, rejectsWith, within } from "./helpers/transports.ts";
+
+const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
+const fixture = (name: string) => new URL(name, FIXTURES).pathname;
+const pem = (name: string) => Deno.readTextFileSync(fixture(name));
+const CA = pem("ca.pem");
+const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
+const soon = (ms = 5000) => now() + ms;
+const TEST_MS = 20_000;
+
+/** Accepts one connection and stacks TLS and the WebSocket server side on it. */
+async function acceptWss(listener: Handle) {
+  const { handle: tcp } = await tcpAccept(listener, soon());
+  const tls = await tlsAttachServer(tcp, { ...SERVER, alpn: ["http/1.1"] }, soon());
+  return await wsAttachServer(tls, WS_BINARY, soon());
+}
+
+/** Connects and stacks TLS and the WebSocket client side. */
+async function connectWss(port: number, resource: string, flags = WS_BINARY): Promise<Handle> {
+  const tcp = await tcpConnect({ port }, soon());
+  const tls = await tlsAttachClient(
+    tcp,
+    { hostname: "localhost", caCerts: [CA], alpn: ["http/1.1"] },
+    soon(),
+  );
+  const { handle } = await wsAttachClient(tls, flags, resource, `localhost:${port}`, soon());
+  return handle;
+}
+
+/** Echoes every message with its type until the peer closes; returns its close status. */
+async function echoUntilClosed(h: Handle): Promise<{ status: number; reason: string }> {
+  try {
+    for (;;) {
+      const m: WsMessage = await wsRecv(h, soon(TEST_MS));
+      await wsSend(h, m.type, m.data, soon());
+    }
+  } catch (e) {
+    await rejectsWith(Promise.reject(e), "EPIPE");
+    return await wsStatus(h);
+  } finally {
+    hclose(h);
+  }
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 7 + seed) & 0xff;
+  return out;
+}
+
+// ---- Deno's WebSocket client → our wss server -----------------------------------------
+
+Deno.test("wss: Deno's WebSocket client talks to our TLS + WebSocket server", async () => {
+  const listener = tcpListen({ port: 0 });
+  const { port } = tcpLocalAddr(listener);
+  const client = Deno.createHttpClient({ caCerts: [CA] });
+  try {
+    const serving = (async () => {
+      const { handle, resource, host } = await acceptWss(listener);
+      assert.equal(resource, "/chat?room=1");
+      assert.equal(host, `localhost:${port}`);
+      return await echoUntilClosed(handle);
+    })();
+    const ws = new WebSocket(`wss://localhost:${port}/chat?room=1`, { client });
+    ws.binaryType = "arraybuffer";
+    const inbox: (string | ArrayBuffer)[] = [];
+    const waiters: (() => void)[] = [];
+    ws.onmessage = (e) => {
+      inbox.push(e.data);
+      waiters.shift()?.();
+    };
+    const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
+    const next = () =>
+      within(
+        new Promise<string | ArrayBuffer>((resolve) => {
+          if (inbox.length > 0) return resolve(inbox.shift()!);
+          waiters.push(() => resolve(inbox.shift()!));
+        }),
+        5000,
+        "echo from our server",
+      );
+    await within(
+      new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = (e) => reject(new Error((e as ErrorEvent).message));
+      }),
+      5000,
+      "wss open",
+    );
+    ws.send("héllo wss");
+    assert.equal(await next(), "héllo wss");
+    const big = bytes(1 << 20, 3);
+    ws.send(big);
+    assert.deepEqual(new Uint8Array(await next() as ArrayBuffer), big);
+    ws.close(1000, "bye");
+    const event = await within(closed, 5000, "close event");
+    assert.equal(event.code, 1000);
+    assert.deepEqual(await within(serving, 5000, "server side"), { status: 1000, reason: "bye" });
+  } finally {
+    client.close();
+    hclose(listener);
+  }
+});
+
+// ---- our wss client → Deno.serve over TLS ---------------------------------------------
+
+Deno.test("wss: our TLS + WebSocket client talks to Deno.serve({ cert, key })", async () => {
+  const abort = new AbortController();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    ...SERVER,
+    signal: abort.signal,
+    onListen() {},
+  }, (req) => {
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onmessage = (e) => socket.send(e.data);
+    return response;
+  });
+  try {
+    const h = await connectWss(server.addr.port, "/echo");
+    try {
+      await wsSend(h, WS_TEXT, "over rustls", soon());
+      assert.deepEqual(await wsRecv(h, soon()), { type: WS_TEXT, data: "over rustls" });
+      const big = bytes(3 << 20, 5);
+      await msend(h, big, soon());
+      assert.deepEqual(await mrecv(h, soon()), big);
+      await wsDone(h, 1000, "finished", soon());
+      await rejectsWith(mrecv(h, soon()), "EPIPE");
+      assert.equal((await wsStatus(h)).status, 1000);
+    } finally {
+      hclose(h);
+    }
+  } finally {
+    abort.abort();
+    await server.finished;
+  }
+});
+
+// ---- Python websockets over wss, both ways ---------------------------------------------
+
+/** A running tests/peers/py_wss.py; its JSON events are read line by line. */
+class PyWss {
+  readonly #child: Deno.ChildProcess;
+  readonly #lines: ReadableStreamDefaultReader<string>;
+  readonly #stderr: Promise<string>;
+
+  constructor(args: string[]) {
+    this.#child = new Deno.Command("/usr/bin/python3", {
+      args: ["-u", new URL("./peers/py_wss.py", import.meta.url).pathname, ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { PYTHONDONTWRITEBYTECODE: "1" },
+    }).spawn();
+    this.#lines = this.#child.stdout
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(splitLines())
+      .getReader();
+    this.#stderr = new Response(this.#child.stderr).text();
+  }
+
+  /** The next event, which must be `event`. */
+  async next(event: string): Promise<Record<string, unknown>> {
+    const { value, done } = await within(this.#lines.read(), 10_000, `python: ${event}`);
+    if (done) assert.fail(`python exited before "${event}": ${await this.#stderr}`);
+    const parsed = JSON.parse(value);
+    assert.equal(parsed.event, event, `python said ${value}`);
+    return parsed;
+  }
+
+  /** Waits for the exit (killing it if it still runs after a while); returns its status. */
+  async close(): Promise<number> {
+    const timer = setTimeout(() => this.#child.kill(), 10_000);
+    try {
+      const status = await this.#child.status;
+      await this.#lines.cancel();
+      const stderr = await this.#stderr;
+      if (status.code !== 0) console.error(stderr);
+      return status.code;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function splitLines(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(text, out) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) if (line.trim()) out.enqueue(line);
+    },
+    flush(out) {
+      if (rest.trim()) out.enqueue(rest);
+    },
+  });
+}
+
+Deno.test("wss: Python websockets client talks to our TLS + WebSocket server", async () => {
+  const listener = tcpListen({ port: 0 });
+  const { port } = tcpLocalAddr(listener);
+  const py = new PyWss(["client", `wss://localhost:${port}/py`, fixture("ca.pem")]);
+  try {
+    const { handle, resource } = await within(acceptWss(listener), 10_000, "python connects");
+    assert.equal(resource, "/py");
+    const serving = echoUntilClosed(handle);
+    const echoed = await py.next("echoed");
+    assert.deepEqual(echoed, { event: "echoed", text: "hello over wss", binary_ok: true });
+    assert.deepEqual(await py.next("closed"), { event: "closed", code: 1000, reason: "" });
+    assert.deepEqual(await within(serving, 5000, "server side"), {
+      status: 1000,
+      reason: "done",
+    });
+  } finally {
+    hclose(listener);
+    assert.equal(await py.close(), 0);
+  }
+});
+
+Deno.test("wss: our TLS + WebSocket client talks to a Python websockets server", async () => {
+  const py = new PyWss(["server", fixture("cert.pem"), fixture("key.pem")]);
+  try {
+    const { port } = await py.next("listening") as { port: number };
+    const h = await connectWss(port, "/from-dill", WS_TEXT);
+    try {
+      assert.deepEqual(await py.next("open"), { event: "open", path: "/from-dill" });
+      await msend(h, "ünïcode over TLS", soon());
+      assert.deepEqual(await wsRecv(h, soon()), { type: WS_TEXT, data: "ünïcode over TLS" });
+      const big = bytes(2 << 20, 9);
+      await wsSend(h, WS_BINARY, big, soon());
+      assert.deepEqual(await wsRecv(h, soon()), { type: WS_BINARY, data: big });
+      await wsDone(h, 1001, "going", soon());
+      await rejectsWith(mrecv(h, soon()), "EPIPE");
+      assert.deepEqual(await wsStatus(h), { status: 1001, reason: "going" });
+    } finally {
+      hclose(h);
+    }
+    assert.deepEqual(await py.next("closed"), { event: "closed", code: 1001, reason: "going" });
+  } finally {
+    assert.equal(await py.close(), 0);
+  }
+});
+
+// ---- our client ↔ our server, then every layer detached --------------------------------
+
+Deno.test("wss: our client and server, then wsDetach and tlsDetach down to plain TCP", async () => {
+  const listener = tcpListen({ port: 0 });
+  const { port } = tcpLocalAddr(listener);
+  let server: Handle | undefined;
+  let client: Handle | undefined;
+  try {
+    const [accepted, c] = await Promise.all([acceptWss(listener), connectWss(port, "/layers")]);
+    server = accepted.handle;
+    client = c;
+    for (let i = 0; i < 20; i++) {
+      const payload = bytes(1 + i * 50_000, i);
+      await msend(client, payload, soon());
+      assert.deepEqual(await mrecv(server, soon()), payload);
+    }
+    // Down one layer: TLS bytestreams again.
+    const [tlsS, tlsC] = await Promise.all([
+      wsDetach(server, 1000, "", soon()),
+      wsDetach(client, 1000, "", soon()),
+    ]);
+    server = tlsS;
+    client = tlsC;
+    assert.equal(tlsInfo(tlsS).alpnProtocol, "http/1.1");
+    await bsend(tlsC, new TextEncoder().encode("tls again"), soon());
+    assert.equal(
+      new TextDecoder().decode(await brecv(tlsS, new Uint8Array(9), soon())),
+      "tls again",
+    );
+    // Down another: plain TCP.
+    const [tcpS, tcpC] = await Promise.all([tlsDetach(tlsS, soon()), tlsDetach(tlsC, soon())]);
+    server = tcpS;
+    client = tcpC;
+    await bsend(tcpS, new TextEncoder().encode("plain tcp"), soon());
+    assert.equal(
+      new TextDecoder().decode(await brecv(tcpC, new Uint8Array(9), soon())),
+      "plain tcp",
+    );
+  } finally {
+    if (server) closeQuietly(server);
+    if (client) closeQuietly(client);
+    hclose(listener);
+  }
+});
