@@ -56,7 +56,6 @@ export type WsMessage =
   | { type: typeof WS_TEXT; data: string }
   | { type: typeof WS_BINARY; data: Uint8Array };
 
-const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
 /**
@@ -300,7 +299,7 @@ export function mrecvText(h: Handle, deadline: Deadline): Promise<string> {
       if (m.type !== WS_TEXT) {
         throw new DillError("EPROTO", "mrecvText: the socket is binary; use mrecv or wsRecv");
       }
-      return utf8Decoder.decode(m.data!);
+      return m.text!;
     });
   } catch (e) {
     return Promise.reject(e);
@@ -599,9 +598,7 @@ function receive(
 }
 
 function toMessage(m: WsReceived): WsMessage {
-  return m.type === WS_TEXT
-    ? { type: WS_TEXT, data: utf8Decoder.decode(m.data!) }
-    : { type: WS_BINARY, data: m.data! };
+  return m.type === WS_TEXT ? { type: WS_TEXT, data: m.text! } : { type: WS_BINARY, data: m.data! };
 }
 
 function payloadOf(op: string, data: Uint8Array | string): Uint8Array {

@@ -47,6 +47,8 @@ export interface WsReceived {
   readonly size: number;
   /** The payload, unless it was copied into the caller's buffers. */
   readonly data: Uint8Array | null;
+  /** A text message, decoded (the receiver decodes every text message it validates). */
+  readonly text?: string;
 }
 
 /** How the WS actor starts: which side, and the handshake it runs. */
@@ -411,7 +413,7 @@ export class WsActor extends SocketLayer<WsMsg> {
         ),
       );
     }
-    if (!w.into) return w.req.resolve({ type, size: data.length, data });
+    if (!w.into) return w.req.resolve({ type, size: data.length, data, text: ev.text });
     let room = 0;
     for (const b of w.into) room += b.length;
     if (data.length > room) {

@@ -10,7 +10,7 @@ import { CloseCode, isValidReceivedCloseCode, parseClosePayload } from "./close_
 import { DillError } from "./errors.ts";
 import { MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER_LENGTH, Opcode } from "./frame.ts";
 import { applyMask, MASK_LENGTH } from "./mask.ts";
-import { Utf8Validator } from "./utf8.ts";
+import { isValidUtf8, Utf8Validator } from "./utf8.ts";
 
 /** Options of a {@link Receiver}. */
 export interface ReceiverOptions {
@@ -26,7 +26,8 @@ export interface ReceiverOptions {
 /**
  * What {@link Receiver.next} produces.
  *
- * - `message`: a whole data message; for text, `data` is validated UTF-8.
+ * - `message`: a whole data message; for text, `data` is validated UTF-8 and `text` is
+ *   the same message decoded (present on every text message, absent on binary ones).
  * - `ping`, `pong`: a control frame and its payload.
  * - `close`: the peer's close frame; `code` is 1005 when it had no body.
  * - `error`: the peer broke the protocol; `code` is the close code to send (1002, 1007
@@ -35,7 +36,7 @@ export interface ReceiverOptions {
  * `close` and `error` are final. Every `data` may be a view into a fed chunk.
  */
 export type ReceiverEvent =
-  | { type: "message"; binary: boolean; data: Uint8Array }
+  | { type: "message"; binary: boolean; data: Uint8Array; text?: string }
   | { type: "ping"; data: Uint8Array }
   | { type: "pong"; data: Uint8Array }
   | { type: "close"; code: number; reason: string }
@@ -55,6 +56,19 @@ const RETAINED_SLACK = 64 * 1024;
 const MIN_ASSEMBLY_CAPACITY = 4096;
 
 const EMPTY = new Uint8Array(0);
+
+/** Lossy decoding: it inserts U+FFFD for every invalid sequence, and keeps a leading BOM. */
+const lossyDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * Validates and decodes a whole text message in one native pass: a lossy decode that
+ * produced no U+FFFD proves the bytes valid. Only a message containing U+FFFD (a real
+ * one or a replacement) needs the exact check. Returns `null` for invalid UTF-8.
+ */
+function decodeWholeText(bytes: Uint8Array): string | null {
+  const text = lossyDecoder.decode(bytes);
+  return text.indexOf("\uFFFD") === -1 || isValidUtf8(bytes) ? text : null;
+}
 
 /** Reads a big-endian unsigned 32-bit integer. */
 function readUint32(bytes: Uint8Array, at: number): number {
@@ -365,6 +379,8 @@ export class Receiver {
       const chunk = this.#chunks[this.#head];
       const start = this.#offset;
       const take = Math.min(this.#remaining, chunk.length - start);
+      // A whole unfragmented message in this chunk: nothing came before it, nothing follows.
+      const whole = take === this.#messageLength && this.#fin;
       const piece = chunk.subarray(start, start + take);
       if (this.#masked) {
         applyMask(piece, this.#mask, this.#maskOffset);
@@ -372,6 +388,15 @@ export class Receiver {
       }
       this.#skip(take);
       this.#remaining -= take;
+      if (whole && !this.#binary) {
+        // Validate and decode at once; the application wants the text anyway.
+        const text = decodeWholeText(piece);
+        if (text === null) return this.#failText(piece);
+        this.#inFrame = false;
+        this.#inMessage = false;
+        this.#messageLength = 0;
+        return { type: "message", binary: false, data: piece, text };
+      }
       if (!this.#binary && !this.#textValidator.push(piece)) {
         return this.#fail(CloseCode.INVALID_PAYLOAD, "text message is not valid UTF-8");
       }
@@ -401,7 +426,18 @@ export class Receiver {
     const message = data ?? this.#takeMessage();
     this.#inMessage = false;
     this.#messageLength = 0;
-    return { type: "message", binary: this.#binary, data: message };
+    if (this.#binary) return { type: "message", binary: true, data: message };
+    return { type: "message", binary: false, data: message, text: lossyDecoder.decode(message) };
+  }
+
+  /** The 1007 for a whole text message found invalid, worded as the streaming check words it. */
+  #failText(bytes: Uint8Array): ReceiverEvent {
+    const validator = this.#textValidator;
+    validator.reset();
+    const why = validator.push(bytes)
+      ? "text message ends in the middle of a UTF-8 sequence"
+      : "text message is not valid UTF-8";
+    return this.#fail(CloseCode.INVALID_PAYLOAD, why);
   }
 
   /** Reads the available payload of the current control frame; reports it when whole. */

@@ -167,7 +167,10 @@ function eventsInEveryChunking(
 }
 
 function message(binary: boolean, data: Uint8Array | string): ReceiverEvent {
-  return { type: "message", binary, data: typeof data === "string" ? encoder.encode(data) : data };
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  if (binary) return { type: "message", binary, data: bytes };
+  const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  return { type: "message", binary, data: bytes, text };
 }
 
 function assertError(events: ReceiverEvent[], code: number, label: string): void {
@@ -185,6 +188,26 @@ Deno.test("receiver: a single text frame, both roles, in every chunking", () => 
   for (const role of ROLES) {
     const events = eventsInEveryChunking(frameTo(role, Opcode.TEXT, "Hello"), options(role));
     assert.deepEqual(events, [message(false, "Hello")]);
+  }
+});
+
+Deno.test("receiver: text with a real U+FFFD or a leading BOM is valid and kept as sent", () => {
+  for (const role of ROLES) {
+    for (const text of ["a\uFFFDb", "\uFFFD", "\uFEFFstarts with a BOM", "\uFEFF"]) {
+      const events = eventsInEveryChunking(frameTo(role, Opcode.TEXT, text), options(role));
+      assert.deepEqual(events, [message(false, text)]);
+      const [event] = events;
+      assert.ok(event.type === "message" && event.text === text, JSON.stringify(text));
+    }
+  }
+});
+
+Deno.test("receiver: invalid bytes next to a real U+FFFD are still caught in one frame", () => {
+  for (const role of ROLES) {
+    // EF BF BD is a genuine U+FFFD; the C0 after it is never valid.
+    const payload = concat(encoder.encode("ok \uFFFD"), b(0xc0, 0x80));
+    const events = eventsInEveryChunking(frameTo(role, Opcode.TEXT, payload), options(role));
+    assertError(events, 1007, role);
   }
 });
 
