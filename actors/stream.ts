@@ -8,6 +8,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import type { PendingCall, Request } from "./request.ts";
@@ -37,7 +38,13 @@ export interface StreamConsumer {
 
 /** Messages a bytestream actor understands. */
 export type StreamMsg =
-  | { readonly kind: "send"; readonly chunks: Uint8Array[]; readonly req?: Request<void> }
+  | {
+    readonly kind: "send";
+    readonly chunks: Uint8Array[];
+    readonly req?: Request<void>;
+    /** Write at once instead of at the end of this turn (a close frame: the last word). */
+    readonly urgent?: boolean;
+  }
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
   | { readonly kind: "done"; readonly req: Request<void> }
   | { readonly kind: "shutdown"; readonly req: Request<void> }
@@ -48,6 +55,7 @@ export type StreamMsg =
   | { readonly kind: "readDone"; readonly buf: Uint8Array; readonly n: number | null }
   | { readonly kind: "readFailed"; readonly error: unknown }
   | { readonly kind: "writeDone" }
+  | { readonly kind: "flushNow" }
   | { readonly kind: "writeFailed"; readonly error: unknown }
   | { readonly kind: "closeWriteDone" };
 
@@ -55,6 +63,23 @@ const KIB = 1024;
 /** Writes up to this size are copied into the coalescing buffer and answered at once. */
 const COPY_LIMIT = 16 * KIB;
 const COALESCE_SIZE = 64 * KIB;
+/** Coalescing buffers kept for reuse by all streams: an idle connection holds none. */
+const MAX_POOLED_BUFFERS = 16;
+const bufferPool: Uint8Array[] = [];
+
+function takeCoalescingBuffer(size: number): Uint8Array {
+  if (size <= COALESCE_SIZE) {
+    const pooled = bufferPool.pop();
+    if (pooled) return pooled;
+  }
+  return new Uint8Array(Math.max(COALESCE_SIZE, size));
+}
+
+function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
+  if (buffer.byteLength === COALESCE_SIZE && bufferPool.length < MAX_POOLED_BUFFERS) {
+    bufferPool.push(new Uint8Array(buffer));
+  }
+}
 const READ_MIN = 4 * KIB;
 const READ_MAX = 256 * KIB;
 
@@ -118,7 +143,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #segments: Segment[] = [];
   #tail: Uint8Array | null = null;
   #tailLen = 0;
-  #spareTail: Uint8Array | null = null;
   #outBytes = 0;
   #writing = false;
   #sendWaiters: SendWaiter[] = [];
@@ -127,6 +151,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #outputDone = false;
   #doneReqs: Request<void>[] = [];
   #closeWriteStarted = false;
+  /** A write is due at the end of this turn of the event loop. */
+  #flushScheduled = false;
   #outputClosed = false;
 
   /**
@@ -146,7 +172,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected receive(msg: StreamMsg): void {
     switch (msg.kind) {
       case "send":
-        return this.#send(msg.chunks, msg.req);
+        return this.#send(msg.chunks, msg.req, msg.urgent === true);
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":
@@ -175,6 +201,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "readFailed":
         this.#reading = false;
         return this.#inputEnded(transportError(this.name, msg.error));
+      case "flushNow":
+        this.#flushScheduled = false;
+        return this.#flush();
       case "writeDone":
         return this.#writeDone();
       case "writeFailed":
@@ -206,6 +235,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   }
 
   protected terminate(reason: DillError): void {
+    this.#handOverAccepted();
     try {
       this.#transport.close();
     } catch {
@@ -218,12 +248,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#shutdownReq?.reject(reason);
     this.#inbound = [];
     this.#segments = [];
-    this.#tail = this.#spareTail = this.#spareReadBuf = null;
+    this.#tail = this.#spareReadBuf = null;
   }
 
   // ---- outbound -------------------------------------------------------------------
 
-  #send(chunks: Uint8Array[], req: Request<void> | undefined): void {
+  #send(chunks: Uint8Array[], req: Request<void> | undefined, urgent: boolean): void {
     const failure = this.#sendFailure ??
       (this.#outputDone
         ? new DillError("EPIPE", `${this.name}: the output was already closed (done)`)
@@ -242,7 +272,20 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       return;
     }
     this.#enqueue(chunks, req);
-    this.#flush();
+    if (urgent) this.#flush();
+    else this.#scheduleFlush();
+  }
+
+  /**
+   * Starts writing at the end of the current turn of the event loop rather than at
+   * once: every send made in this turn (an application answering a batch of messages,
+   * say) then goes out in one write, instead of one write for the first and another
+   * for the rest.
+   */
+  #scheduleFlush(): void {
+    if (this.#writing || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.send({ kind: "flushNow" }));
   }
 
   /** Queues chunks in order; the request settles when its last referenced byte is written. */
@@ -273,11 +316,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #appendToTail(chunk: Uint8Array): void {
     if (this.#tail && this.#tailLen + chunk.length > this.#tail.length) this.#sealTail();
     if (!this.#tail) {
-      const spare = this.#spareTail;
-      this.#spareTail = null;
-      this.#tail = spare && spare.length >= chunk.length
-        ? spare
-        : new Uint8Array(Math.max(COALESCE_SIZE, chunk.length));
+      this.#tail = takeCoalescingBuffer(chunk.length);
       this.#tailLen = 0;
     }
     this.#tail.set(chunk, this.#tailLen);
@@ -320,8 +359,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#writing = false;
     const segment = this.#segments.shift()!;
     this.#outBytes -= segment.bytes.length;
-    // A written coalescing buffer is reused for the next tail: no allocation per message.
-    if (segment.ownBuffer) this.#spareTail = new Uint8Array(segment.bytes.buffer);
+    // A written coalescing buffer goes back to the pool: no allocation per message, and
+    // nothing held by a connection that went quiet.
+    if (segment.ownBuffer) returnCoalescingBuffer(segment.bytes.buffer);
     segment.req?.resolve();
     while (
       this.#sendWaiters.length > 0 && this.#outBytes < this.#writeHighWater && !this.#sendFailure
@@ -365,6 +405,26 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       () => this.send({ kind: "closeWriteDone" }),
       (error) => this.send({ kind: "writeFailed", error }),
     );
+  }
+
+  /**
+   * On an abrupt close, bytes that sends already reported as sent are still handed to
+   * the transport, as a kernel socket keeps delivering what was written before close():
+   * a write waiting for the end of this turn would otherwise be lost.
+   */
+  #handOverAccepted(): void {
+    if (this.#writing || this.#sendFailure || !this.#flushScheduled) return;
+    this.#sealTail();
+    // Only bytes whose senders were told they were sent; one write, so that a partial
+    // write can only cut the end off, never a piece from the middle.
+    const accepted: Uint8Array[] = [];
+    for (const segment of this.#segments) {
+      if (segment.req) break;
+      accepted.push(segment.bytes);
+    }
+    if (accepted.length === 0) return;
+    const bytes = accepted.length === 1 ? accepted[0] : concatBytes(accepted);
+    this.#transport.write(bytes).catch(() => {});
   }
 
   // ---- inbound --------------------------------------------------------------------
@@ -472,7 +532,11 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#reading = true;
     let buf = this.#spareReadBuf;
     this.#spareReadBuf = null;
-    if (!buf || buf.length < this.#readSize) buf = new Uint8Array(this.#readSize);
+    // A buffer grown during a burst is dropped once reads got small: an idle connection's
+    // pending read should not pin it.
+    if (!buf || buf.length < this.#readSize || buf.length > 2 * this.#readSize) {
+      buf = new Uint8Array(this.#readSize);
+    }
     this.#transport.read(buf).then(
       (n) => this.send({ kind: "readDone", buf, n }),
       (error) => this.send({ kind: "readFailed", error }),
@@ -510,6 +574,18 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #timedOutClose(): DillError {
     return new DillError("ETIMEDOUT", `${this.name}: the peer did not close before the deadline`);
   }
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function brokenAfter(direction: "send" | "receive", code: string): DillError {

@@ -544,6 +544,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       kind: "send",
       chunks: encodeFrame(Opcode.CLOSE, payload, { masked: this.#masked }),
       req,
+      urgent: true,
     });
   }
 
@@ -616,12 +617,13 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#flowControl();
   }
 
-  /** Frames the actor sends on its own (close frames, keepalive pings); failures surface elsewhere. */
+  /**
+   * Frames the actor sends on its own (close frames, keepalive pings); failures surface
+   * elsewhere. A close frame is written at once: the application may close right after.
+   */
   #write(opcode: number, payload: Uint8Array): void {
-    this.#lower.send({
-      kind: "send",
-      chunks: encodeFrame(opcode, payload, { masked: this.#masked }),
-    });
+    const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
+    this.#lower.send({ kind: "send", chunks, urgent: opcode === Opcode.CLOSE });
   }
 
   // ---- keepalive and idle timeout -------------------------------------------------
