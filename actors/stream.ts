@@ -80,7 +80,7 @@ function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
     bufferPool.push(new Uint8Array(buffer));
   }
 }
-const READ_MIN = 4 * KIB;
+const READ_MIN = 1 * KIB;
 const READ_MAX = 256 * KIB;
 
 interface RecvWaiter {
