@@ -9,6 +9,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import type { PendingCall, Request } from "./request.ts";
@@ -423,7 +424,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       accepted.push(segment.bytes);
     }
     if (accepted.length === 0) return;
-    const bytes = accepted.length === 1 ? accepted[0] : concatBytes(accepted);
+    const bytes = concatBytes(accepted);
     this.#transport.write(bytes).catch(() => {});
   }
 
@@ -574,18 +575,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #timedOutClose(): DillError {
     return new DillError("ETIMEDOUT", `${this.name}: the peer did not close before the deadline`);
   }
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function brokenAfter(direction: "send" | "receive", code: string): DillError {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { Opcode } from "../protocol/frame.ts";
@@ -201,7 +202,7 @@ export function msendl(h: Handle, bufs: Uint8Array[], deadline: Deadline): Promi
   try {
     checkByteList("msendl", bufs);
     const ws = wsLayer(h, "msendl");
-    return sendMessage(ws, "msendl", ws.socketType, concat(bufs), deadline);
+    return sendMessage(ws, "msendl", ws.socketType, concatBytes(bufs), deadline);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -367,7 +368,7 @@ export function wsSendl(
     checkByteList("wsSendl", bufs);
     const type = messageType("wsSendl", flags);
     const ws = wsLayer(h, "wsSendl");
-    return sendMessage(ws, "wsSendl", type, concat(bufs), deadline);
+    return sendMessage(ws, "wsSendl", type, concatBytes(bufs), deadline);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -605,19 +606,6 @@ function payloadOf(op: string, data: Uint8Array | string): Uint8Array {
   if (typeof data === "string") return utf8Encoder.encode(data);
   checkBytes(op, data, "data");
   return data;
-}
-
-function concat(bufs: Uint8Array[]): Uint8Array {
-  if (bufs.length === 1) return bufs[0];
-  let size = 0;
-  for (const b of bufs) size += b.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const b of bufs) {
-    out.set(b, off);
-    off += b.length;
-  }
-  return out;
 }
 
 function parseFlags(op: string, flags: number): { socketType: WsType; noHttp: boolean } {
