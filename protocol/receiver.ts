@@ -111,7 +111,7 @@ export class Receiver {
   #offset = 0;
   #queuedBytes = 0;
   /** Gathers a frame header that is split across chunks. */
-  readonly #headerScratch = new Uint8Array(MAX_FRAME_HEADER_LENGTH);
+  #headerScratch: Uint8Array | null = null;
 
   /** Set by the final event (close or error); `#closed` by a close. */
   #finished = false;
@@ -144,7 +144,8 @@ export class Receiver {
   #assemblyLength = 0;
 
   // A control frame whose payload is not in one chunk is gathered here.
-  readonly #control = new Uint8Array(MAX_CONTROL_PAYLOAD);
+  /** Allocated the first time a control payload is split across chunks (rare). */
+  #control: Uint8Array | null = null;
   #controlLength = 0;
   readonly #closeReasonValidator = new Utf8Validator();
 
@@ -273,8 +274,9 @@ export class Receiver {
     if (queued < 2) return NEED_MORE;
     if (available < MAX_FRAME_HEADER_LENGTH && available < queued) {
       // The header may continue in the next chunks: gather its bytes first.
-      available = this.#peek(this.#headerScratch);
-      src = this.#headerScratch;
+      // Allocated on first need: most connections never see a header split across reads.
+      src = this.#headerScratch ??= new Uint8Array(MAX_FRAME_HEADER_LENGTH);
+      available = this.#peek(src);
       p = 0;
     }
     const byte1 = src[p + 1];
@@ -464,15 +466,16 @@ export class Receiver {
       const take = Math.min(this.#remaining, chunk.length - start);
       const before = this.#controlLength;
       const after = before + take;
-      this.#control.set(chunk.subarray(start, start + take), before);
-      if (this.#masked) applyMask(this.#control.subarray(before, after), this.#mask, before);
+      const control = this.#control ??= new Uint8Array(MAX_CONTROL_PAYLOAD);
+      control.set(chunk.subarray(start, start + take), before);
+      if (this.#masked) applyMask(control.subarray(before, after), this.#mask, before);
       this.#skip(take);
       this.#remaining -= take;
       this.#controlLength = after;
       if (this.#opcode === Opcode.CLOSE) {
         // Check the status code and reason as their bytes arrive, not when the frame ends.
         if (before < 2 && after >= 2) {
-          const code = (this.#control[0] << 8) | this.#control[1];
+          const code = (control[0] << 8) | control[1];
           if (!isValidReceivedCloseCode(code)) {
             return this.#fail(
               CloseCode.PROTOCOL_ERROR,
@@ -483,13 +486,13 @@ export class Receiver {
         const reasonStart = Math.max(before, 2);
         if (
           after > reasonStart &&
-          !this.#closeReasonValidator.push(this.#control.subarray(reasonStart, after))
+          !this.#closeReasonValidator.push(control.subarray(reasonStart, after))
         ) {
           return this.#fail(CloseCode.INVALID_PAYLOAD, "close reason is not valid UTF-8");
         }
       }
     }
-    return this.#controlEvent(this.#control.slice(0, this.#controlLength));
+    return this.#controlEvent(this.#control!.slice(0, this.#controlLength));
   }
 
   /** The event for a complete control frame with this (unmasked) payload. */
