@@ -7,7 +7,7 @@
  * @module
  */
 
-import WebSocket, { WebSocketServer } from "ws";
+import WebSocket, { WebSocketServer } from "npm:ws@8";
 import { WS_BINARY, WS_TEXT, type WsMessage } from "../../mod.ts";
 import { Inbox, within } from "./common.ts";
 
