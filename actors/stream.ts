@@ -518,8 +518,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #attach(consumer: StreamConsumer): void {
     this.#consumer = consumer;
-    const failure = new DillError("ECANCELED", `${this.name}: a protocol was attached`);
-    for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
+    if (this.#recvWaiters.length > 0) {
+      const failure = new DillError("ECANCELED", `${this.name}: a protocol was attached`);
+      for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
+    }
     for (const chunk of this.#inbound.splice(0)) consumer.send({ kind: "data", chunk });
     this.#inBytes = 0;
     if (this.#readFailure) consumer.send({ kind: "fail", error: this.#readFailure });

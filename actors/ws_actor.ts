@@ -8,6 +8,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload } from "../protocol/close_codes.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
@@ -478,10 +479,13 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (this.#start.side === "server") {
       // The server closes TCP first (RFC 6455 7.1.1), after a grace in which an
       // application that wants the bytestream back (wsDetach) can claim it.
-      this.#closeTcpTimer = setTimeout(
-        () => this.send({ kind: "closeTcp" }),
-        this.#limits.closeGrace,
-      );
+      const closeTcp = () => this.send({ kind: "closeTcp" });
+      // With no grace, the next turn of the event loop is enough, and needs no timer.
+      if (this.#limits.closeGrace > 0) {
+        this.#closeTcpTimer = setTimeout(closeTcp, this.#limits.closeGrace);
+      } else {
+        setImmediate(closeTcp);
+      }
     }
   }
 
