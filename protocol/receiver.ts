@@ -531,10 +531,13 @@ export class Receiver {
     const needed = this.#assemblyLength + this.#partsBytes;
     let assembly = this.#assembly;
     if (assembly === null || assembly.length < needed) {
-      // Double for amortized appends, but never past what the frames announced: that
-      // bounds the buffer by twice the bytes received and makes the last one exact.
+      // Double for amortized appends: the buffer stays within twice the bytes received.
+      // In the final frame the total is known, so the buffer never goes past it (and the
+      // last one is exact); before it, more fragments may come, and capping at what was
+      // announced so far would regrow and recopy the whole message for every few frames.
       const doubled = Math.max(needed, 2 * (assembly?.length ?? 0), MIN_ASSEMBLY_CAPACITY);
-      const grown = new Uint8Array(Math.max(needed, Math.min(doubled, this.#messageLength)));
+      const cap = this.#fin ? this.#messageLength : this.#maxMessageSize;
+      const grown = new Uint8Array(Math.max(needed, Math.min(doubled, cap)));
       if (assembly !== null) grown.set(assembly.subarray(0, this.#assemblyLength));
       this.#assembly = assembly = grown;
     }
