@@ -69,6 +69,7 @@ function commandFor(
         conns: w.conns,
         size: w.size,
         text: w.text,
+        fragment: w.fragment,
         window: w.window,
         maxMessages: w.max,
         reflect,

@@ -25,6 +25,8 @@ export interface ThroughputCommand extends Target {
   readonly size: number;
   /** `true`: a text message of multibyte UTF-8; `false`: binary. */
   readonly text: boolean;
+  /** Send each message as frames of this many payload bytes (a fragmented message). */
+  readonly fragment?: number;
   /** Messages in flight per connection. */
   readonly window: number;
   /** Traffic before the measured span, to warm up both sides. */

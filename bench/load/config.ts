@@ -23,6 +23,8 @@ export interface Workload {
   readonly window: number;
   /** Count bound of the measured span: messages, or connections for the storm. */
   readonly max: number;
+  /** Fragment size: each message is sent as frames of this many payload bytes (throughput). */
+  readonly fragment?: number;
 }
 
 const KiB = 1024;
@@ -48,6 +50,10 @@ export const WORKLOADS: readonly Workload[] = [
   throughput("bin16k", "16 KiB binary, 1 conn", 1, 16 * KiB, 32, 1_000_000),
   throughput("bin1m", "1 MiB binary, 1 conn", 1, MiB, 4, 20_000),
   throughput("text1k", "1 KiB UTF-8 text, 1 conn", 1, KiB, 64, 2_000_000, true),
+  {
+    ...throughput("frag1m", "1 MiB binary in 1 KiB fragments, 1 conn", 1, MiB, 4, 20_000),
+    fragment: KiB,
+  },
   { ...throughput("storm", "connect storm (sequential)", 1, 64, 1, 50_000), kind: "storm" },
 ];
 

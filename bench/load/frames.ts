@@ -35,13 +35,13 @@ export async function acceptKey(key: string): Promise<string> {
   return btoa(String.fromCharCode(...digest));
 }
 
-/** One masked client frame (FIN set) carrying `payload`. */
-export function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
+/** One masked client frame carrying `payload`; `fin` is false on all but a message's last. */
+export function clientFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
   const n = payload.length;
   const lenBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
   const head = 2 + lenBytes + 4;
   const frame = new Uint8Array(head + n);
-  frame[0] = 0x80 | opcode;
+  frame[0] = (fin ? 0x80 : 0) | opcode;
   if (lenBytes === 0) {
     frame[1] = 0x80 | n;
   } else if (lenBytes === 2) {
@@ -56,6 +56,26 @@ export function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
   frame.set(mask, head - 4);
   for (let i = 0; i < n; i++) frame[head + i] = payload[i] ^ mask[i & 3];
   return frame;
+}
+
+/** One message sent as masked frames of `fragment` payload bytes each (continuations after the first). */
+export function fragmentedMessage(
+  opcode: number,
+  payload: Uint8Array,
+  fragment: number,
+): Uint8Array {
+  const frames: Uint8Array[] = [];
+  for (let at = 0; at < payload.length; at += fragment) {
+    const last = at + fragment >= payload.length;
+    frames.push(clientFrame(at === 0 ? opcode : 0, payload.subarray(at, at + fragment), last));
+  }
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
 }
 
 /** `copies` back-to-back copies of `frame`, written in one go when pipelining. */

@@ -12,6 +12,7 @@ import {
   clientFrame,
   closeFrame,
   type EchoExpectation,
+  fragmentedMessage,
   FrameCounter,
   OP_BINARY,
   OP_TEXT,
@@ -173,7 +174,9 @@ async function closeCheck(
 export async function runThroughput(cmd: ThroughputCommand): Promise<Measurement> {
   const payload = cmd.text ? textPayload(cmd.size) : binaryPayload(cmd.size);
   const opcode = cmd.text ? OP_TEXT : OP_BINARY;
-  const frame = clientFrame(opcode, payload);
+  const frame = cmd.fragment
+    ? fragmentedMessage(opcode, payload, cmd.fragment)
+    : clientFrame(opcode, payload);
   const copies = Math.max(1, Math.min(cmd.window, Math.floor(MAX_BATCH_BYTES / frame.length)));
   const batch = repeatFrame(frame, copies);
   const expect = { opcode, payload, masked: cmd.reflect };
