@@ -22,6 +22,7 @@ import {
 } from "../protocol/handshake.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { SocketLayer } from "./handle.ts";
+import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
@@ -132,7 +133,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   readonly #receiver: Receiver;
   #receiverDone = false;
-  #inbox: (ReceiverEvent & { type: "message" })[] = [];
+  readonly #inbox = new Fifo<ReceiverEvent & { type: "message" }>();
   #inboxBytes = 0;
   #recvWaiters: Extract<WsMsg, { kind: "recv" }>[] = [];
   /** Set once a receive failed: later receives fail the same way. */
@@ -253,7 +254,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
-    this.#inbox = [];
+    this.#inbox.clear();
   }
 
   // ---- opening handshake ----------------------------------------------------------
@@ -556,7 +557,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#detachReq = req;
     const detached = new DillError("ECANCELED", "wsDetach: the handle was detached");
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(detached);
-    this.#inbox = [];
+    this.#inbox.clear();
     this.#inboxBytes = 0;
     if (this.#paused) this.#flowControl();
     if (!this.#closeSent) {

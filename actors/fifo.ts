@@ -1,0 +1,53 @@
+/**
+ * A first-in, first-out queue with O(1) `shift`, for queues that may grow long (an
+ * application far behind its messages): `Array.prototype.shift` moves every element.
+ *
+ * @module
+ */
+
+/**
+ * A FIFO queue.
+ *
+ * @example
+ * ```ts
+ * import { Fifo } from "./fifo.ts";
+ *
+ * const q = new Fifo<number>();
+ * q.push(1);
+ * q.push(2);
+ * console.log(q.shift(), q.length); // 1 1
+ * ```
+ */
+export class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  /** How many items are queued. */
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Adds an item at the back. */
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** Removes and returns the front item, or `undefined` when empty. */
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    // Reclaim the consumed front once it is most of the array.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  /** Removes every item. */
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
