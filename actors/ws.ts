@@ -154,7 +154,7 @@ export async function wsAttachClient(
 
 /**
  * Sends one message typed by the socket (`WS_TEXT` or `WS_BINARY`). A string is
- * sent as its UTF-8 bytes. Resolves when the message is queued or written; fails
+ * sent as its UTF-8 bytes; bytes sent on a text socket must be valid UTF-8 (`EINVAL`). Resolves when the message is queued or written; fails
  * with `EPIPE` once a close frame was sent.
  *
  * @example
@@ -175,7 +175,7 @@ export async function wsAttachClient(
 export function msend(h: Handle, data: Uint8Array | string, deadline: Deadline): Promise<void> {
   try {
     const ws = wsLayer(h, "msend");
-    return sendMessage(ws, "msend", ws.socketType, payloadOf("msend", data), deadline);
+    return sendMessage(ws, "msend", ws.socketType, data, deadline);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -335,7 +335,7 @@ export function wsSend(
   try {
     const type = messageType("wsSend", flags);
     const ws = wsLayer(h, "wsSend");
-    return sendMessage(ws, "wsSend", type, payloadOf("wsSend", data), deadline, data);
+    return sendMessage(ws, "wsSend", type, data, deadline);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -570,17 +570,27 @@ function wsLayer(h: Handle, op: string): WsActor {
   return layerOf<WsActor>(h, op, "message");
 }
 
+/**
+ * Every send goes through here: a string becomes its UTF-8 bytes; bytes sent as text must
+ * already be valid UTF-8 (a string always is), whichever call sent them.
+ */
 function sendMessage(
   ws: WsActor,
   op: string,
   type: WsType,
-  payload: Uint8Array,
+  data: Uint8Array | string,
   deadline: Deadline,
-  original?: Uint8Array | string,
 ): Promise<void> {
   checkDeadline(op, deadline);
-  if (type === WS_TEXT && original instanceof Uint8Array && !isValidUtf8(payload)) {
-    throw new DillError("EINVAL", `${op}: a text message must be valid UTF-8`);
+  let payload: Uint8Array;
+  if (typeof data === "string") {
+    payload = utf8Encoder.encode(data);
+  } else {
+    checkBytes(op, data, "data");
+    if (type === WS_TEXT && !isValidUtf8(data)) {
+      throw new DillError("EINVAL", `${op}: a text message must be valid UTF-8`);
+    }
+    payload = data;
   }
   const opcode = type === WS_TEXT ? Opcode.TEXT : Opcode.BINARY;
   return call<void, WsMsg>(ws, op, deadline, (req) => ({ kind: "send", opcode, payload, req }));
@@ -600,12 +610,6 @@ function receive(
 
 function toMessage(m: WsReceived): WsMessage {
   return m.type === WS_TEXT ? { type: WS_TEXT, data: m.text! } : { type: WS_BINARY, data: m.data! };
-}
-
-function payloadOf(op: string, data: Uint8Array | string): Uint8Array {
-  if (typeof data === "string") return utf8Encoder.encode(data);
-  checkBytes(op, data, "data");
-  return data;
 }
 
 function parseFlags(op: string, flags: number): { socketType: WsType; noHttp: boolean } {

@@ -182,6 +182,17 @@ for (const mode of MODES) {
     });
   });
 
+  Deno.test(name("msend, msendl and wsSendl of invalid UTF-8 as text → EINVAL too"), async () => {
+    await withWs(mode, async ({ s, c }) => {
+      const bad = new Uint8Array([0x61, 0xff]);
+      await fails(msend(c, bad, T()), "EINVAL", "msend on a text socket");
+      await fails(msendl(c, [bad.subarray(0, 1), bad.subarray(1)], T()), "EINVAL", "msendl");
+      await fails(wsSendl(c, WS_TEXT, [bad], T()), "EINVAL", "wsSendl");
+      await msend(c, bytes("ok"), T()); // nothing invalid went out; the socket still works
+      assert.equal(await mrecvText(s, T()), "ok");
+    }, { s: WS_TEXT, c: WS_TEXT });
+  });
+
   // ---- buffers and scatter/gather ----------------------------------------------------
 
   Deno.test(
