@@ -94,8 +94,6 @@ type Phase = "handshake" | "open";
  * (RFC 6455 5.5.3 allows it), so a peer flooding pings cannot grow our output queue.
  */
 const MAX_PONGS_IN_FLIGHT = 4;
-/** Calls that may wait at once to receive; more fail with `EBUSY`. */
-const MAX_WAITING_RECEIVES = 1024;
 /** Status reported when the connection ended without a close frame (RFC 6455 7.1.5). */
 const ABNORMAL_CLOSURE = 1006;
 const GOING_AWAY = 1001;
@@ -389,9 +387,12 @@ export class WsActor extends SocketLayer<WsMsg> {
       return this.#flowControl();
     }
     if (this.#inputEnd) return this.#failRecv(msg, this.#inputEnd);
-    if (this.#recvWaiters.length >= MAX_WAITING_RECEIVES) {
+    if (this.#recvWaiters.length >= this.#limits.maxWaitingCalls) {
       return msg.req.reject(
-        new DillError("EBUSY", `${msg.req.op}: ${MAX_WAITING_RECEIVES} calls already wait`),
+        new DillError(
+          "EBUSY",
+          `${msg.req.op}: ${this.#limits.maxWaitingCalls} calls already wait (option maxWaitingCalls)`,
+        ),
       );
     }
     this.#recvWaiters.push(msg);

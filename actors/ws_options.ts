@@ -25,6 +25,8 @@ export interface WsOptions {
   maxBufferedBytes?: number;
   /** Complete messages queued for a reader that is behind before reading pauses. Default 1024. */
   maxQueuedMessages?: number;
+  /** Receive calls that may wait at once; more fail with `EBUSY`. Default 1024. */
+  maxWaitingCalls?: number;
   /** Limits on the HTTP handshake head (size and header count). Defaults: 8 KiB, 64 headers. */
   httpLimits?: HttpLimits;
   /**
@@ -81,6 +83,7 @@ export interface WsLimits {
   readonly maxMessageSize: number;
   readonly maxBufferedBytes: number;
   readonly maxQueuedMessages: number;
+  readonly maxWaitingCalls: number;
   readonly pingInterval: number;
   readonly pongTimeout: number;
   readonly idleTimeout: number;
@@ -113,6 +116,7 @@ export function wsLimits(options: WsServerOptions): WsLimits {
     maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
     maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
     maxQueuedMessages: pick("maxQueuedMessages", 1024),
+    maxWaitingCalls: pick("maxWaitingCalls", 1024),
     pingInterval: pick("pingInterval", 0),
     pongTimeout: pick("pongTimeout", 10_000),
     idleTimeout: pick("idleTimeout", 0),
