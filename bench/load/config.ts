@@ -103,7 +103,7 @@ export interface BenchConfig {
   readonly rounds: number;
   /** BENCH_WARMUP_MS: traffic before each measured span. Default 300, quick 150. */
   readonly warmupMs: number;
-  /** BENCH_DURATION_MS: longest measured span per cell. Default 2000, quick 500. */
+  /** BENCH_DURATION_MS: longest measured span per cell. Default 1500, quick 500. */
   readonly durationMs: number;
   /** BENCH_CLIENT_DURATION_MS: the same for the client-side comparison. Default 1500, quick 500. */
   readonly clientDurationMs: number;
@@ -154,7 +154,7 @@ export function loadConfig(root: string): BenchConfig {
     quick,
     rounds: intEnv("BENCH_ROUNDS", quick ? 1 : 3),
     warmupMs: intEnv("BENCH_WARMUP_MS", quick ? 150 : 300),
-    durationMs: intEnv("BENCH_DURATION_MS", quick ? 500 : 2000),
+    durationMs: intEnv("BENCH_DURATION_MS", quick ? 500 : 1500),
     clientDurationMs: intEnv("BENCH_CLIENT_DURATION_MS", quick ? 500 : 1500),
     idleConns: intEnv("BENCH_IDLE_CONNS", quick ? 1000 : 10_000),
     settleMs: quick ? 200 : 500,

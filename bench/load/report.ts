@@ -259,9 +259,9 @@ function ceilingTable(d: RunData): string[] {
   for (const w of calibrated) {
     const f = cell(d.samples, w.id, REFLECTOR.id).median;
     let best = { label: "–", rate: NaN };
-    for (const s of d.servers) {
+    for (const s of serversOf(d, w)) {
       const rate = cell(d.samples, w.id, s.id).median.rate;
-      if (!(rate <= best.rate)) best = { label: s.label, rate };
+      if (Number.isFinite(rate) && !(rate <= best.rate)) best = { label: s.label, rate };
     }
     rows.push(
       `| ${workloadLabel(w)} | ${fmt(f.rate)} | ${fmt(f.clientCpuUs)} | ` +
@@ -426,14 +426,17 @@ const METHOD = [
   "",
   "Every server is an echo server in its own process; one load client process, written " +
   "for the purpose (raw TCP, handshake by hand, masked frames built once, echoes counted " +
-  "from frame headers only), drives all of them. Servers are started fresh for each round; " +
+  "from frame headers only; wss over Deno's native TLS, trusting the test CA), drives " +
+  "all of them. Servers are started fresh for each round; " +
   "within a round each workload runs against every server in turn, the order rotating " +
   "between rounds, so slow drifts of the machine hit every server alike. Each cell warms " +
   "up, then measures a span bounded by time and by count. CPU figures come from the " +
   "server's own /proc/<pid>/stat (user + system time of all its threads) read at the " +
   "start and end of the span, so other load on the machine does not inflate them; " +
-  'throughput figures do depend on that load (see the "other" CPU %). Details and the ' +
-  "checks of the load client: bench/README.md.",
+  'throughput figures do depend on that load (see the "other" CPU %). Every figure is ' +
+  "the median over rounds, given with its range (smallest–largest over rounds); ratios " +
+  "are also taken round by round, with their range. Details and the checks of the load " +
+  "client: bench/README.md.",
   "",
 ];
 
