@@ -8,7 +8,7 @@
  */
 
 import type { InflightCommand, Latency, Measurement } from "./commands.ts";
-import { closeQuietly, closeWs, message, openWs, within, writeAll } from "./conn.ts";
+import { closeQuietly, closeWs, message, openWs, writeAll } from "./conn.ts";
 import { clientFrame, FrameCounter, OP_BINARY } from "./frames.ts";
 import { binaryPayload } from "./payloads.ts";
 import { cpuBetween, rssKiB, sampleCpu } from "./procfs.ts";
@@ -60,15 +60,30 @@ export async function runInflight(cmd: InflightCommand): Promise<Measurement> {
   };
   const samples = new Float64Array(cmd.maxMessages);
   let count = 0;
+  // One watchdog for the whole cell rather than a timer per round trip (which would
+  // add its own cost to every cycle): a server that stops answering for
+  // ECHO_TIMEOUT_MS gets its connection closed, which fails the pending read.
+  let progressAt = performance.now();
+  let stalled = false;
+  const watchdog = setInterval(() => {
+    if (performance.now() - progressAt > ECHO_TIMEOUT_MS) {
+      stalled = true;
+      closeQuietly(conn);
+    }
+  }, 250);
   try {
-    // Every round trip is bounded: a server that stops answering ends the cell.
-    const bounded = () => within(conn, ECHO_TIMEOUT_MS, "echo", roundTrip);
+    const timed = async () => {
+      const ms = await roundTrip();
+      progressAt = performance.now();
+      return ms;
+    };
     const warmEnd = performance.now() + cmd.warmupMs;
-    while (performance.now() < warmEnd) await bounded();
+    while (performance.now() < warmEnd) await timed();
     const s0 = sampleCpu(cmd.pid, cmd.clkTck);
     const end = s0.at + cmd.durationMs;
-    while (count < cmd.maxMessages && performance.now() < end) samples[count++] = await bounded();
+    while (count < cmd.maxMessages && performance.now() < end) samples[count++] = await timed();
     const s1 = sampleCpu(cmd.pid, cmd.clkTck);
+    clearInterval(watchdog);
     const rss = rssKiB(cmd.pid);
     const anomalies = [...counter.anomalies];
     const problem = await closeWs(conn, counter, CLOSE_TIMEOUT_MS);
@@ -83,6 +98,9 @@ export async function runInflight(cmd: InflightCommand): Promise<Measurement> {
     };
   } catch (e) {
     closeQuietly(conn);
-    throw new Error(`after ${count} round trips: ${message(e)}`);
+    const why = stalled ? `no echo within ${ECHO_TIMEOUT_MS} ms` : message(e);
+    throw new Error(`after ${count} measured round trips: ${why}`);
+  } finally {
+    clearInterval(watchdog);
   }
 }
