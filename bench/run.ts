@@ -30,7 +30,7 @@ import { CLIENTS, renderReport, type RunData } from "./load/report.ts";
 import {
   REFERENCE,
   referenceOf,
-  REFLECTOR,
+  reflectorOf,
   type ServerDef,
   serverDefs,
   ServerProc,
@@ -98,13 +98,15 @@ class Round {
 
   async serverCells(
     procs: ServerProc[],
-    reflector: ServerProc | null,
+    reflectors: ServerProc[],
     workloads: readonly Workload[],
   ): Promise<void> {
     for (const w of workloads) {
-      const calibrate = reflector !== null && CALIBRATED.includes(w.id);
+      const reflector = CALIBRATED.includes(w.id)
+        ? reflectors.find((r) => r.def.scheme === w.scheme) ?? null
+        : null;
       const servers = procs.filter((p) => p.def.scheme === w.scheme);
-      const subjects = calibrate ? [...servers, reflector] : servers;
+      const subjects = reflector ? [...servers, reflector] : servers;
       for (const s of rotate(subjects, this.index)) {
         const cmd = commandFor(w, s, this.cfg, this.clkTck, s === reflector);
         const answer = await this.#cell(cmd);
@@ -252,16 +254,17 @@ async function main(children: Children): Promise<void> {
       }
       const roundStart = performance.now();
       const procs = await startServers(servers, children, notes);
-      const calibrate = workloads.some((w) => CALIBRATED.includes(w.id));
-      const [reflector = null] = calibrate ? await startServers([REFLECTOR], children, notes) : [];
+      const calibrated = workloads.filter((w) => CALIBRATED.includes(w.id));
+      const reflectorDefs = [...new Set(calibrated.map((w) => reflectorOf(w.scheme)))];
+      const reflectors = await startServers(reflectorDefs, children, notes);
       const round = new Round(r, cfg, children, clkTck, data, client);
       try {
-        await round.serverCells(procs, reflector, workloads);
+        await round.serverCells(procs, reflectors, workloads);
         const ref = procs.find((p) => p.def.id === REFERENCE);
         if (clientWorkloads.length > 0 && ref) await round.clientCells(ref, clientWorkloads);
       } finally {
         client = round.client;
-        for (const p of reflector ? [...procs, reflector] : procs) {
+        for (const p of [...procs, ...reflectors]) {
           const report = await p.stop();
           serverReports.set(p.def.id, [...(serverReports.get(p.def.id) ?? []), report]);
         }

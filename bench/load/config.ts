@@ -72,7 +72,7 @@ export const WORKLOADS: readonly Workload[] = [
 ];
 
 /** Workloads also run against the reflector, to measure the load client's own ceiling. */
-export const CALIBRATED: readonly string[] = ["bin64x1", "bin64x50"];
+export const CALIBRATED: readonly string[] = ["bin64x1", "bin64x50", "wss16k", "wss1m"];
 
 /** One client-side comparison: payload size and window. */
 export interface ClientWorkload {

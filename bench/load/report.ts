@@ -12,7 +12,7 @@ import type { BenchConfig, ClientWorkload, Workload } from "./config.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Peers } from "./peers.ts";
 import type { ServerDef, ServerReport } from "./server_procs.ts";
-import { REFERENCE, referenceOf, REFLECTOR } from "./server_procs.ts";
+import { REFERENCE, referenceOf, REFLECTOR, REFLECTOR_TLS, reflectorOf } from "./server_procs.ts";
 import { type Figures, roundRatios, type Sample, summarize, type Summary } from "./stats.ts";
 
 /** Everything a run collected. */
@@ -242,7 +242,7 @@ function serverTable(d: RunData): string[] {
 
 function ceilingTable(d: RunData): string[] {
   const calibrated = d.workloads.filter((w) =>
-    d.samples.some((s) => s.workload === w.id && s.subject === REFLECTOR.id)
+    d.samples.some((s) => s.workload === w.id && s.subject === reflectorOf(w.scheme).id)
   );
   if (calibrated.length === 0) return [];
   const rows = [
@@ -250,14 +250,16 @@ function ceilingTable(d: RunData): string[] {
     "",
     "The same load client against a TCP reflector that answers the handshake and then " +
     "sends every byte straight back (no WebSocket parsing at all): the most the client " +
-    "can drive on this machine. The echo servers' rates are to be read against it.",
+    "can drive on this machine. The echo servers' rates are to be read against it. For " +
+    "wss the reflector runs over Node's TLS (OpenSSL), so the ceiling includes the " +
+    "client's TLS work.",
     "",
     "| Workload | ceiling msg/s | load client CPU µs/msg | CPU % load / reflector / other | " +
     "fastest echo server msg/s (share of ceiling) |",
     "| --- | ---: | ---: | ---: | ---: |",
   ];
   for (const w of calibrated) {
-    const f = cell(d.samples, w.id, REFLECTOR.id).median;
+    const f = cell(d.samples, w.id, reflectorOf(w.scheme).id).median;
     let best = { label: "–", rate: NaN };
     for (const s of serversOf(d, w)) {
       const rate = cell(d.samples, w.id, s.id).median.rate;
@@ -395,7 +397,7 @@ function anomalies(d: RunData): string[] {
     }
   };
   const serverLabel = (id: string) =>
-    [...d.servers, REFLECTOR].find((s) => s.id === id)?.label ?? id;
+    [...d.servers, REFLECTOR, REFLECTOR_TLS].find((s) => s.id === id)?.label ?? id;
   const wlLabel = (id: string) => d.workloads.find((w) => w.id === id)?.label ?? id;
   list(d.samples, (w, s) => `${wlLabel(w)} / ${serverLabel(s)}`);
   list(d.clientSamples, (w, s) => `client ${w} / ${CLIENTS.find((c) => c.id === s)?.label}`);

@@ -143,6 +143,22 @@ export const REFLECTOR: ServerDef = {
   command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/reflector.ts"] },
 };
 
+/**
+ * The same over TLS, on Node (bench/servers/reflector_tls.mjs): the load client's
+ * ceiling on wss. Needs /usr/bin/node; without it the wss ceiling is left out.
+ */
+export const REFLECTOR_TLS: ServerDef = {
+  id: "reflector-tls",
+  label: "TLS reflector on Node (load client ceiling on wss)",
+  scheme: "wss",
+  command: { cmd: NODE, args: ["bench/servers/reflector_tls.mjs", ...TLS_ARGS] },
+};
+
+/** The reflector of a scheme. */
+export function reflectorOf(scheme: "ws" | "wss"): ServerDef {
+  return scheme === "wss" ? REFLECTOR_TLS : REFLECTOR;
+}
+
 /** What a stopped server left: its tally of connection endings and other stderr lines. */
 export interface ServerReport {
   /** How connections ended, by reason (from the server's SUMMARY line). */
