@@ -47,15 +47,26 @@ function localPorts(): number {
   }
 }
 
+/** The limits that bound how many idle connections one run can hold. */
+export interface IdleLimits {
+  /** Soft open-files limit of the load client. */
+  readonly clientFds: number;
+  /** Soft open-files limit of the server. */
+  readonly serverFds: number;
+  /** Local ports available for outgoing connections. */
+  readonly localPorts: number;
+}
+
 /**
  * How many idle connections can be held: `wanted`, capped by the descriptor limits
- * of this process and the server and by the local port range; says why if capped.
+ * of the load client and the server (less what each has open besides) and by the
+ * local port range; says why when capped.
  */
-export function idleCapacity(wanted: number, serverPid: number): { n: number; why: string } {
+export function capIdle(wanted: number, limits: IdleLimits): { n: number; why: string } {
   const caps: [number, string][] = [
-    [fdLimit("self") - FD_RESERVE, `the load client's open-files limit (${fdLimit("self")})`],
-    [fdLimit(serverPid) - FD_RESERVE, `the server's open-files limit (${fdLimit(serverPid)})`],
-    [localPorts() - 2 * FD_RESERVE, `the local port range (${localPorts()} ports)`],
+    [limits.clientFds - FD_RESERVE, `the load client's open-files limit (${limits.clientFds})`],
+    [limits.serverFds - FD_RESERVE, `the server's open-files limit (${limits.serverFds})`],
+    [limits.localPorts - 2 * FD_RESERVE, `the local port range (${limits.localPorts} ports)`],
   ];
   let n = wanted;
   let why = "";
@@ -66,6 +77,15 @@ export function idleCapacity(wanted: number, serverPid: number): { n: number; wh
     }
   }
   return { n, why };
+}
+
+/** {@link capIdle} with the limits of this process and of `serverPid` read from /proc. */
+export function idleCapacity(wanted: number, serverPid: number): { n: number; why: string } {
+  return capIdle(wanted, {
+    clientFds: fdLimit("self"),
+    serverFds: fdLimit(serverPid),
+    localPorts: localPorts(),
+  });
 }
 
 /**
