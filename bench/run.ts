@@ -4,9 +4,10 @@
  * Starts one echo server per implementation (bench/servers/), each in its own
  * process, and one load client process (bench/load/client.ts). For each round: fresh
  * servers; every workload against every server in turn (order rotating between
- * rounds); then the client-side comparison. Prints a Markdown table of the medians
- * and writes it to bench/results/latest.md (raw samples: latest.json). Every child
- * process is killed at the end, on error and on Ctrl-C. See bench/README.md.
+ * rounds); then the client-side comparison. Prints a Markdown report of the medians
+ * and their ranges over rounds and writes it to bench/results/latest.md (raw samples:
+ * latest.json). BENCH_ONLY picks workloads. Every child process is killed at the
+ * end, on error and on Ctrl-C. See bench/README.md.
  *
  * @module
  */
