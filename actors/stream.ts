@@ -1,7 +1,8 @@
 /**
  * The bytestream actor: one per connection (TCP, Unix, in-memory pipe, TLS). It owns
- * the transport, reads ahead into a bounded buffer, serves exact-length `brecv`s,
- * and coalesces small writes into one transport write. When a protocol is attached
+ * the transport, reads ahead into a bounded buffer ({@link ReadAhead}), serves
+ * exact-length `brecv`s, and writes what senders queued ({@link WriteQueue}, which
+ * coalesces small writes into one transport write). When a protocol is attached
  * on top, the upper actor takes the read side: chunks are delivered to its mailbox,
  * paced by `pause`/`resume` so that a slow reader never makes memory grow.
  *
@@ -9,11 +10,12 @@
  */
 
 import { setImmediate } from "node:timers";
-import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
+import { type Fill, ReadAhead } from "./read_ahead.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { type Transport, transportError } from "./transport.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 /** Limits of a bytestream socket. Every field is optional. */
 export interface StreamOptions {
@@ -61,41 +63,9 @@ export type StreamMsg =
   | { readonly kind: "closeWriteDone" };
 
 const KIB = 1024;
-/** Writes up to this size are copied into the coalescing buffer and answered at once. */
-const COPY_LIMIT = 16 * KIB;
-const COALESCE_SIZE = 64 * KIB;
-/** Coalescing buffers kept for reuse by all streams: an idle connection holds none. */
-const MAX_POOLED_BUFFERS = 16;
-const bufferPool: Uint8Array[] = [];
 
-function takeCoalescingBuffer(size: number): Uint8Array {
-  if (size <= COALESCE_SIZE) {
-    const pooled = bufferPool.pop();
-    if (pooled) return pooled;
-  }
-  return new Uint8Array(Math.max(COALESCE_SIZE, size));
-}
-
-function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
-  if (buffer.byteLength === COALESCE_SIZE && bufferPool.length < MAX_POOLED_BUFFERS) {
-    bufferPool.push(new Uint8Array(buffer));
-  }
-}
-const READ_MIN = 1 * KIB;
-const READ_MAX = 256 * KIB;
-
-interface RecvWaiter {
-  readonly bufs: Uint8Array[];
+interface RecvWaiter extends Fill {
   readonly req: Request<void>;
-  index: number;
-  offset: number;
-}
-
-/** A queued write: our coalescing buffer or a caller's large buffer (written without copy). */
-interface Segment {
-  readonly bytes: Uint8Array;
-  readonly ownBuffer: boolean;
-  req: Request<void> | null;
 }
 
 interface SendWaiter {
@@ -126,12 +96,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   readonly #maxWaiting: number;
 
   // Inbound: chunks read ahead, and the calls waiting for bytes.
-  #inbound: Uint8Array[] = [];
-  #inBytes = 0;
+  readonly #inbound = new ReadAhead();
   #recvWaiters: RecvWaiter[] = [];
   #reading = false;
-  #readSize = READ_MIN;
-  #spareReadBuf: Uint8Array | null = null;
   #eof = false;
   #readFailure: DillError | null = null;
   /** Set once a receive failed: later receives fail the same way. */
@@ -140,11 +107,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #paused = false;
   #shutdownReq: Request<void> | null = null;
 
-  // Outbound: segments queued in order, the coalescing tail, and waiting senders.
-  #segments: Segment[] = [];
-  #tail: Uint8Array | null = null;
-  #tailLen = 0;
-  #outBytes = 0;
+  // Outbound: bytes queued in order, and the senders waiting for room.
+  readonly #outbound = new WriteQueue();
   #writing = false;
   #sendWaiters: SendWaiter[] = [];
   /** Set once a send failed: later sends fail the same way. */
@@ -189,7 +153,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "detach":
         this.#consumer = null;
         this.#paused = false;
-        for (const chunk of msg.leftover) this.#pushInbound(chunk);
+        for (const chunk of msg.leftover) this.#inbound.push(chunk);
         return this.#pumpRead();
       case "pause":
         this.#paused = true;
@@ -228,7 +192,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     }
     const s = this.#sendWaiters.findIndex((w) => w.req === req);
     if (s >= 0) this.#sendWaiters.splice(s, 1);
-    const queued = this.#segments.some((seg) => seg.req === req);
+    const queued = this.#outbound.holds(req);
     if (s >= 0 || queued || this.#doneReqs.includes(req as Request<void>)) {
       req.timeOut();
       this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
@@ -244,12 +208,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     }
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
     for (const w of this.#sendWaiters.splice(0)) w.req.reject(reason);
-    for (const seg of this.#segments.splice(0)) seg.req?.reject(reason);
+    for (const seg of this.#outbound.clear()) seg.req?.reject(reason);
     for (const req of this.#doneReqs.splice(0)) req.reject(reason);
     this.#shutdownReq?.reject(reason);
-    this.#inbound = [];
-    this.#segments = [];
-    this.#tail = this.#spareReadBuf = null;
+    this.#inbound.clear();
   }
 
   // ---- outbound -------------------------------------------------------------------
@@ -261,7 +223,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         : null);
     if (failure) return req?.reject(failure);
     // Internal frames (req undefined: pongs, close frames) never wait behind users.
-    if (req && (this.#sendWaiters.length > 0 || this.#outBytes >= this.#writeHighWater)) {
+    if (req && (this.#sendWaiters.length > 0 || this.#outbound.bytes >= this.#writeHighWater)) {
       if (this.#sendWaiters.length >= this.#maxWaiting) {
         return req.reject(tooManyWaiting(this.name, "send", this.#maxWaiting));
       }
@@ -291,22 +253,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   /** Queues chunks in order; the request settles when its last referenced byte is written. */
   #enqueue(chunks: Uint8Array[], req: Request<void> | undefined): void {
-    let waitsForWrite = false;
     const copyAll = req !== undefined && req.deadline === 0;
-    for (const chunk of chunks) {
-      if (chunk.length === 0) continue;
-      this.#outBytes += chunk.length;
-      if (chunk.length <= COPY_LIMIT || copyAll) {
-        this.#appendToTail(chunk);
-      } else {
-        this.#sealTail();
-        this.#segments.push({ bytes: chunk, ownBuffer: false, req: null });
-        waitsForWrite = true;
-      }
-    }
+    const last = this.#outbound.append(chunks, copyAll);
     if (!req) return;
-    if (!waitsForWrite) return req.resolve();
-    const last = this.#segments[this.#segments.length - 1];
+    if (!last) return req.resolve();
     last.req = req;
     if (!this.park(req)) {
       last.req = null;
@@ -314,31 +264,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     }
   }
 
-  #appendToTail(chunk: Uint8Array): void {
-    if (this.#tail && this.#tailLen + chunk.length > this.#tail.length) this.#sealTail();
-    if (!this.#tail) {
-      this.#tail = takeCoalescingBuffer(chunk.length);
-      this.#tailLen = 0;
-    }
-    this.#tail.set(chunk, this.#tailLen);
-    this.#tailLen += chunk.length;
-  }
-
-  #sealTail(): void {
-    if (!this.#tail || this.#tailLen === 0) return;
-    this.#segments.push({
-      bytes: this.#tail.subarray(0, this.#tailLen),
-      ownBuffer: true,
-      req: null,
-    });
-    this.#tail = null;
-    this.#tailLen = 0;
-  }
-
   #flush(): void {
     if (this.#writing || this.closedReason) return;
-    if (this.#segments.length === 0) this.#sealTail();
-    const segment = this.#segments[0];
+    const segment = this.#outbound.next();
     if (segment === undefined) return this.#maybeCloseWrite();
     this.#writing = true;
     this.#writeSegment(segment.bytes);
@@ -358,14 +286,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #writeDone(): void {
     this.#writing = false;
-    const segment = this.#segments.shift()!;
-    this.#outBytes -= segment.bytes.length;
-    // A written coalescing buffer goes back to the pool: no allocation per message, and
-    // nothing held by a connection that went quiet.
-    if (segment.ownBuffer) returnCoalescingBuffer(segment.bytes.buffer);
-    segment.req?.resolve();
+    this.#outbound.written().req?.resolve();
     while (
-      this.#sendWaiters.length > 0 && this.#outBytes < this.#writeHighWater && !this.#sendFailure
+      this.#sendWaiters.length > 0 && this.#outbound.bytes < this.#writeHighWater &&
+      !this.#sendFailure
     ) {
       const w = this.#sendWaiters.shift()!;
       if (!w.req.settled) this.#enqueue(w.chunks, w.req);
@@ -375,11 +299,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #failOutput(error: DillError): void {
     this.#sendFailure ??= error;
-    for (const seg of this.#segments.splice(0)) seg.req?.reject(error);
+    for (const seg of this.#outbound.clear()) seg.req?.reject(error);
     for (const w of this.#sendWaiters.splice(0)) w.req.reject(error);
     for (const req of this.#doneReqs.splice(0)) req.reject(error);
-    this.#tail = null;
-    this.#outBytes = 0;
     this.#finishShutdown();
   }
 
@@ -415,17 +337,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
    */
   #handOverAccepted(): void {
     if (this.#writing || this.#sendFailure || !this.#flushScheduled) return;
-    this.#sealTail();
     // Only bytes whose senders were told they were sent; one write, so that a partial
     // write can only cut the end off, never a piece from the middle.
-    const accepted: Uint8Array[] = [];
-    for (const segment of this.#segments) {
-      if (segment.req) break;
-      accepted.push(segment.bytes);
-    }
-    if (accepted.length === 0) return;
-    const bytes = concatBytes(accepted);
-    this.#transport.write(bytes).catch(() => {});
+    const bytes = this.#outbound.accepted();
+    if (bytes) this.#transport.write(bytes).catch(() => {});
   }
 
   // ---- inbound --------------------------------------------------------------------
@@ -451,12 +366,11 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #serveInbound(): void {
     if (this.#shutdownReq) {
       // Shutting down: the peer's remaining data is read and dropped until its FIN.
-      this.#inbound = [];
-      this.#inBytes = 0;
+      this.#inbound.clear();
     }
-    while (this.#recvWaiters.length > 0 && this.#inBytes > 0) {
+    while (this.#recvWaiters.length > 0 && this.#inbound.bytes > 0) {
       const w = this.#recvWaiters[0];
-      this.#fill(w);
+      this.#inbound.fill(w);
       if (w.index === w.bufs.length) {
         this.#recvWaiters.shift();
         w.req.resolve();
@@ -492,38 +406,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.close(new DillError("ECANCELED", `${this.name} was closed`));
   }
 
-  #fill(w: RecvWaiter): void {
-    while (w.index < w.bufs.length && this.#inBytes > 0) {
-      const dst = w.bufs[w.index];
-      const src = this.#inbound[0];
-      const n = Math.min(dst.length - w.offset, src.length);
-      dst.set(n === src.length ? src : src.subarray(0, n), w.offset);
-      w.offset += n;
-      this.#inBytes -= n;
-      if (n === src.length) this.#inbound.shift();
-      else this.#inbound[0] = src.subarray(n);
-      if (w.offset === dst.length) {
-        w.index++;
-        w.offset = 0;
-        while (w.index < w.bufs.length && w.bufs[w.index].length === 0) w.index++;
-      }
-    }
-  }
-
-  #pushInbound(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.#inbound.push(chunk);
-    this.#inBytes += chunk.length;
-  }
-
   #attach(consumer: StreamConsumer): void {
     this.#consumer = consumer;
     if (this.#recvWaiters.length > 0) {
       const failure = new DillError("ECANCELED", `${this.name}: a protocol was attached`);
       for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
     }
-    for (const chunk of this.#inbound.splice(0)) consumer.send({ kind: "data", chunk });
-    this.#inBytes = 0;
+    for (const chunk of this.#inbound.takeAll()) consumer.send({ kind: "data", chunk });
     if (this.#readFailure) consumer.send({ kind: "fail", error: this.#readFailure });
     else if (this.#eof) consumer.send({ kind: "eof" });
     else this.#pumpRead();
@@ -531,15 +420,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #pumpRead(): void {
     if (this.#reading || this.#eof || this.#readFailure || this.closedReason) return;
-    if (this.#consumer ? this.#paused : this.#inBytes >= this.#readHighWater) return;
+    if (this.#consumer ? this.#paused : this.#inbound.bytes >= this.#readHighWater) return;
     this.#reading = true;
-    let buf = this.#spareReadBuf;
-    this.#spareReadBuf = null;
-    // A buffer grown during a burst is dropped once reads got small: an idle connection's
-    // pending read should not pin it.
-    if (!buf || buf.length < this.#readSize || buf.length > 2 * this.#readSize) {
-      buf = new Uint8Array(this.#readSize);
-    }
+    const buf = this.#inbound.readBuffer();
     this.#transport.read(buf).then(
       (n) => this.send({ kind: "readDone", buf, n }),
       (error) => this.send({ kind: "readFailed", error }),
@@ -549,18 +432,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #readDone(buf: Uint8Array, n: number | null): void {
     this.#reading = false;
     if (n === null) return this.#inputEnded(null);
-    let chunk: Uint8Array;
-    if (n < buf.length >> 3) {
-      // A small read is copied out so the big buffer serves the next read.
-      chunk = buf.slice(0, n);
-      this.#spareReadBuf = buf;
-      if (this.#readSize > READ_MIN) this.#readSize >>= 1;
-    } else {
-      chunk = buf.subarray(0, n);
-      if (n === buf.length && this.#readSize < READ_MAX) this.#readSize <<= 1;
-    }
+    const chunk = this.#inbound.chunkOf(buf, n);
     if (this.#consumer) this.#consumer.send({ kind: "data", chunk });
-    else this.#pushInbound(chunk);
+    else this.#inbound.push(chunk);
     this.#consumer ? this.#pumpRead() : this.#serveInbound();
   }
 
