@@ -10,12 +10,14 @@
  */
 
 import { setImmediate } from "node:timers";
+import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { type Transport, transportError } from "./transport.ts";
 import { WriteQueue } from "./write_queue.ts";
+import { now } from "./time.ts";
 
 /** Limits of a bytestream socket. Every field is optional. */
 export interface StreamOptions {
@@ -60,7 +62,9 @@ export type StreamMsg =
   | { readonly kind: "writeDone" }
   | { readonly kind: "flushNow" }
   | { readonly kind: "writeFailed"; readonly error: unknown }
-  | { readonly kind: "closeWriteDone" };
+  | { readonly kind: "closeWriteDone" }
+  | { readonly kind: "sendDeadlines" }
+  | { readonly kind: "turnEnded" };
 
 const KIB = 1024;
 
@@ -110,6 +114,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   // Outbound: bytes queued in order, and the senders waiting for room.
   readonly #outbound = new WriteQueue();
   #writing = false;
+  /** The transport write in progress (it settles when the write ended either way). */
+  #inflight: Promise<void> | null = null;
   #sendWaiters: SendWaiter[] = [];
   /** Set once a send failed: later sends fail the same way. */
   #sendFailure: DillError | null = null;
@@ -119,6 +125,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   /** A write is due at the end of this turn of the event loop. */
   #flushScheduled = false;
   #outputClosed = false;
+  /** Sends with deadline 0 (or past) that must be written within this turn. */
+  #mustWriteNow: Request<void>[] = [];
+  #turnCheckScheduled = false;
+  /** The one timer watching the deadlines of sends waiting for their write, and when. */
+  #sendTimer: ReturnType<typeof setTimeout> | undefined;
+  #sendTimerAt = Infinity;
 
   /**
    * @param name label for messages, such as `"tcp"`
@@ -173,7 +185,16 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         return this.#writeDone();
       case "writeFailed":
         this.#writing = false;
+        this.#inflight = null;
         return this.#failOutput(transportError(this.name, msg.error));
+      case "sendDeadlines":
+        this.#sendTimer = undefined;
+        this.#sendTimerAt = Infinity;
+        return this.#expireSends();
+      case "turnEnded":
+        this.#turnCheckScheduled = false;
+        for (const req of this.#mustWriteNow.splice(0)) this.#sendTimedOut(req);
+        return;
       case "closeWriteDone":
         this.#outputClosed = true;
         for (const req of this.#doneReqs.splice(0)) req.resolve();
@@ -192,24 +213,25 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     }
     const s = this.#sendWaiters.findIndex((w) => w.req === req);
     if (s >= 0) this.#sendWaiters.splice(s, 1);
-    const queued = this.#outbound.holds(req);
+    const queued = s < 0 && [...this.#outbound.waiting()].includes(req as Request<void>);
     if (s >= 0 || queued || this.#doneReqs.includes(req as Request<void>)) {
-      req.timeOut();
-      this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
+      this.#sendTimedOut(req);
     }
   }
 
   protected terminate(reason: DillError): void {
-    this.#handOverAccepted();
-    try {
-      this.#transport.close();
-    } catch {
-      // Already closed by the peer or by a failed operation: nothing left to release.
+    clearTimeout(this.#sendTimer);
+    const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
+    if (this.#inflight || unclaimed.length > 0) {
+      lingerThenClose(this.#transport, this.#inflight, concatBytes(unclaimed));
+    } else {
+      closeTransport(this.#transport);
     }
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
     for (const w of this.#sendWaiters.splice(0)) w.req.reject(reason);
-    for (const seg of this.#outbound.clear()) seg.req?.reject(reason);
+    for (const req of this.#outbound.clear()) req.reject(reason);
     for (const req of this.#doneReqs.splice(0)) req.reject(reason);
+    this.#mustWriteNow = [];
     this.#shutdownReq?.reject(reason);
     this.#inbound.clear();
   }
@@ -235,33 +257,74 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       return;
     }
     this.#enqueue(chunks, req);
-    if (urgent) this.#flush();
+    if (urgent || this.#mustWriteNow.length > 0) this.#flush();
     else this.#scheduleFlush();
   }
 
   /**
-   * Starts writing at the end of the current turn of the event loop rather than at
-   * once: every send made in this turn (an application answering a batch of messages,
-   * say) then goes out in one write, instead of one write for the first and another
-   * for the rest.
+   * Starts writing once the code running now has finished (a microtask), rather than
+   * at once: every send made meanwhile (an application answering a batch of messages,
+   * a protocol adding a frame) goes out in the same write, and sends arriving while a
+   * write is in progress go out together in the next one. Not later than that: every
+   * send waits for its write, so an application that awaits each send (an echo loop)
+   * makes one write per message whatever is done here, and an event-loop turn of delay
+   * per write would only add to it (measured: about 2.5 times fewer echoes per second
+   * than with a microtask).
    */
   #scheduleFlush(): void {
     if (this.#writing || this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => this.send({ kind: "flushNow" }));
+    queueMicrotask(() => this.send({ kind: "flushNow" }));
   }
 
-  /** Queues chunks in order; the request settles when its last referenced byte is written. */
+  /**
+   * Queues chunks in order; the request settles once the transport took its last byte.
+   * Waiting for the write is what every send does, so the deadlines of those sends
+   * are watched by one timer per stream (see {@link ByteStream.#watchSend}) instead
+   * of one timer per call.
+   */
   #enqueue(chunks: Uint8Array[], req: Request<void> | undefined): void {
-    const copyAll = req !== undefined && req.deadline === 0;
-    const last = this.#outbound.append(chunks, copyAll);
-    if (!req) return;
-    if (!last) return req.resolve();
-    last.req = req;
-    if (!this.park(req)) {
-      last.req = null;
-      this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
+    if (!this.#outbound.append(chunks, req ?? null)) return req?.resolve();
+    if (req) this.#watchSend(req);
+  }
+
+  #watchSend(req: Request<void>): void {
+    if (req.deadline < 0) return;
+    if (req.deadline === 0 || req.deadline <= now()) {
+      // Only if it can be done without waiting: the write must complete in this turn,
+      // as a write into a socket buffer with room does.
+      this.#mustWriteNow.push(req);
+      if (!this.#turnCheckScheduled) {
+        this.#turnCheckScheduled = true;
+        setImmediate(() => this.send({ kind: "turnEnded" }));
+      }
+      return;
     }
+    if (req.deadline >= this.#sendTimerAt) return;
+    clearTimeout(this.#sendTimer);
+    this.#sendTimerAt = req.deadline;
+    this.#sendTimer = setTimeout(
+      () => this.send({ kind: "sendDeadlines" }),
+      Math.ceil(req.deadline - now()),
+    );
+  }
+
+  /** The send timer fired: fails the sends whose deadline passed, rearms for the rest. */
+  #expireSends(): void {
+    const t = now();
+    let next: Request<void> | null = null;
+    for (const req of this.#outbound.waiting()) {
+      if (req.settled || req.deadline < 0) continue;
+      if (req.deadline <= t) this.#sendTimedOut(req);
+      else if (!next || req.deadline < next.deadline) next = req;
+    }
+    if (next) this.#watchSend(next);
+  }
+
+  #sendTimedOut(req: PendingCall): void {
+    if (req.settled) return;
+    req.timeOut();
+    this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
   }
 
   #flush(): void {
@@ -269,7 +332,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     const segment = this.#outbound.next();
     if (segment === undefined) return this.#maybeCloseWrite();
     this.#writing = true;
-    this.#writeSegment(segment.bytes);
+    this.#inflight = this.#writeSegment(segment.bytes);
   }
 
   async #writeSegment(segment: Uint8Array): Promise<void> {
@@ -286,7 +349,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #writeDone(): void {
     this.#writing = false;
-    this.#outbound.written().req?.resolve();
+    this.#inflight = null;
+    for (const req of this.#outbound.written().reqs) req.resolve();
     while (
       this.#sendWaiters.length > 0 && this.#outbound.bytes < this.#writeHighWater &&
       !this.#sendFailure
@@ -299,7 +363,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #failOutput(error: DillError): void {
     this.#sendFailure ??= error;
-    for (const seg of this.#outbound.clear()) seg.req?.reject(error);
+    for (const req of this.#outbound.clear()) req.reject(error);
     for (const w of this.#sendWaiters.splice(0)) w.req.reject(error);
     for (const req of this.#doneReqs.splice(0)) req.reject(error);
     this.#finishShutdown();
@@ -328,19 +392,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       () => this.send({ kind: "closeWriteDone" }),
       (error) => this.send({ kind: "writeFailed", error }),
     );
-  }
-
-  /**
-   * On an abrupt close, bytes that sends already reported as sent are still handed to
-   * the transport, as a kernel socket keeps delivering what was written before close():
-   * a write waiting for the end of this turn would otherwise be lost.
-   */
-  #handOverAccepted(): void {
-    if (this.#writing || this.#sendFailure || !this.#flushScheduled) return;
-    // Only bytes whose senders were told they were sent; one write, so that a partial
-    // write can only cut the end off, never a piece from the middle.
-    const bytes = this.#outbound.accepted();
-    if (bytes) this.#transport.write(bytes).catch(() => {});
   }
 
   // ---- inbound --------------------------------------------------------------------
@@ -451,6 +502,42 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #timedOutClose(): DillError {
     return new DillError("ETIMEDOUT", `${this.name}: the peer did not close before the deadline`);
   }
+}
+
+/** Longest a closed stream keeps its transport open to finish a write already started. */
+export const CLOSE_LINGER_MS = 1000;
+
+function closeTransport(transport: Transport): void {
+  try {
+    transport.close();
+  } catch {
+    // Already closed by the peer or by a failed operation: nothing left to release.
+  }
+}
+
+/**
+ * The end of an abrupt close with a write in progress, or with frames a protocol sent
+ * on its own still queued (a close frame answering the peer's): those are written
+ * first, as a kernel socket keeps delivering what was written before close(). Over
+ * TLS the transport is the TLS layer, which would otherwise be torn down before the
+ * ciphertext went out. Bounded by {@link CLOSE_LINGER_MS}.
+ */
+async function lingerThenClose(
+  transport: Transport,
+  inflight: Promise<void> | null,
+  rest: Uint8Array,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expiry = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_LINGER_MS));
+  const flush = async () => {
+    await inflight;
+    for (let off = 0; off < rest.length;) {
+      off += await transport.write(off === 0 ? rest : rest.subarray(off));
+    }
+  };
+  await Promise.race([flush().catch(() => {}), expiry]);
+  clearTimeout(timer);
+  closeTransport(transport);
 }
 
 function brokenAfter(direction: "send" | "receive", code: string): DillError {

@@ -214,7 +214,6 @@ async function attach(
   try {
     tlsActor = new TlsActor(lower, start, {
       readHighWater: options.readHighWater ?? DEFAULT_HIGH_WATER,
-      writeHighWater: options.writeHighWater ?? DEFAULT_HIGH_WATER,
     });
   } catch (e) {
     const error = new DillError("EINVAL", `${op}: the TLS engine refused the settings (${e})`, {

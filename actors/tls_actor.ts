@@ -52,8 +52,6 @@ export interface TlsSession {
 export interface TlsLimits {
   /** Decrypted bytes kept for the layer above before reading from the wire pauses. */
   readonly readHighWater: number;
-  /** Encrypted bytes not yet taken by the layer beneath before plaintext writes wait. */
-  readonly writeHighWater: number;
 }
 
 /** Messages a TLS actor understands. */
@@ -420,10 +418,14 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#finishWrite();
   }
 
-  /** A write is answered once the engine took it and the ciphertext backlog is small. */
+  /**
+   * A write is answered once the engine took it and every ciphertext record it made
+   * was written by the stream beneath: a send above then means "handed to the OS",
+   * as on a plain socket, and a close right after it loses nothing.
+   */
   #finishWrite(): void {
     const w = this.#writer;
-    if (!w || !w.engineDone || this.#cipherInFlight >= this.#limits.writeHighWater) return;
+    if (!w || !w.engineDone || this.#cipherInFlight > 0) return;
     this.#writer = null;
     w.req.resolve(w.n);
   }

@@ -1,13 +1,14 @@
 /**
- * The outbound side of a bytestream: bytes queued for the transport, in order.
- * Small sends are copied into a shared coalescing buffer so that many of them go out
- * in one write; large ones are queued as they are (no copy). Coalescing buffers come
- * from a small pool shared by every stream, so an idle connection holds none.
+ * The outbound side of a bytestream: bytes queued for the transport, in order, each
+ * send attached to the segment that holds its last byte (it completes when that
+ * segment was written). Small sends are copied into a shared coalescing buffer so
+ * that many of them go out in one write; large ones are queued as they are (no
+ * copy). Coalescing buffers come from a small pool shared by every stream, so an
+ * idle connection holds none.
  *
  * @module
  */
 
-import { concatBytes } from "../protocol/bytes.ts";
 import type { Request } from "./request.ts";
 
 const KIB = 1024;
@@ -38,8 +39,8 @@ export interface Segment {
   readonly bytes: Uint8Array;
   /** Whether `bytes` is a pooled coalescing buffer (returned to the pool once written). */
   readonly ownBuffer: boolean;
-  /** The send that completes when this segment is written, if any. */
-  req: Request<void> | null;
+  /** The sends that complete when this segment is written. */
+  readonly reqs: Request<void>[];
 }
 
 /**
@@ -50,7 +51,7 @@ export interface Segment {
  * import { WriteQueue } from "./write_queue.ts";
  *
  * const q = new WriteQueue();
- * q.append([new Uint8Array([1, 2]), new Uint8Array([3])], false);
+ * q.append([new Uint8Array([1, 2]), new Uint8Array([3])], null);
  * const segment = q.next()!;
  * console.log(segment.bytes); // Uint8Array(3) [ 1, 2, 3 ]
  * q.written();
@@ -61,6 +62,8 @@ export class WriteQueue {
   #segments: Segment[] = [];
   #tail: Uint8Array | null = null;
   #tailLen = 0;
+  /** Sends whose last byte is in the tail. */
+  #tailReqs: Request<void>[] = [];
   #bytes = 0;
 
   /** Bytes queued and not yet written. */
@@ -69,25 +72,34 @@ export class WriteQueue {
   }
 
   /**
-   * Queues `chunks` in order. Small chunks (all of them when `copyAll`) are copied
-   * into the coalescing tail; large ones are queued without a copy. Returns the
-   * segment holding the last uncopied chunk (a sender must wait until it is written,
-   * since its buffer is still in use), or `null` when everything was copied.
+   * Queues `chunks` in order: small ones are copied into the coalescing tail, large
+   * ones queued without a copy. `req` completes when the segment holding its last
+   * byte was written. Returns `false` (and keeps nothing of `req`) when there was
+   * nothing to send.
    */
-  append(chunks: readonly Uint8Array[], copyAll: boolean): Segment | null {
+  append(chunks: readonly Uint8Array[], req: Request<void> | null): boolean {
     let last: Segment | null = null;
+    let any = false;
     for (const chunk of chunks) {
       if (chunk.length === 0) continue;
+      any = true;
       this.#bytes += chunk.length;
-      if (chunk.length <= COPY_LIMIT || copyAll) {
+      if (chunk.length <= COPY_LIMIT) {
         this.#appendToTail(chunk);
+        last = null;
       } else {
         this.#sealTail();
-        last = { bytes: chunk, ownBuffer: false, req: null };
+        last = { bytes: chunk, ownBuffer: false, reqs: [] };
         this.#segments.push(last);
       }
     }
-    return last;
+    if (last) {
+      if (req) last.reqs.push(req);
+      return true;
+    }
+    if (!any) return false;
+    if (req) this.#tailReqs.push(req);
+    return true;
   }
 
   /** The next segment to write (the coalescing tail is sealed if nothing else is queued). */
@@ -106,31 +118,41 @@ export class WriteQueue {
     return segment;
   }
 
-  /** Whether `req` waits for a queued segment. */
-  holds(req: unknown): boolean {
-    return this.#segments.some((seg) => seg.req === req);
+  /** Whether nothing is queued. */
+  get empty(): boolean {
+    return this.#segments.length === 0 && this.#tailLen === 0;
   }
 
-  /** Empties the queue; returns the segments that were in it. */
-  clear(): Segment[] {
-    this.#tail = null;
-    this.#tailLen = 0;
-    this.#bytes = 0;
-    return this.#segments.splice(0);
+  /** The sends waiting for queued bytes, oldest first. */
+  *waiting(): Iterable<Request<void>> {
+    for (const segment of this.#segments) yield* segment.reqs;
+    yield* this.#tailReqs;
   }
 
   /**
-   * The bytes at the head of the queue that no sender waits for (they were reported
-   * as sent), as one buffer, or `null`.
+   * The queued bytes no send waits for (frames a protocol layer sent on its own, such
+   * as a close frame), from the head up to the first bytes a send waits for; `skip`
+   * leaves out the head segment (a write in progress).
    */
-  accepted(): Uint8Array | null {
-    this.#sealTail();
-    const accepted: Uint8Array[] = [];
-    for (const segment of this.#segments) {
-      if (segment.req) break;
-      accepted.push(segment.bytes);
+  unclaimed(skip: boolean): Uint8Array[] {
+    if (this.#tailReqs.length === 0) this.#sealTail();
+    const out: Uint8Array[] = [];
+    for (let i = skip ? 1 : 0; i < this.#segments.length; i++) {
+      if (this.#segments[i].reqs.length > 0) break;
+      out.push(this.#segments[i].bytes);
     }
-    return accepted.length === 0 ? null : concatBytes(accepted);
+    return out;
+  }
+
+  /** Empties the queue; returns the sends that waited for it. */
+  clear(): Request<void>[] {
+    const reqs = [...this.waiting()];
+    this.#tail = null;
+    this.#tailLen = 0;
+    this.#tailReqs = [];
+    this.#bytes = 0;
+    this.#segments = [];
+    return reqs;
   }
 
   #appendToTail(chunk: Uint8Array): void {
@@ -148,9 +170,10 @@ export class WriteQueue {
     this.#segments.push({
       bytes: this.#tail.subarray(0, this.#tailLen),
       ownBuffer: true,
-      req: null,
+      reqs: this.#tailReqs,
     });
     this.#tail = null;
     this.#tailLen = 0;
+    this.#tailReqs = [];
   }
 }

@@ -151,10 +151,12 @@ for (const kind of ["tcp", "unix"] as const) {
     await withPair(kind, async (a, b) => {
       // a queues data and closes; b has sent a lot that a never reads.
       const fromB = bsend(b, patternBytes(0, 1 << 20), now() + T);
-      await bsend(a, patternBytes(0, 300_000), 0);
+      // More than a socket buffer takes: still being written when the close begins.
+      const sending = bsend(a, patternBytes(0, 300_000), now() + T);
       const closingA = close(a, now() + T);
       const got = await brecv(b, new Uint8Array(300_000), now() + T);
       assertPattern(got, 0, "data a sent before closing");
+      await sending; // it resolved once written
       await fromB; // a read and dropped it while closing
       await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
       await close(b, now() + T);
