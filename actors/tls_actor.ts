@@ -135,6 +135,8 @@ export class TlsActor extends Actor<TlsMsg> {
   #cipherInFlight = 0;
   #outputFailure: DillError | null = null;
   #closeWriteReq: Request<void> | null = null;
+  /** The engine sent its close_notify (its writable side finished). */
+  #engineFinished = false;
 
   /**
    * Starts the engine; the handshake begins with the `handshake` message.
@@ -218,14 +220,14 @@ export class TlsActor extends Actor<TlsMsg> {
       case "written":
         return this.#engineWritten(msg.error);
       case "finished":
-        this.#closeWriteReq?.resolve();
-        this.#closeWriteReq = null;
-        return;
+        this.#engineFinished = true;
+        return this.#finishCloseWrite();
       case "cipher":
         return this.#sendCipher(msg.chunk);
       case "cipherSent":
         this.#cipherInFlight -= msg.bytes;
-        return this.#finishWrite();
+        this.#finishWrite();
+        return this.#finishCloseWrite();
       case "cipherFailed":
         return this.#failOutput(msg.error);
     }
@@ -456,7 +458,14 @@ export class TlsActor extends Actor<TlsMsg> {
   #closeWrite(req: Request<void>): void {
     if (this.#outputFailure) return req.reject(this.#outputFailure);
     this.#closeWriteReq = req;
-    this.#engine.end(); // sends close_notify; "finish" follows once it is out
+    this.#engine.end(); // sends close_notify; "finish" follows once the engine made it
+  }
+
+  /** The close_notify is out once the engine finished and the stream beneath wrote it. */
+  #finishCloseWrite(): void {
+    if (!this.#closeWriteReq || !this.#engineFinished || this.#cipherInFlight > 0) return;
+    this.#closeWriteReq.resolve();
+    this.#closeWriteReq = null;
   }
 
   // ---- failures and detach ----------------------------------------------------------
