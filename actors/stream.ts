@@ -51,7 +51,12 @@ export type StreamMsg =
     readonly urgent?: boolean;
   }
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
-  | { readonly kind: "done"; readonly req: Request<void> }
+  | {
+    readonly kind: "done";
+    readonly req: Request<void>;
+    /** Fail with `EPIPE` if the output was already closed (tcpDone and the like). */
+    readonly once?: boolean;
+  }
   | { readonly kind: "shutdown"; readonly req: Request<void> }
   | { readonly kind: "attach"; readonly consumer: StreamConsumer }
   | { readonly kind: "detach"; readonly leftover: Uint8Array[] }
@@ -125,8 +130,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   /** A write is due at the end of this turn of the event loop. */
   #flushScheduled = false;
   #outputClosed = false;
-  /** Sends with deadline 0 (or past) that must be written within this turn. */
-  #mustWriteNow: Request<void>[] = [];
+  /** Calls with deadline 0 (or past) that must complete within this turn. */
+  #mustWriteNow: PendingCall[] = [];
   #turnCheckScheduled = false;
   /** The one timer watching the deadlines of sends waiting for their write, and when. */
   #sendTimer: ReturnType<typeof setTimeout> | undefined;
@@ -153,12 +158,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":
-        return this.#done(msg.req);
+        return this.#done(msg.req, msg.once === true);
       case "shutdown":
         this.#shutdownReq = msg.req;
-        this.#done(null);
+        this.#done(null, false);
         this.#serveInbound();
-        if (this.#shutdownReq && !this.park(msg.req)) this.close(this.#timedOutClose());
+        if (this.#shutdownReq && !this.#parkOrTurn(msg.req)) this.close(this.#timedOutClose());
         return;
       case "attach":
         return this.#attach(msg.consumer);
@@ -193,7 +198,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         return this.#expireSends();
       case "turnEnded":
         this.#turnCheckScheduled = false;
-        for (const req of this.#mustWriteNow.splice(0)) this.#sendTimedOut(req);
+        // What could be done without waiting was done: calls still pending would wait.
+        for (const req of this.#mustWriteNow.splice(0)) if (!req.settled) this.expired(req);
         return;
       case "closeWriteDone":
         this.#outputClosed = true;
@@ -214,9 +220,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     const s = this.#sendWaiters.findIndex((w) => w.req === req);
     if (s >= 0) this.#sendWaiters.splice(s, 1);
     const queued = s < 0 && [...this.#outbound.waiting()].includes(req as Request<void>);
-    if (s >= 0 || queued || this.#doneReqs.includes(req as Request<void>)) {
-      this.#sendTimedOut(req);
-    }
+    const d = this.#doneReqs.indexOf(req as Request<void>);
+    if (d >= 0) this.#doneReqs.splice(d, 1);
+    if (s >= 0 || queued || d >= 0) this.#sendTimedOut(req);
   }
 
   protected terminate(reason: DillError): void {
@@ -290,16 +296,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #watchSend(req: Request<void>): void {
     if (req.deadline < 0) return;
-    if (req.deadline === 0 || req.deadline <= now()) {
-      // Only if it can be done without waiting: the write must complete in this turn,
-      // as a write into a socket buffer with room does.
-      this.#mustWriteNow.push(req);
-      if (!this.#turnCheckScheduled) {
-        this.#turnCheckScheduled = true;
-        setImmediate(() => this.send({ kind: "turnEnded" }));
-      }
-      return;
-    }
+    if (req.deadline === 0 || req.deadline <= now()) return this.#withinTurn(req);
     if (req.deadline >= this.#sendTimerAt) return;
     clearTimeout(this.#sendTimer);
     this.#sendTimerAt = req.deadline;
@@ -319,6 +316,30 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       else if (!next || req.deadline < next.deadline) next = req;
     }
     if (next) this.#watchSend(next);
+  }
+
+  /**
+   * Deadline 0 (or past) means "only if it can be done without waiting". The local
+   * I/O it takes (a write into a socket buffer with room, a FIN, a read of what the
+   * peer already sent) completes within the current turn of the event loop, while
+   * anything that needs the peer does not: a call still pending when the turn ends
+   * would wait, and fails as its deadline requires.
+   */
+  #withinTurn(req: PendingCall): void {
+    this.#mustWriteNow.push(req);
+    if (!this.#turnCheckScheduled) {
+      this.#turnCheckScheduled = true;
+      setImmediate(() => this.send({ kind: "turnEnded" }));
+    }
+  }
+
+  /** Parks `req`; with deadline 0 or past, gives it until the end of this turn instead. */
+  #parkOrTurn(req: PendingCall): boolean {
+    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
+      this.#withinTurn(req);
+      return true;
+    }
+    return this.park(req);
   }
 
   #sendTimedOut(req: PendingCall): void {
@@ -369,14 +390,20 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#finishShutdown();
   }
 
-  /** Closes the output once everything queued is written (TCP half-close). */
-  #done(req: Request<void> | null): void {
+  /**
+   * Closes the output once everything queued is written (TCP FIN, TLS close_notify);
+   * input goes on. With `once`, a second close of the output is `EPIPE`.
+   */
+  #done(req: Request<void> | null, once: boolean): void {
+    if (once && this.#outputDone) {
+      return req?.reject(new DillError("EPIPE", `${this.name}: the output was already closed`));
+    }
     if (this.#sendFailure) return req?.reject(this.#sendFailure);
     this.#outputDone = true;
     if (req) {
       if (this.#outputClosed) return req.resolve();
       this.#doneReqs.push(req);
-      if (!this.park(req)) {
+      if (!this.#parkOrTurn(req)) {
         this.#doneReqs.pop();
         this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
         return;

@@ -17,6 +17,7 @@ import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
 import { checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
+import { halfClose } from "./sockets.ts";
 import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
@@ -176,6 +177,37 @@ export async function tlsDetach(s: Handle, deadline: Deadline): Promise<Handle> 
   } catch (e) {
     top.close(e instanceof DillError ? e : new DillError("ECANCELED", `${op} failed`));
     throw e;
+  }
+}
+
+/**
+ * Half-closes a TLS connection (libdill's `tls_done`): flushes what was sent, then
+ * sends `close_notify`; resolves once it was written to the stream beneath. Receiving
+ * goes on; later sends and a second `tlsDone` fail with `EPIPE`; the peer receives
+ * everything sent before, then `EPIPE`. The stream beneath stays open (the handle
+ * still closes it). `ENOTSUP` if `s` is not a TLS handle.
+ *
+ * @example
+ * ```ts
+ * import { bsend, hclose, now, tlsDone } from "../mod.ts";
+ * import type { Handle } from "../mod.ts";
+ *
+ * async function lastWord(tlsHandle: Handle) {
+ *   await bsend(tlsHandle, new TextEncoder().encode("bye"), now() + 1000);
+ *   await tlsDone(tlsHandle, now() + 1000); // the peer reads "bye", then EPIPE
+ *   hclose(tlsHandle);
+ * }
+ * ```
+ */
+export function tlsDone(s: Handle, deadline: Deadline): Promise<void> {
+  try {
+    checkDeadline("tlsDone", deadline);
+    if (!tlsBeneath.has(layerOf<ByteStream>(s, "tlsDone", "bytestream"))) {
+      throw new DillError("ENOTSUP", `tlsDone: ${s} is not a TLS socket`);
+    }
+    return halfClose(s, "tlsDone", deadline);
+  } catch (e) {
+    return Promise.reject(e);
   }
 }
 
