@@ -133,7 +133,7 @@ export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
  * Half-closes a Unix socket connection or one end of an {@link ipcPair} (libdill's
  * `ipc_done`), like `tcpDone`: flushes what was sent, then closes the output. Receiving
  * goes on; later sends and a second `ipcDone` fail with `EPIPE`; the peer receives
- * everything sent before, then `EPIPE`.
+ * everything sent before, then `EPIPE`. `ENOTSUP` on any other handle.
  *
  * @example
  * ```ts
@@ -151,5 +151,5 @@ export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
  * ```
  */
 export function ipcDone(h: Handle, deadline: Deadline): Promise<void> {
-  return halfClose(h, "ipcDone", deadline);
+  return halfClose(h, "ipcDone", deadline, ["ipc", "pipe"]);
 }

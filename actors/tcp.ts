@@ -156,9 +156,9 @@ function noDelay(conn: Deno.TcpConn): void {
  * sends a FIN. Receiving goes on; later sends fail with `EPIPE`, and so does a second
  * `tcpDone`. The peer receives everything sent before, then `EPIPE`. Resolves once
  * the FIN was handed to the OS. With deadline `0` it succeeds when that needs no
- * waiting (the socket buffer takes what is still queued). On a TLS handle it sends
- * `close_notify`, like {@link tlsDone}. `tcpClose` is this followed by reading and
- * dropping input until the peer's FIN.
+ * waiting (the socket buffer takes what is still queued). `ENOTSUP` on any other
+ * handle (a listener, a TLS stream: use `tlsDone`). `tcpClose` is this followed by
+ * reading and dropping input until the peer's FIN.
  *
  * @example
  * ```ts
@@ -181,5 +181,5 @@ function noDelay(conn: Deno.TcpConn): void {
  * ```
  */
 export function tcpDone(h: Handle, deadline: Deadline): Promise<void> {
-  return halfClose(h, "tcpDone", deadline);
+  return halfClose(h, "tcpDone", deadline, ["tcp"]);
 }

@@ -205,7 +205,7 @@ export function tlsDone(s: Handle, deadline: Deadline): Promise<void> {
     if (!tlsBeneath.has(layerOf<ByteStream>(s, "tlsDone", "bytestream"))) {
       throw new DillError("ENOTSUP", `tlsDone: ${s} is not a TLS socket`);
     }
-    return halfClose(s, "tlsDone", deadline);
+    return halfClose(s, "tlsDone", deadline, ["tls"]);
   } catch (e) {
     return Promise.reject(e);
   }

@@ -358,11 +358,16 @@ for (const kind of ["tcp", "unix"] as const) {
     }, { b: { readHighWater: 1024 } });
   });
 
-  Deno.test(`${kind}: ${name} on a listener is ENOTSUP`, async () => {
+  Deno.test(`${kind}: ${name} on a listener or on another transport is ENOTSUP`, async () => {
     const dir = kind === "unix" ? await Deno.makeTempDir({ prefix: "dill-ws-test-" }) : "";
     const ls = kind === "tcp" ? tcpListen({ port: 0 }) : ipcListen(`${dir}/sock`);
     try {
       await rejectsWith(done(ls, now() + T), "ENOTSUP");
+      await withPair(kind === "tcp" ? "unix" : "tcp", async (a, b) => {
+        await rejectsWith(done(a, now() + T), "ENOTSUP");
+        await bsend(a, new Uint8Array([1]), now() + T); // still usable
+        assert.deepEqual([...await brecv(b, new Uint8Array(1), now() + T)], [1]);
+      });
     } finally {
       hclose(ls);
       if (dir) await Deno.remove(dir, { recursive: true });

@@ -14,11 +14,13 @@ import {
   bsendl,
   type Handle,
   hclose,
+  ipcDone,
   ipcPair,
   now,
   tcpAccept,
   tcpClose,
   tcpConnect,
+  tcpDone,
   tcpListen,
   tcpLocalAddr,
   tlsAttachClient,
@@ -205,6 +207,10 @@ Deno.test("tls: tlsDone on a handle that is not TLS is ENOTSUP and leaves it usa
   const [a, b] = ipcPair();
   try {
     await rejectsWith(tlsDone(a, soon()), "ENOTSUP");
+    await withTls("pipe", async ({ c }) => {
+      await rejectsWith(tcpDone(c, soon()), "ENOTSUP"); // a TLS stream: tlsDone
+      await rejectsWith(ipcDone(c, soon()), "ENOTSUP");
+    });
     await bsend(a, enc.encode("ok"), soon());
     assert.equal(dec.decode(await brecv(b, new Uint8Array(2), soon())), "ok");
   } finally {
