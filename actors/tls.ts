@@ -64,7 +64,10 @@ const DEFAULT_HIGH_WATER = 256 * 1024;
  * `s` is taken over at once (using it afterwards fails with `EBADF`); on failure the
  * whole stack is closed. Fails with `EPROTO` when the client does not speak TLS or
  * rejects the handshake, `ECONNRESET` when it goes away, `ETIMEDOUT` at the deadline,
- * and `EINVAL` (leaving `s` untouched) for unusable credentials.
+ * and `EINVAL` (leaving `s` untouched) for unusable credentials. Deadline `0` (or
+ * past) always fails with `ETIMEDOUT`, even when the client's hello is already there:
+ * the handshake ends only with the client's answer to our flight, a round trip that
+ * is waiting by definition.
  *
  * @example
  * ```ts
@@ -108,6 +111,8 @@ export async function tlsAttachServer(
  * is closed. Fails with `EPROTO` for an untrusted certificate, a wrong host name or
  * a server that does not speak TLS, `ECONNRESET` when the server goes away,
  * `ETIMEDOUT` at the deadline, and `EINVAL` (leaving `s` untouched) for bad arguments.
+ * Deadline `0` (or past) always fails with `ETIMEDOUT`: the handshake needs the
+ * server's answer to our hello, a round trip that is waiting by definition.
  *
  * @example
  * ```ts
@@ -144,7 +149,9 @@ export async function tlsAttachClient(
  * `close_notify`, then hands back the lower handle (with any bytes the peer sent
  * after its `close_notify`). Both sides call it. The stack is closed when it fails
  * (`ETIMEDOUT`, `ECONNRESET` if the peer closed without `close_notify`, `EPROTO`);
- * `ENOTSUP` if `s` is not a TLS handle (then `s` stays valid).
+ * `ENOTSUP` if `s` is not a TLS handle (then `s` stays valid). With deadline `0` it
+ * succeeds when the peer's `close_notify` has already arrived (ours is sent without
+ * waiting).
  *
  * @example
  * ```ts
