@@ -4,18 +4,18 @@
  * exact-length `brecv`s, and writes what senders queued ({@link WriteQueue}, which
  * coalesces small writes into one transport write). When a protocol is attached
  * on top, the upper actor takes the read side: chunks are delivered to its mailbox,
- * paced by `pause`/`resume` so that a slow reader never makes memory grow.
+ * paced by `pause`/`resume` so that a slow reader never makes memory grow. A send
+ * completes once the transport wrote its last byte, never earlier.
  *
  * @module
  */
 
 import { setImmediate } from "node:timers";
-import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
 import type { PendingCall, Request } from "./request.ts";
-import { type Transport, transportError } from "./transport.ts";
+import { closeTransport, lingerThenClose, type Transport, transportError } from "./transport.ts";
 import { WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
 
@@ -229,7 +229,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     clearTimeout(this.#sendTimer);
     const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
     if (this.#inflight || unclaimed.length > 0) {
-      lingerThenClose(this.#transport, this.#inflight, concatBytes(unclaimed));
+      lingerThenClose(this.#transport, this.#inflight, unclaimed);
     } else {
       closeTransport(this.#transport);
     }
@@ -529,42 +529,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #timedOutClose(): DillError {
     return new DillError("ETIMEDOUT", `${this.name}: the peer did not close before the deadline`);
   }
-}
-
-/** Longest a closed stream keeps its transport open to finish a write already started. */
-export const CLOSE_LINGER_MS = 1000;
-
-function closeTransport(transport: Transport): void {
-  try {
-    transport.close();
-  } catch {
-    // Already closed by the peer or by a failed operation: nothing left to release.
-  }
-}
-
-/**
- * The end of an abrupt close with a write in progress, or with frames a protocol sent
- * on its own still queued (a close frame answering the peer's): those are written
- * first, as a kernel socket keeps delivering what was written before close(). Over
- * TLS the transport is the TLS layer, which would otherwise be torn down before the
- * ciphertext went out. Bounded by {@link CLOSE_LINGER_MS}.
- */
-async function lingerThenClose(
-  transport: Transport,
-  inflight: Promise<void> | null,
-  rest: Uint8Array,
-): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expiry = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_LINGER_MS));
-  const flush = async () => {
-    await inflight;
-    for (let off = 0; off < rest.length;) {
-      off += await transport.write(off === 0 ? rest : rest.subarray(off));
-    }
-  };
-  await Promise.race([flush().catch(() => {}), expiry]);
-  clearTimeout(timer);
-  closeTransport(transport);
 }
 
 function brokenAfter(direction: "send" | "receive", code: string): DillError {
