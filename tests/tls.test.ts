@@ -191,6 +191,13 @@ for (const kind of KINDS) {
     });
   });
 
+  Deno.test(`tls over ${kind}: bsend with deadline 0 succeeds when the ciphertext goes out at once`, async () => {
+    await withTls(kind, async ({ s, c }) => {
+      await bsend(c, enc.encode("now"), 0);
+      assert.equal(dec.decode(await brecv(s, new Uint8Array(3), soon())), "now");
+    });
+  });
+
   Deno.test(`tls over ${kind}: tcpClose with deadline 0 succeeds once the peer's close_notify came`, async () => {
     await withTls(kind, async ({ s, c }) => {
       await tlsDone(s, soon());
