@@ -47,7 +47,7 @@ export type StreamMsg =
     readonly kind: "send";
     readonly chunks: Uint8Array[];
     readonly req?: Request<void>;
-    /** Write at once instead of at the end of this turn (a close frame: the last word). */
+    /** Write at once instead of once the running code finished (a close frame: the last word). */
     readonly urgent?: boolean;
   }
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
@@ -127,7 +127,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #outputDone = false;
   #doneReqs: Request<void>[] = [];
   #closeWriteStarted = false;
-  /** A write is due at the end of this turn of the event loop. */
+  /** A write is due once the running code finished (a microtask is queued). */
   #flushScheduled = false;
   #outputClosed = false;
   /** Calls with deadline 0 (or past) that must complete within this turn. */
