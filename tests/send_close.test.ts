@@ -22,6 +22,8 @@ import {
   WS_BINARY,
   wsAttachClient,
   wsAttachServer,
+  wsDone,
+  wsStatus,
 } from "../mod.ts";
 import {
   closeQuietly,
@@ -30,6 +32,7 @@ import {
   KINDS,
   openPair,
   patternBytes,
+  rejectsWith,
   rejectsWithOneOf,
   within,
 } from "./helpers/transports.ts";
@@ -123,6 +126,31 @@ for (const kind of KINDS) {
         await msendl(c, [patternBytes(0, 3), patternBytes(3, 4)], soon());
         hclose(c);
         assert.deepEqual(await within(mrecv(s, soon()), 10_000, "mrecv"), patternBytes(0, 7));
+      } finally {
+        closeQuietly(s);
+        closeQuietly(c);
+      }
+    });
+  }
+}
+
+for (const kind of KINDS) {
+  for (const layers of ["plain", "tls"] as const) {
+    const name = layers === "plain" ? kind : `tls over ${kind}`;
+    Deno.test(`send-close/ws over ${name}: hclose during a write finishes it, then answers the close`, async () => {
+      const { s, c } = await wsStack(kind, layers);
+      try {
+        const data = patternBytes(0, 4 << 20);
+        const sending = msend(s, data, soon()); // a write that takes a while
+        sending.catch(() => {});
+        await wsDone(c, 1000, "bye", soon());
+        await rejectsWith(mrecv(s, soon()), "EPIPE"); // the server got the close frame
+        // The 4 MiB write is in progress and the echo of the close frame is queued
+        // behind it: both still go out, as a kernel socket delivers what it took.
+        hclose(s);
+        assert.deepEqual(await within(mrecv(c, soon()), 10_000, "mrecv"), data);
+        await rejectsWith(mrecv(c, soon()), "EPIPE");
+        assert.deepEqual(await wsStatus(c), { status: 1000, reason: "" });
       } finally {
         closeQuietly(s);
         closeQuietly(c);
