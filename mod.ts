@@ -82,3 +82,22 @@ export {
   type TlsOptions,
   type TlsServerConfig,
 } from "./actors/tls.ts";
+
+// ---- Deno.serve, cancellation, iteration, Web Streams ----------------------------------
+export { type DeadlineOptions } from "./actors/time.ts";
+export { deadlineAfter, deadlineSignal } from "./actors/deadline_signal.ts";
+export {
+  wsUpgrade,
+  type WsUpgraded,
+  WsUpgradeError,
+  type WsUpgradeOptions,
+} from "./actors/ws_upgrade.ts";
+export { messages } from "./actors/messages.ts";
+export {
+  type WsCloseInfo,
+  wsStream,
+  type WsStream,
+  type WsStreamOpened,
+  type WsStreamOptions,
+} from "./actors/ws_stream.ts";
+export { byteStreams, type ByteStreams, type ByteStreamsOptions } from "./actors/byte_streams.ts";
