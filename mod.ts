@@ -95,9 +95,9 @@ export {
 export { messages } from "./actors/messages.ts";
 export {
   type WsCloseInfo,
-  wsStream,
   type WsStream,
+  wsStream,
   type WsStreamOpened,
   type WsStreamOptions,
 } from "./actors/ws_stream.ts";
-export { byteStreams, type ByteStreams, type ByteStreamsOptions } from "./actors/byte_streams.ts";
+export { type ByteStreams, byteStreams, type ByteStreamsOptions } from "./actors/byte_streams.ts";

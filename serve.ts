@@ -61,8 +61,8 @@ export {
 export { messages } from "./actors/messages.ts";
 export {
   type WsCloseInfo,
-  wsStream,
   type WsStream,
+  wsStream,
   type WsStreamOpened,
   type WsStreamOptions,
 } from "./actors/ws_stream.ts";

@@ -91,10 +91,12 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   const closeTimeout = options.closeTimeout ?? 10_000;
   const readAhead = options.readableHighWaterMark ?? 1;
   const writeAhead = options.writableHighWaterMark ?? 1;
-  for (const [name, v] of [["closeTimeout", closeTimeout], ["readableHighWaterMark", readAhead], [
-    "writableHighWaterMark",
-    writeAhead,
-  ]] as const) {
+  for (
+    const [name, v] of [["closeTimeout", closeTimeout], ["readableHighWaterMark", readAhead], [
+      "writableHighWaterMark",
+      writeAhead,
+    ]] as const
+  ) {
     if (typeof v !== "number" || !(v >= 0)) {
       throw new DillError("EINVAL", `wsStream: option ${name} must be a number >= 0`);
     }
@@ -169,7 +171,10 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   const close = (info: WsCloseInfo = {}): void => {
     const code = info.closeCode ?? 1000;
     if (!isSendableCloseCode(code)) {
-      throw new DillError("EINVAL", `wsStream: closeCode must be a sendable code 1000-4999, not ${code}`);
+      throw new DillError(
+        "EINVAL",
+        `wsStream: closeCode must be a sendable code 1000-4999, not ${code}`,
+      );
     }
     if (closing || ended) return;
     closing = true;
@@ -178,7 +183,9 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     });
     timer = setTimeout(() => {
       timer = undefined;
-      finish(new DillError("ETIMEDOUT", `wsStream: no close from the peer within ${closeTimeout} ms`));
+      finish(
+        new DillError("ETIMEDOUT", `wsStream: no close from the peer within ${closeTimeout} ms`),
+      );
     }, closeTimeout);
     if (!readable.locked) drain();
   };

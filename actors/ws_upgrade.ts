@@ -65,6 +65,8 @@ export class WsUpgradeError extends DillError {
   readonly response: Response;
 
   /**
+   * Makes a refusal and the answer that goes with it.
+   *
    * @param code `EPROTO` or `EMSGSIZE`
    * @param response the HTTP answer for the client
    * @param message what was wrong
@@ -155,7 +157,9 @@ export function wsUpgrade(
     upgraded = Deno.upgradeWebSocket(request, {
       protocol: accepted.protocol ?? undefined,
       // Deno's keepalive counts whole seconds; 0 turns it off, as pingInterval 0 does.
-      idleTimeout: limits.pingInterval > 0 ? Math.max(1, Math.round(limits.pingInterval / 1000)) : 0,
+      idleTimeout: limits.pingInterval > 0
+        ? Math.max(1, Math.round(limits.pingInterval / 1000))
+        : 0,
     });
   } catch (e) {
     throw refusal("EPROTO", 400, `Deno cannot upgrade this request: ${(e as Error).message}`);

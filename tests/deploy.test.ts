@@ -57,7 +57,11 @@ Deno.test("deploy/graph: nothing reached from serve.ts uses an API Deno Deploy l
 
 Deno.test("deploy/permissions: serve.ts imports with only net allowed", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", ...DENIED, 'const m = await import("@dill/ws/serve"); console.log(typeof m.wsUpgrade)'],
+    args: [
+      "eval",
+      ...DENIED,
+      'const m = await import("@dill/ws/serve"); console.log(typeof m.wsUpgrade)',
+    ],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -24,7 +24,11 @@ Deno.test("publish: the dry run is clean and lists only the module and its docs"
     assert.ok(files.includes(needed), `${needed} is published`);
   }
   for (const file of files) {
-    assert.match(file, /^(mod\.ts|serve\.ts|README\.md|deno\.json|(actors|protocol)\/[a-z0-9_]+\.ts)$/, file);
+    assert.match(
+      file,
+      /^(mod\.ts|serve\.ts|README\.md|deno\.json|(actors|protocol)\/[a-z0-9_]+\.ts)$/,
+      file,
+    );
     assert.doesNotMatch(file, /\.test\.ts$|\.(pem|key|crt|py|sh|mjs|yml|yaml)$/, file);
     assert.doesNotMatch(file, /^(tests|bench|fuzz|soak|examples|\.github|node_modules)\//, file);
   }

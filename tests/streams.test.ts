@@ -159,7 +159,10 @@ Deno.test("byteStreams: bytes both ways; closing the writable half-closes, the o
   const rw = right.writable.getWriter();
   await rw.write(new Uint8Array([1, 2, 3]));
   await rw.close();
-  assert.deepEqual(new Uint8Array(await new Response(left.readable).arrayBuffer()), new Uint8Array([1, 2, 3]));
+  assert.deepEqual(
+    new Uint8Array(await new Response(left.readable).arrayBuffer()),
+    new Uint8Array([1, 2, 3]),
+  );
 });
 
 Deno.test("byteStreams: a slow reader holds the writer back (pause through the stream), nothing is lost", async () => {
@@ -192,7 +195,10 @@ Deno.test("byteStreams: the readable ends after the peer's last bytes; aborting 
   const right = byteStreams(b);
   await bsend(a, new Uint8Array([1]), now() + T);
   hclose(a);
-  assert.deepEqual(new Uint8Array(await new Response(right.readable).arrayBuffer()), new Uint8Array([1]));
+  assert.deepEqual(
+    new Uint8Array(await new Response(right.readable).arrayBuffer()),
+    new Uint8Array([1]),
+  );
   await right.writable.close();
 
   const [c, d] = ipcPair();

@@ -276,7 +276,9 @@ Deno.test("wsUpgrade/refusals: bad requests get the HTTP answer wsAttachServer w
   const plain = refused(new Request("http://example.com/", { headers: { host: "example.com" } }));
   assert.equal(plain.code, "EPROTO");
   assert.equal(plain.response.status, 400);
-  const post = refused(new Request("http://example.com/", { method: "POST", headers: upgradeHeaders }));
+  const post = refused(
+    new Request("http://example.com/", { method: "POST", headers: upgradeHeaders }),
+  );
   assert.equal(post.response.status, 405);
   assert.equal(post.response.headers.get("allow"), "GET");
   const v8 = refused(
@@ -291,9 +293,12 @@ Deno.test("wsUpgrade/refusals: bad requests get the HTTP answer wsAttachServer w
     { checkOrigin: (o) => o === "http://example.com" },
   );
   assert.equal(origin.response.status, 403);
-  const long = refused(new Request("http://example.com/" + "a".repeat(100), { headers: upgradeHeaders }), {
-    maxResourceLength: 50,
-  });
+  const long = refused(
+    new Request("http://example.com/" + "a".repeat(100), { headers: upgradeHeaders }),
+    {
+      maxResourceLength: 50,
+    },
+  );
   assert.equal(long.code, "EMSGSIZE");
   assert.equal(long.response.status, 414);
   for (const r of [plain, post, v8, origin, long]) await r.response.body?.cancel();
