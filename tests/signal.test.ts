@@ -157,6 +157,27 @@ Deno.test("signal/bytestream: an aborted bsend (pipe full) is ECANCELED, and the
   }
 });
 
+Deno.test("signal/ws: an aborted msend (peer not reading) is ECANCELED, and the socket can no longer send", async () => {
+  const [a, b] = ipcPair({ pipeCapacity: 1024, writeHighWater: 1024 });
+  const [{ handle: s }, { handle: c }] = await Promise.all([
+    wsAttachServer(a, WS_NOHTTP, now() + T, { maxBufferedBytes: 1024 }),
+    wsAttachClient(b, WS_NOHTTP, "", "", now() + T),
+  ]);
+  try {
+    // The server's application does not read: one queued message pauses its reading.
+    await msend(c, new Uint8Array(1024), now() + T);
+    const ctl = new AbortController();
+    const pending = settle(msend(c, new Uint8Array(4 * 1024 * 1024), { signal: ctl.signal }));
+    setTimeout(() => ctl.abort(), 20);
+    assertFailed(await pending, "ECANCELED", "msend");
+    const after = await settle(msend(c, new Uint8Array(1), now() + T));
+    assert.equal(after.ok, false, "a send after the aborted one fails");
+  } finally {
+    hclose(s);
+    hclose(c);
+  }
+});
+
 Deno.test("signal/tcp: tcpAccept aborts with ECANCELED and the listener still accepts", async () => {
   const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
   try {
