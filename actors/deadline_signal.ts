@@ -40,8 +40,8 @@ export function deadlineSignal(deadline: Deadline): AbortSignal {
 
 /**
  * A deadline `ms` milliseconds from now (`-1` for forever) with an optional signal:
- * whichever comes first ends the call. `deadlineAfter(1000, request.signal)` bounds a
- * call by one second and by the client going away.
+ * whichever comes first ends the call. `deadlineAfter(1000, shutdown.signal)` bounds a
+ * call by one second and by the server shutting down.
  *
  * @example
  * ```ts

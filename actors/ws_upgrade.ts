@@ -87,12 +87,14 @@ export class WsUpgradeError extends DillError {
  * {@link WsUpgradeError} carrying the HTTP answer. Only Deno Deploy's APIs are used.
  *
  * Differences from a `wsAttachServer` socket, because Deno's `WebSocket` owns the
- * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a reader more
- * than `maxBufferedBytes`/`maxQueuedMessages` behind fails the connection (close 1008,
- * `ENOMEM`); a send resolves when Deno holds fewer than `sendHighWater` unwritten
+ * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a message
+ * arriving while `maxBufferedBytes`/`maxQueuedMessages` are already queued fails the
+ * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds fewer than `sendHighWater` unwritten
  * bytes; `maxMessageSize` is checked once Deno has the whole message; keepalive is
  * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
  * Deno drops messages the peer still sends; `hclose` sends a close frame with no status.
+ * Deno aborts the request's own `signal` once the upgrade is answered: bound calls on
+ * the socket with `shutdownSignal` or a signal of your own instead.
  *
  * @example
  * ```ts

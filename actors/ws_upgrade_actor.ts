@@ -7,9 +7,9 @@
  * receives, failed sends and receives, the closing handshake as far as Deno shows it).
  *
  * Where Deno's `WebSocket` cannot give what the bytestream actor gives:
- * - No read pause: received messages are queued up to `maxBufferedBytes` /
- *   `maxQueuedMessages`; past that the connection is failed with close 1008 and the
- *   reader gets `ENOMEM` after the messages already queued.
+ * - No read pause: a message that arrives when `maxBufferedBytes` or
+ *   `maxQueuedMessages` are already queued fails the connection with close 1008; the
+ *   reader gets the messages queued before it, then `ENOMEM`.
  * - Send backpressure is `bufferedAmount`: a send resolves once Deno has it and less
  *   than `sendHighWater` bytes are waiting to be written (polled every
  *   {@link DRAIN_POLL_MS} ms while above).
@@ -265,22 +265,24 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       const w = this.#recvWaiters.shift()!;
       if (!w.req.settled) return this.#deliver(w, m);
     }
-    this.#inbox.push(m);
-    this.#inboxBytes += m.data.length;
     if (
-      this.#inboxBytes > this.#limits.maxBufferedBytes ||
-      this.#inbox.length > this.#limits.maxQueuedMessages
+      this.#inboxBytes >= this.#limits.maxBufferedBytes ||
+      this.#inbox.length >= this.#limits.maxQueuedMessages
     ) {
       // Deno's WebSocket cannot stop reading: a reader this far behind ends the connection.
-      this.#failConnection(
+      // (Below the limits one more message is always queued, as the bytestream actor
+      // reads one more before it pauses: the queue stays under the limit + maxMessageSize.)
+      return this.#failConnection(
         POLICY_VIOLATION,
         "receive queue full",
         new DillError(
           "ENOMEM",
-          `the application did not read: more than maxBufferedBytes (${this.#limits.maxBufferedBytes}) or maxQueuedMessages (${this.#limits.maxQueuedMessages}) were queued; closed with 1008`,
+          `the application did not read: maxBufferedBytes (${this.#limits.maxBufferedBytes}) or maxQueuedMessages (${this.#limits.maxQueuedMessages}) were queued already; closed with 1008`,
         ),
       );
     }
+    this.#inbox.push(m);
+    this.#inboxBytes += m.data.length;
   }
 
   #recv(msg: RecvMsg): void {

@@ -326,8 +326,9 @@ Deno.test("wsUpgrade/limits: a reader too far behind fails the connection with 1
     const c = connectClient(port);
     const h = await handle;
     await c.opened;
-    // The fourth message is one too many (the client stops there: Deno's client reports
-    // code 0 instead of the close frame when it keeps sending after the server closed).
+    // The fourth message finds 3 queued: one too many (the client stops there: Deno's
+    // client reports code 0 instead of the close frame when it keeps sending after the
+    // server closed).
     for (let i = 0; i < 4; i++) c.ws.send(new Uint8Array([i]));
     assert.equal((await c.closed).code, 1008, "the client learns why");
     const got: number[] = [];
@@ -339,17 +340,31 @@ Deno.test("wsUpgrade/limits: a reader too far behind fails the connection with 1
       }
       got.push(r.value[0]);
     }
-    assert.deepEqual(got, [0, 1, 2, 3], "the queued messages are still delivered, in order");
+    assert.deepEqual(got, [0, 1, 2], "the queued messages are still delivered, in order");
   });
   await withUpgrade(WS_BINARY, { maxBufferedBytes: 1000 }, async (port, handle) => {
     const c = connectClient(port);
     const h = await handle;
     await c.opened;
-    for (let i = 0; i < 3; i++) c.ws.send(new Uint8Array(400));
+    // 400, 800, 1200 bytes queued: the fourth message finds the 1000-byte limit reached.
+    for (let i = 0; i < 4; i++) c.ws.send(new Uint8Array(400));
     assert.equal((await c.closed).code, 1008);
     let delivered = 0;
     while ((await settle(mrecv(h, now() + T))).ok) delivered++;
     assert.equal(delivered, 3, "up to the byte limit, plus the message that crossed it");
+  });
+  await withUpgrade(WS_BINARY, { maxBufferedBytes: 1000 }, async (port, handle) => {
+    // One message larger than the limit is still queued for a reader that is not waiting.
+    const c = connectClient(port);
+    const h = await handle;
+    await c.opened;
+    c.ws.send(new Uint8Array(5000));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await mrecv(h, now() + T)).length, 5000);
+    c.ws.send("after");
+    assert.deepEqual(await wsRecv(h, now() + T), { type: WS_TEXT, data: "after" });
+    c.ws.close();
+    await c.closed;
   });
 });
 
