@@ -27,6 +27,7 @@ import {
   wsAttachServer,
   wsRecv,
 } from "../mod.ts";
+import { connectWithin } from "../actors/sockets.ts";
 import { assertFailed, settle } from "./helpers/raw_peer.ts";
 
 const T = 5000;
@@ -279,5 +280,27 @@ Deno.test("signal/helpers: deadlineAfter bounds a call by time and by a signal",
   } finally {
     hclose(s);
     hclose(c);
+  }
+});
+
+Deno.test("signal/connect: an abort while connecting aborts the attempt and fails with ECANCELED", async () => {
+  // A connect that only ends when its signal aborts (a peer that never answers the SYN).
+  let attemptAborted = false;
+  const hanging = (signal: AbortSignal) =>
+    new Promise<Deno.Conn>((_, reject) =>
+      signal.addEventListener("abort", () => {
+        attemptAborted = true;
+        reject(new DOMException("aborted", "AbortError"));
+      }, { once: true })
+    );
+  for (const deadline of [-1, now() + T]) {
+    attemptAborted = false;
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 20);
+    const outcome = await settle(
+      connectWithin("tcpConnect", { deadline, signal: ctl.signal }, hanging),
+    );
+    assertFailed(outcome, "ECANCELED", `connect with deadline ${deadline}`);
+    assert.ok(attemptAborted, "the connection attempt itself was aborted");
   }
 });
