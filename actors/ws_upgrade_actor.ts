@@ -384,6 +384,8 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   #write(data: Uint8Array | string, req: Request<void>): void {
     if (req.settled) return;
     try {
+      // Deno silently drops what is sent while closing: fail the call instead.
+      if (this.#socket.readyState !== WebSocket.OPEN) throw new Error("not open");
       this.#socket.send(data);
     } catch (e) {
       const error = new DillError("EPIPE", `${req.op}: the WebSocket is closed`, { cause: e });
