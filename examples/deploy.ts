@@ -5,6 +5,7 @@
  * closed with 1001 (going away), then the server stops.
  *
  * Run: deno run --allow-net examples/deploy.ts [port]
+ * (On Deno Deploy the port and hostname given to Deno.serve are not used.)
  *
  * @module
  */
