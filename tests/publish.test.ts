@@ -20,13 +20,22 @@ Deno.test("publish: the dry run is clean and lists only the module and its docs"
   const root = new URL("../", import.meta.url).href;
   const files = [...text.matchAll(/^\s+(file:\/\/\S+)/gm)].map((m) => m[1].slice(root.length));
   assert.ok(files.length > 10, `files listed: ${files.join(", ")}`);
-  for (const needed of ["mod.ts", "serve.ts", "README.md", "deno.json", "actors/ws_upgrade.ts"]) {
+  for (
+    const needed of [
+      "mod.ts",
+      "serve.ts",
+      "README.md",
+      "LICENSE",
+      "deno.json",
+      "actors/ws_upgrade.ts",
+    ]
+  ) {
     assert.ok(files.includes(needed), `${needed} is published`);
   }
   for (const file of files) {
     assert.match(
       file,
-      /^(mod\.ts|serve\.ts|README\.md|deno\.json|(actors|protocol)\/[a-z0-9_]+\.ts)$/,
+      /^(mod\.ts|serve\.ts|README\.md|LICENSE|deno\.json|(actors|protocol)\/[a-z0-9_]+\.ts)$/,
       file,
     );
     assert.doesNotMatch(file, /\.test\.ts$|\.(pem|key|crt|py|sh|mjs|yml|yaml)$/, file);
