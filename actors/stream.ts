@@ -11,6 +11,7 @@
 import { setImmediate } from "node:timers";
 import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
+import { Fifo } from "./fifo.ts";
 import { SocketLayer } from "./handle.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { type Transport, transportError } from "./transport.ts";
@@ -126,7 +127,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   readonly #maxWaiting: number;
 
   // Inbound: chunks read ahead, and the calls waiting for bytes.
-  #inbound: Uint8Array[] = [];
+  /** A Fifo: tiny reads can queue many chunks, and `Array.shift` would be quadratic. */
+  readonly #inbound = new Fifo<Uint8Array>();
   #inBytes = 0;
   #recvWaiters: RecvWaiter[] = [];
   #reading = false;
@@ -247,7 +249,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     for (const seg of this.#segments.splice(0)) seg.req?.reject(reason);
     for (const req of this.#doneReqs.splice(0)) req.reject(reason);
     this.#shutdownReq?.reject(reason);
-    this.#inbound = [];
+    this.#inbound.clear();
     this.#segments = [];
     this.#tail = this.#spareReadBuf = null;
   }
@@ -451,7 +453,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #serveInbound(): void {
     if (this.#shutdownReq) {
       // Shutting down: the peer's remaining data is read and dropped until its FIN.
-      this.#inbound = [];
+      this.#inbound.clear();
       this.#inBytes = 0;
     }
     while (this.#recvWaiters.length > 0 && this.#inBytes > 0) {
@@ -495,13 +497,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #fill(w: RecvWaiter): void {
     while (w.index < w.bufs.length && this.#inBytes > 0) {
       const dst = w.bufs[w.index];
-      const src = this.#inbound[0];
+      const src = this.#inbound.peek()!;
       const n = Math.min(dst.length - w.offset, src.length);
       dst.set(n === src.length ? src : src.subarray(0, n), w.offset);
       w.offset += n;
       this.#inBytes -= n;
       if (n === src.length) this.#inbound.shift();
-      else this.#inbound[0] = src.subarray(n);
+      else this.#inbound.replaceFront(src.subarray(n));
       if (w.offset === dst.length) {
         w.index++;
         w.offset = 0;
@@ -522,7 +524,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       const failure = new DillError("ECANCELED", `${this.name}: a protocol was attached`);
       for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
     }
-    for (const chunk of this.#inbound.splice(0)) consumer.send({ kind: "data", chunk });
+    for (const chunk of this.#inbound.drain()) consumer.send({ kind: "data", chunk });
     this.#inBytes = 0;
     if (this.#readFailure) consumer.send({ kind: "fail", error: this.#readFailure });
     else if (this.#eof) consumer.send({ kind: "eof" });
