@@ -7,6 +7,8 @@
  * @module
  */
 
+import { Fifo } from "./fifo.ts";
+
 const KIB = 1024;
 const READ_MIN = 1 * KIB;
 const READ_MAX = 256 * KIB;
@@ -36,7 +38,8 @@ export interface Fill {
  * ```
  */
 export class ReadAhead {
-  #chunks: Uint8Array[] = [];
+  /** A Fifo: tiny reads can queue many chunks, and `Array.shift` would be quadratic. */
+  readonly #chunks = new Fifo<Uint8Array>();
   #bytes = 0;
   #readSize = READ_MIN;
   #spare: Uint8Array | null = null;
@@ -57,13 +60,13 @@ export class ReadAhead {
   fill(w: Fill): void {
     while (w.index < w.bufs.length && this.#bytes > 0) {
       const dst = w.bufs[w.index];
-      const src = this.#chunks[0];
+      const src = this.#chunks.peek()!;
       const n = Math.min(dst.length - w.offset, src.length);
       dst.set(n === src.length ? src : src.subarray(0, n), w.offset);
       w.offset += n;
       this.#bytes -= n;
       if (n === src.length) this.#chunks.shift();
-      else this.#chunks[0] = src.subarray(n);
+      else this.#chunks.replaceFront(src.subarray(n));
       if (w.offset === dst.length) {
         w.index++;
         w.offset = 0;
@@ -75,12 +78,12 @@ export class ReadAhead {
   /** Removes and returns everything buffered. */
   takeAll(): Uint8Array[] {
     this.#bytes = 0;
-    return this.#chunks.splice(0);
+    return this.#chunks.drain();
   }
 
   /** Drops everything buffered, and the spare read buffer. */
   clear(): void {
-    this.#chunks = [];
+    this.#chunks.clear();
     this.#bytes = 0;
     this.#spare = null;
   }

@@ -20,6 +20,7 @@ import tls from "node:tls";
 import { DillError } from "../protocol/errors.ts";
 import { TlsRecordScanner } from "../protocol/tls_records.ts";
 import { Actor, call } from "./actor.ts";
+import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
@@ -119,7 +120,8 @@ export class TlsActor extends Actor<TlsMsg> {
   #detachReq: Request<ByteStream> | null = null;
 
   // Inbound: decrypted bytes for the layer above, and its one pending read.
-  #plain: Uint8Array[] = [];
+  /** A Fifo: tiny TLS records can queue many chunks; `Array.shift` would be quadratic. */
+  readonly #plain = new Fifo<Uint8Array>();
   #plainBytes = 0;
   #reader: { buf: Uint8Array; req: Request<number | null> } | null = null;
   /** `"eof"` after the peer's close_notify was read, or why input failed. */
@@ -253,7 +255,7 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#handshakeReq = this.#detachReq = this.#closeWriteReq = null;
     this.#reader = null;
     this.#writer = null;
-    this.#plain = [];
+    this.#plain.clear();
     this.#afterClose = [];
     const engine = this.#engine;
     const wire = this.#wire;
@@ -361,12 +363,12 @@ export class TlsActor extends Actor<TlsMsg> {
   #take(buf: Uint8Array): number {
     let n = 0;
     while (n < buf.length && this.#plain.length > 0) {
-      const chunk = this.#plain[0];
+      const chunk = this.#plain.peek()!;
       const k = Math.min(chunk.length, buf.length - n);
       buf.set(k === chunk.length ? chunk : chunk.subarray(0, k), n);
       n += k;
       if (k === chunk.length) this.#plain.shift();
-      else this.#plain[0] = chunk.subarray(k);
+      else this.#plain.replaceFront(chunk.subarray(k));
     }
     this.#plainBytes -= n;
     return n;
@@ -479,7 +481,7 @@ export class TlsActor extends Actor<TlsMsg> {
   #detach(req: Request<ByteStream>): void {
     this.#detachReq = req;
     this.#phase = "detached";
-    this.#plain = [];
+    this.#plain.clear();
     this.#plainBytes = 0;
     if (this.#closeNotifyRead) return this.#finishDetach();
     if (this.#inputEnd instanceof DillError) return this.close(this.#inputEnd);
