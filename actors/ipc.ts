@@ -20,7 +20,9 @@ import { transportError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 
 /**
- * Starts listening on a Unix socket path.
+ * Starts listening on a Unix socket path. Accepting works as for `tcpListen`: only
+ * while an `ipcAccept` call waits, skipping connections that failed before they were
+ * accepted, and backing off while descriptors are exhausted.
  *
  * @example
  * ```ts
