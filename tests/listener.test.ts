@@ -397,3 +397,36 @@ Deno.test("listener/tcp: hclose fails a waiting tcpAccept; the port is refused a
   await delay(0);
   await rejectsWith(tcpConnect(addr, now() + T), "ECONNREFUSED");
 });
+
+Deno.test("listener/tcp: the README echo example survives running out of file descriptors", async () => {
+  // The server may open 48 descriptors; Deno itself holds about 25. Sixty clients make
+  // its accepts fail with EMFILE until they go.
+  const server = new LineChild("/bin/sh", [
+    "-c",
+    `ulimit -n 48 && exec "$0" run --allow-net --allow-env "$1"`,
+    Deno.execPath(),
+    README_SERVER,
+  ]);
+  const clients: Deno.Conn[] = [];
+  try {
+    const port = Number(await server.line("the server's port"));
+    for (let i = 0; i < 60; i++) clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await delay(300); // the server accepts what it can, then backs off
+    assert.equal(server.exited, false);
+    for (const c of clients.splice(0)) c.close();
+    // Served again once descriptors are free (the pause is at most one second).
+    const tcp = await tcpConnect({ port }, now() + T);
+    const { handle: ws } = await wsAttachClient(tcp, 0, "/", `127.0.0.1:${port}`, now() + T);
+    try {
+      const message = new TextEncoder().encode("after EMFILE");
+      await msend(ws, message, now() + T);
+      assert.deepEqual(await mrecv(ws, now() + T), message);
+    } finally {
+      hclose(ws);
+    }
+    assert.equal(server.exited, false);
+  } finally {
+    for (const c of clients) c.close();
+    await server.dispose();
+  }
+});

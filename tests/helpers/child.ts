@@ -27,6 +27,7 @@ export class LineChild {
       stderr: "piped",
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
+    this.#child.status.then((status) => this.#status = status);
     this.#stdoutDone = this.#read();
     this.#stderr = new Response(this.#child.stderr).text();
   }
@@ -36,7 +37,7 @@ export class LineChild {
     return this.#child.pid;
   }
 
-  /** Whether the child has exited (as far as its status promise told). */
+  /** Whether the child has exited (known once its status promise settled). */
   get exited(): boolean {
     return this.#status !== null;
   }
