@@ -185,7 +185,7 @@ def tls_garbage(port, i):
 
 
 def proc_stat(pid):
-    """Descriptors of `pid` by kind, its TCP sockets (listening or not) and its RSS."""
+    """Descriptors of `pid` by kind, its TCP sockets (in any state) and its RSS."""
     kinds, socket_inodes = {}, set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -196,10 +196,11 @@ def proc_stat(pid):
         kinds[kind] = kinds.get(kind, 0) + 1
         if link.startswith("socket:["):
             socket_inodes.add(link[8:-1])
-    tcp = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            tcp += sum(1 for line in list(f)[1:] if line.split()[9] in socket_inodes)
+    # /proc/net/tcp leaves out sockets in state CLOSE (reset ones, for instance), so
+    # count as TCP every socket that is not a Unix socket.
+    with open("/proc/net/unix") as f:
+        unix = {line.split()[6] for line in list(f)[1:] if len(line.split()) > 6}
+    tcp = len(socket_inodes - unix)
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
     return {"fds": sum(kinds.values()), "tcp": tcp, "kinds": kinds, "rss": rss}
