@@ -42,7 +42,8 @@ export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Hand
 }
 
 /**
- * Waits for a connection on a Unix socket listener.
+ * Waits for a connection on a Unix socket listener. As with `tcpAccept`, a connection
+ * that failed before it could be accepted is skipped and the call waits for the next.
  *
  * @example
  * ```ts

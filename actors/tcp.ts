@@ -77,7 +77,11 @@ export function tcpLocalAddr(listener: Handle): Required<TcpAddr> {
 }
 
 /**
- * Waits for a TCP connection; returns its handle and the peer's address.
+ * Waits for a TCP connection; returns its handle and the peer's address. A connection
+ * that was reset or aborted before it could be accepted is skipped, and the call waits
+ * for the next one (libdill's `tcp_accept` returns that error instead: here one client
+ * that resets cannot stop a server). With deadline `0` it takes a connection that the
+ * kernel has already established, if there is one.
  *
  * @example
  * ```ts

@@ -7,7 +7,8 @@
  * `/proc/PID` and asks the server for its JS heap after a forced GC. The run fails (exit 1) when descriptors or heap do not come
  * back near their baseline.
  *
- * `SOAK_SCALE=0.1 deno task soak` runs a tenth of every count. All traffic stays on
+ * `SOAK_SCALE=0.1 deno task soak` runs a tenth of every count; `SOAK_TLS_ROUNDS=8` runs
+ * eight rounds of garbage TLS handshakes instead of three. All traffic stays on
  * 127.0.0.1.
  *
  * @module
@@ -17,6 +18,8 @@ import { hclose, mrecv, msend, now, tcpConnect, tlsAttachClient, wsAttachClient 
 import { LineChild } from "../tests/helpers/child.ts";
 
 const SCALE = Number(Deno.env.get("SOAK_SCALE") ?? "1");
+/** Rounds of garbage TLS handshakes: more show where RSS levels off. */
+const TLS_ROUNDS = Number(Deno.env.get("SOAK_TLS_ROUNDS") ?? "3");
 /**
  * Descriptors the server may hold above its baseline once the churn is over. Its TCP
  * sockets must come back exactly; Deno opens a few internal pipes and socket pairs
@@ -89,7 +92,7 @@ try {
     [`ping floods: 10 × ${n(20000)} pings`, () => load(`pingflood ${ports.ws} 10 ${n(20000)}`)],
     [`${n(500)} wss echo connections`, () => wssEcho(ports.wss, n(500))],
   ];
-  for (let round = 1; round <= 3; round++) {
+  for (let round = 1; round <= TLS_ROUNDS; round++) {
     phases.push([
       `garbage TLS handshakes, round ${round}: ${n(1200)}`,
       () => load(`tlsgarbage ${ports.wss} ${n(1200)}`),
