@@ -6,7 +6,9 @@
  * OS socket open until the event loop's next turn even after `close()` (the op
  * holds the resource, and Deno cannot cancel it sooner), so a listener that accepted
  * ahead would still take connections, to reset them, after `hclose`. With no accept
- * in flight, `hclose` closes the socket at once and the port refuses connections.
+ * in flight, `hclose` closes the socket at once and the port refuses connections; an
+ * accept in flight (a call is waiting, or one gave up while its accept ran) still
+ * holds the socket until the next turn.
  *
  * Accept errors follow the policy in `accept_errors.ts`: an error that concerns one
  * connection (reset or aborted before it was accepted) is skipped without failing
