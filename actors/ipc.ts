@@ -21,7 +21,9 @@ import { transportError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 
 /**
- * Starts listening on a Unix socket path.
+ * Starts listening on a Unix socket path. Accepting works as for `tcpListen`: only
+ * while an `ipcAccept` call waits, skipping connections that failed before they were
+ * accepted, and backing off while descriptors are exhausted.
  *
  * @example
  * ```ts
@@ -41,7 +43,8 @@ export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Hand
 }
 
 /**
- * Waits for a connection on a Unix socket listener.
+ * Waits for a connection on a Unix socket listener. As with `tcpAccept`, a connection
+ * that failed before it could be accepted is skipped and the call waits for the next.
  *
  * @example
  * ```ts

@@ -27,12 +27,19 @@ export interface TcpAddr {
   port: number;
 }
 
-/** Default number of accepted connections kept for callers that are not waiting yet. */
+/** Default bound on accepted connections kept after the call that asked for them gave up. */
 export const DEFAULT_BACKLOG = 128;
 
 /**
- * Starts listening for TCP connections. `backlog` bounds the connections this layer
- * accepts ahead of `tcpAccept` calls (the kernel keeps its own queue beyond that).
+ * Starts listening for TCP connections. Connections wait in the kernel's queue (Deno
+ * sets its length) until a `tcpAccept` call takes them: the listener accepts only while
+ * a call waits, so that `hclose` frees the port at once. `backlog` bounds the
+ * connections kept that were accepted for a call whose deadline then passed.
+ *
+ * A connection that fails before it is accepted (a client that resets at once) is
+ * skipped: the listener and the waiting `tcpAccept` carry on. Running out of file
+ * descriptors makes the listener retry after a growing pause (`ACCEPT_BACKOFF_MIN_MS`
+ * to `ACCEPT_BACKOFF_MAX_MS`); libdill returns these errors to the caller instead.
  *
  * @example
  * ```ts
@@ -71,7 +78,11 @@ export function tcpLocalAddr(listener: Handle): Required<TcpAddr> {
 }
 
 /**
- * Waits for a TCP connection; returns its handle and the peer's address.
+ * Waits for a TCP connection; returns its handle and the peer's address. A connection
+ * that was reset or aborted before it could be accepted is skipped, and the call waits
+ * for the next one (libdill's `tcp_accept` returns that error instead: here one client
+ * that resets cannot stop a server). With deadline `0` it takes a connection that the
+ * kernel has already established, if there is one.
  *
  * @example
  * ```ts

@@ -7,7 +7,12 @@
  */
 
 /**
- * The current monotonic time in milliseconds, for building deadlines.
+ * The current monotonic time in milliseconds, for building deadlines. Like libdill's
+ * `now()`, it is a clock, not a stopwatch: it counts from the process's time origin
+ * (`performance.timeOrigin`, the Unix epoch in ms when the process started) and
+ * advances with `performance.now()`, so it never goes back, and a value such as
+ * `now() - 100000` is a valid deadline in the past (`ETIMEDOUT`), never a negative
+ * number (`EINVAL`).
  *
  * @example
  * ```ts
@@ -18,7 +23,8 @@
  * ```
  */
 export function now(): number {
-  return performance.now();
+  // timeOrigin is fixed for the life of the process: the sum is as monotonic as performance.now().
+  return performance.timeOrigin + performance.now();
 }
 
 /**
