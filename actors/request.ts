@@ -25,6 +25,8 @@ export interface PendingCall {
   timeOut(): void;
   /** Arms the deadline; see {@link Request.park}. */
   park(onExpire: (req: PendingCall) => void): boolean;
+  /** Listens for the signal only; see {@link Request.listenForAbort}. */
+  listenForAbort(onExpire: (req: PendingCall) => void): boolean;
 }
 
 /**
@@ -105,21 +107,7 @@ export class Request<T> implements PendingCall {
    * failed sends and receives) exactly like a timed-out one.
    */
   park(onExpire: (req: PendingCall) => void): boolean {
-    const signal = this.#signal;
-    if (signal) {
-      if (signal.aborted) {
-        this.#aborted = true;
-        return false;
-      }
-      if (this.#onAbort === null) {
-        this.#onAbort = () => {
-          this.#onAbort = null;
-          this.#aborted = true;
-          if (!this.#settled) onExpire(this);
-        };
-        signal.addEventListener("abort", this.#onAbort, { once: true });
-      }
-    }
+    if (!this.listenForAbort(onExpire)) return false;
     if (this.deadline < 0) return true;
     const left = this.deadline - now();
     if (this.deadline === 0 || left <= 0) return false;
@@ -128,6 +116,29 @@ export class Request<T> implements PendingCall {
         this.#timer = undefined;
         if (!this.#settled) onExpire(this);
       }, Math.ceil(left));
+    }
+    return true;
+  }
+
+  /**
+   * Listens for the signal alone, for an actor that watches the deadline itself (one
+   * timer for many calls): an abort calls `onExpire`. Returns `false` when the signal
+   * has already aborted.
+   */
+  listenForAbort(onExpire: (req: PendingCall) => void): boolean {
+    const signal = this.#signal;
+    if (!signal) return true;
+    if (signal.aborted) {
+      this.#aborted = true;
+      return false;
+    }
+    if (this.#onAbort === null) {
+      this.#onAbort = () => {
+        this.#onAbort = null;
+        this.#aborted = true;
+        if (!this.#settled) onExpire(this);
+      };
+      signal.addEventListener("abort", this.#onAbort, { once: true });
     }
     return true;
   }

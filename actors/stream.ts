@@ -295,6 +295,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   }
 
   #watchSend(req: Request<void>): void {
+    if (!this.watchAbort(req)) return this.#sendTimedOut(req);
     if (req.deadline < 0) return;
     if (req.deadline === 0 || req.deadline <= now()) return this.#withinTurn(req);
     if (req.deadline >= this.#sendTimerAt) return;
