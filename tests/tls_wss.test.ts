@@ -343,16 +343,17 @@ function readmeBlock(readme: string, marker: string): string {
 Deno.test("wss: the README's wss server and client work as written", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
   const mod = new URL("../mod.ts", import.meta.url).href;
-  // The only changes: mod.ts by its absolute URL, and a free port instead of 8443 (tests
-  // run in parallel with other servers).
+  // The only changes: the package (`@dill/ws`, as a user imports it) by the absolute URL
+  // of mod.ts, and a free port instead of 8443 (tests run in parallel with other servers).
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = String((probe.addr as Deno.NetAddr).port);
   probe.close();
   const adapt = (code: string) =>
-    code.replaceAll(`"./mod.ts"`, JSON.stringify(mod)).replaceAll("8443", port);
+    code.replaceAll(`"@dill/ws"`, JSON.stringify(mod)).replaceAll("8443", port);
   const server = adapt(readmeBlock(readme, "A wss server:"));
   const client = adapt(readmeBlock(readme, "A wss client:"));
   assert.ok(server.includes("hclose(ws)") && client.includes("mrecv(ws"), "README blocks changed");
+  assert.ok(server.includes(mod) && client.includes(mod), "README blocks import @dill/ws");
   const dir = await Deno.makeTempDir({ prefix: "dill-ws-readme-" });
   try {
     for (const name of ["cert.pem", "key.pem", "ca.pem"]) {
