@@ -23,6 +23,8 @@ import {
   WS_NOHTTP,
   WS_TEXT,
   type WsClientOptions,
+  wsDeflate,
+  wsDeflateOffer,
   wsLimits,
   type WsServerOptions,
   type WsType,
@@ -90,10 +92,12 @@ export async function wsAttachServer(
   const { socketType, noHttp } = parseFlags("wsAttachServer", flags);
   checkDeadline("wsAttachServer", deadline);
   const limits = wsLimits(options);
+  const deflate = wsDeflate(options, "server");
   const lower = takeLayer<ByteStream>(s, "wsAttachServer", "bytestream");
+  const http = noHttp ? null : { ...options, perMessageDeflate: deflate ?? undefined };
   const actor = new WsActor(
     lower,
-    { side: "server", http: noHttp ? null : options },
+    { side: "server", http },
     socketType,
     limits,
     options.httpLimits,
@@ -137,10 +141,23 @@ export async function wsAttachClient(
       throw new DillError("EINVAL", "wsAttachClient: resource and host must be strings");
     }
     const key = wsRequestKey();
-    const request = writeUpgradeRequest(resource, host, key, options);
-    http = { request, key, protocols: options.protocols ?? [] };
+    const deflate = wsDeflateOffer(wsDeflate(options, "client"));
+    try {
+      const extensions = deflate?.offer;
+      const request = writeUpgradeRequest(resource, host, key, { ...options, extensions });
+      http = { request, key, protocols: options.protocols ?? [], deflate };
+    } catch (e) {
+      deflate?.budget.release(deflate.reserved);
+      throw e;
+    }
   }
-  const lower = takeLayer<ByteStream>(s, "wsAttachClient", "bytestream");
+  let lower;
+  try {
+    lower = takeLayer<ByteStream>(s, "wsAttachClient", "bytestream");
+  } catch (e) {
+    http?.deflate?.budget.release(http.deflate.reserved);
+    throw e;
+  }
   const actor = new WsActor(
     lower,
     { side: "client", http },

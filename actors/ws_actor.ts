@@ -21,13 +21,22 @@ import {
   type ServerHandshakeOptions,
 } from "../protocol/handshake.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
+import { PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import type { DeflateParams } from "../protocol/permessage_deflate.ts";
 import { SocketLayer } from "./handle.ts";
 import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
 import { now } from "./time.ts";
-import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
+import {
+  WS_BINARY,
+  WS_TEXT,
+  type WsDeflateConfig,
+  type WsDeflateOffer,
+  type WsLimits,
+  type WsType,
+} from "./ws_options.ts";
 
 /** What a successful opening handshake reports. */
 export interface WsAttachInfo {
@@ -58,7 +67,13 @@ export type WsStart =
   | { readonly side: "server"; readonly http: ServerHandshakeOptions | null }
   | {
     readonly side: "client";
-    readonly http: { request: Uint8Array; key: string; protocols: string[] } | null;
+    readonly http: {
+      request: Uint8Array;
+      key: string;
+      protocols: string[];
+      /** The permessage-deflate offer in `request`, whose reservation this actor owns. */
+      deflate: WsDeflateOffer | null;
+    } | null;
   };
 
 /** Messages a WS actor understands. */
@@ -131,6 +146,8 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   readonly #receiver: Receiver;
   #receiverDone = false;
+  /** The negotiated permessage-deflate codec, or `null`. */
+  #deflate: PerMessageDeflate | null = null;
   readonly #inbox = new Fifo<ReceiverEvent & { type: "message" }>();
   #inboxBytes = 0;
   #recvWaiters: Extract<WsMsg, { kind: "recv" }>[] = [];
@@ -247,6 +264,12 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   protected terminate(reason: DillError): void {
+    this.#deflate?.close();
+    // A client offer's reservation not turned into a codec yet.
+    const start = this.#start;
+    if (start.side === "client" && start.http?.deflate && this.#phase === "handshake") {
+      start.http.deflate.budget.release(start.http.deflate.reserved);
+    }
     clearTimeout(this.#timer);
     clearTimeout(this.#closeTcpTimer);
     this.#attachReq?.reject(reason);
@@ -283,18 +306,42 @@ export class WsActor extends SocketLayer<WsMsg> {
         if (!done) return;
         const accepted = acceptUpgrade(done.head, start.http ?? undefined);
         this.#lower.send({ kind: "send", chunks: [accepted.response] });
-        const { resource, host, protocol } = accepted;
+        const { resource, host, protocol, deflate } = accepted;
+        if (deflate) this.#useDeflate(deflate.params, start.http!.perMessageDeflate!);
         this.#open({ resource, host, protocol, headers: done.head.headers }, done.rest);
       } else {
         const done = (this.#head as HttpHeadReader<"response">).feed(chunk);
         if (!done) return;
         const http = start.http!;
-        const { protocol } = checkUpgradeResponse(done.head, http.key, http.protocols);
+        const { protocol, deflate } = checkUpgradeResponse(
+          done.head,
+          http.key,
+          http.protocols,
+          http.deflate,
+        );
+        if (http.deflate) {
+          // Trim the offer's reservation to what the answer keeps (never more).
+          http.deflate.budget.release(http.deflate.reserved);
+          if (deflate) {
+            const { options, budget } = http.deflate;
+            budget.tryReserve(PerMessageDeflate.reservation(deflate, "client", options.memLevel));
+            this.#useDeflate(deflate, http.deflate);
+          }
+        }
         this.#open({ resource: "", host: "", protocol, headers: done.head.headers }, done.rest);
       }
     } catch (e) {
       this.#refuse(e);
     }
+  }
+
+  /** Compression was negotiated: from now on messages may be compressed both ways. */
+  #useDeflate(
+    params: DeflateParams,
+    config: WsDeflateConfig,
+  ): void {
+    this.#deflate = new PerMessageDeflate(params, this.#start.side, config.options, config.budget);
+    this.#receiver.useInflater(this.#deflate);
   }
 
   #open(info: WsAttachInfo, rest: Uint8Array | null): void {
@@ -596,7 +643,11 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     if (this.#sendFailure) return req.reject(this.#sendFailure);
     if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
-    const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
+    // Compressed whole, synchronously: messages leave in the order they were sent.
+    const packed = this.#deflate?.compress(payload) ?? null;
+    const chunks = packed === null
+      ? encodeFrame(opcode, payload, { masked: this.#masked })
+      : encodeFrame(opcode, packed, { masked: this.#masked, rsv1: true });
     this.#lower.send({ kind: "send", chunks, req });
   }
 

@@ -113,7 +113,7 @@ function readUint32(bytes: Uint8Array, at: number): number {
 export class Receiver {
   readonly #expectMasked: boolean;
   readonly #maxMessageSize: number;
-  readonly #inflater: MessageInflater | null;
+  #inflater: MessageInflater | null;
   /** Largest compressed size of a message: the inflated limit plus DEFLATE's worst overhead. */
   readonly #maxWireSize: number;
 
@@ -186,6 +186,20 @@ export class Receiver {
       this.#maxMessageSize + Math.ceil(this.#maxMessageSize / 65535) * 5 + 64,
       Number.MAX_SAFE_INTEGER,
     );
+  }
+
+  /**
+   * Turns on permessage-deflate once the handshake negotiated it, before any frame
+   * arrives (the handshake decides after the receiver exists).
+   *
+   * @param inflater the connection's decompressor
+   * @throws {DillError} `EINVAL` once bytes were fed
+   */
+  useInflater(inflater: MessageInflater): void {
+    if (this.#queuedBytes > 0 || this.#inFrame || this.#finished) {
+      throw new DillError("EINVAL", "useInflater: frames were already received");
+    }
+    this.#inflater = inflater;
   }
 
   /**
