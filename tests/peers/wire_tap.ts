@@ -27,7 +27,17 @@ class DirectionParser {
   #buffer = new Uint8Array(0);
   #skip = 0;
 
-  constructor(readonly from: "client" | "server", readonly frames: TappedFrame[]) {}
+  /**
+   * @param from which side's bytes this parses
+   * @param frames where frames go
+   * @param upgraded whether the connection became a WebSocket (else after the head
+   *   there are no frames to parse, such as a page load)
+   */
+  constructor(
+    readonly from: "client" | "server",
+    readonly frames: TappedFrame[],
+    readonly upgraded: () => boolean,
+  ) {}
 
   push(chunk: Uint8Array): void {
     let data = chunk;
@@ -43,6 +53,7 @@ class DirectionParser {
       this.#headDone = true;
       data = data.subarray(used);
     }
+    if (!this.upgraded()) return;
     const joined = new Uint8Array(this.#buffer.length + data.length);
     joined.set(this.#buffer);
     joined.set(data, this.#buffer.length);
@@ -106,9 +117,9 @@ export class WireTap {
     return (this.#listener.addr as Deno.NetAddr).port;
   }
 
-  /** The HTTP head each side sent on the first connection (`""` if none yet). */
+  /** The HTTP head each side sent on the first WebSocket connection (`""` if none yet). */
   head(from: "client" | "server"): string {
-    return this.#parsers.find((p) => p.from === from)?.head ?? "";
+    return this.#parsers.find((p) => p.from === from && p.upgraded())?.head ?? "";
   }
 
   /** Frames of one side, data frames only (no control frames) unless `all`. */
@@ -132,8 +143,16 @@ export class WireTap {
         continue;
       }
       this.#conns.push(inbound, outbound);
-      const up = new DirectionParser("client", this.frames);
-      const down = new DirectionParser("server", this.frames);
+      const up: DirectionParser = new DirectionParser(
+        "client",
+        this.frames,
+        () => /^upgrade:\s*websocket/im.test(up.head),
+      );
+      const down: DirectionParser = new DirectionParser(
+        "server",
+        this.frames,
+        (): boolean => / 101 /.test(down.head),
+      );
       this.#parsers.push(up, down);
       this.#pumps.push(pump(inbound, outbound, up), pump(outbound, inbound, down));
     }
