@@ -385,3 +385,29 @@ Deno.test("deflate/client: an answer it did not offer, or that breaks the offer,
     );
   }
 });
+
+Deno.test("deflate/client: a hostile server's bombs, corrupt data and RSV1 misuse", async () => {
+  const bomb = new Uint8Array(zlib.deflateRawSync(new Uint8Array(64 * 1024 * 1024), SYNC));
+  const cases: [number, Parameters<Rig["peer"]["frame"]>[0][]][] = [
+    [1009, [{ opcode: OP.BINARY, rsv: 4, payload: bomb.subarray(0, bomb.length - 4) }]],
+    [1007, [{ opcode: OP.TEXT, rsv: 4, payload: new Uint8Array([0xff, 0xff, 0xff, 0x01]) }]],
+    [1002, [{ opcode: OP.PONG, rsv: 4 }]],
+    [1002, [{ opcode: OP.TEXT, fin: false, payload: "a" }, {
+      opcode: OP.CONT,
+      rsv: 4,
+      payload: "b",
+    }]],
+  ];
+  for (const [code, frames] of cases) {
+    const rig = await openClient("pipe", {
+      options: { maxMessageSize: 1024 * 1024 },
+      extra: ["Sec-WebSocket-Extensions: permessage-deflate"],
+    });
+    rig.peer.deflate = true;
+    try {
+      await expectClose(rig, code, ...frames.map((f) => rig.peer.frame(f)));
+    } finally {
+      await rig.close();
+    }
+  }
+});
