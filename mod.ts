@@ -45,10 +45,13 @@ export {
   WS_NOHTTP,
   WS_TEXT,
   type WsClientOptions,
+  type WsDeflateOptions,
   type WsOptions,
   type WsServerOptions,
   type WsType,
 } from "./actors/ws_options.ts";
+export { DeflateBudget } from "./protocol/deflate_codec.ts";
+export type { PerMessageDeflateOptions } from "./protocol/permessage_deflate.ts";
 export {
   mrecv,
   mrecvl,

@@ -87,6 +87,8 @@ export class DeflateBudget {
   #reserved = 0;
 
   /**
+   * Makes a budget of `maxBytes`, with nothing reserved.
+   *
    * @param maxBytes the cap, in bytes
    * @throws {DillError} `EINVAL` unless `maxBytes` is a number >= 0
    */
