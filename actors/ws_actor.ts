@@ -324,8 +324,11 @@ export class WsActor extends SocketLayer<WsMsg> {
           http.deflate.budget.release(http.deflate.reserved);
           if (deflate) {
             const { options, budget } = http.deflate;
-            budget.tryReserve(PerMessageDeflate.reservation(deflate, "client", options.memLevel));
-            this.#useDeflate(deflate, http.deflate);
+            // It fits: what the answer keeps is at most what the offer reserved.
+            const kept = budget.tryReserve(
+              PerMessageDeflate.reservation(deflate, "client", options.memLevel),
+            );
+            this.#useDeflate(deflate, { options, budget: kept ? budget : null });
           }
         }
         this.#open({ resource: "", host: "", protocol, headers: done.head.headers }, done.rest);
@@ -338,7 +341,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   /** Compression was negotiated: from now on messages may be compressed both ways. */
   #useDeflate(
     params: DeflateParams,
-    config: WsDeflateConfig,
+    config: { options: WsDeflateConfig["options"]; budget: WsDeflateConfig["budget"] | null },
   ): void {
     this.#deflate = new PerMessageDeflate(params, this.#start.side, config.options, config.budget);
     this.#receiver.useInflater(this.#deflate);

@@ -369,7 +369,17 @@ export function acceptUpgrade(
   // Last: nothing can refuse the request after the budget is reserved.
   const deflate = negotiateServerDeflate(headers, options.perMessageDeflate, answer);
   answer.push(...extraHeaders);
-  const response = writeHttpResponse(101, "Switching Protocols", answer);
+  let response: Uint8Array;
+  try {
+    response = writeHttpResponse(101, "Switching Protocols", answer);
+  } catch (e) {
+    // An invalid extra header value: give the reservation back before refusing.
+    if (deflate !== null) {
+      const { options: settings, budget } = options.perMessageDeflate!;
+      budget.release(PerMessageDeflate.reservation(deflate.params, "server", settings.memLevel));
+    }
+    throw e;
+  }
   return { resource, host, key, protocol, deflate, request, response };
 }
 

@@ -556,3 +556,16 @@ Deno.test("frame: RSV1 is set only where allowed", () => {
     "EINVAL",
   );
 });
+
+Deno.test("handshake: a refusal after negotiating gives the reservation back", () => {
+  const budget = new DeflateBudget(1 << 30);
+  assert.throws(
+    () =>
+      acceptUpgrade(upgradeRequest("permessage-deflate"), {
+        perMessageDeflate: { options: serverDefaults, budget },
+        responseHeaders: [["X-Note", "bad\r\nvalue"]],
+      }),
+    (e: unknown) => isDillError(e, "EINVAL"),
+  );
+  assert.equal(budget.reserved, 0);
+});
