@@ -22,7 +22,6 @@ import {
 } from "../protocol/handshake.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { PerMessageDeflate } from "../protocol/deflate_codec.ts";
-import type { DeflateParams } from "../protocol/permessage_deflate.ts";
 import { SocketLayer } from "./handle.ts";
 import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
@@ -32,7 +31,7 @@ import { now } from "./time.ts";
 import {
   WS_BINARY,
   WS_TEXT,
-  type WsDeflateConfig,
+  wsClientDeflate,
   type WsDeflateOffer,
   type WsLimits,
   type WsType,
@@ -307,7 +306,12 @@ export class WsActor extends SocketLayer<WsMsg> {
         const accepted = acceptUpgrade(done.head, start.http ?? undefined);
         this.#lower.send({ kind: "send", chunks: [accepted.response] });
         const { resource, host, protocol, deflate } = accepted;
-        if (deflate) this.#useDeflate(deflate.params, start.http!.perMessageDeflate!);
+        if (deflate) {
+          const { options } = start.http!.perMessageDeflate!;
+          this.#useDeflate(
+            new PerMessageDeflate(deflate.params, "server", options, deflate.budget),
+          );
+        }
         this.#open({ resource, host, protocol, headers: done.head.headers }, done.rest);
       } else {
         const done = (this.#head as HttpHeadReader<"response">).feed(chunk);
@@ -319,18 +323,8 @@ export class WsActor extends SocketLayer<WsMsg> {
           http.protocols,
           http.deflate,
         );
-        if (http.deflate) {
-          // Trim the offer's reservation to what the answer keeps (never more).
-          http.deflate.budget.release(http.deflate.reserved);
-          if (deflate) {
-            const { options, budget } = http.deflate;
-            // It fits: what the answer keeps is at most what the offer reserved.
-            const kept = budget.tryReserve(
-              PerMessageDeflate.reservation(deflate, "client", options.memLevel),
-            );
-            this.#useDeflate(deflate, { options, budget: kept ? budget : null });
-          }
-        }
+        const codec = http.deflate && wsClientDeflate(http.deflate, deflate ?? null);
+        if (codec) this.#useDeflate(codec);
         this.#open({ resource: "", host: "", protocol, headers: done.head.headers }, done.rest);
       }
     } catch (e) {
@@ -339,12 +333,9 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   /** Compression was negotiated: from now on messages may be compressed both ways. */
-  #useDeflate(
-    params: DeflateParams,
-    config: { options: WsDeflateConfig["options"]; budget: WsDeflateConfig["budget"] | null },
-  ): void {
-    this.#deflate = new PerMessageDeflate(params, this.#start.side, config.options, config.budget);
-    this.#receiver.useInflater(this.#deflate);
+  #useDeflate(codec: PerMessageDeflate): void {
+    this.#deflate = codec;
+    this.#receiver.useInflater(codec);
   }
 
   #open(info: WsAttachInfo, rest: Uint8Array | null): void {

@@ -9,6 +9,7 @@ import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 import {
   deflateOffer,
+  type DeflateParams,
   type PerMessageDeflateOptions,
   type ResolvedDeflateOptions,
   resolveDeflateOptions,
@@ -147,6 +148,30 @@ export function wsDeflateOffer(config: WsDeflateConfig | null): WsDeflateOffer |
     stateless,
     reserved: stateless ? 0 : widest,
   };
+}
+
+/**
+ * The client's codec once the answer is known: trims the offer's reservation to what the
+ * answer keeps (never more than the offer reserved, so it always fits) and builds the
+ * codec, or releases everything when the server declined (`params` `null`).
+ *
+ * @example
+ * ```ts
+ * import { wsClientDeflate, wsDeflate, wsDeflateOffer } from "./ws_options.ts";
+ *
+ * const offer = wsDeflateOffer(wsDeflate({}, "client"))!;
+ * console.log(wsClientDeflate(offer, null)); // null: declined, nothing stays reserved
+ * ```
+ */
+export function wsClientDeflate(
+  offer: WsDeflateOffer,
+  params: DeflateParams | null,
+): PerMessageDeflate | null {
+  const { options, budget } = offer;
+  budget.release(offer.reserved);
+  if (params === null) return null;
+  const kept = budget.tryReserve(PerMessageDeflate.reservation(params, "client", options.memLevel));
+  return new PerMessageDeflate(params, "client", options, kept ? budget : null);
 }
 
 /** Options of `wsAttachServer`. */
