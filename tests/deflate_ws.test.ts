@@ -411,3 +411,47 @@ Deno.test("deflate/client: a hostile server's bombs, corrupt data and RSV1 misus
     }
   }
 });
+
+Deno.test("deflate/options: bad settings are EINVAL before the handle is taken", async () => {
+  const [a, b] = ipcPair();
+  try {
+    const common = [
+      { memLevel: 10 },
+      { threshold: -1 },
+      { level: 1.5 },
+      { serverNoContextTakeover: "yes" },
+      { budget: {} },
+    ];
+    // Our own compressor's window cannot be 8 bits (zlib cannot compress with it).
+    const cases: [string, unknown[]][] = [
+      ["server", [...common, { serverMaxWindowBits: 8 }]],
+      ["client", [...common, { clientMaxWindowBits: 8 }]],
+    ];
+    for (const [side, bads] of cases) {
+      for (const bad of bads) {
+        const options = { perMessageDeflate: bad } as unknown as WsServerOptions;
+        await assert.rejects(
+          side === "server"
+            ? wsAttachServer(a, 0, T(), options)
+            : wsAttachClient(b, 0, "/", "localhost", T(), options as WsClientOptions),
+          /EINVAL|perMessageDeflate/,
+          `${side} ${JSON.stringify(bad)}`,
+        );
+      }
+    }
+    // Both handles are still ours: the attach calls took nothing.
+    const [server, client] = await Promise.all([
+      wsAttachServer(a, 0, T()),
+      wsAttachClient(b, 0, "/", "localhost", T()),
+    ]);
+    hclose(server.handle);
+    hclose(client.handle);
+  } catch (e) {
+    for (const h of [a, b]) {
+      try {
+        hclose(h);
+      } catch { /* taken by an attach that should not have taken it */ }
+    }
+    throw e;
+  }
+});
