@@ -96,6 +96,11 @@ function readUint32(bytes: Uint8Array, at: number): number {
  * length. Text is validated as soon as its bytes are fed, even mid-frame, so invalid
  * UTF-8 is reported without waiting for the rest of the message.
  *
+ * With permessage-deflate negotiated (`inflater`), a message whose first frame has RSV1
+ * is gathered compressed, under the size limit plus DEFLATE's worst overhead, and
+ * inflated when its last frame arrives, with `maxMessageSize` applied to the output as
+ * it is produced; its text is validated once inflated.
+ *
  * @example
  * ```ts
  * import { Receiver } from "./receiver.ts";
