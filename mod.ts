@@ -50,8 +50,15 @@ export {
   type WsServerOptions,
   type WsType,
 } from "./actors/ws_options.ts";
-export { DeflateBudget } from "./protocol/deflate_codec.ts";
-export type { PerMessageDeflateOptions } from "./protocol/permessage_deflate.ts";
+export {
+  DeflateBudget,
+  type DeflateCodecSettings,
+  type InflateFailure,
+  type MessageInflater,
+  NegotiatedDeflate,
+  PerMessageDeflate,
+} from "./protocol/deflate_codec.ts";
+export type { DeflateParams, PerMessageDeflateOptions } from "./protocol/permessage_deflate.ts";
 export {
   mrecv,
   mrecvl,

@@ -7,6 +7,7 @@
  */
 
 import { concatBytes } from "../protocol/bytes.ts";
+import { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { Opcode } from "../protocol/frame.ts";
@@ -93,11 +94,20 @@ export async function wsAttachServer(
   checkDeadline("wsAttachServer", deadline);
   const limits = wsLimits(options);
   const deflate = wsDeflate(options, "server");
+  const negotiated = options.negotiatedDeflate ?? null;
+  if (negotiated !== null) {
+    if (!noHttp || !(negotiated instanceof NegotiatedDeflate) || !negotiated.available) {
+      throw new DillError(
+        "EINVAL",
+        "wsAttachServer: negotiatedDeflate must be an unused acceptUpgrade deflate, with WS_NOHTTP",
+      );
+    }
+  }
   const lower = takeLayer<ByteStream>(s, "wsAttachServer", "bytestream");
   const http = noHttp ? null : { ...options, perMessageDeflate: deflate ?? undefined };
   const actor = new WsActor(
     lower,
-    { side: "server", http },
+    { side: "server", http, deflate: negotiated },
     socketType,
     limits,
     options.httpLimits,

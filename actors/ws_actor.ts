@@ -21,7 +21,7 @@ import {
   type ServerHandshakeOptions,
 } from "../protocol/handshake.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
-import { PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import type { NegotiatedDeflate, PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { SocketLayer } from "./handle.ts";
 import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
@@ -63,7 +63,12 @@ export interface WsReceived {
 
 /** How the WS actor starts: which side, and the handshake it runs. */
 export type WsStart =
-  | { readonly side: "server"; readonly http: ServerHandshakeOptions | null }
+  | {
+    readonly side: "server";
+    readonly http: ServerHandshakeOptions | null;
+    /** With `WS_NOHTTP`: the permessage-deflate the caller negotiated, or `null`. */
+    readonly deflate: NegotiatedDeflate | null;
+  }
   | {
     readonly side: "client";
     readonly http: {
@@ -286,6 +291,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       this.#lower.send({ kind: "send", chunks: [start.http.request] });
     }
     if (!start.http) {
+      if (start.side === "server" && start.deflate) this.#useDeflate(start.deflate.takeCodec());
       this.#open({ resource: "", host: "", protocol: null, headers: new Headers() }, null);
     } else {
       this.#head = start.side === "server"
@@ -306,12 +312,7 @@ export class WsActor extends SocketLayer<WsMsg> {
         const accepted = acceptUpgrade(done.head, start.http ?? undefined);
         this.#lower.send({ kind: "send", chunks: [accepted.response] });
         const { resource, host, protocol, deflate } = accepted;
-        if (deflate) {
-          const { options } = start.http!.perMessageDeflate!;
-          this.#useDeflate(
-            new PerMessageDeflate(deflate.params, "server", options, deflate.budget),
-          );
-        }
+        if (deflate) this.#useDeflate(deflate.takeCodec());
         this.#open({ resource, host, protocol, headers: done.head.headers }, done.rest);
       } else {
         const done = (this.#head as HttpHeadReader<"response">).feed(chunk);

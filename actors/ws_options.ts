@@ -4,7 +4,11 @@
  * @module
  */
 
-import { DeflateBudget, PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import {
+  DeflateBudget,
+  type NegotiatedDeflate,
+  PerMessageDeflate,
+} from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 import {
@@ -193,6 +197,13 @@ export interface WsServerOptions extends WsOptions {
   checkOrigin?: (origin: string | null, request: HttpRequestHead) => boolean;
   /** Extra headers for the 101 answer. */
   responseHeaders?: [string, string][];
+  /**
+   * With `WS_NOHTTP` only: the permessage-deflate negotiated by the caller's own
+   * handshake (the `deflate` of `acceptUpgrade` called with `perMessageDeflate`, whose
+   * answer already carries the header). The socket takes over its memory reservation; a
+   * caller that does not attach must call its `release()`.
+   */
+  negotiatedDeflate?: NegotiatedDeflate;
 }
 
 /** Options of `wsAttachClient`. */

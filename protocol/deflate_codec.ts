@@ -142,7 +142,9 @@ function sharedState(mode: "deflate" | "inflate", bits: number, level: number, m
 
 /** Why an inflate failed: the close code (1007 or 1009) and what happened. */
 export interface InflateFailure {
+  /** The close code to fail the connection with: 1007 (invalid data) or 1009 (too big). */
   readonly code: number;
+  /** What was wrong, for the close reason and the error. */
   readonly message: string;
 }
 
@@ -206,6 +208,8 @@ export class PerMessageDeflate implements MessageInflater {
   #closed = false;
 
   /**
+   * Makes the codec; zlib states are created on the first message that needs them.
+   *
    * @param params the negotiated parameters
    * @param role which side this connection is
    * @param settings compression level, memory level and threshold
@@ -363,5 +367,89 @@ export class PerMessageDeflate implements MessageInflater {
     this.#inflater?.close();
     this.#deflater = this.#inflater = null;
     this.#budget?.release(this.#reservedBytes);
+  }
+}
+
+/**
+ * A permessage-deflate the server side negotiated (`acceptUpgrade`'s `deflate`): the
+ * parameters, the settings, and the bytes reserved for them in a {@link DeflateBudget}.
+ * A socket turns it into its codec with {@link NegotiatedDeflate.takeCodec} (the codec
+ * then owns the reservation); a caller that will not attach a socket gives the
+ * reservation back with {@link NegotiatedDeflate.release}.
+ *
+ * @example
+ * ```ts
+ * import { DeflateBudget, NegotiatedDeflate } from "./deflate_codec.ts";
+ *
+ * const budget = new DeflateBudget(1 << 20);
+ * const params = {
+ *   serverNoContextTakeover: true,
+ *   clientNoContextTakeover: false,
+ *   serverMaxWindowBits: 15,
+ *   clientMaxWindowBits: 12,
+ * };
+ * const settings = { level: 6, memLevel: 5, threshold: 128 };
+ * budget.tryReserve(NegotiatedDeflate.reservation(params, settings));
+ * const negotiated = new NegotiatedDeflate(params, settings, budget);
+ * negotiated.release();
+ * console.log(budget.reserved); // 0
+ * ```
+ */
+export class NegotiatedDeflate {
+  /** What both sides agreed on. */
+  readonly params: DeflateParams;
+  readonly #settings: DeflateCodecSettings;
+  readonly #budget: DeflateBudget;
+  #state: "reserved" | "taken" | "released" = "reserved";
+
+  /**
+   * Bytes a server side with these parameters and settings reserves.
+   *
+   * @param params the agreed parameters
+   * @param settings our compressor's settings
+   * @returns bytes, as {@link PerMessageDeflate.reservation} counts them for a server
+   */
+  static reservation(params: DeflateParams, settings: DeflateCodecSettings): number {
+    return PerMessageDeflate.reservation(params, "server", settings.memLevel);
+  }
+
+  /**
+   * Wraps a negotiation whose {@link NegotiatedDeflate.reservation} bytes the caller
+   * already reserved in `budget`.
+   *
+   * @param params the agreed parameters
+   * @param settings compression level, memory level and threshold
+   * @param budget where the bytes are reserved
+   */
+  constructor(params: DeflateParams, settings: DeflateCodecSettings, budget: DeflateBudget) {
+    this.params = params;
+    this.#settings = settings;
+    this.#budget = budget;
+  }
+
+  /** Whether the reservation is still here: neither taken by a codec nor released. */
+  get available(): boolean {
+    return this.#state === "reserved";
+  }
+
+  /**
+   * The server side's codec, which now owns the reservation (its `close` releases it).
+   *
+   * @returns the codec
+   * @throws {DillError} `EINVAL` if a codec was already taken or the reservation released
+   */
+  takeCodec(): PerMessageDeflate {
+    if (this.#state !== "reserved") {
+      throw new DillError("EINVAL", `this permessage-deflate negotiation was ${this.#state}`);
+    }
+    this.#state = "taken";
+    return new PerMessageDeflate(this.params, "server", this.#settings, this.#budget);
+  }
+
+  /** Gives the reservation back if no codec took it. Idempotent. */
+  release(): void {
+    if (this.#state !== "reserved") return;
+    this.#state = "released";
+    this.#budget.release(NegotiatedDeflate.reservation(this.params, this.#settings));
   }
 }

@@ -13,8 +13,7 @@
  */
 
 import { createHash } from "node:crypto";
-import type { DeflateBudget } from "./deflate_codec.ts";
-import { PerMessageDeflate } from "./deflate_codec.ts";
+import { type DeflateBudget, NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import {
@@ -124,14 +123,6 @@ export interface ServerHandshakeOptions {
   perMessageDeflate?: { options: ResolvedDeflateOptions; budget: DeflateBudget };
 }
 
-/** A negotiated permessage-deflate: its parameters and the budget they were reserved from. */
-export interface NegotiatedDeflate {
-  /** What both sides agreed on. */
-  readonly params: DeflateParams;
-  /** Where the kept windows' bytes were reserved (released when the codec closes). */
-  readonly budget: DeflateBudget;
-}
-
 /** A valid upgrade request, and the answer that completes the handshake. */
 export interface AcceptedUpgrade {
   /** The requested resource: path and query, always starting with `/`. */
@@ -144,7 +135,8 @@ export interface AcceptedUpgrade {
   protocol: string | null;
   /**
    * The negotiated permessage-deflate, or `null`. Its bytes are reserved in the budget:
-   * the caller owns them and releases them by closing the codec built from it.
+   * the caller owns them, and either takes the codec (`takeCodec`, whose `close` releases
+   * them) or calls `release`.
    */
   deflate: NegotiatedDeflate | null;
   /** The request this was derived from. */
@@ -374,10 +366,7 @@ export function acceptUpgrade(
     response = writeHttpResponse(101, "Switching Protocols", answer);
   } catch (e) {
     // An invalid extra header value: give the reservation back before refusing.
-    if (deflate !== null) {
-      const { options: settings, budget } = options.perMessageDeflate!;
-      budget.release(PerMessageDeflate.reservation(deflate.params, "server", settings.memLevel));
-    }
+    deflate?.release();
     throw e;
   }
   return { resource, host, key, protocol, deflate, request, response };
@@ -404,10 +393,12 @@ function negotiateServerDeflate(
   const { options, budget } = config;
   let agreed = negotiateDeflate(offers, options, false);
   if (agreed === null) return null;
-  const bytes = PerMessageDeflate.reservation(agreed.params, "server", options.memLevel);
-  if (!budget.tryReserve(bytes)) agreed = negotiateDeflate(offers, options, true)!;
+  if (!budget.tryReserve(NegotiatedDeflate.reservation(agreed.params, options))) {
+    // Without context takeover nothing is kept: the reservation is 0 bytes.
+    agreed = negotiateDeflate(offers, options, true)!;
+  }
   answer.push(["Sec-WebSocket-Extensions", agreed.answer]);
-  return { params: agreed.params, budget };
+  return new NegotiatedDeflate(agreed.params, options, budget);
 }
 
 /** Throws `EINVAL` for server options that could never work. */

@@ -17,6 +17,7 @@ import {
   msendl,
   now,
   WS_BINARY,
+  WS_NOHTTP,
   WS_TEXT,
   wsAttachClient,
   wsAttachServer,
@@ -28,6 +29,8 @@ import {
   type WsServerOptions,
 } from "../mod.ts";
 import { DeflateBudget } from "../protocol/deflate_codec.ts";
+import { acceptUpgrade } from "../protocol/handshake.ts";
+import { wsDeflate } from "../actors/ws_options.ts";
 import {
   assertFailed,
   bytes,
@@ -503,4 +506,61 @@ Deno.test("deflate/ours: every parameter combination round-trips random traffic"
       }
     }
   }
+});
+
+Deno.test("deflate/nohttp: a caller's own handshake hands its negotiation to the socket", async () => {
+  const budget = new DeflateBudget(1 << 30);
+  const head = {
+    method: "GET",
+    target: "/",
+    version: "HTTP/1.1",
+    headers: new Headers({
+      Host: "example.com",
+      Upgrade: "websocket",
+      Connection: "Upgrade",
+      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Extensions": OFFER,
+    }),
+  };
+  const config = wsDeflate({ perMessageDeflate: { budget } }, "server")!;
+  const up = acceptUpgrade(head, { perMessageDeflate: config });
+  assert.match(
+    new TextDecoder().decode(up.response),
+    /Sec-WebSocket-Extensions: permessage-deflate/,
+  );
+  const negotiated = up.deflate!;
+  assert.ok(budget.reserved > 0);
+  const rig = await openServer("pipe", {
+    flags: WS_NOHTTP | WS_TEXT,
+    options: { negotiatedDeflate: negotiated },
+  });
+  rig.peer.deflate = true;
+  try {
+    const text = json(3000);
+    await rig.peer.sendFrame({ opcode: OP.TEXT, rsv: 4, payload: deflated(text), mask: true });
+    assert.equal((await wsRecv(rig.ws, T())).data, text);
+    await msend(rig.ws, text, T());
+    const f = await rig.peer.readFrame();
+    assert.equal(f.rsv, 4);
+    assert.equal(new TextDecoder().decode(new PeerInflater().take(f.payload)), text);
+    // It was taken: a second socket cannot use it.
+    const [a, b] = ipcPair();
+    await assert.rejects(
+      wsAttachServer(a, WS_NOHTTP, T(), { negotiatedDeflate: negotiated }),
+      /EINVAL/,
+    );
+    hclose(a);
+    hclose(b);
+  } finally {
+    await rig.close();
+  }
+  assert.equal(budget.reserved, 0);
+  // A negotiation nobody attaches is released by hand.
+  const unused = acceptUpgrade(head, { perMessageDeflate: config }).deflate!;
+  assert.ok(budget.reserved > 0);
+  unused.release();
+  unused.release();
+  assert.equal(budget.reserved, 0);
+  assert.throws(() => unused.takeCodec(), /released/);
 });
