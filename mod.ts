@@ -29,6 +29,7 @@ export {
   type TcpAddr,
   tcpClose,
   tcpConnect,
+  tcpDone,
   tcpListen,
   tcpLocalAddr,
 } from "./actors/tcp.ts";
@@ -36,6 +37,7 @@ export {
   ipcAccept,
   ipcClose,
   ipcConnect,
+  ipcDone,
   ipcListen,
   ipcPair,
   type PairOptions,
@@ -87,6 +89,7 @@ export {
   tlsAttachServer,
   type TlsClientConfig,
   tlsDetach,
+  tlsDone,
   type TlsInfo,
   tlsInfo,
   type TlsOptions,

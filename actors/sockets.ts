@@ -160,3 +160,47 @@ export async function closeCleanly(h: Handle, op: string, deadline: Deadline): P
     stream.close(new DillError("ECANCELED", `${h} was closed by ${op}`));
   }
 }
+
+/**
+ * The half-close of a connection (libdill's `tcp_done`, `ipc_done`, `tls_done`): what
+ * was sent is flushed, then the output is closed (a FIN; over TLS a `close_notify`).
+ * Receiving goes on; later sends fail with `EPIPE`, as does a second half-close. The
+ * peer receives everything sent before, then `EPIPE`. `kinds` are the stream labels
+ * the call accepts (`ENOTSUP` for others, as libdill's calls check the handle type).
+ *
+ * @example
+ * ```ts
+ * import { halfClose, streamHandle } from "./sockets.ts";
+ * import { pipePair } from "./pipe.ts";
+ * import { hclose } from "./handle.ts";
+ * import { now } from "./time.ts";
+ *
+ * const [a, b] = pipePair();
+ * const h = streamHandle(a, "pipe");
+ * await halfClose(h, "ipcDone", now() + 1000, ["pipe"]);
+ * hclose(h);
+ * b.close();
+ * ```
+ */
+export function halfClose(
+  h: Handle,
+  op: string,
+  deadline: Deadline,
+  kinds: readonly string[],
+): Promise<void> {
+  try {
+    checkDeadline(op, deadline);
+    const stream = layerOf<ByteStream>(h, op, "bytestream");
+    if (!kinds.includes(stream.name)) {
+      throw new DillError("ENOTSUP", `${op}: ${h} is a ${stream.name} stream, not ${kinds[0]}`);
+    }
+    return call<void, StreamMsg>(
+      stream,
+      op,
+      deadline,
+      (req) => ({ kind: "done", req, once: true }),
+    );
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

@@ -10,6 +10,7 @@ import {
   acceptConn,
   closeCleanly,
   connectWithin,
+  halfClose,
   listenerAddr,
   listenerHandle,
   streamHandle,
@@ -148,4 +149,37 @@ function noDelay(conn: Deno.TcpConn): void {
   } catch {
     // Not every platform allows it; the connection still works.
   }
+}
+
+/**
+ * Half-closes a TCP connection (libdill's `tcp_done`): flushes what was sent, then
+ * sends a FIN. Receiving goes on; later sends fail with `EPIPE`, and so does a second
+ * `tcpDone`. The peer receives everything sent before, then `EPIPE`. Resolves once
+ * the FIN was handed to the OS. With deadline `0` it succeeds when that needs no
+ * waiting (the socket buffer takes what is still queued). `ENOTSUP` on any other
+ * handle (a listener, a TLS stream: use `tlsDone`). `tcpClose` is this followed by
+ * reading and dropping input until the peer's FIN.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   brecv, bsend, hclose, now, tcpAccept, tcpConnect, tcpDone, tcpListen, tcpLocalAddr,
+ * } from "../mod.ts";
+ *
+ * const ls = tcpListen({ port: 0 });
+ * const client = await tcpConnect(tcpLocalAddr(ls), now() + 1000);
+ * const { handle: server } = await tcpAccept(ls, now() + 1000);
+ * await bsend(client, new TextEncoder().encode("query"), now() + 1000);
+ * await tcpDone(client, now() + 1000); // nothing more from the client
+ * await brecv(server, new Uint8Array(5), now() + 1000);
+ * await brecv(server, new Uint8Array(1), now() + 1000).catch((e) => console.log(e.code)); // EPIPE
+ * await bsend(server, new TextEncoder().encode("reply"), now() + 1000); // the server still answers
+ * console.log(await brecv(client, new Uint8Array(5), now() + 1000)); // the reply
+ * hclose(server);
+ * hclose(client);
+ * hclose(ls);
+ * ```
+ */
+export function tcpDone(h: Handle, deadline: Deadline): Promise<void> {
+  return halfClose(h, "tcpDone", deadline, ["tcp"]);
 }

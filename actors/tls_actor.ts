@@ -52,8 +52,6 @@ export interface TlsSession {
 export interface TlsLimits {
   /** Decrypted bytes kept for the layer above before reading from the wire pauses. */
   readonly readHighWater: number;
-  /** Encrypted bytes not yet taken by the layer beneath before plaintext writes wait. */
-  readonly writeHighWater: number;
 }
 
 /** Messages a TLS actor understands. */
@@ -137,6 +135,8 @@ export class TlsActor extends Actor<TlsMsg> {
   #cipherInFlight = 0;
   #outputFailure: DillError | null = null;
   #closeWriteReq: Request<void> | null = null;
+  /** The engine sent its close_notify (its writable side finished). */
+  #engineFinished = false;
 
   /**
    * Starts the engine; the handshake begins with the `handshake` message.
@@ -220,14 +220,14 @@ export class TlsActor extends Actor<TlsMsg> {
       case "written":
         return this.#engineWritten(msg.error);
       case "finished":
-        this.#closeWriteReq?.resolve();
-        this.#closeWriteReq = null;
-        return;
+        this.#engineFinished = true;
+        return this.#finishCloseWrite();
       case "cipher":
         return this.#sendCipher(msg.chunk);
       case "cipherSent":
         this.#cipherInFlight -= msg.bytes;
-        return this.#finishWrite();
+        this.#finishWrite();
+        return this.#finishCloseWrite();
       case "cipherFailed":
         return this.#failOutput(msg.error);
     }
@@ -420,10 +420,14 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#finishWrite();
   }
 
-  /** A write is answered once the engine took it and the ciphertext backlog is small. */
+  /**
+   * A write is answered once the engine took it and every ciphertext record it made
+   * was written by the stream beneath: a send above then means "handed to the OS",
+   * as on a plain socket, and a close right after it loses nothing.
+   */
   #finishWrite(): void {
     const w = this.#writer;
-    if (!w || !w.engineDone || this.#cipherInFlight >= this.#limits.writeHighWater) return;
+    if (!w || !w.engineDone || this.#cipherInFlight > 0) return;
     this.#writer = null;
     w.req.resolve(w.n);
   }
@@ -454,7 +458,14 @@ export class TlsActor extends Actor<TlsMsg> {
   #closeWrite(req: Request<void>): void {
     if (this.#outputFailure) return req.reject(this.#outputFailure);
     this.#closeWriteReq = req;
-    this.#engine.end(); // sends close_notify; "finish" follows once it is out
+    this.#engine.end(); // sends close_notify; "finish" follows once the engine made it
+  }
+
+  /** The close_notify is out once the engine finished and the stream beneath wrote it. */
+  #finishCloseWrite(): void {
+    if (!this.#closeWriteReq || !this.#engineFinished || this.#cipherInFlight > 0) return;
+    this.#closeWriteReq.resolve();
+    this.#closeWriteReq = null;
   }
 
   // ---- failures and detach ----------------------------------------------------------
