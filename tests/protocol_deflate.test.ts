@@ -569,3 +569,30 @@ Deno.test("handshake: a refusal after negotiating gives the reservation back", (
   );
   assert.equal(budget.reserved, 0);
 });
+
+Deno.test("zlib_sync: Deno's node:zlib still has the synchronous native write we drive", () => {
+  // protocol/zlib_sync.ts relies on an internal of node:zlib; this pins it.
+  const stream = zlib.createDeflateRaw() as unknown as {
+    _handle?: { writeSync?: unknown; reset?: unknown; close(): void };
+    _writeState?: unknown;
+  };
+  assert.equal(typeof stream._handle?.writeSync, "function");
+  assert.equal(typeof stream._handle?.reset, "function");
+  assert.ok(stream._writeState instanceof Uint32Array);
+  stream._handle!.close();
+  // And it keeps its history across writes: the second sync flush of the same text is a
+  // short back-reference, which a one-shot (closing) call could never produce.
+  const z = new SyncZlib("deflate", { windowBits: 15, memLevel: 8, level: 6 });
+  const sizes: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    let n = 0;
+    z.write(enc.encode("permessage-deflate keeps a window ".repeat(4)), true, (c) => {
+      n += c.length;
+      return true;
+    });
+    sizes.push(n);
+  }
+  z.close();
+  assert.ok(sizes[1] < sizes[0] / 2, JSON.stringify(sizes));
+  assert.throws(() => z.write(b(1), true, () => true), /closed/);
+});
