@@ -369,13 +369,15 @@ Deno.test("deflate/client: compresses masked frames with RSV1; inflates the serv
 });
 
 Deno.test("deflate/client: an answer it did not offer, or that breaks the offer, is EPROTO", async () => {
+  // The offer's reservation must come back when the handshake fails.
+  const budget = new DeflateBudget(64 * 1024 * 1024);
   for (
     const [options, answer] of [
       [{ perMessageDeflate: false }, "permessage-deflate"],
-      [{}, "permessage-deflate; client_max_window_bits=15"],
-      [{}, "permessage-deflate; foo"],
-      [{}, "x-webkit-deflate-frame"],
-      [{ perMessageDeflate: { serverNoContextTakeover: true } }, "permessage-deflate"],
+      [{ perMessageDeflate: { budget } }, "permessage-deflate; client_max_window_bits=15"],
+      [{ perMessageDeflate: { budget } }, "permessage-deflate; foo"],
+      [{ perMessageDeflate: { budget } }, "x-webkit-deflate-frame"],
+      [{ perMessageDeflate: { serverNoContextTakeover: true, budget } }, "permessage-deflate"],
     ] as const
   ) {
     await assert.rejects(
@@ -386,6 +388,7 @@ Deno.test("deflate/client: an answer it did not offer, or that breaks the offer,
       },
       answer,
     );
+    assert.equal(budget.reserved, 0, answer);
   }
 });
 
