@@ -203,61 +203,80 @@ for (const combo of NODE_SERVER_COMBOS) {
 
 // ---- Python websockets, both directions ------------------------------------------------
 
-Deno.test("deflate interop: python client (compression by default) → our server", async () => {
-  const { listener, port } = listenLocal();
-  const tap = WireTap.start(port);
-  const py = new PythonPeer("py_client.py", [
-    `ws://127.0.0.1:${tap.port}/`,
-    "echo",
-    "--specs",
-    JSON.stringify(DEFLATE_SPECS),
-  ]);
-  let handle: Handle | undefined;
-  try {
-    ({ handle } = await wsAttachServer(
-      (await tcpAccept(listener, soon())).handle,
-      WS_BINARY,
-      soon(),
-    ));
-    await py.next("open");
-    await echoBack(handle, DEFLATE_SPECS);
-    const report = await py.next("echoes");
-    assert.deepEqual(report.mismatches, []);
-    await py.exited();
-    assert.match(answered(tap) ?? "", /^permessage-deflate/);
-    assertCompressed(tap);
-  } finally {
-    closeQuietly(handle);
-    closeQuietly(listener);
-    await py.dispose();
-    await tap.close();
-  }
-});
+/** `--deflate` settings of the Python peers (see py_common.deflate_kwargs). */
+const PY_COMBOS: { name: string; deflate: string; compressed: boolean }[] = [
+  { name: "its default", deflate: "", compressed: true },
+  {
+    name: "all four parameters",
+    deflate: JSON.stringify({
+      server_no_context_takeover: true,
+      client_no_context_takeover: true,
+      server_max_window_bits: 10,
+      client_max_window_bits: 9,
+    }),
+    compressed: true,
+  },
+  { name: "compression off", deflate: "off", compressed: false },
+];
 
-Deno.test("deflate interop: our client → python server (compression by default)", async () => {
-  const py = new PythonPeer("py_echo_server.py", []);
-  let tap: WireTap | undefined;
-  let handle: Handle | undefined;
-  try {
-    const { port } = await py.next("listening");
-    tap = WireTap.start(port as number);
-    const tcp = await tcpConnect({ hostname: "127.0.0.1", port: tap.port }, soon());
-    ({ handle } = await wsAttachClient(tcp, WS_BINARY, "/", "127.0.0.1", soon(), {
-      perMessageDeflate: { threshold: 0 },
-    }));
-    await py.next("open");
-    await sendAndCheckEchoes(handle, DEFLATE_SPECS);
-    assert.match(answered(tap) ?? "", /^permessage-deflate/);
-    assertCompressed(tap);
-    closeQuietly(handle);
-    await py.next("closed");
-    await py.exited();
-  } finally {
-    closeQuietly(handle);
-    await py.dispose();
-    await tap?.close();
-  }
-});
+for (const combo of PY_COMBOS) {
+  Deno.test(`deflate interop: python client (${combo.name}) → our server`, async () => {
+    const { listener, port } = listenLocal();
+    const tap = WireTap.start(port);
+    const py = new PythonPeer("py_client.py", [
+      `ws://127.0.0.1:${tap.port}/`,
+      "echo",
+      "--specs",
+      JSON.stringify(DEFLATE_SPECS),
+      "--deflate",
+      combo.deflate,
+    ]);
+    let handle: Handle | undefined;
+    try {
+      const tcp = (await tcpAccept(listener, soon())).handle;
+      ({ handle } = await wsAttachServer(tcp, WS_BINARY, soon()));
+      await py.next("open");
+      await echoBack(handle, DEFLATE_SPECS);
+      const report = await py.next("echoes");
+      assert.deepEqual(report.mismatches, []);
+      await py.exited();
+      if (combo.compressed) assert.match(answered(tap) ?? "", /^permessage-deflate/);
+      else assert.equal(answered(tap), null);
+      assertCompressed(tap, { client: combo.compressed, server: combo.compressed });
+    } finally {
+      closeQuietly(handle);
+      closeQuietly(listener);
+      await py.dispose();
+      await tap.close();
+    }
+  });
+
+  Deno.test(`deflate interop: our client → python server (${combo.name})`, async () => {
+    const py = new PythonPeer("py_echo_server.py", ["--deflate", combo.deflate]);
+    let tap: WireTap | undefined;
+    let handle: Handle | undefined;
+    try {
+      const { port } = await py.next("listening");
+      tap = WireTap.start(port as number);
+      const tcp = await tcpConnect({ hostname: "127.0.0.1", port: tap.port }, soon());
+      ({ handle } = await wsAttachClient(tcp, WS_BINARY, "/", "127.0.0.1", soon(), {
+        perMessageDeflate: { threshold: 0 },
+      }));
+      await py.next("open");
+      await sendAndCheckEchoes(handle, DEFLATE_SPECS);
+      if (combo.compressed) assert.match(answered(tap) ?? "", /^permessage-deflate/);
+      else assert.equal(answered(tap), null);
+      assertCompressed(tap, { client: combo.compressed, server: combo.compressed });
+      closeQuietly(handle);
+      await py.next("closed");
+      await py.exited();
+    } finally {
+      closeQuietly(handle);
+      await py.dispose();
+      await tap?.close();
+    }
+  });
+}
 
 // ---- Deno's WebSocket: no offer, clean fallback -----------------------------------------
 
