@@ -52,8 +52,8 @@ export {
   type WsServerOptions,
   type WsType,
 } from "./actors/ws_options.ts";
+export { DeflateBudget } from "./protocol/deflate_budget.ts";
 export {
-  DeflateBudget,
   type DeflateCodecSettings,
   type InflateFailure,
   type MessageInflater,

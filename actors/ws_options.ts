@@ -4,11 +4,8 @@
  * @module
  */
 
-import {
-  DeflateBudget,
-  type NegotiatedDeflate,
-  PerMessageDeflate,
-} from "../protocol/deflate_codec.ts";
+import { DeflateBudget } from "../protocol/deflate_budget.ts";
+import { type NegotiatedDeflate, PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 import {

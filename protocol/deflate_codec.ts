@@ -1,8 +1,8 @@
 /**
  * The per-connection compressor and decompressor of permessage-deflate (RFC 7692
- * section 7.2), and the process-wide memory budget for the windows they keep.
+ * section 7.2), and the server's negotiation result that hands one out.
  *
- * Memory model:
+ * Memory model (the budget is in `./deflate_budget.ts`):
  *
  * - A direction **with** context takeover keeps its zlib state between messages, so
  *   that state belongs to the connection. It is created on the first message that
@@ -10,13 +10,13 @@
  *   2.9.6 (whose zlib keeps a fixed 128 KiB hash table, so memLevel matters little):
  *   a compressor about 136 KiB + 4·2^windowBits + 2^(memLevel+8) bytes (163 KiB at the
  *   defaults 12/5, 330 KiB at 15/8), a decompressor about 2^windowBits + 16 KiB (20 KiB
- *   at 12 bits, 48 KiB at 15); {@link deflateMemory} computes it.
+ *   at 12 bits, 48 KiB at 15); `deflateMemory` computes it.
  * - A direction **without** context takeover needs no state between messages: it
  *   borrows one of a few process-wide zlib states (one per setting in use), resets it
  *   after the message and gives it back. Work is synchronous, so one state per setting
  *   serves every connection.
- * - A {@link DeflateBudget} caps the bytes of kept states in the whole process (default
- *   {@link DeflateBudget.shared}, 64 MiB). A connection reserves its states' size when
+ * - A `DeflateBudget` caps the bytes of kept states in the whole process (default
+ *   `DeflateBudget.shared`, 64 MiB). A connection reserves its states' size when
  *   it negotiates; when the budget is spent, the handshake negotiates no context
  *   takeover both ways instead, so 10,000 connections compressing at once hold a
  *   bounded number of windows, and the rest cost no zlib memory at all.
@@ -29,6 +29,7 @@
  * @module
  */
 
+import { type DeflateBudget, deflateMemory } from "./deflate_budget.ts";
 import { DillError } from "./errors.ts";
 import type { DeflateParams } from "./permessage_deflate.ts";
 import { SyncZlib } from "./zlib_sync.ts";
@@ -39,83 +40,6 @@ const SYNC_TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 /** Close codes an inflate failure maps to (RFC 6455 7.4.1). */
 const INVALID_PAYLOAD = 1007;
 const MESSAGE_TOO_BIG = 1009;
-
-/**
- * Estimated bytes of zlib state: a compressor with this window and memory level, or a
- * decompressor (`memLevel` `null`) with this window. The formulas follow the layout of
- * Deno's zlib (a fixed 128 KiB hash table, a 2-window buffer, a 2-byte-per-position
- * chain, 4 bytes per literal slot) plus measured overhead; `tests/deflate_memory.test.ts`
- * checks them against the memory a process really uses.
- *
- * @param windowBits the LZ77 window, 8 to 15
- * @param memLevel the compressor's memory level, or `null` for a decompressor
- * @returns bytes
- *
- * @example
- * ```ts
- * import { deflateMemory } from "./deflate_codec.ts";
- *
- * console.log(deflateMemory(12, 5) / 1024, deflateMemory(15, null) / 1024); // 160 48
- * ```
- */
-export function deflateMemory(windowBits: number, memLevel: number | null): number {
-  return memLevel === null
-    ? (1 << windowBits) + 16 * 1024
-    : 136 * 1024 + (1 << (windowBits + 2)) + (1 << (memLevel + 8));
-}
-
-/**
- * A cap on the bytes of zlib state kept between messages, shared by the connections
- * that use it. {@link DeflateBudget.shared} is the process-wide default.
- *
- * @example
- * ```ts
- * import { DeflateBudget } from "./deflate_codec.ts";
- *
- * const budget = new DeflateBudget(100_000);
- * console.log(budget.tryReserve(60_000), budget.tryReserve(60_000)); // true false
- * budget.release(60_000);
- * console.log(budget.reserved); // 0
- * ```
- */
-export class DeflateBudget {
-  /** The default budget of every connection: 64 MiB for the whole process. */
-  static readonly shared: DeflateBudget = new DeflateBudget(64 * 1024 * 1024);
-
-  /** Largest total of reserved bytes. */
-  readonly maxBytes: number;
-  #reserved = 0;
-
-  /**
-   * Makes a budget of `maxBytes`, with nothing reserved.
-   *
-   * @param maxBytes the cap, in bytes
-   * @throws {DillError} `EINVAL` unless `maxBytes` is a number >= 0
-   */
-  constructor(maxBytes: number) {
-    if (typeof maxBytes !== "number" || !(maxBytes >= 0)) {
-      throw new DillError("EINVAL", "DeflateBudget: maxBytes must be a number >= 0");
-    }
-    this.maxBytes = maxBytes;
-  }
-
-  /** Bytes reserved now. */
-  get reserved(): number {
-    return this.#reserved;
-  }
-
-  /** Reserves `bytes` if they fit under the cap; tells whether they did. */
-  tryReserve(bytes: number): boolean {
-    if (this.#reserved + bytes > this.maxBytes) return false;
-    this.#reserved += bytes;
-    return true;
-  }
-
-  /** Gives back bytes reserved earlier. */
-  release(bytes: number): void {
-    this.#reserved = Math.max(0, this.#reserved - bytes);
-  }
-}
 
 /** Settings of a {@link PerMessageDeflate} beyond the negotiated parameters. */
 export interface DeflateCodecSettings {
@@ -379,7 +303,8 @@ export class PerMessageDeflate implements MessageInflater {
  *
  * @example
  * ```ts
- * import { DeflateBudget, NegotiatedDeflate } from "./deflate_codec.ts";
+ * import { DeflateBudget } from "./deflate_budget.ts";
+ * import { NegotiatedDeflate } from "./deflate_codec.ts";
  *
  * const budget = new DeflateBudget(1 << 20);
  * const params = {

@@ -13,7 +13,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { type DeflateBudget, NegotiatedDeflate } from "./deflate_codec.ts";
+import type { DeflateBudget } from "./deflate_budget.ts";
+import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import {

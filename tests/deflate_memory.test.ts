@@ -3,7 +3,8 @@
 // all compress and inflate at once. Native zlib memory shows in RSS, not in the JS heap,
 // so the measure is RSS minus the heap, after a collection.
 import assert from "node:assert/strict";
-import { DeflateBudget, PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import { DeflateBudget } from "../protocol/deflate_budget.ts";
+import { PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { acceptUpgrade } from "../protocol/handshake.ts";
 import { resolveDeflateOptions } from "../protocol/permessage_deflate.ts";
 

@@ -28,7 +28,7 @@ import {
   wsSendl,
   type WsServerOptions,
 } from "../mod.ts";
-import { DeflateBudget } from "../protocol/deflate_codec.ts";
+import { DeflateBudget } from "../protocol/deflate_budget.ts";
 import { acceptUpgrade } from "../protocol/handshake.ts";
 import { wsDeflate } from "../actors/ws_options.ts";
 import {

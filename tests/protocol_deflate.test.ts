@@ -11,7 +11,8 @@ import {
   negotiateDeflate,
   resolveDeflateOptions,
 } from "../protocol/permessage_deflate.ts";
-import { DeflateBudget, PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import { DeflateBudget } from "../protocol/deflate_budget.ts";
+import { PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { SyncZlib } from "../protocol/zlib_sync.ts";
 import { acceptUpgrade, checkUpgradeResponse, HandshakeError } from "../protocol/handshake.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
