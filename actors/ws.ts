@@ -68,6 +68,8 @@ const utf8Encoder = new TextEncoder();
  * message socket with the requested resource and host. A bad request gets a real
  * HTTP error answer (400, 403, 405, 414, 426, 431) and fails with `EPROTO` (or
  * `EMSGSIZE` for limits); the stack is closed then. `s` is taken over at once.
+ * Unlike libdill, a permessage-deflate offer is accepted unless `perMessageDeflate` is
+ * `false` (RFC 7692; see the README's "Compression" section).
  *
  * @example
  * ```ts
@@ -120,6 +122,8 @@ export async function wsAttachServer(
  * Attaches the client side of WebSocket on a bytestream handle: sends the upgrade
  * request for `resource` on `host` with a fresh key and validates the `101` answer.
  * Fails with `EPROTO` on a bad answer; the stack is closed then. `s` is taken over.
+ * Unlike libdill, permessage-deflate is offered unless `perMessageDeflate` is `false`,
+ * and an answer that breaks the offer is `EPROTO` (RFC 7692).
  *
  * @example
  * ```ts
