@@ -8,6 +8,7 @@
 
 import { concatBytes } from "../protocol/bytes.ts";
 import { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
+import { wsDeflate, wsDeflateOffer } from "./ws_deflate.ts";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { Opcode } from "../protocol/frame.ts";
@@ -24,8 +25,6 @@ import {
   WS_NOHTTP,
   WS_TEXT,
   type WsClientOptions,
-  wsDeflate,
-  wsDeflateOffer,
   wsLimits,
   type WsServerOptions,
   type WsType,

@@ -28,14 +28,8 @@ import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
 import { now } from "./time.ts";
-import {
-  WS_BINARY,
-  WS_TEXT,
-  wsClientDeflate,
-  type WsDeflateOffer,
-  type WsLimits,
-  type WsType,
-} from "./ws_options.ts";
+import { wsClientDeflate, type WsDeflateOffer } from "./ws_deflate.ts";
+import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
 
 /** What a successful opening handshake reports. */
 export interface WsAttachInfo {

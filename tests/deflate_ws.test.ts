@@ -30,7 +30,7 @@ import {
 } from "../mod.ts";
 import { DeflateBudget } from "../protocol/deflate_budget.ts";
 import { acceptUpgrade } from "../protocol/handshake.ts";
-import { wsDeflate } from "../actors/ws_options.ts";
+import { wsDeflate } from "../actors/ws_deflate.ts";
 import {
   assertFailed,
   bytes,
