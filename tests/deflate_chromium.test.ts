@@ -7,8 +7,18 @@
  */
 
 import assert from "node:assert/strict";
-import { type Handle, tcpAccept, WS_BINARY, wsAttachServer } from "../mod.ts";
-import { closeQuietly, echoBack, listenLocal, soon, type Spec } from "./peers/common.ts";
+import { bsend, type Handle, tcpAccept, WS_BINARY, WS_NOHTTP, wsAttachServer } from "../mod.ts";
+import { wsDeflate } from "../actors/ws_deflate.ts";
+import { acceptUpgrade } from "../protocol/handshake.ts";
+import {
+  closeQuietly,
+  echoBack,
+  listenLocal,
+  parseHead,
+  readHead,
+  soon,
+  type Spec,
+} from "./peers/common.ts";
 import { Browser, Cdp, Page, STEP_MS, WATCHDOG_MS, within } from "./peers/chromium.ts";
 import { WireTap } from "./peers/wire_tap.ts";
 
@@ -45,53 +55,73 @@ function pageScript(port: number): string {
   })`;
 }
 
-Deno.test("deflate + Chromium: the browser's offer is accepted; RSV1 both ways", async () => {
-  const { listener, port } = listenLocal();
-  const tap = WireTap.start(port);
-  const web = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    () =>
-      new Response("<!doctype html><title>deflate</title>", {
-        headers: { "content-type": "text/html" },
-      }),
-  );
-  let browser: Browser | undefined;
-  let cdp: Cdp | undefined;
-  let handle: Handle | undefined;
-  let watchdog: ReturnType<typeof setTimeout> | undefined;
-  let graceful = false;
+/**
+ * Our side of one connection: the HTTP handshake by `wsAttachServer` itself, or, with
+ * `WS_NOHTTP` as the demo does it, by the test (acceptUpgrade with perMessageDeflate,
+ * the 101 sent by hand, the negotiation handed over as `negotiatedDeflate`).
+ */
+async function attach(tcp: Handle, mode: "http" | "nohttp"): Promise<Handle> {
+  if (mode === "http") return (await wsAttachServer(tcp, WS_BINARY, soon())).handle;
+  const { startLine, headers } = parseHead(await readHead(tcp));
+  const [method, target, version] = startLine.split(" ");
+  const up = acceptUpgrade({ method, target, version, headers }, {
+    perMessageDeflate: wsDeflate({}, "server")!,
+  });
   try {
-    browser = await Browser.launch();
-    watchdog = setTimeout(() => browser?.kill(), WATCHDOG_MS);
-    cdp = await Cdp.connect(await browser.devtoolsUrl());
-    const page = await Page.open(cdp, `http://127.0.0.1:${web.addr.port}/`);
-    const result = page.eval(pageScript(tap.port));
-    result.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
-    ({ handle } = await wsAttachServer(
-      (await tcpAccept(listener, soon())).handle,
-      WS_BINARY,
-      soon(),
-    ));
-    await echoBack(handle, SPECS);
-    const { same, extensions } = await within(result, STEP_MS, "the page's echoes");
-    assert.deepEqual(same, [true, true, true]);
-    assert.match(extensions, /^permessage-deflate/);
-    assert.match(tap.head("client"), /Sec-WebSocket-Extensions: permessage-deflate/i);
-    for (const from of ["client", "server"] as const) {
-      const firsts = tap.dataFrames(from).filter((f) => f.opcode !== 0);
-      assert.equal(firsts.length, SPECS.length, `${from} data messages`);
-      assert.ok(firsts.every((f) => f.rsv === 4), `${from}: ${JSON.stringify(firsts)}`);
-    }
-    await cdp.call("Browser.close").catch(() => {});
-    graceful = true;
-  } finally {
-    clearTimeout(watchdog);
-    closeQuietly(handle);
-    closeQuietly(listener);
-    if (!graceful) browser?.kill();
-    if (cdp) await within(cdp.closed, STEP_MS, "CDP close").catch(() => cdp?.close());
-    await browser?.dispose();
-    await web.shutdown();
-    await tap.close();
+    await bsend(tcp, up.response, soon());
+  } catch (e) {
+    up.deflate?.release();
+    throw e;
   }
-});
+  const options = { negotiatedDeflate: up.deflate ?? undefined };
+  return (await wsAttachServer(tcp, WS_BINARY | WS_NOHTTP, soon(), options)).handle;
+}
+
+for (const mode of ["http", "nohttp"] as const) {
+  Deno.test(`deflate + Chromium (${mode}): the offer is accepted; RSV1 both ways`, async () => {
+    const { listener, port } = listenLocal();
+    const tap = WireTap.start(port);
+    const web = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () =>
+        new Response("<!doctype html><title>deflate</title>", {
+          headers: { "content-type": "text/html" },
+        }),
+    );
+    let browser: Browser | undefined;
+    let cdp: Cdp | undefined;
+    let handle: Handle | undefined;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    let graceful = false;
+    try {
+      browser = await Browser.launch();
+      watchdog = setTimeout(() => browser?.kill(), WATCHDOG_MS);
+      cdp = await Cdp.connect(await browser.devtoolsUrl());
+      const page = await Page.open(cdp, `http://127.0.0.1:${web.addr.port}/`);
+      const result = page.eval(pageScript(tap.port));
+      result.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+      handle = await attach((await tcpAccept(listener, soon())).handle, mode);
+      await echoBack(handle, SPECS);
+      const { same, extensions } = await within(result, STEP_MS, "the page's echoes");
+      assert.deepEqual(same, [true, true, true]);
+      assert.match(extensions, /^permessage-deflate/);
+      assert.match(tap.head("client"), /Sec-WebSocket-Extensions: permessage-deflate/i);
+      for (const from of ["client", "server"] as const) {
+        const firsts = tap.dataFrames(from).filter((f) => f.opcode !== 0);
+        assert.equal(firsts.length, SPECS.length, `${from} data messages`);
+        assert.ok(firsts.every((f) => f.rsv === 4), `${from}: ${JSON.stringify(firsts)}`);
+      }
+      await cdp.call("Browser.close").catch(() => {});
+      graceful = true;
+    } finally {
+      clearTimeout(watchdog);
+      closeQuietly(handle);
+      closeQuietly(listener);
+      if (!graceful) browser?.kill();
+      if (cdp) await within(cdp.closed, STEP_MS, "CDP close").catch(() => cdp?.close());
+      await browser?.dispose();
+      await web.shutdown();
+      await tap.close();
+    }
+  });
+}
