@@ -3,7 +3,9 @@
  * opens a WebSocket to our server through a {@link WireTap}, sends JSON-like text and
  * binary messages and checks our echoes. The page comes from 127.0.0.1 (Chromium will not
  * open a loopback WebSocket from `about:blank`). On the wire: the 101 answer accepts
- * permessage-deflate, and every data message both ways has RSV1.
+ * permessage-deflate, and every data message both ways has RSV1. Twice: with our HTTP
+ * handshake, and with a `WS_NOHTTP` server that answers the upgrade itself the way
+ * `examples/demo.ts` does, handing its negotiation over as `negotiatedDeflate`.
  */
 
 import assert from "node:assert/strict";
