@@ -7,11 +7,11 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
-import { checkDeadline } from "./args.ts";
+import { abortError, checkDeadline } from "./args.ts";
 import { type Handle, hclose, layerOf, openHandle, takeLayer } from "./handle.ts";
 import { ListenerActor, type ListenerMsg } from "./listener.ts";
 import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
-import { type Deadline, remaining } from "./time.ts";
+import { type Deadline, deadlineOf, remaining, signalOf } from "./time.ts";
 import type { Transport } from "./transport.ts";
 import { transportError } from "./transport.ts";
 
@@ -98,6 +98,16 @@ export async function connectWithin(
   connect: (signal: AbortSignal) => Promise<Deno.Conn>,
 ): Promise<Deno.Conn> {
   checkDeadline(op, deadline);
+  const signal = signalOf(deadline);
+  if (signal) {
+    // The caller's signal aborts the attempt too; an attempt it ended is ECANCELED.
+    const at = deadlineOf(deadline);
+    try {
+      return await connectWithin(op, at, (s) => connect(AbortSignal.any([s, signal])));
+    } catch (e) {
+      throw signal.aborted ? abortError(op, signal) : e;
+    }
+  }
   const left = remaining(deadline);
   if (left === 0) throw new DillError("ETIMEDOUT", `${op}: a connection cannot be made at once`);
   const abort = new AbortController();
