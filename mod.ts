@@ -47,10 +47,20 @@ export {
   WS_NOHTTP,
   WS_TEXT,
   type WsClientOptions,
+  type WsDeflateOptions,
   type WsOptions,
   type WsServerOptions,
   type WsType,
 } from "./actors/ws_options.ts";
+export { DeflateBudget } from "./protocol/deflate_budget.ts";
+export {
+  type DeflateCodecSettings,
+  type InflateFailure,
+  type MessageInflater,
+  NegotiatedDeflate,
+  PerMessageDeflate,
+} from "./protocol/deflate_codec.ts";
+export type { DeflateParams, PerMessageDeflateOptions } from "./protocol/permessage_deflate.ts";
 export {
   mrecv,
   mrecvl,

@@ -7,6 +7,8 @@
  */
 
 import { concatBytes } from "../protocol/bytes.ts";
+import { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
+import { wsDeflate, wsDeflateOffer } from "./ws_deflate.ts";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { Opcode } from "../protocol/frame.ts";
@@ -66,6 +68,8 @@ const utf8Encoder = new TextEncoder();
  * message socket with the requested resource and host. A bad request gets a real
  * HTTP error answer (400, 403, 405, 414, 426, 431) and fails with `EPROTO` (or
  * `EMSGSIZE` for limits); the stack is closed then. `s` is taken over at once.
+ * Unlike libdill, a permessage-deflate offer is accepted unless `perMessageDeflate` is
+ * `false` (RFC 7692; see the README's "Compression" section).
  *
  * @example
  * ```ts
@@ -91,10 +95,21 @@ export async function wsAttachServer(
   const { socketType, noHttp } = parseFlags("wsAttachServer", flags);
   checkDeadline("wsAttachServer", deadline);
   const limits = wsLimits(options);
+  const deflate = wsDeflate(options, "server");
+  const negotiated = options.negotiatedDeflate ?? null;
+  if (negotiated !== null) {
+    if (!noHttp || !(negotiated instanceof NegotiatedDeflate) || !negotiated.available) {
+      throw new DillError(
+        "EINVAL",
+        "wsAttachServer: negotiatedDeflate must be an unused acceptUpgrade deflate, with WS_NOHTTP",
+      );
+    }
+  }
   const lower = takeLayer<ByteStream>(s, "wsAttachServer", "bytestream");
+  const http = noHttp ? null : { ...options, perMessageDeflate: deflate ?? undefined };
   const actor = new WsActor(
     lower,
-    { side: "server", http: noHttp ? null : options },
+    { side: "server", http, deflate: negotiated },
     socketType,
     limits,
     options.httpLimits,
@@ -107,6 +122,8 @@ export async function wsAttachServer(
  * Attaches the client side of WebSocket on a bytestream handle: sends the upgrade
  * request for `resource` on `host` with a fresh key and validates the `101` answer.
  * Fails with `EPROTO` on a bad answer; the stack is closed then. `s` is taken over.
+ * Unlike libdill, permessage-deflate is offered unless `perMessageDeflate` is `false`,
+ * and an answer that breaks the offer is `EPROTO` (RFC 7692).
  *
  * @example
  * ```ts
@@ -138,10 +155,23 @@ export async function wsAttachClient(
       throw new DillError("EINVAL", "wsAttachClient: resource and host must be strings");
     }
     const key = wsRequestKey();
-    const request = writeUpgradeRequest(resource, host, key, options);
-    http = { request, key, protocols: options.protocols ?? [] };
+    const deflate = wsDeflateOffer(wsDeflate(options, "client"));
+    try {
+      const extensions = deflate?.offer;
+      const request = writeUpgradeRequest(resource, host, key, { ...options, extensions });
+      http = { request, key, protocols: options.protocols ?? [], deflate };
+    } catch (e) {
+      deflate?.budget.release(deflate.reserved);
+      throw e;
+    }
   }
-  const lower = takeLayer<ByteStream>(s, "wsAttachClient", "bytestream");
+  let lower;
+  try {
+    lower = takeLayer<ByteStream>(s, "wsAttachClient", "bytestream");
+  } catch (e) {
+    http?.deflate?.budget.release(http.deflate.reserved);
+    throw e;
+  }
   const actor = new WsActor(
     lower,
     { side: "client", http },

@@ -16,6 +16,7 @@ import { encodeClosePayload } from "../protocol/close_codes.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import { Receiver } from "../protocol/receiver.ts";
+import type { PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { SocketLayer } from "./handle.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
@@ -90,6 +91,8 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   readonly #receiver: Receiver;
   #receiverDone = false;
+  /** The negotiated permessage-deflate codec, or `null`. */
+  #deflate: PerMessageDeflate | null = null;
   readonly #inbox: Inbox;
   #paused = false;
 
@@ -202,6 +205,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   protected terminate(reason: DillError): void {
+    this.#handshake.abandon();
+    this.#deflate?.close();
     this.#keepalive.stop();
     clearTimeout(this.#closeTcpTimer);
     this.#attachReq?.reject(reason);
@@ -216,7 +221,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     const request = this.#handshake.request;
     if (request) this.#lower.send({ kind: "send", chunks: [request] });
     if (!this.#handshake.needsHead) {
-      this.#open(NO_HTTP_INFO(), null);
+      this.#open(NO_HTTP_INFO(), null, this.#handshake.takeNoHttpDeflate());
     } else if (!this.park(req)) {
       return this.#failAttach(null);
     }
@@ -229,14 +234,19 @@ export class WsActor extends SocketLayer<WsMsg> {
       const done = this.#handshake.feed(chunk);
       if (!done) return;
       if (done.response) this.#lower.send({ kind: "send", chunks: [done.response] });
-      this.#open(done.info, done.rest);
+      this.#open(done.info, done.rest, done.deflate);
     } catch (e) {
       this.#refuse(e);
     }
   }
 
-  #open(info: WsAttachInfo, rest: Uint8Array | null): void {
+  #open(info: WsAttachInfo, rest: Uint8Array | null, deflate: PerMessageDeflate | null): void {
     this.#phase = "open";
+    if (deflate) {
+      // Compression was negotiated: from now on messages may be compressed both ways.
+      this.#deflate = deflate;
+      this.#receiver.useInflater(deflate);
+    }
     const req = this.#attachReq!;
     this.#attachReq = null;
     req.resolve(info);
@@ -447,7 +457,11 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     if (this.#sendFailure) return req.reject(this.#sendFailure);
     this.#keepalive.activity();
-    const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
+    // Compressed whole, synchronously: messages leave in the order they were sent.
+    const packed = this.#deflate?.compress(payload) ?? null;
+    const chunks = packed === null
+      ? encodeFrame(opcode, payload, { masked: this.#masked })
+      : encodeFrame(opcode, packed, { masked: this.#masked, rsv1: true });
     this.#lower.send({ kind: "send", chunks, req });
   }
 

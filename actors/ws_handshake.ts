@@ -16,6 +16,8 @@ import {
   HandshakeError,
   type ServerHandshakeOptions,
 } from "../protocol/handshake.ts";
+import type { NegotiatedDeflate, PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import { wsClientDeflate, type WsDeflateOffer } from "./ws_deflate.ts";
 
 /** What a successful opening handshake reports. */
 export interface WsAttachInfo {
@@ -31,10 +33,21 @@ export interface WsAttachInfo {
 
 /** How the WS actor starts: which side, and the handshake it runs. */
 export type WsStart =
-  | { readonly side: "server"; readonly http: ServerHandshakeOptions | null }
+  | {
+    readonly side: "server";
+    readonly http: ServerHandshakeOptions | null;
+    /** With `WS_NOHTTP`: the permessage-deflate the caller negotiated, or `null`. */
+    readonly deflate: NegotiatedDeflate | null;
+  }
   | {
     readonly side: "client";
-    readonly http: { request: Uint8Array; key: string; protocols: string[] } | null;
+    readonly http: {
+      request: Uint8Array;
+      key: string;
+      protocols: string[];
+      /** The permessage-deflate offer in `request`, whose reservation the handshake owns. */
+      deflate: WsDeflateOffer | null;
+    } | null;
   };
 
 /** A finished handshake: what to report, what to answer, and the bytes that followed the head. */
@@ -45,6 +58,8 @@ export interface HandshakeDone {
   readonly response: Uint8Array | null;
   /** Bytes after the head: the first frames. */
   readonly rest: Uint8Array;
+  /** The permessage-deflate codec, if negotiated: the connection now owns it. */
+  readonly deflate: PerMessageDeflate | null;
 }
 
 /** A failed handshake: the error for the attach call and, on a server, the HTTP answer owed. */
@@ -62,7 +77,7 @@ export interface HandshakeRefusal {
  * ```ts
  * import { OpeningHandshake } from "./ws_handshake.ts";
  *
- * const hs = new OpeningHandshake({ side: "server", http: {} });
+ * const hs = new OpeningHandshake({ side: "server", http: {}, deflate: null });
  * const head = "GET /chat HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\n" +
  *   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
  *   "Sec-WebSocket-Version: 13\r\n\r\n";
@@ -73,6 +88,8 @@ export interface HandshakeRefusal {
 export class OpeningHandshake {
   readonly #start: WsStart;
   readonly #head: HttpHeadReader<"request"> | HttpHeadReader<"response"> | null;
+  /** The client's deflate offer reservation is still ours to give back. */
+  #offerPending: boolean;
 
   /**
    * @param start which side, and its handshake (`http: null` with `WS_NOHTTP`)
@@ -80,6 +97,7 @@ export class OpeningHandshake {
    */
   constructor(start: WsStart, httpLimits?: HttpLimits) {
     this.#start = start;
+    this.#offerPending = start.side === "client" && !!start.http?.deflate;
     this.#head = !start.http
       ? null
       : start.side === "server"
@@ -112,17 +130,39 @@ export class OpeningHandshake {
         info: { resource, host, protocol, headers: done.head.headers },
         response: accepted.response,
         rest: done.rest,
+        deflate: accepted.deflate?.takeCodec() ?? null,
       };
     }
     const done = (this.#head as HttpHeadReader<"response">).feed(chunk);
     if (!done) return null;
     const http = start.http!;
-    const { protocol } = checkUpgradeResponse(done.head, http.key, http.protocols);
+    const { protocol, deflate } = checkUpgradeResponse(
+      done.head,
+      http.key,
+      http.protocols,
+      http.deflate,
+    );
+    this.#offerPending = false;
     return {
       info: { resource: "", host: "", protocol, headers: done.head.headers },
       response: null,
       rest: done.rest,
+      deflate: http.deflate ? wsClientDeflate(http.deflate, deflate ?? null) : null,
     };
+  }
+
+  /** With `WS_NOHTTP`: the codec of the deflate the caller negotiated, if any. */
+  takeNoHttpDeflate(): PerMessageDeflate | null {
+    const start = this.#start;
+    return start.side === "server" && start.deflate ? start.deflate.takeCodec() : null;
+  }
+
+  /** The connection ends before the handshake did: gives back a client offer's reservation. */
+  abandon(): void {
+    if (!this.#offerPending) return;
+    this.#offerPending = false;
+    const offer = (this.#start as { http: { deflate: WsDeflateOffer } }).http.deflate;
+    offer.budget.release(offer.reserved);
   }
 
   /** What an error thrown by {@link feed} means: the attach error and the HTTP answer owed. */

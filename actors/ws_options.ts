@@ -4,8 +4,11 @@
  * @module
  */
 
+import type { DeflateBudget } from "../protocol/deflate_budget.ts";
+import type { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
+import type { PerMessageDeflateOptions } from "../protocol/permessage_deflate.ts";
 
 /** Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default. */
 export const WS_BINARY = 0;
@@ -45,6 +48,26 @@ export interface WsOptions {
    * many ms. Pings and pongs do not count. `0` turns it off. Default 0 (off).
    */
   idleTimeout?: number;
+  /**
+   * Compression, permessage-deflate (RFC 7692): `true` (the default) with the default
+   * settings, `false` to turn it off, or the settings (see `PerMessageDeflateOptions`:
+   * which parameters to require, window bits, memory and compression levels, the size
+   * below which messages go uncompressed) plus `budget`, the `DeflateBudget` kept
+   * compression windows are reserved from (default `DeflateBudget.shared`, 64 MiB for
+   * the process; when it is spent, new connections negotiate no context takeover and
+   * keep no zlib state). Only with the HTTP handshake (not `WS_NOHTTP`).
+   *
+   * On by default because browsers always offer it and JSON traffic shrinks by 80% or
+   * more; the memory it costs is bounded by the budget, and the default windows (12
+   * bits, memLevel 5) keep about 180 KiB per connection with context takeover.
+   */
+  perMessageDeflate?: boolean | WsDeflateOptions;
+}
+
+/** The `perMessageDeflate` settings: the extension's options and the memory budget. */
+export interface WsDeflateOptions extends PerMessageDeflateOptions {
+  /** Where kept windows are reserved from. Default `DeflateBudget.shared` (64 MiB). */
+  budget?: DeflateBudget;
 }
 
 /** Options of `wsAttachServer`. */
@@ -66,6 +89,13 @@ export interface WsServerOptions extends WsOptions {
   checkOrigin?: (origin: string | null, request: HttpRequestHead) => boolean;
   /** Extra headers for the 101 answer. */
   responseHeaders?: [string, string][];
+  /**
+   * With `WS_NOHTTP` only: the permessage-deflate negotiated by the caller's own
+   * handshake (the `deflate` of `acceptUpgrade` called with `perMessageDeflate`, whose
+   * answer already carries the header). The socket takes over its memory reservation; a
+   * caller that does not attach must call its `release()`.
+   */
+  negotiatedDeflate?: NegotiatedDeflate;
 }
 
 /** Options of `wsAttachClient`. */

@@ -14,8 +14,16 @@ import { type Handle, openHandle } from "./handle.ts";
 import { DEFAULT_SEND_HIGH_WATER, WsUpgradeActor } from "./ws_upgrade_actor.ts";
 import { WS_TEXT, wsLimits, type WsServerOptions, type WsType } from "./ws_options.ts";
 
-/** Options of {@link wsUpgrade}: those of `wsAttachServer` that apply, and two of its own. */
-export interface WsUpgradeOptions extends Omit<WsServerOptions, "closeGrace" | "httpLimits"> {
+/**
+ * Options of {@link wsUpgrade}: those of `wsAttachServer` that apply, and two of its own.
+ * No compression: Deno's `WebSocket` does not speak permessage-deflate, so offers are
+ * not answered.
+ */
+export interface WsUpgradeOptions extends
+  Omit<
+    WsServerOptions,
+    "closeGrace" | "httpLimits" | "perMessageDeflate" | "negotiatedDeflate"
+  > {
   /**
    * Send backpressure: a send resolves once Deno holds fewer than this many unwritten
    * bytes (`WebSocket.bufferedAmount`). Default 256 KiB.
@@ -149,7 +157,8 @@ export function wsUpgrade(
   };
   let accepted;
   try {
-    accepted = acceptUpgrade(head, options);
+    // Deno answers the upgrade itself, without extensions: none may be negotiated here.
+    accepted = acceptUpgrade(head, { ...options, perMessageDeflate: undefined });
   } catch (e) {
     if (e instanceof HandshakeError) throw refusal(e.code, e.status, e.message);
     throw e;

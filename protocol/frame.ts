@@ -121,8 +121,9 @@ function writeHeader(
   payloadLength: number,
   fin: boolean,
   masked: boolean,
+  rsv1 = false,
 ): number {
-  target[offset] = (fin ? 0x80 : 0) | opcode;
+  target[offset] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
   const maskBit = masked ? 0x80 : 0;
   let p = offset + 2;
   if (payloadLength <= 125) {
@@ -191,6 +192,11 @@ export interface EncodeFrameOptions {
   fin?: boolean;
   /** Whether to mask the payload with a fresh random key: `true` for clients. */
   masked: boolean;
+  /**
+   * Sets RSV1: the payload is compressed (permessage-deflate, RFC 7692). Only on the
+   * first frame of a data message. Default `false`.
+   */
+  rsv1?: boolean;
 }
 
 /**
@@ -207,7 +213,7 @@ export interface EncodeFrameOptions {
  * @param options whether the frame is final (default `true`) and whether to mask it
  * @returns the chunks making up the frame
  * @throws {DillError} `EINVAL` as for {@link encodeFrameHeader} (e.g. a control frame
- * payload over 125 bytes)
+ * payload over 125 bytes), or RSV1 on a control or continuation frame
  *
  * @example
  * ```ts
@@ -226,15 +232,23 @@ export function encodeFrame(
   options: EncodeFrameOptions,
 ): Uint8Array[] {
   const fin = options.fin ?? true;
-  if (!options.masked) return [encodeFrameHeader(opcode, payload.length, fin, null), payload];
-
+  const rsv1 = options.rsv1 ?? false;
+  if (rsv1 && opcode !== Opcode.TEXT && opcode !== Opcode.BINARY) {
+    throw new DillError("EINVAL", "RSV1 (compressed) is only for a data message's first frame");
+  }
   checkFrameFields(opcode, payload.length, fin);
+  if (!options.masked) {
+    const header = new Uint8Array(frameHeaderLength(payload.length, false));
+    writeHeader(header, 0, opcode, payload.length, fin, false, rsv1);
+    return [header, payload];
+  }
+
   const headerLength = frameHeaderLength(payload.length, true);
   // Leading padding puts the payload on a 4-byte boundary of the buffer.
   const padding = (4 - (headerLength & 3)) & 3;
   const frameLength = headerLength + payload.length;
   const frame = new Uint8Array(new ArrayBuffer(padding + frameLength), padding, frameLength);
-  writeHeader(frame, 0, opcode, payload.length, fin, true);
+  writeHeader(frame, 0, opcode, payload.length, fin, true, rsv1);
   const keyOffset = headerLength - MASK_LENGTH;
   writeRandomMask(frame, keyOffset);
   frame.set(payload, headerLength);

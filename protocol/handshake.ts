@@ -4,14 +4,25 @@
  * answer (or the HTTP error to send instead), and writing an upgrade request and
  * validating its answer. Heads come from `HttpHeadReader` (`./http11.ts`).
  *
- * No extension is ever negotiated: extension offers are ignored by the server, and a
- * server answer that accepts one is refused by the client.
+ * The one extension negotiated is permessage-deflate (RFC 7692), when the options
+ * enable it (`./permessage_deflate.ts` holds the rules): other extension offers are
+ * ignored by the server, and a server answer that accepts anything not offered is
+ * refused by the client.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
+import type { DeflateBudget } from "./deflate_budget.ts";
+import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
+import { parseExtensions } from "./extensions.ts";
+import {
+  checkDeflateAnswer,
+  type DeflateParams,
+  negotiateDeflate,
+  type ResolvedDeflateOptions,
+} from "./permessage_deflate.ts";
 import {
   type HttpRequestHead,
   type HttpResponseHead,
@@ -105,6 +116,12 @@ export interface ServerHandshakeOptions {
   checkOrigin?: (origin: string | null, request: HttpRequestHead) => boolean;
   /** Extra header lines for the 101 answer, such as `["Set-Cookie", "..."]`. */
   responseHeaders?: [string, string][];
+  /**
+   * Accept permessage-deflate offers with these settings, reserving the memory of kept
+   * windows from `budget` (when it is spent, no context takeover is negotiated both
+   * ways). Absent: offers are ignored.
+   */
+  perMessageDeflate?: { options: ResolvedDeflateOptions; budget: DeflateBudget };
 }
 
 /** A valid upgrade request, and the answer that completes the handshake. */
@@ -117,6 +134,12 @@ export interface AcceptedUpgrade {
   key: string;
   /** The chosen subprotocol, or `null` if none. */
   protocol: string | null;
+  /**
+   * The negotiated permessage-deflate, or `null`. Its bytes are reserved in the budget:
+   * the caller owns them, and either takes the codec (`takeCodec`, whose `close` releases
+   * them) or calls `release`.
+   */
+  deflate: NegotiatedDeflate | null;
   /** The request this was derived from. */
   request: HttpRequestHead;
   /** The full `101 Switching Protocols` answer to send. */
@@ -198,9 +221,11 @@ const SERVER_OWNED_HEADERS = new Set([
  *   the key so that clients of older drafts learn which version to use;
  * - one `Sec-WebSocket-Key`, the base64 encoding of 16 bytes (else 400);
  * - `checkOrigin` accepts the origin (else 403);
- * - `Sec-WebSocket-Protocol` offers, across repeated headers, are tokens (else 400).
- *
- * `Sec-WebSocket-Extensions` offers are ignored: no extension is negotiated.
+ * - `Sec-WebSocket-Protocol` offers, across repeated headers, are tokens (else 400);
+ * - with `perMessageDeflate`, `Sec-WebSocket-Extensions` is well-formed (else 400); the
+ *   first acceptable permessage-deflate offer is accepted (RFC 7692 7.1), offers with
+ *   unknown or repeated parameters or invalid values are declined, other extensions
+ *   are ignored. Without it, extension offers are ignored.
  *
  * @param request the request head, as read by `HttpHeadReader` (`./http11.ts`)
  * @param options limits, subprotocols, origin check and extra answer headers
@@ -334,9 +359,47 @@ export function acceptUpgrade(
     ["Sec-WebSocket-Accept", wsResponseKey(key)],
   ];
   if (protocol !== null) answer.push(["Sec-WebSocket-Protocol", protocol]);
+  // Last: nothing can refuse the request after the budget is reserved.
+  const deflate = negotiateServerDeflate(headers, options.perMessageDeflate, answer);
   answer.push(...extraHeaders);
-  const response = writeHttpResponse(101, "Switching Protocols", answer);
-  return { resource, host, key, protocol, request, response };
+  let response: Uint8Array;
+  try {
+    response = writeHttpResponse(101, "Switching Protocols", answer);
+  } catch (e) {
+    // An invalid extra header value: give the reservation back before refusing.
+    deflate?.release();
+    throw e;
+  }
+  return { resource, host, key, protocol, deflate, request, response };
+}
+
+/**
+ * The server's permessage-deflate decision: parses the offers (400 when malformed),
+ * negotiates with context takeover if the budget has room for its windows, else
+ * without, and appends the answer header.
+ */
+function negotiateServerDeflate(
+  headers: Headers,
+  config: ServerHandshakeOptions["perMessageDeflate"],
+  answer: [string, string][],
+): NegotiatedDeflate | null {
+  const header = headers.get("sec-websocket-extensions");
+  if (config === undefined || header === null) return null;
+  let offers;
+  try {
+    offers = parseExtensions(header);
+  } catch (e) {
+    throw refuse((e as Error).message);
+  }
+  const { options, budget } = config;
+  let agreed = negotiateDeflate(offers, options, false);
+  if (agreed === null) return null;
+  if (!budget.tryReserve(NegotiatedDeflate.reservation(agreed.params, options))) {
+    // Without context takeover nothing is kept: the reservation is 0 bytes.
+    agreed = negotiateDeflate(offers, options, true)!;
+  }
+  answer.push(["Sec-WebSocket-Extensions", agreed.answer]);
+  return new NegotiatedDeflate(agreed.params, options, budget);
 }
 
 /** Throws `EINVAL` for server options that could never work. */
@@ -442,6 +505,8 @@ export interface ClientHandshakeOptions {
   headers?: [string, string][];
   /** The `Origin` header to send, as browsers do. */
   origin?: string;
+  /** The `Sec-WebSocket-Extensions` offer, such as `deflateOffer`'s (`./permessage_deflate.ts`). */
+  extensions?: string;
 }
 
 /** Headers the handshake itself writes in the request; options may not set them. */
@@ -462,8 +527,8 @@ const CLIENT_OWNED_HEADERS = new Set([
 /**
  * Writes the upgrade request that opens a WebSocket (RFC 6455 section 4.1): `GET resource`,
  * `Host`, `Upgrade: websocket`, `Connection: Upgrade`, the key, `Sec-WebSocket-Version: 13`,
- * then `Sec-WebSocket-Protocol` if protocols are offered, `Origin` if given, and the extra
- * headers. No extension is offered.
+ * then `Sec-WebSocket-Protocol` if protocols are offered, `Sec-WebSocket-Extensions` if
+ * an extension offer is given, `Origin` if given, and the extra headers.
  *
  * @param resource path and query, starting with `/`
  * @param host the `Host` header: host name or address, with a port if not the default
@@ -525,6 +590,9 @@ export function writeUpgradeRequest(
     ["Sec-WebSocket-Version", "13"],
   ];
   if (protocols.length > 0) lines.push(["Sec-WebSocket-Protocol", protocols.join(", ")]);
+  if (options.extensions !== undefined) {
+    lines.push(["Sec-WebSocket-Extensions", options.extensions]);
+  }
   if (options.origin !== undefined) lines.push(["Origin", options.origin]);
   lines.push(...extra);
   // writeHttpRequest refuses invalid names and values (header injection) with EINVAL.
@@ -534,14 +602,18 @@ export function writeUpgradeRequest(
 /**
  * Validates the server's answer to an upgrade request (RFC 6455 section 4.1): status 101,
  * HTTP/1.1 or a later 1.x, `Upgrade` listing `websocket`, `Connection` listing `upgrade`,
- * `Sec-WebSocket-Accept` matching the key, no `Sec-WebSocket-Extensions` (none was
- * offered), and `Sec-WebSocket-Protocol` either absent or a single one of the offered
+ * `Sec-WebSocket-Accept` matching the key, `Sec-WebSocket-Extensions` absent unless
+ * permessage-deflate was offered (then it must be a valid answer to that offer, RFC 7692
+ * 7.1), and `Sec-WebSocket-Protocol` either absent or a single one of the offered
  * subprotocols.
  *
  * @param response the response head, as read by `HttpHeadReader` (`./http11.ts`)
  * @param key the key sent in the request
  * @param offeredProtocols the subprotocols offered in the request
- * @returns the subprotocol the server chose, or `null`
+ * @param deflateOffer the permessage-deflate settings offered (and whether the offer
+ *   asked for no context takeover both ways), or `null` if none was offered
+ * @returns the subprotocol the server chose, or `null`, and, when deflate was offered,
+ *   the negotiated permessage-deflate parameters, or `null` if the server declined
  * @throws {DillError} `EPROTO` naming the first rule the answer breaks; `EINVAL` if `key`
  *   is not a valid key
  *
@@ -555,14 +627,15 @@ export function writeUpgradeRequest(
  *   "Sec-WebSocket-Accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
  * });
  * const head = { version: "HTTP/1.1", status: 101, reason: "Switching Protocols", headers };
- * console.log(checkUpgradeResponse(head, "dGhlIHNhbXBsZSBub25jZQ==", [])); // { protocol: null }
+ * console.log(checkUpgradeResponse(head, "dGhlIHNhbXBsZSBub25jZQ==", []).protocol); // null
  * ```
  */
 export function checkUpgradeResponse(
   response: HttpResponseHead,
   key: string,
   offeredProtocols: string[],
-): { protocol: string | null } {
+  deflateOffer: { options: ResolvedDeflateOptions; stateless: boolean } | null = null,
+): { protocol: string | null; deflate?: DeflateParams | null } {
   if (!KEY_PATTERN.test(key)) {
     throw new DillError("EINVAL", "checkUpgradeResponse: key must be the base64 of 16 bytes");
   }
@@ -595,14 +668,25 @@ export function checkUpgradeResponse(
       `server's Sec-WebSocket-Accept ${quote(accept)} does not match the key sent`,
     );
   }
-  if (headers.has("sec-websocket-extensions")) {
-    throw new DillError(
-      "EPROTO",
-      "server accepted a WebSocket extension although none was offered",
+  const extensions = headers.get("sec-websocket-extensions");
+  let deflate: DeflateParams | null = null;
+  if (extensions !== null) {
+    if (deflateOffer === null) {
+      throw new DillError(
+        "EPROTO",
+        "server accepted a WebSocket extension although none was offered",
+      );
+    }
+    deflate = checkDeflateAnswer(
+      parseExtensions(extensions),
+      deflateOffer.options,
+      deflateOffer.stateless,
     );
   }
   const chosen = headers.get("sec-websocket-protocol");
-  if (chosen === null) return { protocol: null };
+  const result = (protocol: string | null) =>
+    deflateOffer === null ? { protocol } : { protocol, deflate };
+  if (chosen === null) return result(null);
   if (offeredProtocols.length === 0) {
     throw new DillError(
       "EPROTO",
@@ -617,5 +701,5 @@ export function checkUpgradeResponse(
         : `server chose subprotocol ${quote(chosen)}, which was not offered`,
     );
   }
-  return { protocol: chosen };
+  return result(chosen);
 }

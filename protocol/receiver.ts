@@ -7,6 +7,7 @@
  */
 
 import { CloseCode, isValidReceivedCloseCode, parseClosePayload } from "./close_codes.ts";
+import type { MessageInflater } from "./deflate_codec.ts";
 import { DillError } from "./errors.ts";
 import { MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER_LENGTH, Opcode } from "./frame.ts";
 import { applyMask, MASK_LENGTH } from "./mask.ts";
@@ -19,8 +20,16 @@ export interface ReceiverOptions {
    * requires every frame to be unmasked.
    */
   role: "server" | "client";
-  /** Largest payload, in bytes, of one reassembled data message; may be `Infinity`. */
+  /**
+   * Largest payload, in bytes, of one reassembled data message; may be `Infinity`. For a
+   * compressed message it applies to the inflated payload, checked while inflating.
+   */
   maxMessageSize: number;
+  /**
+   * The decompressor of a negotiated permessage-deflate (RFC 7692), or `null` (the
+   * default): then RSV1 is a protocol error (1002) like the other RSV bits.
+   */
+  inflater?: MessageInflater | null;
 }
 
 /**
@@ -87,6 +96,11 @@ function readUint32(bytes: Uint8Array, at: number): number {
  * length. Text is validated as soon as its bytes are fed, even mid-frame, so invalid
  * UTF-8 is reported without waiting for the rest of the message.
  *
+ * With permessage-deflate negotiated (`inflater`), a message whose first frame has RSV1
+ * is gathered compressed, under the size limit plus DEFLATE's worst overhead, and
+ * inflated when its last frame arrives, with `maxMessageSize` applied to the output as
+ * it is produced; its text is validated once inflated.
+ *
  * @example
  * ```ts
  * import { Receiver } from "./receiver.ts";
@@ -104,6 +118,9 @@ function readUint32(bytes: Uint8Array, at: number): number {
 export class Receiver {
   readonly #expectMasked: boolean;
   readonly #maxMessageSize: number;
+  #inflater: MessageInflater | null;
+  /** Largest compressed size of a message: the inflated limit plus DEFLATE's worst overhead. */
+  readonly #maxWireSize: number;
 
   // Fed bytes not parsed yet: #chunks[#head] from #offset, then the following chunks.
   #chunks: Uint8Array[] = [];
@@ -131,6 +148,8 @@ export class Receiver {
   // The data message being assembled, if #inMessage.
   #inMessage = false;
   #binary = false;
+  /** The message had RSV1 on its first frame: its payload is DEFLATE data. */
+  #compressed = false;
   /** Payload bytes announced by the message's frames so far. */
   #messageLength = 0;
   readonly #textValidator = new Utf8Validator();
@@ -166,6 +185,26 @@ export class Receiver {
     this.#expectMasked = options.role === "server";
     // Lengths beyond 2^53 cannot even be counted exactly, let alone held.
     this.#maxMessageSize = Math.min(max, Number.MAX_SAFE_INTEGER);
+    this.#inflater = options.inflater ?? null;
+    // Stored blocks cost 5 bytes per 64 KiB, plus a few bytes of block headers.
+    this.#maxWireSize = Math.min(
+      this.#maxMessageSize + Math.ceil(this.#maxMessageSize / 65535) * 5 + 64,
+      Number.MAX_SAFE_INTEGER,
+    );
+  }
+
+  /**
+   * Turns on permessage-deflate once the handshake negotiated it, before any frame
+   * arrives (the handshake decides after the receiver exists).
+   *
+   * @param inflater the connection's decompressor
+   * @throws {DillError} `EINVAL` once bytes were fed
+   */
+  useInflater(inflater: MessageInflater): void {
+    if (this.#queuedBytes > 0 || this.#inFrame || this.#finished) {
+      throw new DillError("EINVAL", "useInflater: frames were already received");
+    }
+    this.#inflater = inflater;
   }
 
   /**
@@ -240,11 +279,30 @@ export class Receiver {
     const byte0 = src[p];
     const fin = (byte0 & 0x80) !== 0;
     const opcode = byte0 & 0x0f;
-    if ((byte0 & 0x70) !== 0) {
+    const rsv1 = (byte0 & 0x40) !== 0;
+    if ((byte0 & 0x30) !== 0) {
       return this.#fail(
         CloseCode.PROTOCOL_ERROR,
-        "frame has RSV bits set but no extension was negotiated",
+        "frame has RSV2 or RSV3 set but no extension defines them",
       );
+    }
+    if (rsv1) {
+      // permessage-deflate (RFC 7692 6.1): RSV1 marks the first frame of a compressed
+      // data message, and nothing else.
+      if (this.#inflater === null) {
+        return this.#fail(
+          CloseCode.PROTOCOL_ERROR,
+          "frame has RSV1 set but no extension was negotiated",
+        );
+      }
+      if (opcode !== Opcode.TEXT && opcode !== Opcode.BINARY) {
+        return this.#fail(
+          CloseCode.PROTOCOL_ERROR,
+          opcode === Opcode.CONTINUATION
+            ? "continuation frame has RSV1 set; only a message's first frame may"
+            : "control or reserved frame has RSV1 set; only data messages are compressed",
+        );
+      }
     }
     if (opcode >= Opcode.CLOSE) {
       if (opcode > Opcode.PONG) {
@@ -335,7 +393,8 @@ export class Receiver {
     }
     if (opcode < Opcode.CLOSE) {
       const messageLength = this.#messageLength + length;
-      if (messageLength > this.#maxMessageSize) {
+      const compressed = opcode === Opcode.CONTINUATION ? this.#compressed : rsv1;
+      if (messageLength > (compressed ? this.#maxWireSize : this.#maxMessageSize)) {
         return this.#fail(
           CloseCode.MESSAGE_TOO_BIG,
           `message of ${messageLength}+ bytes is over the limit of ${this.#maxMessageSize}`,
@@ -367,6 +426,7 @@ export class Receiver {
       if (opcode !== Opcode.CONTINUATION) {
         this.#inMessage = true;
         this.#binary = opcode === Opcode.BINARY;
+        this.#compressed = rsv1;
         this.#textValidator.reset();
       }
       this.#messageLength += length;
@@ -390,7 +450,7 @@ export class Receiver {
       }
       this.#skip(take);
       this.#remaining -= take;
-      if (whole && !this.#binary) {
+      if (whole && !this.#binary && !this.#compressed) {
         // Validate and decode at once; the application wants the text anyway.
         const text = decodeWholeText(piece);
         if (text === null) return this.#failText(piece);
@@ -399,7 +459,7 @@ export class Receiver {
         this.#messageLength = 0;
         return { type: "message", binary: false, data: piece, text };
       }
-      if (!this.#binary && !this.#textValidator.push(piece)) {
+      if (!this.#binary && !this.#compressed && !this.#textValidator.push(piece)) {
         return this.#fail(CloseCode.INVALID_PAYLOAD, "text message is not valid UTF-8");
       }
       if (
@@ -418,6 +478,7 @@ export class Receiver {
   /** Ends the message after its final frame: `data` if given, else the gathered pieces. */
   #endMessage(data: Uint8Array | null): Step {
     this.#inFrame = false;
+    if (this.#compressed) return this.#endCompressedMessage(data ?? this.#takeMessage());
     if (!this.#binary && !this.#textValidator.finish()) {
       return this.#fail(
         CloseCode.INVALID_PAYLOAD,
@@ -430,6 +491,23 @@ export class Receiver {
     this.#messageLength = 0;
     if (this.#binary) return { type: "message", binary: true, data: message };
     return { type: "message", binary: false, data: message, text: lossyDecoder.decode(message) };
+  }
+
+  /** Inflates a whole compressed message, under the size limit, and checks its text. */
+  #endCompressedMessage(compressed: Uint8Array): Step {
+    this.#dropMessage();
+    this.#inMessage = false;
+    this.#messageLength = 0;
+    this.#compressed = false;
+    const inflated = this.#inflater!.inflate(compressed, this.#maxMessageSize);
+    if (!(inflated instanceof Uint8Array)) {
+      const what = inflated.code === CloseCode.MESSAGE_TOO_BIG ? "" : "compressed message: ";
+      return this.#fail(inflated.code, what + inflated.message);
+    }
+    if (this.#binary) return { type: "message", binary: true, data: inflated };
+    const text = decodeWholeText(inflated);
+    if (text === null) return this.#failText(inflated);
+    return { type: "message", binary: false, data: inflated, text };
   }
 
   /** The 1007 for a whole text message found invalid, worded as the streaming check words it. */

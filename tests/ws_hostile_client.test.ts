@@ -393,8 +393,9 @@ const BAD_ANSWERS: {
     options: { protocols: ["chat", "superchat"] },
   },
   {
-    name: "Sec-WebSocket-Extensions: permessage-deflate",
+    name: "Sec-WebSocket-Extensions: permessage-deflate, not offered",
     answer: (key) => edited101(key, [], ["Sec-WebSocket-Extensions: permessage-deflate"]),
+    options: { perMessageDeflate: false },
   },
   {
     name: "Sec-WebSocket-Extensions: x-unknown",

@@ -711,7 +711,13 @@ Deno.test("ws server handshake: the client disconnects before sending anything â
 
 // ---- valid requests in the odd forms real clients send --------------------------------
 
-const GOOD_REQUESTS: { name: string; request: () => Uint8Array; check?: (rig: Rig) => void }[] = [
+const GOOD_REQUESTS: {
+  name: string;
+  request: () => Uint8Array;
+  check?: (rig: Rig) => void;
+  /** The Sec-WebSocket-Extensions answer expected (none by default). */
+  extensions?: string;
+}[] = [
   {
     name: "Connection: keep-alive, Upgrade",
     request: () => upgradeRequest({ headers: { Connection: "keep-alive, Upgrade" } }),
@@ -761,6 +767,8 @@ const GOOD_REQUESTS: { name: string; request: () => Uint8Array; check?: (rig: Ri
             "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame",
         },
       }),
+    // permessage-deflate is accepted (on by default); the unknown extension is ignored.
+    extensions: "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
   },
   {
     name: "Sec-WebSocket-Protocol offered but not spoken",
@@ -794,7 +802,7 @@ for (const good of GOOD_REQUESTS) {
       assert.equal(res.headers.get("sec-websocket-accept"), acceptKey(SAMPLE_KEY));
       assert.equal(res.headers.get("upgrade")?.toLowerCase(), "websocket");
       assert.equal(res.headers.get("connection")?.toLowerCase(), "upgrade");
-      assert.equal(res.headers.get("sec-websocket-extensions"), null);
+      assert.equal(res.headers.get("sec-websocket-extensions"), good.extensions ?? null);
       assert.equal(res.headers.get("sec-websocket-protocol"), null);
       const attached = assertOk(await attaching, "wsAttachServer");
       rig = new Rig(attached.handle, peer, attached.headers);

@@ -503,6 +503,9 @@ export class RawPeer {
   }
 
   /** Reads and unmasks one frame our side sent; checks the masking our role requires. */
+  /** Set when permessage-deflate was negotiated: RSV1 is then allowed on data frames. */
+  deflate = false;
+
   async readFrame(deadline = now() + 2000): Promise<ParsedFrame> {
     const h = await this.read(2, deadline);
     const fin = (h[0] & 0x80) !== 0;
@@ -530,7 +533,9 @@ export class RawPeer {
         masked ? "masked" : "unmasked"
       }`,
     );
-    assert.equal(rsv, 0, "our side set RSV bits");
+    // RSV1 marks a compressed message's first frame once permessage-deflate is negotiated.
+    const allowed = this.deflate && rsv === 4 && (opcode === 1 || opcode === 2);
+    assert.ok(rsv === 0 || allowed, "our side set RSV bits");
     return { fin, rsv, opcode, masked, payload };
   }
 
@@ -809,7 +814,9 @@ export function checkClientRequest(req: ParsedRequest): string {
   assert.equal(req.headers.get("upgrade")?.toLowerCase(), "websocket");
   assert.ok(/(^|,)\s*upgrade\s*(,|$)/i.test(req.headers.get("connection") ?? ""));
   assert.equal(req.headers.get("sec-websocket-version"), "13");
-  assert.equal(req.headers.get("sec-websocket-extensions"), null, "our client offered extensions");
+  // The only extension our client may offer is permessage-deflate (on by default).
+  const offer = req.headers.get("sec-websocket-extensions");
+  if (offer !== null) assert.match(offer, /^permessage-deflate(;|$)/, "unexpected offer");
   const key = req.headers.get("sec-websocket-key") ?? "";
   assert.equal(atob(key).length, 16, `key ${key} is not 16 bytes of base64`);
   return key;

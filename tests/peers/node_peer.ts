@@ -86,9 +86,16 @@ export class NodePeer {
     });
   }
 
-  /** A `ws` client connecting to `url`, offering `protocols`. */
-  static connect(url: string, protocols?: string[]): NodePeer {
-    const ws: NodeWs = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
+  /**
+   * A `ws` client connecting to `url`, offering `protocols`; `options` go to `ws` as they
+   * are (such as `{ perMessageDeflate: { serverMaxWindowBits: 10 } }`).
+   */
+  static connect(url: string, protocols?: string[], options?: Record<string, unknown>): NodePeer {
+    const ws: NodeWs = options
+      ? new WebSocket(url, protocols ?? [], options)
+      : protocols
+      ? new WebSocket(url, protocols)
+      : new WebSocket(url);
     return new NodePeer(ws);
   }
 
@@ -156,9 +163,13 @@ export class NodeServer {
   readonly #peers: NodePeer[] = [];
   readonly #listening: Promise<void>;
 
-  /** `protocols`: the subprotocols it speaks; it picks the first one the client offers. */
-  constructor(protocols: string[] = []) {
+  /**
+   * `protocols`: the subprotocols it speaks; it picks the first one the client offers.
+   * `options` go to `WebSocketServer` as they are (such as `perMessageDeflate`).
+   */
+  constructor(protocols: string[] = [], options: Record<string, unknown> = {}) {
     this.#server = new WebSocketServer({
+      ...options,
       host: "127.0.0.1",
       port: 0,
       handleProtocols: (offered: Set<string>) =>
@@ -176,8 +187,11 @@ export class NodeServer {
   }
 
   /** Starts a server and waits until it listens. */
-  static async start(protocols?: string[]): Promise<NodeServer> {
-    const server = new NodeServer(protocols);
+  static async start(
+    protocols?: string[],
+    options?: Record<string, unknown>,
+  ): Promise<NodeServer> {
+    const server = new NodeServer(protocols, options);
     await within(server.#listening, "ws server listening");
     return server;
   }

@@ -1,6 +1,9 @@
 """A Python websockets client peer for tests/interop_python.test.ts.
 
-    /usr/bin/python3 py_client.py URL SCENARIO [--specs JSON] [--subprotocols a,b]
+    /usr/bin/python3 py_client.py URL SCENARIO [--specs JSON] [--subprotocols a,b] [--deflate D]
+
+--deflate: "" (websockets' default: permessage-deflate on), "off", or a JSON object of
+ClientPerMessageDeflateFactory arguments.
 
 Scenarios (each reports JSON lines on stdout, starting with an "open" event):
   echo        send every spec (fragmented when it has a split), then check every echo;
@@ -21,7 +24,7 @@ import sys
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from py_common import build, emit, mismatch, pattern, send_spec
+from py_common import build, deflate_kwargs, emit, mismatch, pattern, send_spec
 
 PING_PAYLOADS = [b"", b"are you there?", pattern(125, 9)]  # as PING_PAYLOADS in common.ts
 
@@ -85,6 +88,7 @@ async def main(args):
         max_size=None,
         ping_interval=None,
         close_timeout=5,
+        **deflate_kwargs(args.deflate, "client"),
     ) as ws:
         emit("open", subprotocol=ws.subprotocol)
         await SCENARIOS[args.scenario](ws, specs)
@@ -96,6 +100,7 @@ if __name__ == "__main__":
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--specs", default="[]")
     parser.add_argument("--subprotocols", default="")
+    parser.add_argument("--deflate", default="")  # see py_common.deflate_kwargs
     parser.add_argument("--timeout", type=float, default=15)
     arguments = parser.parse_args()
     try:

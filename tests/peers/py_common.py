@@ -65,3 +65,22 @@ def fail(message):
     """Reports a fatal problem on stderr and exits non-zero."""
     print(message, file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def deflate_kwargs(setting, side):
+    """Keyword arguments of connect()/serve() for --deflate: "" keeps websockets' default
+    (permessage-deflate on), "off" turns compression off, and a JSON object configures
+    the permessage-deflate factory of `side` ("client" or "server") with those fields."""
+    if setting == "":
+        return {}
+    if setting == "off":
+        return {"compression": None}
+    from websockets.extensions import permessage_deflate
+
+    factory = (
+        permessage_deflate.ClientPerMessageDeflateFactory
+        if side == "client"
+        else permessage_deflate.ServerPerMessageDeflateFactory
+    )
+    return {"extensions": [factory(**json.loads(setting))]}
+

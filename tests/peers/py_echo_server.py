@@ -1,6 +1,10 @@
 """A Python websockets server peer for tests/interop_python.test.ts.
 
     /usr/bin/python3 py_echo_server.py [--subprotocols b] [--connections 1] [--timeout 15]
+                                       [--deflate D]
+
+--deflate: "" (websockets' default: permessage-deflate on), "off", or a JSON object of
+ServerPerMessageDeflateFactory arguments.
 
 Listens on 127.0.0.1 with a free port and reports {"event": "listening", "port": N}.
 Per connection it reports "open" (path, subprotocol), echoes every message with its
@@ -22,7 +26,7 @@ import sys
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from py_common import emit, pattern, send_spec
+from py_common import deflate_kwargs, emit, pattern, send_spec
 
 PING_PAYLOADS = [b"", b"are you there?", pattern(125, 9)]  # as PING_PAYLOADS in common.ts
 
@@ -86,6 +90,7 @@ async def main(args):
         max_size=None,
         ping_interval=None,
         close_timeout=5,
+        **deflate_kwargs(args.deflate, "server"),
     ) as server:
         emit("listening", port=server.sockets[0].getsockname()[1])
         await finished.wait()
@@ -95,6 +100,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--subprotocols", default="")
     parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--deflate", default="")  # see py_common.deflate_kwargs
     parser.add_argument("--timeout", type=float, default=15)
     arguments = parser.parse_args()
     try:

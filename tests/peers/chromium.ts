@@ -1,0 +1,255 @@
+/**
+ * Headless Debian Chromium driven over the Chrome DevTools Protocol, spoken directly over
+ * Deno's own WebSocket: launch it, open a page, evaluate scripts in it. The same driver as
+ * `tests/demo_chromium.test.ts` (which explains the approach), as a module other tests
+ * can import.
+ *
+ * @module
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+export const WATCHDOG_MS = 25_000;
+export const STEP_MS = 5_000;
+
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-proxy-server", // a proxy from the environment must not stand between us and 127.0.0.1
+  "--remote-debugging-port=0",
+];
+
+/** Resolves `p`, or rejects naming `what` after `ms`; the timer never outlives the call. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A running Chromium: its process, its profile dir and the tail of its stderr. */
+export class Browser {
+  readonly #child: Deno.ChildProcess;
+  readonly #dir: string;
+  readonly #stderr: Promise<string>;
+  readonly #stderrReader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly status: Promise<Deno.CommandStatus>;
+
+  private constructor(child: Deno.ChildProcess, dir: string) {
+    this.#child = child;
+    this.#dir = dir;
+    this.status = child.status;
+    this.#stderrReader = child.stderr.getReader();
+    this.#stderr = tail(this.#stderrReader);
+  }
+
+  static async launch(): Promise<Browser> {
+    try {
+      await Deno.stat(CHROMIUM);
+    } catch {
+      throw new Error(
+        `${CHROMIUM} not found: this test drives a real headless Chromium. Install it with ` +
+          "`sudo apt-get install -y chromium` (Debian/Ubuntu), " +
+          "or run `bash tests/peers/install.sh` as root.",
+      );
+    }
+    const dir = await Deno.makeTempDir({ prefix: "dill-ws-chromium-" });
+    const child = new Deno.Command(CHROMIUM, {
+      args: [...FLAGS, `--user-data-dir=${dir}`, "about:blank"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    return new Browser(child, dir);
+  }
+
+  /** The browser's DevTools WebSocket URL, from the file Chromium writes once it listens. */
+  async devtoolsUrl(): Promise<string> {
+    let exited = false;
+    this.status.then(() => exited = true);
+    for (const start = Date.now(); Date.now() - start < 10_000; await sleep(50)) {
+      if (exited) throw new Error(`Chromium exited at start:\n${await this.stderrTail()}`);
+      const text = await Deno.readTextFile(`${this.#dir}/DevToolsActivePort`).catch(() => "");
+      const [port, path] = text.split("\n");
+      if (path?.startsWith("/devtools/browser/")) return `ws://127.0.0.1:${port}${path}`;
+    }
+    throw new Error(`Chromium wrote no DevToolsActivePort in 10 s:\n${await this.stderrTail()}`);
+  }
+
+  kill(): void {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+
+  /** Waits for the browser to exit (killing it if it lingers), then removes its profile. */
+  async dispose(): Promise<void> {
+    try {
+      await within(this.status, 5_000, "Chromium exit");
+    } catch {
+      this.kill();
+      await this.status;
+    }
+    // Chromium's helpers may keep stderr open a moment longer; never wait for them long.
+    await within(this.#stderr, 2_000, "stderr").catch(() => this.#stderrReader.cancel());
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await Deno.remove(this.#dir, { recursive: true });
+      } catch (e) {
+        if (attempt === 5) throw e;
+        await sleep(100); // a helper may still be writing its last files
+      }
+    }
+  }
+
+  stderrTail(): Promise<string> {
+    return within(this.#stderr, 1_000, "stderr").catch(() => "(stderr still open)");
+  }
+}
+
+/** Keeps the last 4 KiB of a stream, until it ends. */
+async function tail(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  let kept = new Uint8Array(0);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return new TextDecoder().decode(kept);
+    kept = new Uint8Array([...kept, ...value]).slice(-4096);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** A minimal Chrome DevTools Protocol client over Deno's WebSocket (flattened sessions). */
+export class Cdp {
+  readonly #ws: WebSocket;
+  readonly closed: Promise<void>;
+  #nextId = 1;
+  readonly #calls = new Map<number, { resolve(v: Json): void; reject(e: Error): void }>();
+  readonly #listeners = new Set<(msg: Json) => void>();
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.onmessage = (e) => {
+      const msg = JSON.parse(e.data);
+      const call = this.#calls.get(msg.id);
+      if (call) {
+        this.#calls.delete(msg.id);
+        if (msg.error) call.reject(new Error(`CDP: ${JSON.stringify(msg.error)}`));
+        else call.resolve(msg.result);
+      }
+      for (const listen of this.#listeners) listen(msg);
+    };
+    this.closed = new Promise((resolve) => {
+      ws.onclose = () => {
+        for (const call of this.#calls.values()) call.reject(new Error("CDP connection closed"));
+        this.#calls.clear();
+        resolve();
+      };
+    });
+  }
+
+  static async connect(url: string): Promise<Cdp> {
+    const ws = new WebSocket(url);
+    const cdp = new Cdp(ws);
+    const opened = new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = (e) => reject(new Error(`CDP connect: ${(e as ErrorEvent).message}`));
+    });
+    try {
+      await within(opened, STEP_MS, "CDP connect");
+    } catch (e) {
+      ws.close();
+      await cdp.closed;
+      throw e;
+    }
+    return cdp;
+  }
+
+  call(method: string, params: Json = {}, sessionId?: string): Promise<Json> {
+    const id = this.#nextId++;
+    const result = new Promise<Json>((resolve, reject) => this.#calls.set(id, { resolve, reject }));
+    this.#ws.send(JSON.stringify({ id, method, params, sessionId }));
+    return within(result, STEP_MS, method);
+  }
+
+  /** Resolves on the next event `method` (of `sessionId`); start waiting before causing it. */
+  event(method: string, sessionId?: string): Promise<Json> {
+    const seen = new Promise<Json>((resolve) => {
+      const listen = (msg: Json) => {
+        if (msg.method !== method || msg.sessionId !== sessionId) return;
+        this.#listeners.delete(listen);
+        resolve(msg.params);
+      };
+      this.#listeners.add(listen);
+    });
+    return within(seen, STEP_MS, method);
+  }
+
+  async close(): Promise<void> {
+    this.#ws.close();
+    await this.closed;
+  }
+}
+
+/** One page of the browser, attached through a flattened CDP session. */
+export class Page {
+  private constructor(readonly cdp: Cdp, readonly session: string) {}
+
+  static async open(cdp: Cdp, url: string): Promise<Page> {
+    const { targetId } = await cdp.call("Target.createTarget", { url: "about:blank" });
+    const { sessionId } = await cdp.call("Target.attachToTarget", { targetId, flatten: true });
+    const page = new Page(cdp, sessionId);
+    await cdp.call("Page.enable", {}, sessionId);
+    const loaded = cdp.event("Page.loadEventFired", sessionId);
+    const { errorText } = await cdp.call("Page.navigate", { url }, sessionId);
+    if (errorText) throw new Error(`navigating to ${url}: ${errorText}`);
+    await loaded;
+    return page;
+  }
+
+  /** Runs `expression` in the page (awaiting a promise it yields) and returns its value. */
+  async eval(expression: string): Promise<Json> {
+    const { result, exceptionDetails } = await this.cdp.call("Runtime.evaluate", {
+      expression,
+      awaitPromise: true,
+      returnByValue: true,
+    }, this.session);
+    if (exceptionDetails) {
+      throw new Error(
+        `in the page: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`,
+      );
+    }
+    return result.value;
+  }
+
+  /** Polls `condition` in the page until it is truthy; returns its value. */
+  until(condition: string, what: string): Promise<Json> {
+    return this.eval(`new Promise((resolve, reject) => {
+      const start = Date.now();
+      const poll = () => {
+        const value = (${condition});
+        if (value) return resolve(value);
+        if (Date.now() - start > ${STEP_MS - 500}) {
+          return reject(new Error(${JSON.stringify(`page never showed: ${what}`)}));
+        }
+        setTimeout(poll, 20);
+      };
+      poll();
+    })`);
+  }
+}
