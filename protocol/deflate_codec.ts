@@ -37,6 +37,31 @@ import { SyncZlib } from "./zlib_sync.ts";
 /** The tail a sync flush ends with; stripped when sending, put back when receiving. */
 const SYNC_TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 
+/**
+ * An empty non-final stored block, byte-aligned: `00` (BFINAL 0, BTYPE 00, padding),
+ * LEN 0, NLEN 0xffff. Fed to an inflater that sits between blocks it changes nothing.
+ */
+const EMPTY_STORED_BLOCK = new Uint8Array([0x00, 0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * Whether an inflater that just took a message and its `00 00 ff ff` tail is between
+ * blocks, as it is after every message a conforming sender makes (RFC 7692 7.2.1: the
+ * data ends with an empty stored block). zlib does not tell where it is, so this feeds
+ * it an empty stored block: between blocks that is consumed whole with no output and no
+ * error, and the state is unchanged. Inside a block (a stored block with bytes still
+ * owed, a Huffman block without its end code, a block header cut short) the same bytes
+ * come out as data, break a length check or end the stream, and the peer's next message
+ * would otherwise have continued the unfinished block.
+ */
+function atBlockBoundary(zlib: SyncZlib): boolean {
+  let produced = 0;
+  const probe = zlib.write(EMPTY_STORED_BLOCK, true, (chunk) => {
+    produced += chunk.length;
+    return false;
+  });
+  return produced === 0 && !probe.ended && probe.consumed === EMPTY_STORED_BLOCK.length;
+}
+
 /** Close codes an inflate failure maps to (RFC 6455 7.4.1). */
 const INVALID_PAYLOAD = 1007;
 const MESSAGE_TOO_BIG = 1009;
@@ -229,8 +254,11 @@ export class PerMessageDeflate implements MessageInflater {
    * Inflates one received message (its payload without the tail, which is put back
    * here). Output is counted as it is produced: past `maxSize` bytes the inflate stops
    * with 1009, having produced at most 16 KiB more than `maxSize`. Invalid data fails
-   * with 1007. A message that ends its DEFLATE stream with a final block (BFINAL) is
-   * accepted; the window then starts empty for the next message.
+   * with 1007, and so does a message that does not end between DEFLATE blocks (a
+   * conforming sender's data always ends with an empty stored block, RFC 7692 7.2.1;
+   * otherwise the unfinished block would run on into the next message). A message that
+   * ends its DEFLATE stream with a final block (BFINAL) is accepted; the window then
+   * starts empty for the next message.
    *
    * @param payload the compressed message as received
    * @param maxSize largest inflated size accepted
@@ -263,9 +291,16 @@ export class PerMessageDeflate implements MessageInflater {
           message: "compressed message has data after its final deflate block",
         };
       } else if (!tooBig) {
+        const before = length;
         const tail = zlib.write(SYNC_TAIL, true, sink);
         // After a final block the tail is not consumed: the stream is over; start anew.
         if (body.ended || tail.ended) zlib.reset();
+        else if (!tooBig && !(length === before && atBlockBoundary(zlib))) {
+          failure = {
+            code: INVALID_PAYLOAD,
+            message: "compressed message does not end on a deflate block boundary",
+          };
+        }
       }
     } catch (e) {
       failure = {

@@ -1,0 +1,69 @@
+/**
+ * Attacks on permessage-deflate (RFC 7692) from a raw client over real TCP: compressed
+ * messages a conforming sender never produces (RFC 7692 7.2.1: every message's data
+ * ends with an empty stored block, whose `00 00 ff ff` is then stripped), which today
+ * spill into the next message.
+ */
+
+import assert from "node:assert/strict";
+import zlib from "node:zlib";
+import { mrecv, now, WS_BINARY } from "../mod.ts";
+import { bytes, concat, OP, openServer, type Rig, upgradeRequest } from "./helpers/raw_peer.ts";
+
+const T = () => now() + 3000;
+
+async function deflateServer(): Promise<Rig> {
+  const rig = await openServer("tcp", {
+    flags: WS_BINARY,
+    request: upgradeRequest({
+      headers: { "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" },
+    }),
+  });
+  rig.peer.deflate = true;
+  return rig;
+}
+
+/** Sends `payloads` as compressed binary messages; expects close 1007 after the first. */
+async function expectBoundaryClose(payloads: Uint8Array[]): Promise<void> {
+  const rig = await deflateServer();
+  try {
+    await rig.peer.send(
+      concat(
+        ...payloads.map((payload) =>
+          rig.peer.frame({ opcode: OP.BINARY, rsv: 4, payload, mask: true })
+        ),
+      ),
+    );
+    const received: string[] = [];
+    const failure = await (async () => {
+      for (;;) received.push(new TextDecoder().decode(await mrecv(rig.ws, T())));
+    })().catch((e) => e);
+    const { close } = await rig.peer.readUntilClose();
+    assert.deepEqual(received, [], "no message past the first may be delivered");
+    assert.equal(close.code, 1007, close.reason);
+    assert.equal(failure.code, "EPROTO");
+    assert.match(close.reason, /block boundary/);
+  } finally {
+    await rig.close();
+  }
+}
+
+Deno.test("attack/deflate: a stored block longer than its message spills into the next one → 1007", async () => {
+  // Message 1 opens a stored block of 10 bytes and gives 3: the appended 00 00 ff ff
+  // would become message data, and message 2 would start inside that block.
+  const first = concat(new Uint8Array([0x00, 10, 0, 0xf5, 0xff]), bytes("abc"));
+  const second = concat(bytes("xyz"), new Uint8Array([0x00]));
+  await expectBoundaryClose([first, second]);
+});
+
+Deno.test("attack/deflate: a Huffman block cut before its end-of-block code → 1007", async () => {
+  // A real compressed message, cut inside its last Huffman block (before the end-of-block
+  // code and the empty stored block of the sync flush).
+  const text = "a message ".repeat(40) + "with an end";
+  const full = new Uint8Array(zlib.deflateRawSync(bytes(text), {
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  }));
+  for (const cut of [6, 7, 9]) {
+    await expectBoundaryClose([full.subarray(0, full.length - cut), bytes("next")]);
+  }
+});
