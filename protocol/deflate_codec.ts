@@ -74,6 +74,11 @@ export interface DeflateCodecSettings {
   readonly memLevel: number;
   /** Messages shorter than this are sent uncompressed. */
   readonly threshold: number;
+  /**
+   * Largest inflated size of a received message, applied on top of the caller's limit
+   * (`perMessageDeflate.maxInflatedSize`). Absent: only the caller's limit.
+   */
+  readonly maxInflatedSize?: number;
 }
 
 /** Process-wide zlib states for directions without context takeover, one per setting. */
@@ -252,7 +257,8 @@ export class PerMessageDeflate implements MessageInflater {
 
   /**
    * Inflates one received message (its payload without the tail, which is put back
-   * here). Output is counted as it is produced: past `maxSize` bytes the inflate stops
+   * here). Output is counted as it is produced: past `maxSize` bytes (or the settings'
+   * `maxInflatedSize`, if smaller) the inflate stops
    * with 1009, having produced at most 16 KiB more than `maxSize`. Invalid data fails
    * with 1007, and so does a message that does not end between DEFLATE blocks (a
    * conforming sender's data always ends with an empty stored block, RFC 7692 7.2.1;
@@ -267,6 +273,7 @@ export class PerMessageDeflate implements MessageInflater {
    */
   inflate(payload: Uint8Array, maxSize: number): Uint8Array | InflateFailure {
     if (this.#closed) throw new DillError("EBADF", "permessage-deflate: closed");
+    maxSize = Math.min(maxSize, this.#settings.maxInflatedSize ?? Infinity);
     const zlib = this.#recvTakeover
       ? this.#inflater ??= new SyncZlib("inflate", { windowBits: this.#recvBits })
       : sharedState("inflate", this.#recvBits, 0, 0);

@@ -59,7 +59,15 @@ export interface DeflateParams {
  *   that window, 9–15. Default 12.
  *
  * Both: `level` (0–9, default 6), `memLevel` (1–9, default 5), `threshold` (messages
- * shorter than this many bytes are sent uncompressed, default 128).
+ * shorter than this many bytes are sent uncompressed, default 128), `maxInflatedSize`
+ * (largest inflated size of a received compressed message, default 4 MiB; see below).
+ *
+ * Why `maxInflatedSize` is smaller than `maxMessageSize`'s default (64 MiB): DEFLATE
+ * expands up to about 1000 to 1, so under `maxMessageSize` alone 64 KiB sent by a peer
+ * becomes a 64 MiB message held until the application reads it, on every connection.
+ * A compressed message is held to the smaller of the two limits (over it: 1009 and
+ * `EMSGSIZE`); uncompressed messages cost the peer a byte sent per byte held and keep
+ * `maxMessageSize`. Raise it for peers known to send large compressed messages.
  *
  * @example
  * ```ts
@@ -85,6 +93,11 @@ export interface PerMessageDeflateOptions {
   memLevel?: number;
   /** Messages shorter than this many bytes are sent uncompressed. Default 128. */
   threshold?: number;
+  /**
+   * Largest inflated size of a received compressed message, in bytes; the smaller of
+   * this and `maxMessageSize` applies (over it: close 1009, `EMSGSIZE`). Default 4 MiB.
+   */
+  maxInflatedSize?: number;
 }
 
 /** {@link PerMessageDeflateOptions} with every default filled in. */
@@ -98,7 +111,11 @@ export interface ResolvedDeflateOptions {
   readonly level: number;
   readonly memLevel: number;
   readonly threshold: number;
+  readonly maxInflatedSize: number;
 }
+
+/** Default of {@link PerMessageDeflateOptions.maxInflatedSize}: 4 MiB. */
+export const DEFAULT_MAX_INFLATED_SIZE = 4 * 1024 * 1024;
 
 /**
  * Fills in the defaults and checks the ranges.
@@ -148,6 +165,10 @@ export function resolveDeflateOptions(
   if (typeof threshold !== "number" || !(threshold >= 0)) {
     throw new DillError("EINVAL", "perMessageDeflate.threshold must be a number >= 0");
   }
+  const maxInflatedSize = options.maxInflatedSize ?? DEFAULT_MAX_INFLATED_SIZE;
+  if (typeof maxInflatedSize !== "number" || !(maxInflatedSize >= 0)) {
+    throw new DillError("EINVAL", "perMessageDeflate.maxInflatedSize must be a number >= 0");
+  }
   return {
     serverNoContextTakeover: flag("serverNoContextTakeover"),
     clientNoContextTakeover: flag("clientNoContextTakeover"),
@@ -157,6 +178,7 @@ export function resolveDeflateOptions(
     level: int("level", 6, 0, 9),
     memLevel: int("memLevel", 5, 1, 9),
     threshold,
+    maxInflatedSize,
   };
 }
 

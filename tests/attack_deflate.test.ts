@@ -67,3 +67,54 @@ Deno.test("attack/deflate: a Huffman block cut before its end-of-block code → 
     await expectBoundaryClose([full.subarray(0, full.length - cut), bytes("next")]);
   }
 });
+
+Deno.test("attack/deflate: small bombs under maxMessageSize cannot pin tens of MiB per connection", async () => {
+  // With the defaults (maxMessageSize 64 MiB, compression on), one 60 KiB compressed
+  // message used to inflate to 60 MiB and stay queued for an application that does not
+  // read: 4 such connections held ~300 MiB for 240 KiB sent. Compressed messages now
+  // stop at perMessageDeflate.maxInflatedSize (default 4 MiB) with 1009.
+  const huge = new Uint8Array(zlib.deflateRawSync(new Uint8Array(60 * 1024 * 1024), {
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  }));
+  const bomb = huge.subarray(0, huge.length - 4);
+  assert.ok(bomb.length < 64 * 1024);
+  const rigs: Rig[] = [];
+  try {
+    for (let i = 0; i < 4; i++) rigs.push(await deflateServer());
+    // deno-lint-ignore no-explicit-any
+    (globalThis as any).gc?.();
+    const before = Deno.memoryUsage().rss;
+    for (const rig of rigs) {
+      await rig.peer.sendFrame({ opcode: OP.BINARY, rsv: 4, payload: bomb, mask: true });
+    }
+    for (const rig of rigs) {
+      const { close } = await rig.peer.readUntilClose(now() + 5000);
+      assert.equal(close.code, 1009, close.reason);
+    }
+    // deno-lint-ignore no-explicit-any
+    (globalThis as any).gc?.();
+    const grown = Deno.memoryUsage().rss - before;
+    assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown >> 20} MiB`);
+  } finally {
+    for (const rig of rigs) await rig.close();
+  }
+});
+
+Deno.test("attack/deflate: a compressed message up to maxInflatedSize still arrives", async () => {
+  const text = "x".repeat(3 * 1024 * 1024);
+  const packed = new Uint8Array(zlib.deflateRawSync(bytes(text), {
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  }));
+  const rig = await deflateServer();
+  try {
+    await rig.peer.sendFrame({
+      opcode: OP.BINARY,
+      rsv: 4,
+      payload: packed.subarray(0, packed.length - 4),
+      mask: true,
+    });
+    assert.equal((await mrecv(rig.ws, T())).length, text.length);
+  } finally {
+    await rig.close();
+  }
+});
