@@ -110,6 +110,12 @@ export interface MessageInflater {
    * for invalid data.
    */
   inflate(payload: Uint8Array, maxSize: number): Uint8Array | InflateFailure;
+  /**
+   * A limit of the inflater's own on the inflated size, below the caller's (see
+   * `PerMessageDeflateOptions.maxInflatedSize`); the receiver refuses compressed messages
+   * too long to inflate under it before gathering them. Absent: none.
+   */
+  readonly maxInflatedSize?: number;
 }
 
 /** Concatenates pieces, taking the single piece as is. */
@@ -186,6 +192,11 @@ export class PerMessageDeflate implements MessageInflater {
       !(server ? params.clientNoContextTakeover : params.serverNoContextTakeover);
     this.#budget = budget;
     this.#reservedBytes = PerMessageDeflate.reservation(params, role, settings.memLevel);
+  }
+
+  /** The settings' `maxInflatedSize`, if any: see {@link MessageInflater.maxInflatedSize}. */
+  get maxInflatedSize(): number | undefined {
+    return this.#settings.maxInflatedSize;
   }
 
   /**

@@ -120,7 +120,7 @@ export class Receiver {
   readonly #maxMessageSize: number;
   #inflater: MessageInflater | null;
   /** Largest compressed size of a message: the inflated limit plus DEFLATE's worst overhead. */
-  readonly #maxWireSize: number;
+  #maxWireSize: number;
 
   // Fed bytes not parsed yet: #chunks[#head] from #offset, then the following chunks.
   #chunks: Uint8Array[] = [];
@@ -186,11 +186,17 @@ export class Receiver {
     // Lengths beyond 2^53 cannot even be counted exactly, let alone held.
     this.#maxMessageSize = Math.min(max, Number.MAX_SAFE_INTEGER);
     this.#inflater = options.inflater ?? null;
-    // Stored blocks cost 5 bytes per 64 KiB, plus a few bytes of block headers.
-    this.#maxWireSize = Math.min(
-      this.#maxMessageSize + Math.ceil(this.#maxMessageSize / 65535) * 5 + 64,
-      Number.MAX_SAFE_INTEGER,
-    );
+    this.#maxWireSize = this.#wireLimit();
+  }
+
+  /**
+   * Largest compressed size a message can have and still inflate under the limits:
+   * stored blocks cost 5 bytes per 64 KiB, plus a few bytes of block headers. Larger
+   * compressed messages fail with 1009 before they are gathered.
+   */
+  #wireLimit(): number {
+    const inflated = Math.min(this.#maxMessageSize, this.#inflater?.maxInflatedSize ?? Infinity);
+    return Math.min(inflated + Math.ceil(inflated / 65535) * 5 + 64, Number.MAX_SAFE_INTEGER);
   }
 
   /**
@@ -205,6 +211,7 @@ export class Receiver {
       throw new DillError("EINVAL", "useInflater: frames were already received");
     }
     this.#inflater = inflater;
+    this.#maxWireSize = this.#wireLimit();
   }
 
   /**

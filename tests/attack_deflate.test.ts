@@ -118,3 +118,22 @@ Deno.test("attack/deflate: a compressed message up to maxInflatedSize still arri
     await rig.close();
   }
 });
+
+Deno.test("attack/deflate: a compressed frame too long to inflate under maxInflatedSize is 1009 before it is gathered", async () => {
+  const rig = await deflateServer();
+  try {
+    // Announces 8 MiB of compressed data (it would take 64 MiB under maxMessageSize
+    // alone) and sends 16 bytes of it.
+    await rig.peer.send(rig.peer.frame({
+      opcode: OP.BINARY,
+      rsv: 4,
+      payload: new Uint8Array(16),
+      announced: 8 * 1024 * 1024,
+      mask: true,
+    }));
+    const { close } = await rig.peer.readUntilClose(now() + 2000);
+    assert.equal(close.code, 1009, close.reason);
+  } finally {
+    await rig.close();
+  }
+});
