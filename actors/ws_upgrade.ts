@@ -100,7 +100,9 @@ export class WsUpgradeError extends DillError {
  * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds fewer than `sendHighWater` unwritten
  * bytes; `maxMessageSize` is checked once Deno has the whole message; keepalive is
  * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
- * Deno drops messages the peer still sends; `hclose` sends a close frame with no status.
+ * Deno drops messages the peer still sends; `hclose` sends a close frame with no status,
+ * and after any close frame of ours Deno waits for the peer's answer without a time
+ * limit (a silent peer keeps its TCP connection).
  * Deno aborts the request's own `signal` once the upgrade is answered: bound calls on
  * the socket with `shutdownSignal` or a signal of your own instead.
  *
