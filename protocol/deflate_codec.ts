@@ -285,6 +285,10 @@ export class PerMessageDeflate implements MessageInflater {
   inflate(payload: Uint8Array, maxSize: number): Uint8Array | InflateFailure {
     if (this.#closed) throw new DillError("EBADF", "permessage-deflate: closed");
     maxSize = Math.min(maxSize, this.#settings.maxInflatedSize ?? Infinity);
+    // No DEFLATE data at all (RFC 7692 makes an empty message `00`, but an empty payload
+    // is unambiguous): an empty message, leaving the window as it was. Fed to zlib, the
+    // tail alone would leave it inside a stored block header.
+    if (payload.length === 0) return new Uint8Array(0);
     const zlib = this.#recvTakeover
       ? this.#inflater ??= new SyncZlib("inflate", { windowBits: this.#recvBits })
       : sharedState("inflate", this.#recvBits, 0, 0);

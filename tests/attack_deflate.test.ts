@@ -137,3 +137,28 @@ Deno.test("attack/deflate: a compressed frame too long to inflate under maxInfla
     await rig.close();
   }
 });
+
+Deno.test("attack/deflate: an empty compressed payload is an empty message and leaves the window intact", async () => {
+  // With context takeover: the tail alone used to leave the inflater inside a stored
+  // block header, which then swallowed the start of the next message.
+  const rig = await deflateServer();
+  try {
+    const text = "the next message, intact ".repeat(8);
+    const packed = new Uint8Array(zlib.deflateRawSync(bytes(text), {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    }));
+    await rig.peer.send(concat(
+      rig.peer.frame({ opcode: OP.BINARY, rsv: 4, payload: new Uint8Array(0), mask: true }),
+      rig.peer.frame({
+        opcode: OP.BINARY,
+        rsv: 4,
+        payload: packed.subarray(0, packed.length - 4),
+        mask: true,
+      }),
+    ));
+    assert.equal((await mrecv(rig.ws, T())).length, 0);
+    assert.equal(new TextDecoder().decode(await mrecv(rig.ws, T())), text);
+  } finally {
+    await rig.close();
+  }
+});
