@@ -404,7 +404,11 @@ export class Receiver {
       if (messageLength > (compressed ? this.#maxWireSize : this.#maxMessageSize)) {
         return this.#fail(
           CloseCode.MESSAGE_TOO_BIG,
-          `message of ${messageLength}+ bytes is over the limit of ${this.#maxMessageSize}`,
+          compressed
+            ? `compressed message of ${messageLength}+ bytes cannot inflate under the limit of ${
+              Math.min(this.#maxMessageSize, this.#inflater?.maxInflatedSize ?? Infinity)
+            }`
+            : `message of ${messageLength}+ bytes is over the limit of ${this.#maxMessageSize}`,
         );
       }
     }

@@ -133,6 +133,7 @@ Deno.test("attack/deflate: a compressed frame too long to inflate under maxInfla
     }));
     const { close } = await rig.peer.readUntilClose(now() + 2000);
     assert.equal(close.code, 1009, close.reason);
+    assert.match(close.reason, /compressed .* limit of 4194304/);
   } finally {
     await rig.close();
   }
