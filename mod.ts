@@ -30,6 +30,7 @@ export {
   tcpClose,
   tcpConnect,
   tcpListen,
+  type TcpListenOptions,
   tcpLocalAddr,
 } from "./actors/tcp.ts";
 export {
