@@ -85,7 +85,8 @@ const input = document.getElementById("text");
 const button = document.getElementById("send");
 const status = document.getElementById("status");
 const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-const ws = new WebSocket(scheme + location.host + "/ws");
+// The page's query (?room=name) picks the room.
+const ws = new WebSocket(scheme + location.host + "/ws" + location.search);
 let me = null;
 
 function setState(state, text) {
@@ -113,11 +114,13 @@ ws.onmessage = (event) => {
   if (msg.kind === "welcome") {
     me = body.dataset.name = msg.name;
     setState("open", "connected as " + me);
-    add("notice", "You are " + me + ". Online: " + msg.online.join(", "));
+    add("notice", "You are " + me + " in " + msg.room + ". Online: " + msg.online.join(", "));
   } else if (msg.kind === "join") {
     add("notice", msg.name + " joined");
   } else if (msg.kind === "leave") {
     add("notice", msg.name + " left");
+  } else if (msg.kind === "notice") {
+    add("notice", msg.text);
   } else if (msg.kind === "chat") {
     add(msg.from === me ? "chat mine" : "chat", msg.text, msg.from === me ? "you" : msg.from);
   }

@@ -59,8 +59,9 @@ class ChatClient {
   }
 
   /** Joins the room and resolves once the welcome arrived. */
-  static async join(port: number): Promise<ChatClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  static async join(port: number, room?: string): Promise<ChatClient> {
+    const query = room === undefined ? "" : `?room=${room}`;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`);
     const client = new ChatClient(ws);
     await client.next((e) => e.kind === "welcome");
     return client;
@@ -124,7 +125,7 @@ Deno.test("demo: GET / serves the chat page", async () => {
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
     assert.match(page, /<script>/);
-    assert.match(page, /new WebSocket\(scheme \+ location\.host \+ "\/ws"\)/);
+    assert.match(page, /new WebSocket\(scheme \+ location\.host \+ "\/ws" \+ location\.search\)/);
     assert.doesNotMatch(page, /(src|href)="https?:/, "no external resources");
     assert.match(log.join("\n"), /GET \/ -> 200/);
   });
@@ -164,7 +165,7 @@ Deno.test("demo: two clients chat; text is broadcast to both; join and leave not
     assert.equal(bClosed.code, 1000, "the server echoes the client's close");
     assert.equal(bClosed.wasClean, true);
     await a.next((e) => e.kind === "leave" && e.name === b.name);
-    assert.match(log.join("\n"), new RegExp(`joined as ${a.name}`));
+    assert.match(log.join("\n"), new RegExp(`joined lobby as ${a.name}`));
 
     await demo.stop();
     const aClosed = await within(a.closed, 3000, "a's close");
@@ -290,5 +291,36 @@ Deno.test({
     a.send("x".repeat(5000));
     const closed = await within(a.closed, 3000, "close 1009");
     assert.equal(closed.code, 1009);
+  });
+});
+
+Deno.test("demo: rooms are separate; the welcome names the room", async () => {
+  await withDemo(async (demo) => {
+    const a = await ChatClient.join(demo.port, "kitchen");
+    const b = await ChatClient.join(demo.port, "garden");
+    const c = await ChatClient.join(demo.port, "kitchen");
+    assert.equal(a.events[0].room, "kitchen");
+    assert.equal(b.events[0].room, "garden");
+    assert.deepEqual(b.events[0].online, [b.name]);
+    assert.deepEqual(c.events[0].online.sort(), [a.name, c.name].sort());
+    a.send("in the kitchen");
+    b.send("in the garden");
+    await c.next((e) => e.kind === "chat" && e.text === "in the kitchen");
+    await b.next((e) => e.kind === "chat" && e.text === "in the garden");
+    a.send("done");
+    await c.next((e) => e.kind === "chat" && e.text === "done");
+    assert.equal(c.events.some((e) => e.text === "in the garden"), false);
+    assert.equal(b.events.some((e) => e.kind === "join"), false, "nobody joined the garden");
+    for (const x of [a, b, c]) x.close(1000);
+    await Promise.all([a, b, c].map((x) => within(x.closed, 3000, "close")));
+  });
+});
+
+Deno.test("demo: a bad room name is refused with 400 before the upgrade", async () => {
+  await withDemo(async (demo) => {
+    const request = upgradeRequest(demo.port).replace("GET /ws ", "GET /ws?room=No%20Way ");
+    assert.match(await rawExchange(demo.port, request), /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const long = upgradeRequest(demo.port).replace("GET /ws ", `GET /ws?room=${"a".repeat(33)} `);
+    assert.match(await rawExchange(demo.port, long), /^HTTP\/1\.1 400 Bad Request\r\n/);
   });
 });
