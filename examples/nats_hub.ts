@@ -70,7 +70,7 @@ export class NatsHub implements Hub {
   #nc: NatsConnection | null = null;
   #up = false;
   #downSince = Date.now();
-  #downReason = "connecting";
+  #downReason: string;
   #dropped = 0;
   #unconfirmed = 0;
   #pumping: Promise<void> | null = null;
@@ -83,6 +83,7 @@ export class NatsHub implements Hub {
       throw new RangeError(`maxQueue must be a positive integer, not ${this.#maxQueue}`);
     }
     this.#log = options.log ?? (() => {});
+    this.#downReason = `connecting to ${this.#servers.join(", ")}`;
     this.#started = this.#start(options.name);
   }
 

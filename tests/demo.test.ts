@@ -10,13 +10,10 @@ import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import { HttpHeadReader } from "../protocol/http11.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { wsRequestKey } from "../protocol/handshake.ts";
+import { ChatClient, within } from "./helpers/chat_client.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A chat event as the demo sends it. */
-// deno-lint-ignore no-explicit-any
-type Event = Record<string, any>;
 
 /** Runs `fn` against a fresh demo on a free port, and always stops it. */
 async function withDemo(fn: (demo: Demo, log: string[]) => Promise<void>): Promise<void> {
@@ -26,69 +23,6 @@ async function withDemo(fn: (demo: Demo, log: string[]) => Promise<void>): Promi
     await fn(demo, log);
   } finally {
     await demo.stop();
-  }
-}
-
-/** Resolves `p`, or rejects with `what` after `ms`; the timer never outlives the call. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Deno's WebSocket client in the chat room, with every event it received kept in order. */
-class ChatClient {
-  readonly events: Event[] = [];
-  readonly closed: Promise<CloseEvent>;
-  readonly #ws: WebSocket;
-  #wake: () => void = () => {};
-
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.onmessage = (e) => {
-      this.events.push(JSON.parse(e.data));
-      this.#wake();
-    };
-    this.closed = new Promise((resolve) => ws.onclose = resolve);
-  }
-
-  /** Joins the room and resolves once the welcome arrived. */
-  static async join(port: number, room?: string): Promise<ChatClient> {
-    const query = room === undefined ? "" : `?room=${room}`;
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`);
-    const client = new ChatClient(ws);
-    await client.next((e) => e.kind === "welcome");
-    return client;
-  }
-
-  get name(): string {
-    return this.events[0].name;
-  }
-
-  /** The first event so far (or to come) that matches. */
-  async next(match: (e: Event) => boolean, ms = 3000): Promise<Event> {
-    const find = async () => {
-      for (;;) {
-        const found = this.events.find(match);
-        if (found) return found;
-        await new Promise<void>((resolve) => this.#wake = resolve);
-      }
-    };
-    return await within(find(), ms, `no matching event; got ${JSON.stringify(this.events)}`);
-  }
-
-  send(text: string): void {
-    this.#ws.send(text);
-  }
-
-  close(code?: number): void {
-    this.#ws.close(code);
   }
 }
 
