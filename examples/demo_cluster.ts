@@ -142,22 +142,42 @@ class Child {
   }
 }
 
+/** Options of {@link NatsServer.start}. */
+export interface NatsServerOptions {
+  /** Client port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Also serve NATS's HTTP monitoring (`/varz`, `/connz`) on a free port. */
+  monitor?: boolean;
+  /** Called with every line the server logs. */
+  echo?: (line: string) => void;
+}
+
 /** A `nats-server` on 127.0.0.1; it can be stopped and started again on the same port. */
 export class NatsServer {
   readonly port: number;
+  /** The monitoring port, or 0. */
+  readonly monitorPort: number;
   readonly #echo?: (line: string) => void;
   #child: Child | null = null;
 
-  private constructor(port: number, echo?: (line: string) => void) {
+  private constructor(port: number, monitorPort: number, echo?: (line: string) => void) {
     this.port = port;
+    this.monitorPort = monitorPort;
     this.#echo = echo;
   }
 
-  /** Starts one; `port` 0 picks a free port. */
-  static async start(port = 0, echo?: (line: string) => void): Promise<NatsServer> {
-    const server = new NatsServer(port === 0 ? freePort() : port, echo);
+  /** Starts one and waits until it listens. */
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    const port = options.port || freePort();
+    const server = new NatsServer(port, options.monitor ? freePort() : 0, options.echo);
     await server.restart();
     return server;
+  }
+
+  /** One of the monitoring endpoints as JSON, e.g. `varz` (needs `monitor`). */
+  async monitoring(endpoint: string): Promise<Record<string, unknown>> {
+    const response = await fetch(`http://127.0.0.1:${this.monitorPort}/${endpoint}`);
+    return await response.json();
   }
 
   /** The URL to give the demo processes. */
@@ -170,7 +190,10 @@ export class NatsServer {
     if (this.#child) throw new Error("nats-server is already running");
     const child = new Child(
       await natsServerPath(),
-      ["-a", "127.0.0.1", "-p", String(this.port)],
+      [
+        ...["-a", "127.0.0.1", "-p", String(this.port)],
+        ...(this.monitorPort ? ["-m", String(this.monitorPort)] : []),
+      ],
       {},
       this.#echo,
     );
@@ -283,7 +306,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(count) || count < 1 || count > 64) {
     throw new Error("PROCESSES must be 1-64");
   }
-  const nats = await NatsServer.start(natsPort, (line) => console.log(`[nats] ${line}`));
+  const echo = (line: string) => console.log(`[nats] ${line}`);
+  const nats = await NatsServer.start({ port: natsPort, echo });
   const processes: DemoProcess[] = [];
   try {
     for (let i = 1; i <= count; i++) {

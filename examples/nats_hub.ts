@@ -27,6 +27,8 @@ export const DEFAULT_MAX_QUEUE = 1000;
 const BATCH = 64;
 /** Pause between reconnection attempts. */
 const RECONNECT_WAIT_MS = 250;
+/** Bound on one connection attempt. */
+const CONNECT_TIMEOUT_MS = 2_000;
 /** All demo subjects live under this prefix; a topic is one more token. */
 const SUBJECT_PREFIX = "dill-chat.";
 const TOPIC = /^[A-Za-z0-9_-]{1,64}$/;
@@ -75,6 +77,7 @@ export class NatsHub implements Hub {
   #unconfirmed = 0;
   #pumping: Promise<void> | null = null;
   #closed = false;
+  #wakeClosed: (() => void) | null = null;
 
   constructor(options: NatsHubOptions) {
     this.#servers = typeof options.servers === "string" ? [options.servers] : options.servers;
@@ -131,6 +134,7 @@ export class NatsHub implements Hub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wakeClosed?.();
     const nc = this.#nc;
     if (nc && this.#up) {
       const flushed = (this.#pumping ?? Promise.resolve()).then(() => nc.flush());
@@ -141,20 +145,8 @@ export class NatsHub implements Hub {
   }
 
   async #start(name: string | undefined): Promise<void> {
-    let nc: NatsConnection;
-    try {
-      nc = await connect({
-        servers: this.#servers,
-        name,
-        waitOnFirstConnect: true, // a broker that starts later is fine
-        maxReconnectAttempts: -1, // and one that goes away is waited for, forever
-        reconnectTimeWait: RECONNECT_WAIT_MS,
-      });
-    } catch (e) {
-      this.#log(`NATS: cannot connect to ${this.#servers.join(", ")}: ${describe(e)}`);
-      return;
-    }
-    if (this.#closed) return void await nc.close();
+    const nc = await this.#firstConnect(name);
+    if (!nc) return;
     this.#nc = nc;
     for (const [topic, entry] of this.#topics) entry.sub = this.#natsSubscribe(nc, topic);
     this.#log(`NATS: connected to ${nc.getServer()}`);
@@ -163,6 +155,48 @@ export class NatsHub implements Hub {
     const err = await nc.closed();
     if (err) this.#log(`NATS: connection closed: ${describe(err)}`);
     await watching;
+  }
+
+  /**
+   * Tries to connect until it works or the hub is closed. Our own loop rather than the
+   * client's `waitOnFirstConnect`, which cannot be called off: `close` must not wait for a
+   * broker that never comes. Once connected, the client reconnects by itself, forever.
+   */
+  async #firstConnect(name: string | undefined): Promise<NatsConnection | null> {
+    let complained = false;
+    while (!this.#closed) {
+      try {
+        const nc = await connect({
+          servers: this.#servers,
+          name,
+          timeout: CONNECT_TIMEOUT_MS,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: RECONNECT_WAIT_MS,
+        });
+        if (!this.#closed) return nc;
+        await nc.close();
+        return null;
+      } catch (e) {
+        if (!complained) this.#log(`NATS: cannot connect yet (${describe(e)}); retrying`);
+        complained = true;
+      }
+      await this.#pause(RECONNECT_WAIT_MS);
+    }
+    return null;
+  }
+
+  /** Waits `ms`, or less if the hub closes meanwhile. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wakeClosed = null;
+        resolve();
+      }, ms);
+      this.#wakeClosed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   async #watchStatus(nc: NatsConnection): Promise<void> {
