@@ -214,7 +214,7 @@ export class NatsServer {
   }
 }
 
-/** One demo process (examples/demo.ts) on NATS, sharing its port with the others. */
+/** One demo process (examples/demo.ts), on NATS or alone, sharing its port with others. */
 export class DemoProcess {
   readonly name: string;
   readonly #child: Child;
@@ -224,31 +224,35 @@ export class DemoProcess {
     this.#child = child;
   }
 
-  /** Starts it and waits until it listens and its hub is connected. */
+  /**
+   * Starts it and waits until it listens and (with `natsUrl`) its hub is connected. Without
+   * `natsUrl` its rooms stay in the process.
+   */
   static async start(
     name: string,
     port: number,
-    natsUrl: string,
+    natsUrl: string | null,
     echo?: (line: string) => void,
   ): Promise<DemoProcess> {
+    const env: Record<string, string> = {
+      PORT: String(port),
+      NODE_NAME: name,
+      REUSE_PORT: "1",
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+    };
+    if (natsUrl) env.NATS_URL = natsUrl;
     const child = new Child(Deno.execPath(), [
       "run",
       "--unstable-net",
       "--allow-net=127.0.0.1",
       "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT",
       DEMO,
-    ], {
-      PORT: String(port),
-      NATS_URL: natsUrl,
-      NODE_NAME: name,
-      REUSE_PORT: "1",
-      NO_COLOR: "1",
-      DENO_NO_UPDATE_CHECK: "1",
-    }, echo);
+    ], env, echo);
     const demo = new DemoProcess(name, child);
     try {
       await child.lines.wait(/^chat demo on /, START_TIMEOUT_MS);
-      await child.lines.wait(/hub \(nats\) up/, START_TIMEOUT_MS);
+      if (natsUrl) await child.lines.wait(/hub \(nats\) up/, START_TIMEOUT_MS);
     } catch (e) {
       await child.stop("SIGKILL");
       throw e;
