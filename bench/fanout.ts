@@ -32,6 +32,7 @@ const MAX_MESSAGES = QUICK ? 5_000 : 100_000;
 const LATENCY_SAMPLES = QUICK ? 50 : 500;
 const STEP_MS = 10_000;
 const MAX_CONNECTS = 100;
+if (WINDOW + 1 >= DEFAULT_MAX_OUTBOX) throw new Error("the window would get receivers dropped");
 
 /** A client in the room, counting the sender's messages it receives. */
 class Client {
