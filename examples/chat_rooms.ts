@@ -12,7 +12,7 @@
  *
  * Who is online across processes: when a process opens a room it asks ("who"), the others
  * answer with their members ("here"), and every process repeats its "here" every
- * {@link ROSTER_INTERVAL_MS}; a process not heard from for three intervals (it crashed)
+ * {@link ROSTER_INTERVAL_MS} (by default); a process not heard from for three intervals (it crashed)
  * is taken off the list, its members announced as gone.
  *
  * @module
@@ -70,6 +70,8 @@ export interface ChatRoomsOptions {
   node?: string;
   /** Events queued per member before it is dropped. Default {@link DEFAULT_MAX_OUTBOX}. */
   maxOutbox?: number;
+  /** How often this process tells the others who is here. Default {@link ROSTER_INTERVAL_MS}. */
+  rosterIntervalMs?: number;
   /** Where the one-line events go. */
   log?: (line: string) => void;
 }
@@ -133,6 +135,7 @@ export class ChatRooms {
   readonly #log: (line: string) => void;
   readonly #rooms = new Map<string, Room>();
   readonly #roster: ReturnType<typeof setInterval>;
+  readonly #rosterIntervalMs: number;
   #guests = 0;
   #closing = false;
 
@@ -142,7 +145,8 @@ export class ChatRooms {
     this.#maxOutbox = options.maxOutbox ?? DEFAULT_MAX_OUTBOX;
     this.#log = options.log ?? (() => {});
     this.#hub.watch((status) => this.#onHubStatus(status));
-    this.#roster = setInterval(() => this.#announce(), ROSTER_INTERVAL_MS);
+    this.#rosterIntervalMs = options.rosterIntervalMs ?? ROSTER_INTERVAL_MS;
+    this.#roster = setInterval(() => this.#announce(), this.#rosterIntervalMs);
   }
 
   /** The hub's kind, for logs. */
@@ -279,7 +283,7 @@ export class ChatRooms {
 
   /** Every interval: tell the others who is here, forget processes that went silent. */
   #announce(): void {
-    const silentSince = Date.now() - 3 * ROSTER_INTERVAL_MS;
+    const silentSince = Date.now() - 3 * this.#rosterIntervalMs;
     for (const room of this.#rooms.values()) {
       this.#publish(room, { kind: "here", names: localNames(room) });
       for (const [origin, roster] of room.remote) {

@@ -242,13 +242,18 @@ export class DemoProcess {
       DENO_NO_UPDATE_CHECK: "1",
     };
     if (natsUrl) env.NATS_URL = natsUrl;
-    const child = new Child(Deno.execPath(), [
-      "run",
-      "--unstable-net",
-      "--allow-net=127.0.0.1",
-      "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT",
-      DEMO,
-    ], env, echo);
+    const child = new Child(
+      Deno.execPath(),
+      [
+        "run",
+        "--unstable-net",
+        "--allow-net=127.0.0.1",
+        "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT",
+        DEMO,
+      ],
+      env,
+      echo,
+    );
     const demo = new DemoProcess(name, child);
     try {
       await child.lines.wait(/^chat demo on /, START_TIMEOUT_MS);
