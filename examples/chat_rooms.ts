@@ -32,6 +32,10 @@ import { type Hub, type HubStatus, type HubSubscription, LocalHub } from "./hub.
 
 /** Room names (and so hub topics): lowercase letters, digits and dashes. */
 export const ROOM_NAME = /^[a-z0-9-]{1,32}$/;
+/** Why a room name is refused. */
+export const BAD_ROOM = "room names are a-z, 0-9 and -, at most 32";
+/** Bytes; larger chat messages are refused with close 1009 (whatever the transport). */
+export const MAX_CHAT_MESSAGE = 4_096;
 /** The room of a client that names none. */
 export const DEFAULT_ROOM = "lobby";
 /** Default bound on events queued for one member; a member this far behind is dropped. */
@@ -42,7 +46,7 @@ export const ROSTER_INTERVAL_MS = 10_000;
 const SEND_TIMEOUT_MS = 2_000; // a slow client may hold up one send this long
 const CLOSE_TIMEOUT_MS = 1_000;
 const MAX_NAME = 64; // characters of a member name from another process
-const MAX_TEXT = 4_096; // characters of a chat text from another process
+const MAX_TEXT = MAX_CHAT_MESSAGE; // characters of a chat text from another process
 const MAX_ROSTER = 10_000; // names in one "here" from another process
 
 /** Events every member of a room sees, wherever it is connected. */

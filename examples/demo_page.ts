@@ -1,9 +1,10 @@
 /**
  * The chat page the demo serves on `/`: one self-contained HTML document (inline CSS and
  * script, no external resources). Its script opens a WebSocket to `/ws` on the same host
- * and mirrors the connection in the DOM: `<body data-state>` is `connecting`, `open` or
- * `closed`; once joined `data-name` holds the chat name; after the close `data-close-code`
- * and `data-close-reason` hold what the server sent. The browser test reads those.
+ * (with the page's own query, so `?room=name` picks the room) and mirrors the connection in
+ * the DOM: `<body data-state>` is `connecting`, `open` or `closed`; once joined `data-name`
+ * holds the chat name; after the close `data-close-code` and `data-close-reason` hold what
+ * the server sent. The browser test reads those. Below the page: how it is served.
  *
  * @module
  */
@@ -144,3 +145,47 @@ form.addEventListener("submit", (event) => {
 </body>
 </html>
 `;
+
+/**
+ * The headers the page is served with, whatever serves it: no caching, and a Content
+ * Security Policy that lets it load nothing from elsewhere and connect only to its own host.
+ *
+ * @example
+ * ```ts
+ * import { PAGE_HEADERS } from "./demo_page.ts";
+ *
+ * console.log(new Headers(PAGE_HEADERS).get("content-type")); // text/html; charset=utf-8
+ * ```
+ */
+export const PAGE_HEADERS: [string, string][] = [
+  ["Content-Type", "text/html; charset=utf-8"],
+  ["Cache-Control", "no-store"],
+  [
+    "Content-Security-Policy",
+    "default-src 'none'; style-src 'unsafe-inline'; " +
+    "script-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  ],
+];
+
+/**
+ * The WebSocket upgrade's Origin check: browsers send `Origin`, and only pages served by
+ * this host may join (no cross-site WebSocket hijacking). Clients that are not browsers
+ * send none and are let in.
+ *
+ * @example
+ * ```ts
+ * import { sameOrigin } from "./demo_page.ts";
+ *
+ * const headers = new Headers({ host: "chat.example:8080" });
+ * console.log(sameOrigin("http://chat.example:8080", { headers })); // true
+ * console.log(sameOrigin("http://evil.example", { headers })); // false
+ * ```
+ */
+export function sameOrigin(origin: string | null, request: { headers: Headers }): boolean {
+  if (origin === null) return true; // not a browser
+  try {
+    return new URL(origin).host === request.headers.get("host");
+  } catch {
+    return false;
+  }
+}

@@ -30,14 +30,18 @@ import {
   writeHttpResponse,
 } from "../protocol/http11.ts";
 import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
-import { type ChatRooms, DEFAULT_ROOM, ROOM_NAME } from "./chat_rooms.ts";
-import { DEMO_PAGE } from "./demo_page.ts";
+import {
+  BAD_ROOM,
+  type ChatRooms,
+  DEFAULT_ROOM,
+  MAX_CHAT_MESSAGE,
+  ROOM_NAME,
+} from "./chat_rooms.ts";
+import { DEMO_PAGE, PAGE_HEADERS, sameOrigin } from "./demo_page.ts";
 
 const HEAD_TIMEOUT_MS = 5_000; // a client has this long to send its request head
 const SEND_TIMEOUT_MS = 2_000; // a slow client may hold up one send this long
 const CLOSE_TIMEOUT_MS = 1_000; // closing handshakes (WebSocket, then TCP) get this long
-/** Bytes; larger chat messages are refused with close 1009. */
-export const MAX_CHAT_MESSAGE = 4_096;
 
 /** One accepted connection and its current top handle. */
 interface Conn {
@@ -144,7 +148,7 @@ export class TcpChatServer {
   async #upgrade(conn: Conn, head: HttpRequestHead, query: URLSearchParams): Promise<void> {
     const room = query.get("room") ?? DEFAULT_ROOM;
     if (!ROOM_NAME.test(room)) {
-      const refusal = writeHttpErrorResponse(400, "room names are a-z, 0-9 and -, at most 32");
+      const refusal = writeHttpErrorResponse(400, BAD_ROOM);
       return this.#reply(conn, "upgrade refused (bad room)", 400, refusal);
     }
     let response: Uint8Array;
@@ -211,26 +215,7 @@ async function closeWebSocket(conn: Conn): Promise<void> {
 }
 
 function pageResponse(): Uint8Array {
-  return writeHttpResponse(200, "OK", [
-    ["Content-Type", "text/html; charset=utf-8"],
-    ["Cache-Control", "no-store"],
-    [
-      "Content-Security-Policy",
-      "default-src 'none'; style-src 'unsafe-inline'; " +
-      "script-src 'unsafe-inline'; connect-src 'self'; img-src data:",
-    ],
-    ["Connection", "close"],
-  ], DEMO_PAGE);
-}
-
-/** Browsers send `Origin`; only pages served by this host may join (no cross-site hijacking). */
-function sameOrigin(origin: string | null, request: HttpRequestHead): boolean {
-  if (origin === null) return true; // not a browser
-  try {
-    return new URL(origin).host === request.headers.get("host");
-  } catch {
-    return false;
-  }
+  return writeHttpResponse(200, "OK", [...PAGE_HEADERS, ["Connection", "close"]], DEMO_PAGE);
 }
 
 function closeQuietly(h: Handle): void {
