@@ -24,7 +24,7 @@ const STEP_MS = 5_000;
 async function withCluster(
   fn: (cluster: { port: number; nats: NatsServer; processes: DemoProcess[] }) => Promise<void>,
 ): Promise<void> {
-  const nats = await NatsServer.start();
+  const nats = await NatsServer.start({ monitor: true });
   const port = freePort();
   const processes: DemoProcess[] = [];
   try {
@@ -70,7 +70,7 @@ const chatFrom = (from: string, text: string) => (e: ChatEvent) =>
   e.kind === "chat" && e.from === from && e.text === text;
 
 Deno.test("nats cluster: a message said on A reaches B and C (and A) exactly once", async () => {
-  await withCluster(async ({ port }) => {
+  await withCluster(async ({ port, nats }) => {
     const byNode = await spreadClients(port, 2);
     const all = [...byNode.values()].flat();
     try {
@@ -92,6 +92,14 @@ Deno.test("nats cluster: a message said on A reaches B and C (and A) exactly onc
           const from = text === "sync" ? b1.name : a1.name;
           assert.equal(c.count(chatFrom(from, text)), 1, `${c.name} got "${text}" once`);
         }
+      }
+      // One NATS subscription per room per process, however many clients it has in the room.
+      const connz = await nats.monitoring("connz?subs=1");
+      const conns = connz.connections as { name?: string; subscriptions_list?: string[] }[];
+      assert.equal(conns.length, NODES.length, "one NATS connection per process");
+      for (const c of conns) {
+        const lobby = (c.subscriptions_list ?? []).filter((s) => s === "dill-chat.lobby");
+        assert.equal(lobby.length, 1, `${c.name}: ${JSON.stringify(c.subscriptions_list)}`);
       }
       // Who is online is global: the welcome list, then the joins and leaves, name everybody.
       const everybody = all.map((c) => c.name).sort();
