@@ -144,12 +144,15 @@ export class ChatRooms {
   #closing = false;
 
   constructor(options: ChatRoomsOptions = {}) {
+    this.#maxOutbox = positive("maxOutbox", options.maxOutbox ?? DEFAULT_MAX_OUTBOX);
+    this.#rosterIntervalMs = positive(
+      "rosterIntervalMs",
+      options.rosterIntervalMs ?? ROSTER_INTERVAL_MS,
+    );
     this.#hub = options.hub ?? new LocalHub();
     this.#node = options.node;
-    this.#maxOutbox = options.maxOutbox ?? DEFAULT_MAX_OUTBOX;
     this.#log = options.log ?? (() => {});
     this.#hub.watch((status) => this.#onHubStatus(status));
-    this.#rosterIntervalMs = options.rosterIntervalMs ?? ROSTER_INTERVAL_MS;
     this.#roster = setInterval(() => this.#announce(), this.#rosterIntervalMs);
   }
 
@@ -347,6 +350,13 @@ export class ChatRooms {
       member.writer = null;
     }
   }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, not ${value}`);
+  }
+  return value;
 }
 
 /** Names online in a room, here and elsewhere. */

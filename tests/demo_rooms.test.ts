@@ -218,3 +218,10 @@ Deno.test("rooms: a member that stops reading is dropped at its outbox bound", a
     await rooms.close();
   }
 });
+
+Deno.test("rooms: a limit that is not a positive integer is a RangeError", () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => new ChatRooms({ maxOutbox: bad }), RangeError);
+    assert.throws(() => new ChatRooms({ rosterIntervalMs: bad }), RangeError);
+  }
+});
