@@ -1,7 +1,7 @@
 /**
  * A real browser against the chat demo: headless Debian Chromium loads the page, its script
  * opens a WebSocket to our server, chats both ways with a Deno client, and sees our close
- * code when the server stops.
+ * code when the server stops, then reconnects by itself to a server back on the same port.
  *
  * How the browser is driven: the Chrome DevTools Protocol, spoken directly over Deno's own
  * WebSocket (no puppeteer/playwright, nothing downloaded). Chromium starts with
@@ -352,6 +352,22 @@ Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 10
     );
     assert.deepEqual(close, ["1001", "server shutting down"]);
     assert.equal((await within(client.closed, STEP_MS, "Deno client close")).code, 1001);
+
+    // A server comes back on the same address (a restart, or a sibling in a cluster): the page
+    // reconnects by itself, 1 s after the close, and is welcomed again.
+    const again = await startDemo({ port: demo.port, log: () => {} });
+    try {
+      await page.until(
+        `document.body.dataset.state === "open" &&
+          [...document.querySelectorAll("#messages li.notice")]
+            .filter((li) => li.textContent.startsWith("You are ")).length === 2`,
+        "the page back in the room",
+      );
+      const closeCode = await page.eval(`document.body.dataset.closeCode`);
+      assert.equal(closeCode, "1001", "failed attempts (if any) do not replace the server's close");
+    } finally {
+      await again.stop();
+    }
 
     await cdp.call("Browser.close").catch(() => {}); // the browser may go before it answers
     graceful = true;
