@@ -29,6 +29,7 @@ export {
   type TcpAddr,
   tcpClose,
   tcpConnect,
+  tcpDone,
   tcpListen,
   type TcpListenOptions,
   tcpLocalAddr,
@@ -37,6 +38,7 @@ export {
   ipcAccept,
   ipcClose,
   ipcConnect,
+  ipcDone,
   ipcListen,
   ipcPair,
   type PairOptions,
@@ -78,8 +80,28 @@ export {
   tlsAttachServer,
   type TlsClientConfig,
   tlsDetach,
+  tlsDone,
   type TlsInfo,
   tlsInfo,
   type TlsOptions,
   type TlsServerConfig,
 } from "./actors/tls.ts";
+
+// ---- Deno.serve, cancellation, iteration, Web Streams ----------------------------------
+export { type DeadlineOptions } from "./actors/time.ts";
+export { deadlineAfter, deadlineSignal } from "./actors/deadline_signal.ts";
+export {
+  wsUpgrade,
+  type WsUpgraded,
+  WsUpgradeError,
+  type WsUpgradeOptions,
+} from "./actors/ws_upgrade.ts";
+export { messages } from "./actors/messages.ts";
+export {
+  type WsCloseInfo,
+  type WsStream,
+  wsStream,
+  type WsStreamOpened,
+  type WsStreamOptions,
+} from "./actors/ws_stream.ts";
+export { type ByteStreams, byteStreams, type ByteStreamsOptions } from "./actors/byte_streams.ts";

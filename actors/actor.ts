@@ -114,6 +114,15 @@ export abstract class Actor<M extends Message> {
   }
 
   /**
+   * Makes an abort of `req`'s signal reach {@link Actor.expired} (as a message), for a
+   * request whose deadline the actor watches on its own. Returns `false` when the
+   * signal has already aborted.
+   */
+  protected watchAbort(req: PendingCall): boolean {
+    return req.listenForAbort((r) => this.#post(new Expiry(r)));
+  }
+
+  /**
    * Removes and returns the messages queued behind the current one, for an actor that
    * hands its work to another (so that nothing in flight is lost).
    */

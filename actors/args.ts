@@ -9,16 +9,56 @@ import { DillError } from "../protocol/errors.ts";
 import type { Deadline } from "./time.ts";
 
 /**
- * Throws `EINVAL` unless `deadline` is `-1`, `0` or a finite positive number.
+ * Throws `EINVAL` unless `deadline` is `-1`, `0` or a finite positive number, or an
+ * options bag `{ deadline?, signal? }` holding such a number and an `AbortSignal`.
+ * Throws `ECANCELED` when the signal has already aborted: the call is not made, and
+ * the socket is left as it was.
  *
  * @example
  * ```ts
  * import { checkDeadline } from "./args.ts";
  *
  * checkDeadline("brecv", -1); // fine
+ * checkDeadline("brecv", { signal: AbortSignal.timeout(1000) }); // fine
  * ```
  */
 export function checkDeadline(op: string, deadline: Deadline): void {
+  if (typeof deadline === "number") return checkDeadlineNumber(op, deadline);
+  if (typeof deadline !== "object" || deadline === null || Array.isArray(deadline)) {
+    throw new DillError(
+      "EINVAL",
+      `${op}: deadline must be a number or { deadline?, signal? }, not ${String(deadline)}`,
+    );
+  }
+  if (deadline.deadline !== undefined) checkDeadlineNumber(op, deadline.deadline);
+  const signal = deadline.signal;
+  if (signal === undefined) return;
+  if (!(signal instanceof AbortSignal)) {
+    throw new DillError("EINVAL", `${op}: signal must be an AbortSignal`);
+  }
+  if (signal.aborted) throw abortError(op, signal);
+}
+
+/**
+ * The error of a call cancelled by its `AbortSignal`: `ECANCELED`, with the signal's
+ * reason as `cause`.
+ *
+ * @example
+ * ```ts
+ * import { abortError } from "./args.ts";
+ *
+ * const ctl = new AbortController();
+ * ctl.abort();
+ * console.log(abortError("mrecv", ctl.signal).code); // ECANCELED
+ * ```
+ */
+export function abortError(op: string, signal: AbortSignal): DillError {
+  return new DillError("ECANCELED", `${op}: cancelled by its AbortSignal`, {
+    cause: signal.reason,
+  });
+}
+
+function checkDeadlineNumber(op: string, deadline: unknown): void {
   if (
     typeof deadline !== "number" || !(deadline === -1 || (deadline >= 0 && deadline < Infinity))
   ) {

@@ -12,8 +12,14 @@ import type { ByteStream, StreamMsg } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 
 /**
- * Sends all of `buf`. Resolves once the bytes are queued (small sends) or written
- * (large ones), so the caller may reuse `buf` afterwards.
+ * Sends all of `buf`. Resolves once every byte was written to the layer beneath (the
+ * OS socket, the peer end of an in-memory pair, or, over TLS, once the ciphertext
+ * was), as libdill's `bsend` returns once the kernel took the bytes: a close right
+ * after it loses nothing, and a failure to write fails this call. Sends made together
+ * (before the running code awaits) still share one write. With deadline `0` the write
+ * must complete without waiting for the peer (there is room in the socket buffer);
+ * otherwise it fails with `ETIMEDOUT` and, as after any failed send, the socket can
+ * no longer send.
  *
  * @example
  * ```ts
@@ -35,7 +41,8 @@ export function bsend(h: Handle, buf: Uint8Array, deadline: Deadline): Promise<v
 }
 
 /**
- * Sends all the buffers in order, as one contiguous stream of bytes.
+ * Sends all the buffers in order, as one contiguous stream of bytes; resolves once
+ * they were written, like {@link bsend}.
  *
  * @example
  * ```ts

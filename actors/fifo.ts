@@ -45,6 +45,23 @@ export class Fifo<T> {
     return item;
   }
 
+  /** The front item without removing it, or `undefined` when empty. */
+  peek(): T | undefined {
+    return this.#head < this.#items.length ? this.#items[this.#head] : undefined;
+  }
+
+  /** Replaces the front item (the queue must not be empty), e.g. with its unread rest. */
+  replaceFront(item: T): void {
+    this.#items[this.#head] = item;
+  }
+
+  /** Removes every item and returns them in order. */
+  drain(): T[] {
+    const items = this.#items.slice(this.#head) as T[];
+    this.clear();
+    return items;
+  }
+
   /** Removes every item. */
   clear(): void {
     this.#items = [];

@@ -11,6 +11,7 @@ import {
   acceptConn,
   closeCleanly,
   connectWithin,
+  halfClose,
   listenerHandle,
   streamHandle,
 } from "./sockets.ts";
@@ -20,7 +21,9 @@ import { transportError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 
 /**
- * Starts listening on a Unix socket path.
+ * Starts listening on a Unix socket path. Accepting works as for `tcpListen`: only
+ * while an `ipcAccept` call waits, skipping connections that failed before they were
+ * accepted, and backing off while descriptors are exhausted.
  *
  * @example
  * ```ts
@@ -40,7 +43,8 @@ export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Hand
 }
 
 /**
- * Waits for a connection on a Unix socket listener.
+ * Waits for a connection on a Unix socket listener. As with `tcpAccept`, a connection
+ * that failed before it could be accepted is skipped and the call waits for the next.
  *
  * @example
  * ```ts
@@ -126,4 +130,29 @@ export interface PairOptions extends StreamOptions {
 export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
   const [a, b] = pipePair(options.pipeCapacity);
   return [streamHandle(a, "pipe", options), streamHandle(b, "pipe", options)];
+}
+
+/**
+ * Half-closes a Unix socket connection or one end of an {@link ipcPair} (libdill's
+ * `ipc_done`), like `tcpDone`: flushes what was sent, then closes the output. Receiving
+ * goes on; later sends and a second `ipcDone` fail with `EPIPE`; the peer receives
+ * everything sent before, then `EPIPE`. `ENOTSUP` on any other handle.
+ *
+ * @example
+ * ```ts
+ * import { brecv, bsend, hclose, ipcDone, ipcPair, now } from "../mod.ts";
+ *
+ * const [a, b] = ipcPair();
+ * await bsend(a, new Uint8Array([1, 2]), now() + 1000);
+ * await ipcDone(a, now() + 1000);
+ * console.log(await brecv(b, new Uint8Array(2), now() + 1000)); // Uint8Array(2) [ 1, 2 ]
+ * await brecv(b, new Uint8Array(1), now() + 1000).catch((e) => console.log(e.code)); // EPIPE
+ * await bsend(b, new Uint8Array([3]), now() + 1000); // b can still send to a
+ * console.log(await brecv(a, new Uint8Array(1), now() + 1000)); // Uint8Array(1) [ 3 ]
+ * hclose(a);
+ * hclose(b);
+ * ```
+ */
+export function ipcDone(h: Handle, deadline: Deadline): Promise<void> {
+  return halfClose(h, "ipcDone", deadline, ["ipc", "pipe"]);
 }

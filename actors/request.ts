@@ -1,28 +1,32 @@
 /**
  * One pending call to an actor: the caller's promise, its deadline and the deadline's
- * timer. The timer exists only while an actor has parked the request, so a call that
- * is answered at once, or that waits forever, never creates one.
+ * timer, and its `AbortSignal`. The timer and the abort listener exist only while an
+ * actor has parked the request, so a call that is answered at once never creates one;
+ * both go away when the request settles.
  *
  * @module
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { type Deadline, now } from "./time.ts";
+import { abortError } from "./args.ts";
+import { type Deadline, deadlineOf, now, signalOf } from "./time.ts";
 
 /** The type-independent side of a {@link Request}: what an actor needs to fail or park it. */
 export interface PendingCall {
   /** The API operation, for error messages. */
   readonly op: string;
   /** Absolute deadline, `-1` or `0`. */
-  readonly deadline: Deadline;
+  readonly deadline: number;
   /** Whether the call was already answered. */
   readonly settled: boolean;
   /** Fails the call. */
   reject(error: unknown): void;
-  /** Fails the call with `ETIMEDOUT`. */
+  /** Fails the call with `ETIMEDOUT` (`ECANCELED` when its signal aborted). */
   timeOut(): void;
   /** Arms the deadline; see {@link Request.park}. */
   park(onExpire: (req: PendingCall) => void): boolean;
+  /** Listens for the signal only; see {@link Request.listenForAbort}. */
+  listenForAbort(onExpire: (req: PendingCall) => void): boolean;
 }
 
 /**
@@ -45,12 +49,19 @@ export class Request<T> implements PendingCall {
   #reject: (error: unknown) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #settled = false;
+  /** Absolute deadline, `-1` or `0`. */
+  readonly deadline: number;
+  readonly #signal: AbortSignal | null;
+  #onAbort: (() => void) | null = null;
+  #aborted = false;
 
   /**
    * @param op the API operation, for error messages (`"mrecv"`)
-   * @param deadline absolute deadline, `-1` or `0`
+   * @param deadline absolute deadline, `-1`, `0`, or `{ deadline?, signal? }`
    */
-  constructor(readonly op: string, readonly deadline: Deadline) {
+  constructor(readonly op: string, deadline: Deadline) {
+    this.deadline = deadlineOf(deadline);
+    this.#signal = signalOf(deadline);
     const { promise, resolve, reject } = Promise.withResolvers<T>();
     this.promise = promise;
     this.#resolve = resolve;
@@ -69,24 +80,34 @@ export class Request<T> implements PendingCall {
     this.#resolve(value);
   }
 
-  /** Fails the call; later answers are ignored. */
+  /**
+   * Fails the call; later answers are ignored. Once its signal aborted, a timeout that
+   * an actor reports for it (its expiry path) is reported as `ECANCELED` instead.
+   */
   reject(error: unknown): void {
     if (this.#settled) return;
+    if (this.#aborted && error instanceof DillError && error.code === "ETIMEDOUT") {
+      error = abortError(this.op, this.#signal!);
+    }
     this.#settle();
     this.#reject(error);
   }
 
-  /** Fails the call with `ETIMEDOUT`. */
+  /** Fails the call with `ETIMEDOUT`, or `ECANCELED` when its signal aborted. */
   timeOut(): void {
     this.reject(new DillError("ETIMEDOUT", `${this.op}: the deadline passed before it completed`));
   }
 
   /**
    * Prepares the request to wait. Returns `false` when its deadline allows no waiting
-   * (`0`, or already past): the actor must then fail it with {@link Request.timeOut}.
-   * Otherwise arms a timer (none for `-1`) that calls `onExpire` when the deadline passes.
+   * (`0`, or already past) or its signal has aborted: the actor must then fail it with
+   * {@link Request.timeOut}. Otherwise arms a timer (none for `-1`) that calls
+   * `onExpire` when the deadline passes, and listens for the signal to do the same, so
+   * an aborted call goes through the actor's expiry path (and libdill's rules on
+   * failed sends and receives) exactly like a timed-out one.
    */
   park(onExpire: (req: PendingCall) => void): boolean {
+    if (!this.listenForAbort(onExpire)) return false;
     if (this.deadline < 0) return true;
     const left = this.deadline - now();
     if (this.deadline === 0 || left <= 0) return false;
@@ -99,8 +120,35 @@ export class Request<T> implements PendingCall {
     return true;
   }
 
+  /**
+   * Listens for the signal alone, for an actor that watches the deadline itself (one
+   * timer for many calls): an abort calls `onExpire`. Returns `false` when the signal
+   * has already aborted.
+   */
+  listenForAbort(onExpire: (req: PendingCall) => void): boolean {
+    const signal = this.#signal;
+    if (!signal) return true;
+    if (signal.aborted) {
+      this.#aborted = true;
+      return false;
+    }
+    if (this.#onAbort === null) {
+      this.#onAbort = () => {
+        this.#onAbort = null;
+        this.#aborted = true;
+        if (!this.#settled) onExpire(this);
+      };
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    return true;
+  }
+
   #settle(): void {
     this.#settled = true;
+    if (this.#onAbort !== null) {
+      this.#signal!.removeEventListener("abort", this.#onAbort);
+      this.#onAbort = null;
+    }
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;

@@ -7,11 +7,11 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
-import { checkDeadline } from "./args.ts";
+import { abortError, checkDeadline } from "./args.ts";
 import { type Handle, hclose, layerOf, openHandle, takeLayer } from "./handle.ts";
 import { ListenerActor, type ListenerMsg } from "./listener.ts";
 import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
-import { type Deadline, remaining } from "./time.ts";
+import { type Deadline, deadlineOf, remaining, signalOf } from "./time.ts";
 import type { Transport } from "./transport.ts";
 import { transportError } from "./transport.ts";
 
@@ -98,6 +98,16 @@ export async function connectWithin(
   connect: (signal: AbortSignal) => Promise<Deno.Conn>,
 ): Promise<Deno.Conn> {
   checkDeadline(op, deadline);
+  const signal = signalOf(deadline);
+  if (signal) {
+    // The caller's signal aborts the attempt too; an attempt it ended is ECANCELED.
+    const at = deadlineOf(deadline);
+    try {
+      return await connectWithin(op, at, (s) => connect(AbortSignal.any([s, signal])));
+    } catch (e) {
+      throw signal.aborted ? abortError(op, signal) : e;
+    }
+  }
   const left = remaining(deadline);
   if (left === 0) throw new DillError("ETIMEDOUT", `${op}: a connection cannot be made at once`);
   const abort = new AbortController();
@@ -158,5 +168,49 @@ export async function closeCleanly(h: Handle, op: string, deadline: Deadline): P
     await call<void, StreamMsg>(stream, op, deadline, (req) => ({ kind: "shutdown", req }));
   } finally {
     stream.close(new DillError("ECANCELED", `${h} was closed by ${op}`));
+  }
+}
+
+/**
+ * The half-close of a connection (libdill's `tcp_done`, `ipc_done`, `tls_done`): what
+ * was sent is flushed, then the output is closed (a FIN; over TLS a `close_notify`).
+ * Receiving goes on; later sends fail with `EPIPE`, as does a second half-close. The
+ * peer receives everything sent before, then `EPIPE`. `kinds` are the stream labels
+ * the call accepts (`ENOTSUP` for others, as libdill's calls check the handle type).
+ *
+ * @example
+ * ```ts
+ * import { halfClose, streamHandle } from "./sockets.ts";
+ * import { pipePair } from "./pipe.ts";
+ * import { hclose } from "./handle.ts";
+ * import { now } from "./time.ts";
+ *
+ * const [a, b] = pipePair();
+ * const h = streamHandle(a, "pipe");
+ * await halfClose(h, "ipcDone", now() + 1000, ["pipe"]);
+ * hclose(h);
+ * b.close();
+ * ```
+ */
+export function halfClose(
+  h: Handle,
+  op: string,
+  deadline: Deadline,
+  kinds: readonly string[],
+): Promise<void> {
+  try {
+    checkDeadline(op, deadline);
+    const stream = layerOf<ByteStream>(h, op, "bytestream");
+    if (!kinds.includes(stream.name)) {
+      throw new DillError("ENOTSUP", `${op}: ${h} is a ${stream.name} stream, not ${kinds[0]}`);
+    }
+    return call<void, StreamMsg>(
+      stream,
+      op,
+      deadline,
+      (req) => ({ kind: "done", req, once: true }),
+    );
+  } catch (e) {
+    return Promise.reject(e);
   }
 }

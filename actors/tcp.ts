@@ -11,6 +11,7 @@ import {
   acceptConn,
   closeCleanly,
   connectWithin,
+  halfClose,
   listenerAddr,
   listenerHandle,
   streamHandle,
@@ -27,7 +28,7 @@ export interface TcpAddr {
   port: number;
 }
 
-/** Default number of accepted connections kept for callers that are not waiting yet. */
+/** Default bound on accepted connections kept after the call that asked for them gave up. */
 export const DEFAULT_BACKLOG = 128;
 
 /** Socket options of {@link tcpListen}. */
@@ -45,8 +46,16 @@ export interface TcpListenOptions {
 }
 
 /**
- * Starts listening for TCP connections. `backlog` bounds the connections this layer
- * accepts ahead of `tcpAccept` calls (the kernel keeps its own queue beyond that).
+ * Starts listening for TCP connections. Connections wait in the kernel's queue (Deno
+ * sets its length) until a `tcpAccept` call takes them: the listener accepts only while
+ * a call waits, so that `hclose` frees the port at once. `backlog` bounds the
+ * connections kept that were accepted for a call whose deadline then passed.
+ *
+ * A connection that fails before it is accepted (a client that resets at once) is
+ * skipped: the listener and the waiting `tcpAccept` carry on. Running out of file
+ * descriptors makes the listener retry after a growing pause (`ACCEPT_BACKOFF_MIN_MS`
+ * to `ACCEPT_BACKOFF_MAX_MS`); libdill returns these errors to the caller instead.
+ *
  * `options.reusePort` lets several processes listen on one port (see
  * {@link TcpListenOptions}); libdill's `tcp_listen` has no such option, Deno's
  * `Deno.listen` does.
@@ -130,7 +139,11 @@ export function tcpLocalAddr(listener: Handle): Required<TcpAddr> {
 }
 
 /**
- * Waits for a TCP connection; returns its handle and the peer's address.
+ * Waits for a TCP connection; returns its handle and the peer's address. A connection
+ * that was reset or aborted before it could be accepted is skipped, and the call waits
+ * for the next one (libdill's `tcp_accept` returns that error instead: here one client
+ * that resets cannot stop a server). With deadline `0` it takes a connection that the
+ * kernel has already established, if there is one.
  *
  * @example
  * ```ts
@@ -208,4 +221,37 @@ function noDelay(conn: Deno.TcpConn): void {
   } catch {
     // Not every platform allows it; the connection still works.
   }
+}
+
+/**
+ * Half-closes a TCP connection (libdill's `tcp_done`): flushes what was sent, then
+ * sends a FIN. Receiving goes on; later sends fail with `EPIPE`, and so does a second
+ * `tcpDone`. The peer receives everything sent before, then `EPIPE`. Resolves once
+ * the FIN was handed to the OS. With deadline `0` it succeeds when that needs no
+ * waiting (the socket buffer takes what is still queued). `ENOTSUP` on any other
+ * handle (a listener, a TLS stream: use `tlsDone`). `tcpClose` is this followed by
+ * reading and dropping input until the peer's FIN.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   brecv, bsend, hclose, now, tcpAccept, tcpConnect, tcpDone, tcpListen, tcpLocalAddr,
+ * } from "../mod.ts";
+ *
+ * const ls = tcpListen({ port: 0 });
+ * const client = await tcpConnect(tcpLocalAddr(ls), now() + 1000);
+ * const { handle: server } = await tcpAccept(ls, now() + 1000);
+ * await bsend(client, new TextEncoder().encode("query"), now() + 1000);
+ * await tcpDone(client, now() + 1000); // nothing more from the client
+ * await brecv(server, new Uint8Array(5), now() + 1000);
+ * await brecv(server, new Uint8Array(1), now() + 1000).catch((e) => console.log(e.code)); // EPIPE
+ * await bsend(server, new TextEncoder().encode("reply"), now() + 1000); // the server still answers
+ * console.log(await brecv(client, new Uint8Array(5), now() + 1000)); // the reply
+ * hclose(server);
+ * hclose(client);
+ * hclose(ls);
+ * ```
+ */
+export function tcpDone(h: Handle, deadline: Deadline): Promise<void> {
+  return halfClose(h, "tcpDone", deadline, ["tcp"]);
 }

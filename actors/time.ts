@@ -7,7 +7,12 @@
  */
 
 /**
- * The current monotonic time in milliseconds, for building deadlines.
+ * The current monotonic time in milliseconds, for building deadlines. Like libdill's
+ * `now()`, it is a clock, not a stopwatch: it counts from the process's time origin
+ * (`performance.timeOrigin`, the Unix epoch in ms when the process started) and
+ * advances with `performance.now()`, so it never goes back, and a value such as
+ * `now() - 100000` is a valid deadline in the past (`ETIMEDOUT`), never a negative
+ * number (`EINVAL`).
  *
  * @example
  * ```ts
@@ -18,11 +23,55 @@
  * ```
  */
 export function now(): number {
-  return performance.now();
+  // timeOrigin is fixed for the life of the process: the sum is as monotonic as performance.now().
+  return performance.timeOrigin + performance.now();
 }
 
-/** A deadline: `-1` (forever), `0` (no waiting) or an absolute {@link now} time. */
-export type Deadline = number;
+/**
+ * A deadline: `-1` (forever), `0` (no waiting) or an absolute {@link now} time; or an
+ * options bag with such a `deadline` (default `-1`) and/or an `AbortSignal`, the Deno way.
+ * An aborted signal fails the call with `ECANCELED`.
+ */
+export type Deadline = number | DeadlineOptions;
+
+/**
+ * The options-bag form of a {@link Deadline}: `{ signal }`, `{ deadline }` or both
+ * (whichever comes first ends the call).
+ */
+export interface DeadlineOptions {
+  /** Absolute deadline on the {@link now} clock, `-1` (the default) or `0`. */
+  deadline?: number;
+  /** Cancels the call when it aborts: the call fails with `ECANCELED`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The numeric deadline inside a {@link Deadline} (`-1` when an options bag has none).
+ *
+ * @example
+ * ```ts
+ * import { deadlineOf } from "./time.ts";
+ *
+ * console.log(deadlineOf(5), deadlineOf({ signal: new AbortController().signal })); // 5 -1
+ * ```
+ */
+export function deadlineOf(deadline: Deadline): number {
+  return typeof deadline === "number" ? deadline : deadline.deadline ?? -1;
+}
+
+/**
+ * The `AbortSignal` inside a {@link Deadline}, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { signalOf } from "./time.ts";
+ *
+ * console.log(signalOf(-1)); // null
+ * ```
+ */
+export function signalOf(deadline: Deadline): AbortSignal | null {
+  return typeof deadline === "number" ? null : deadline.signal ?? null;
+}
 
 /**
  * Milliseconds left until `deadline`: `Infinity` for `-1`, `0` when it has passed.
@@ -35,7 +84,8 @@ export type Deadline = number;
  * console.log(remaining(now() + 50) <= 50); // true
  * ```
  */
-export function remaining(deadline: Deadline): number {
+export function remaining(d: Deadline): number {
+  const deadline = deadlineOf(d);
   if (deadline < 0) return Infinity;
   if (deadline === 0) return 0;
   const left = deadline - now();

@@ -17,6 +17,7 @@ import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
 import { checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
+import { halfClose } from "./sockets.ts";
 import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
@@ -63,7 +64,10 @@ const DEFAULT_HIGH_WATER = 256 * 1024;
  * `s` is taken over at once (using it afterwards fails with `EBADF`); on failure the
  * whole stack is closed. Fails with `EPROTO` when the client does not speak TLS or
  * rejects the handshake, `ECONNRESET` when it goes away, `ETIMEDOUT` at the deadline,
- * and `EINVAL` (leaving `s` untouched) for unusable credentials.
+ * and `EINVAL` (leaving `s` untouched) for unusable credentials. Deadline `0` (or
+ * past) always fails with `ETIMEDOUT`, even when the client's hello is already there:
+ * the handshake ends only with the client's answer to our flight, a round trip that
+ * is waiting by definition.
  *
  * @example
  * ```ts
@@ -107,6 +111,8 @@ export async function tlsAttachServer(
  * is closed. Fails with `EPROTO` for an untrusted certificate, a wrong host name or
  * a server that does not speak TLS, `ECONNRESET` when the server goes away,
  * `ETIMEDOUT` at the deadline, and `EINVAL` (leaving `s` untouched) for bad arguments.
+ * Deadline `0` (or past) always fails with `ETIMEDOUT`: the handshake needs the
+ * server's answer to our hello, a round trip that is waiting by definition.
  *
  * @example
  * ```ts
@@ -143,7 +149,9 @@ export async function tlsAttachClient(
  * `close_notify`, then hands back the lower handle (with any bytes the peer sent
  * after its `close_notify`). Both sides call it. The stack is closed when it fails
  * (`ETIMEDOUT`, `ECONNRESET` if the peer closed without `close_notify`, `EPROTO`);
- * `ENOTSUP` if `s` is not a TLS handle (then `s` stays valid).
+ * `ENOTSUP` if `s` is not a TLS handle (then `s` stays valid). With deadline `0` it
+ * succeeds when the peer's `close_notify` has already arrived (ours is sent without
+ * waiting).
  *
  * @example
  * ```ts
@@ -176,6 +184,37 @@ export async function tlsDetach(s: Handle, deadline: Deadline): Promise<Handle> 
   } catch (e) {
     top.close(e instanceof DillError ? e : new DillError("ECANCELED", `${op} failed`));
     throw e;
+  }
+}
+
+/**
+ * Half-closes a TLS connection (libdill's `tls_done`): flushes what was sent, then
+ * sends `close_notify`; resolves once it was written to the stream beneath. Receiving
+ * goes on; later sends and a second `tlsDone` fail with `EPIPE`; the peer receives
+ * everything sent before, then `EPIPE`. The stream beneath stays open (the handle
+ * still closes it). `ENOTSUP` if `s` is not a TLS handle.
+ *
+ * @example
+ * ```ts
+ * import { bsend, hclose, now, tlsDone } from "../mod.ts";
+ * import type { Handle } from "../mod.ts";
+ *
+ * async function lastWord(tlsHandle: Handle) {
+ *   await bsend(tlsHandle, new TextEncoder().encode("bye"), now() + 1000);
+ *   await tlsDone(tlsHandle, now() + 1000); // the peer reads "bye", then EPIPE
+ *   hclose(tlsHandle);
+ * }
+ * ```
+ */
+export function tlsDone(s: Handle, deadline: Deadline): Promise<void> {
+  try {
+    checkDeadline("tlsDone", deadline);
+    if (!tlsBeneath.has(layerOf<ByteStream>(s, "tlsDone", "bytestream"))) {
+      throw new DillError("ENOTSUP", `tlsDone: ${s} is not a TLS socket`);
+    }
+    return halfClose(s, "tlsDone", deadline, ["tls"]);
+  } catch (e) {
+    return Promise.reject(e);
   }
 }
 
@@ -214,7 +253,6 @@ async function attach(
   try {
     tlsActor = new TlsActor(lower, start, {
       readHighWater: options.readHighWater ?? DEFAULT_HIGH_WATER,
-      writeHighWater: options.writeHighWater ?? DEFAULT_HIGH_WATER,
     });
   } catch (e) {
     const error = new DillError("EINVAL", `${op}: the TLS engine refused the settings (${e})`, {

@@ -20,6 +20,7 @@ import tls from "node:tls";
 import { DillError } from "../protocol/errors.ts";
 import { TlsRecordScanner } from "../protocol/tls_records.ts";
 import { Actor, call } from "./actor.ts";
+import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
@@ -52,8 +53,6 @@ export interface TlsSession {
 export interface TlsLimits {
   /** Decrypted bytes kept for the layer above before reading from the wire pauses. */
   readonly readHighWater: number;
-  /** Encrypted bytes not yet taken by the layer beneath before plaintext writes wait. */
-  readonly writeHighWater: number;
 }
 
 /** Messages a TLS actor understands. */
@@ -121,7 +120,8 @@ export class TlsActor extends Actor<TlsMsg> {
   #detachReq: Request<ByteStream> | null = null;
 
   // Inbound: decrypted bytes for the layer above, and its one pending read.
-  #plain: Uint8Array[] = [];
+  /** A Fifo: tiny TLS records can queue many chunks; `Array.shift` would be quadratic. */
+  readonly #plain = new Fifo<Uint8Array>();
   #plainBytes = 0;
   #reader: { buf: Uint8Array; req: Request<number | null> } | null = null;
   /** `"eof"` after the peer's close_notify was read, or why input failed. */
@@ -137,6 +137,8 @@ export class TlsActor extends Actor<TlsMsg> {
   #cipherInFlight = 0;
   #outputFailure: DillError | null = null;
   #closeWriteReq: Request<void> | null = null;
+  /** The engine sent its close_notify (its writable side finished). */
+  #engineFinished = false;
 
   /**
    * Starts the engine; the handshake begins with the `handshake` message.
@@ -220,14 +222,14 @@ export class TlsActor extends Actor<TlsMsg> {
       case "written":
         return this.#engineWritten(msg.error);
       case "finished":
-        this.#closeWriteReq?.resolve();
-        this.#closeWriteReq = null;
-        return;
+        this.#engineFinished = true;
+        return this.#finishCloseWrite();
       case "cipher":
         return this.#sendCipher(msg.chunk);
       case "cipherSent":
         this.#cipherInFlight -= msg.bytes;
-        return this.#finishWrite();
+        this.#finishWrite();
+        return this.#finishCloseWrite();
       case "cipherFailed":
         return this.#failOutput(msg.error);
     }
@@ -253,7 +255,7 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#handshakeReq = this.#detachReq = this.#closeWriteReq = null;
     this.#reader = null;
     this.#writer = null;
-    this.#plain = [];
+    this.#plain.clear();
     this.#afterClose = [];
     const engine = this.#engine;
     const wire = this.#wire;
@@ -361,12 +363,12 @@ export class TlsActor extends Actor<TlsMsg> {
   #take(buf: Uint8Array): number {
     let n = 0;
     while (n < buf.length && this.#plain.length > 0) {
-      const chunk = this.#plain[0];
+      const chunk = this.#plain.peek()!;
       const k = Math.min(chunk.length, buf.length - n);
       buf.set(k === chunk.length ? chunk : chunk.subarray(0, k), n);
       n += k;
       if (k === chunk.length) this.#plain.shift();
-      else this.#plain[0] = chunk.subarray(k);
+      else this.#plain.replaceFront(chunk.subarray(k));
     }
     this.#plainBytes -= n;
     return n;
@@ -420,10 +422,14 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#finishWrite();
   }
 
-  /** A write is answered once the engine took it and the ciphertext backlog is small. */
+  /**
+   * A write is answered once the engine took it and every ciphertext record it made
+   * was written by the stream beneath: a send above then means "handed to the OS",
+   * as on a plain socket, and a close right after it loses nothing.
+   */
   #finishWrite(): void {
     const w = this.#writer;
-    if (!w || !w.engineDone || this.#cipherInFlight >= this.#limits.writeHighWater) return;
+    if (!w || !w.engineDone || this.#cipherInFlight > 0) return;
     this.#writer = null;
     w.req.resolve(w.n);
   }
@@ -454,7 +460,14 @@ export class TlsActor extends Actor<TlsMsg> {
   #closeWrite(req: Request<void>): void {
     if (this.#outputFailure) return req.reject(this.#outputFailure);
     this.#closeWriteReq = req;
-    this.#engine.end(); // sends close_notify; "finish" follows once it is out
+    this.#engine.end(); // sends close_notify; "finish" follows once the engine made it
+  }
+
+  /** The close_notify is out once the engine finished and the stream beneath wrote it. */
+  #finishCloseWrite(): void {
+    if (!this.#closeWriteReq || !this.#engineFinished || this.#cipherInFlight > 0) return;
+    this.#closeWriteReq.resolve();
+    this.#closeWriteReq = null;
   }
 
   // ---- failures and detach ----------------------------------------------------------
@@ -468,7 +481,7 @@ export class TlsActor extends Actor<TlsMsg> {
   #detach(req: Request<ByteStream>): void {
     this.#detachReq = req;
     this.#phase = "detached";
-    this.#plain = [];
+    this.#plain.clear();
     this.#plainBytes = 0;
     if (this.#closeNotifyRead) return this.#finishDetach();
     if (this.#inputEnd instanceof DillError) return this.close(this.#inputEnd);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 
 /**
@@ -69,4 +70,67 @@ export function transportError(op: string, e: unknown): DillError {
     return new DillError("EMFILE", `${op}: out of file descriptors (${detail})`, { cause: e });
   }
   return new DillError("ECONNRESET", `${op}: the connection broke (${detail})`, { cause: e });
+}
+
+/** Longest a closed stream keeps its transport open to finish a write already started. */
+export const CLOSE_LINGER_MS = 1000;
+
+/**
+ * Closes a transport, ignoring that it may be closed already.
+ *
+ * @example
+ * ```ts
+ * import { closeTransport } from "./transport.ts";
+ * import { pipePair } from "./pipe.ts";
+ *
+ * const [a, b] = pipePair();
+ * closeTransport(a);
+ * closeTransport(a); // no error
+ * b.close();
+ * ```
+ */
+export function closeTransport(transport: Transport): void {
+  try {
+    transport.close();
+  } catch {
+    // Already closed by the peer or by a failed operation: nothing left to release.
+  }
+}
+
+/**
+ * The end of an abrupt close with a write in progress (`inflight`), or with bytes
+ * still to write (`rest`: frames a protocol sent on its own, such as the echo of the
+ * peer's close frame): they are written first, as a kernel socket keeps delivering
+ * what was written before close(), then the transport closes. Over TLS the transport
+ * is the TLS layer, which would otherwise be torn down before its ciphertext went
+ * out. Bounded by {@link CLOSE_LINGER_MS}; failures only end it early.
+ *
+ * @example
+ * ```ts
+ * import { lingerThenClose } from "./transport.ts";
+ * import { pipePair } from "./pipe.ts";
+ *
+ * const [a, b] = pipePair();
+ * await lingerThenClose(a, null, [new Uint8Array([1, 2])]);
+ * console.log(await b.read(new Uint8Array(2))); // 2
+ * b.close();
+ * ```
+ */
+export async function lingerThenClose(
+  transport: Transport,
+  inflight: Promise<void> | null,
+  chunks: Uint8Array[],
+): Promise<void> {
+  const rest = concatBytes(chunks);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expiry = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_LINGER_MS));
+  const flush = async () => {
+    await inflight;
+    for (let off = 0; off < rest.length;) {
+      off += await transport.write(off === 0 ? rest : rest.subarray(off));
+    }
+  };
+  await Promise.race([flush().catch(() => {}), expiry]);
+  clearTimeout(timer);
+  closeTransport(transport);
 }

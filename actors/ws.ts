@@ -18,6 +18,7 @@ import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import type { ByteStream } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { WsActor, type WsAttachInfo, type WsMsg, type WsReceived } from "./ws_actor.ts";
+import type { WsLayer } from "./ws_layer.ts";
 import {
   WS_BINARY,
   WS_NOHTTP,
@@ -493,7 +494,8 @@ export function wsDone(
  * Ends the WebSocket layer cleanly and returns the bytestream beneath it: sends a
  * close frame (unless `wsDone` did), drops incoming messages until the peer's close
  * frame arrives, then hands back the underlying handle, still usable. The stack is
- * closed even when this fails.
+ * closed even when this fails. On a `wsUpgrade` socket it fails with `ENOTSUP` and
+ * leaves the handle as it was: Deno owns the connection beneath (use `wsDone`).
  *
  * @example
  * ```ts
@@ -517,6 +519,10 @@ export async function wsDetach(
 ): Promise<Handle> {
   checkDeadline("wsDetach", deadline);
   const payload = closePayload("wsDetach", status, reason);
+  if (!(wsLayer(h, "wsDetach") instanceof WsActor)) {
+    // wsUpgrade's socket lives inside Deno.serve: there is no bytestream to hand back.
+    throw new DillError("ENOTSUP", "wsDetach: a wsUpgrade socket has no bytestream beneath it");
+  }
   const ws = takeLayer<WsActor>(h, "wsDetach", "message");
   const lower = await call<ByteStream, WsMsg>(
     ws,
@@ -566,8 +572,9 @@ function attach(actor: WsActor, op: string, deadline: Deadline): Promise<WsAttac
   return call<WsAttachInfo, WsMsg>(actor, op, deadline, (req) => ({ kind: "attach", req }));
 }
 
-function wsLayer(h: Handle, op: string): WsActor {
-  return layerOf<WsActor>(h, op, "message");
+/** The actor behind a message handle: over a bytestream, or over Deno's WebSocket (wsUpgrade). */
+function wsLayer(h: Handle, op: string): WsLayer {
+  return layerOf<WsLayer>(h, op, "message");
 }
 
 /**
@@ -575,7 +582,7 @@ function wsLayer(h: Handle, op: string): WsActor {
  * already be valid UTF-8 (a string always is), whichever call sent them.
  */
 function sendMessage(
-  ws: WsActor,
+  ws: WsLayer,
   op: string,
   type: WsType,
   data: Uint8Array | string,

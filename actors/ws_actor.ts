@@ -1,9 +1,11 @@
 /**
  * The WebSocket actor: one per connection. It owns the bytestream beneath it, runs
- * the opening handshake, feeds received bytes to the I/O-free {@link Receiver},
- * answers pings on its own, queues messages for `mrecv` (bounded: reading pauses
- * when the application falls behind), frames `msend`s, and runs the closing
- * handshake. All of it happens one mailbox message at a time.
+ * the opening handshake (with an {@link OpeningHandshake}), feeds received bytes to
+ * the I/O-free {@link Receiver}, answers pings on its own, queues messages for
+ * `mrecv` (an {@link Inbox}; bounded: reading pauses when the application falls
+ * behind), frames `msend`s, runs the closing handshake, and the keepalive timers (a
+ * {@link Keepalive}). All of it happens one mailbox message at a time; the
+ * collaborators are plain objects this actor owns and drives synchronously.
  *
  * @module
  */
@@ -12,54 +14,19 @@ import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload } from "../protocol/close_codes.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
-import { HttpError, HttpHeadReader, writeHttpErrorResponse } from "../protocol/http11.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
-import {
-  acceptUpgrade,
-  checkUpgradeResponse,
-  HandshakeError,
-  type ServerHandshakeOptions,
-} from "../protocol/handshake.ts";
-import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
+import { Receiver } from "../protocol/receiver.ts";
 import { SocketLayer } from "./handle.ts";
-import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
-import { now } from "./time.ts";
-import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
+import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
+import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
+import { Keepalive } from "./ws_keepalive.ts";
+import type { WsLimits, WsType } from "./ws_options.ts";
 
-/** What a successful opening handshake reports. */
-export interface WsAttachInfo {
-  /** Request target (server side; `""` with `WS_NOHTTP`). */
-  readonly resource: string;
-  /** Host header (server side; `""` with `WS_NOHTTP`). */
-  readonly host: string;
-  /** The negotiated subprotocol, or `null`. */
-  readonly protocol: string | null;
-  /** The peer's handshake headers (request headers on the server, response headers on the client). */
-  readonly headers: Headers;
-}
-
-/** One received message as handed to the API layer. */
-export interface WsReceived {
-  /** {@link WS_TEXT} or {@link WS_BINARY}. */
-  readonly type: WsType;
-  /** Payload size in bytes. */
-  readonly size: number;
-  /** The payload, unless it was copied into the caller's buffers. */
-  readonly data: Uint8Array | null;
-  /** A text message, decoded (the receiver decodes every text message it validates). */
-  readonly text?: string;
-}
-
-/** How the WS actor starts: which side, and the handshake it runs. */
-export type WsStart =
-  | { readonly side: "server"; readonly http: ServerHandshakeOptions | null }
-  | {
-    readonly side: "client";
-    readonly http: { request: Uint8Array; key: string; protocols: string[] } | null;
-  };
+export type { WsAttachInfo, WsStart } from "./ws_handshake.ts";
+export type { WsReceived } from "./ws_inbox.ts";
 
 /** Messages a WS actor understands. */
 export type WsMsg =
@@ -71,14 +38,7 @@ export type WsMsg =
     readonly payload: Uint8Array;
     readonly req: Request<void>;
   }
-  | {
-    readonly kind: "recv";
-    /** `mrecv` family: the message must have the socket's type. */
-    readonly typed: boolean;
-    /** Caller buffers to copy into, or `null` to hand over the payload. */
-    readonly into: Uint8Array[] | null;
-    readonly req: Request<WsReceived>;
-  }
+  | WsRecvCall
   | { readonly kind: "done"; readonly payload: Uint8Array; readonly req: Request<void> }
   | { readonly kind: "detach"; readonly payload: Uint8Array; readonly req: Request<ByteStream> }
   | { readonly kind: "status"; readonly req: Request<{ status: number; reason: string }> }
@@ -122,22 +82,15 @@ export class WsActor extends SocketLayer<WsMsg> {
   readonly #masked: boolean;
   readonly #socketType: WsType;
   readonly #limits: WsLimits;
-  readonly #httpLimits: HttpLimits | undefined;
 
   #phase: Phase = "handshake";
   #attachReq: Request<WsAttachInfo> | null = null;
-  #head: HttpHeadReader<"request"> | HttpHeadReader<"response"> | null = null;
+  readonly #handshake: OpeningHandshake;
   #refusal: DillError | null = null;
 
   readonly #receiver: Receiver;
   #receiverDone = false;
-  readonly #inbox = new Fifo<ReceiverEvent & { type: "message" }>();
-  #inboxBytes = 0;
-  #recvWaiters: Extract<WsMsg, { kind: "recv" }>[] = [];
-  /** Set once a receive failed: later receives fail the same way. */
-  #recvFailure: DillError | null = null;
-  /** Why input ended (EPIPE after the peer's close frame, else the failure); reported once the inbox is drained. */
-  #inputEnd: DillError | null = null;
+  readonly #inbox: Inbox;
   #paused = false;
 
   #closeSent = false;
@@ -155,13 +108,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   /** The latest ping not answered yet because too many pongs were in flight. */
   #unansweredPing: Uint8Array | null = null;
 
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #keepalive: Keepalive;
   #closeTcpTimer: ReturnType<typeof setTimeout> | undefined;
-  #lastInbound = 0;
-  #lastActivity = 0;
-  #pingSentAt = 0;
-  /** When we sent a close because of idleness (0: we did not): the peer must answer in time. */
-  #idleCloseAt = 0;
 
   /**
    * @param lower the bytestream this connection runs on (adopted: it closes with this actor)
@@ -183,8 +131,18 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#masked = start.side === "client";
     this.#socketType = socketType;
     this.#limits = limits;
-    this.#httpLimits = httpLimits;
+    this.#handshake = new OpeningHandshake(start, httpLimits);
     this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
+    this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
+    this.#keepalive = new Keepalive(limits, {
+      wake: () => this.send({ kind: "tick" }),
+      ping: () => this.#write(Opcode.PING, new Uint8Array(0)),
+      closeIdle: () => {
+        this.#closeSent = true;
+        this.#write(Opcode.CLOSE, encodeClosePayload(GOING_AWAY, "idle timeout"));
+      },
+      peerDead: (why) => this.#onDeadPeer(why),
+    });
     this.adopt(lower);
   }
 
@@ -224,7 +182,8 @@ export class WsActor extends SocketLayer<WsMsg> {
         if (!this.#detachReq) this.#lower.send({ kind: "done", req: quiet() });
         return;
       case "tick":
-        return this.#tick();
+        if (!this.#receiverDone) this.#keepalive.tick(this.#closeSent);
+        return;
     }
   }
 
@@ -239,59 +198,38 @@ export class WsActor extends SocketLayer<WsMsg> {
       req.timeOut();
       return this.close(new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer"));
     }
-    const i = this.#recvWaiters.findIndex((w) => w.req === req);
-    if (i < 0) return;
-    this.#recvWaiters.splice(i, 1);
-    req.timeOut();
-    this.#recvFailure ??= brokenAfter("ETIMEDOUT");
+    this.#inbox.expire(req);
   }
 
   protected terminate(reason: DillError): void {
-    clearTimeout(this.#timer);
+    this.#keepalive.stop();
     clearTimeout(this.#closeTcpTimer);
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
-    for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
-    this.#inbox.clear();
+    this.#inbox.cancel(reason);
   }
 
   // ---- opening handshake ----------------------------------------------------------
 
   #attach(req: Request<WsAttachInfo>): void {
     this.#attachReq = req;
-    const start = this.#start;
-    if (start.side === "client" && start.http) {
-      this.#lower.send({ kind: "send", chunks: [start.http.request] });
-    }
-    if (!start.http) {
-      this.#open({ resource: "", host: "", protocol: null, headers: new Headers() }, null);
-    } else {
-      this.#head = start.side === "server"
-        ? new HttpHeadReader("request", this.#httpLimits)
-        : new HttpHeadReader("response", this.#httpLimits);
-      if (!this.park(req)) return this.#failAttach(null);
+    const request = this.#handshake.request;
+    if (request) this.#lower.send({ kind: "send", chunks: [request] });
+    if (!this.#handshake.needsHead) {
+      this.#open(NO_HTTP_INFO(), null);
+    } else if (!this.park(req)) {
+      return this.#failAttach(null);
     }
     this.#lower.send({ kind: "attach", consumer: this });
   }
 
   #handshakeData(chunk: Uint8Array): void {
     if (this.#refusal) return; // answering a refused request: ignore whatever else comes
-    const start = this.#start;
     try {
-      if (start.side === "server") {
-        const done = (this.#head as HttpHeadReader<"request">).feed(chunk);
-        if (!done) return;
-        const accepted = acceptUpgrade(done.head, start.http ?? undefined);
-        this.#lower.send({ kind: "send", chunks: [accepted.response] });
-        const { resource, host, protocol } = accepted;
-        this.#open({ resource, host, protocol, headers: done.head.headers }, done.rest);
-      } else {
-        const done = (this.#head as HttpHeadReader<"response">).feed(chunk);
-        if (!done) return;
-        const http = start.http!;
-        const { protocol } = checkUpgradeResponse(done.head, http.key, http.protocols);
-        this.#open({ resource: "", host: "", protocol, headers: done.head.headers }, done.rest);
-      }
+      const done = this.#handshake.feed(chunk);
+      if (!done) return;
+      if (done.response) this.#lower.send({ kind: "send", chunks: [done.response] });
+      this.#open(done.info, done.rest);
     } catch (e) {
       this.#refuse(e);
     }
@@ -299,32 +237,16 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #open(info: WsAttachInfo, rest: Uint8Array | null): void {
     this.#phase = "open";
-    this.#head = null;
     const req = this.#attachReq!;
     this.#attachReq = null;
-    req.resolve({
-      resource: info.resource,
-      host: info.host,
-      protocol: info.protocol,
-      headers: info.headers,
-    });
-    this.#lastInbound = this.#lastActivity = now();
-    this.#armTimer();
+    req.resolve(info);
+    this.#keepalive.start();
     if (rest && rest.length > 0) this.#onData(rest);
   }
 
   /** A bad handshake: the server answers with an HTTP error first; then everything closes. */
   #refuse(e: unknown): void {
-    const error = e instanceof DillError
-      ? e
-      : new DillError("EPROTO", `handshake failed: ${e instanceof Error ? e.message : e}`);
-    const response = this.#start.side === "client"
-      ? null
-      : e instanceof HandshakeError
-      ? e.response
-      : e instanceof HttpError
-      ? writeHttpErrorResponse(e.status, error.message)
-      : null;
+    const { error, response } = this.#handshake.refusal(e);
     if (!response) return this.#failAttach(error);
     this.#refusal = error;
     const flushed = new Request<void>("wsAttachServer", -1);
@@ -345,7 +267,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#phase === "handshake") return this.#handshakeData(chunk);
-    if (this.#limits.pingInterval > 0) this.#lastInbound = now();
+    this.#keepalive.inbound();
     if (this.#receiverDone) return; // after a close frame or a violation, input is dropped
     this.#receiver.feed(chunk);
     for (let ev = this.#receiver.next(); ev !== undefined; ev = this.#receiver.next()) {
@@ -367,81 +289,14 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#flowControl();
   }
 
-  #onMessage(ev: ReceiverEvent & { type: "message" }): void {
+  #onMessage(ev: ReceivedMessage): void {
     if (this.#detachReq) return; // detaching: messages are read and dropped
-    if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
-    while (this.#recvWaiters.length > 0 && this.#inbox.length === 0) {
-      const w = this.#recvWaiters.shift()!;
-      if (!w.req.settled) return this.#deliver(w, ev);
-    }
+    this.#keepalive.activity();
     this.#inbox.push(ev);
-    this.#inboxBytes += ev.data.length;
   }
 
-  #recv(msg: Extract<WsMsg, { kind: "recv" }>): void {
-    if (this.#recvFailure) return msg.req.reject(this.#recvFailure);
-    const ev = this.#inbox.shift();
-    if (ev) {
-      this.#inboxBytes -= ev.data.length;
-      this.#deliver(msg, ev);
-      return this.#flowControl();
-    }
-    if (this.#inputEnd) return this.#failRecv(msg, this.#inputEnd);
-    if (this.#recvWaiters.length >= this.#limits.maxWaitingCalls) {
-      return msg.req.reject(
-        new DillError(
-          "EBUSY",
-          `${msg.req.op}: ${this.#limits.maxWaitingCalls} calls already wait (option maxWaitingCalls)`,
-        ),
-      );
-    }
-    this.#recvWaiters.push(msg);
-    if (!this.park(msg.req)) {
-      this.#recvWaiters.pop();
-      this.#recvFailure ??= brokenAfter("ETIMEDOUT");
-    }
-  }
-
-  #deliver(w: Extract<WsMsg, { kind: "recv" }>, ev: ReceiverEvent & { type: "message" }): void {
-    const type: WsType = ev.binary ? WS_BINARY : WS_TEXT;
-    const data = ev.data;
-    if (w.typed && type !== this.#socketType) {
-      return this.#failRecv(
-        w,
-        new DillError(
-          "EPROTO",
-          `${w.req.op}: got a ${typeName(type)} message on a ${
-            typeName(this.#socketType)
-          } socket (use wsRecv to take both types)`,
-        ),
-      );
-    }
-    if (!w.into) return w.req.resolve({ type, size: data.length, data, text: ev.text });
-    let room = 0;
-    for (const b of w.into) room += b.length;
-    if (data.length > room) {
-      return this.#failRecv(
-        w,
-        new DillError(
-          "EMSGSIZE",
-          `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
-        ),
-      );
-    }
-    let off = 0;
-    for (const b of w.into) {
-      if (off >= data.length) break;
-      const n = Math.min(b.length, data.length - off);
-      b.set(data.subarray(off, off + n));
-      off += n;
-    }
-    w.req.resolve({ type, size: data.length, data: null });
-  }
-
-  /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
-  #failRecv(w: Extract<WsMsg, { kind: "recv" }>, error: DillError): void {
-    w.req.reject(error);
-    if (error !== this.#inputEnd) this.#recvFailure ??= brokenAfter(error.code);
+  #recv(call: WsRecvCall): void {
+    if (this.#inbox.recv(call, (req) => this.park(req))) this.#flowControl();
   }
 
   /**
@@ -449,7 +304,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    * the pongs we owe it; resumes when that is over.
    */
   #flowControl(): void {
-    const behind = this.#inboxBytes >= this.#limits.maxBufferedBytes ||
+    const behind = this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
       this.#inbox.length >= this.#limits.maxQueuedMessages ||
       this.#pongsInFlight >= MAX_PONGS_IN_FLIGHT;
     if (behind === this.#paused) return;
@@ -459,10 +314,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #endInput(error: DillError): void {
     this.#receiverDone = true;
-    this.#inputEnd ??= error;
-    if (this.#inbox.length === 0) {
-      for (const w of this.#recvWaiters.splice(0)) w.req.reject(this.#inputEnd);
-    }
+    this.#inbox.end(error);
   }
 
   // ---- closing --------------------------------------------------------------------
@@ -477,7 +329,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
     }
     if (this.#detachReq) return this.#finishDetach();
-    this.#stopTimer();
+    this.#keepalive.stop();
     if (this.#start.side === "server") {
       // The server closes TCP first (RFC 6455 7.1.1), after a grace in which an
       // application that wants the bytestream back (wsDetach) can claim it.
@@ -505,7 +357,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     this.#violated = true;
     this.#lower.send({ kind: "done", req: quiet() });
-    this.#stopTimer();
+    this.#keepalive.stop();
     // A pending wsDetach keeps waiting: the peer gets time to answer and hang up.
   }
 
@@ -520,8 +372,8 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#peerGone = true;
     if (this.#detachReq && this.#violated) {
       // The peer hung up after our close for its violation: now the detach can fail.
-      this.#detachReq.reject(this.#inputEnd!);
-      return this.close(this.#inputEnd!);
+      this.#detachReq.reject(this.#inbox.ended!);
+      return this.close(this.#inbox.ended!);
     }
     if (!this.#peerStatus) {
       // No close frame: an abnormal closure (1006).
@@ -535,7 +387,7 @@ export class WsActor extends SocketLayer<WsMsg> {
         return this.close(error);
       }
     }
-    this.#stopTimer();
+    this.#keepalive.stop();
     // The peer finished sending; finish our side of the TCP connection too.
     this.#lower.send({ kind: "done", req: quiet() });
   }
@@ -557,18 +409,17 @@ export class WsActor extends SocketLayer<WsMsg> {
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
     this.#detachReq = req;
     const detached = new DillError("ECANCELED", "wsDetach: the handle was detached");
-    for (const w of this.#recvWaiters.splice(0)) w.req.reject(detached);
-    this.#inbox.clear();
-    this.#inboxBytes = 0;
+    this.#inbox.cancel(detached);
     if (this.#paused) this.#flowControl();
     if (!this.#closeSent) {
       this.#closeSent = true;
       this.#write(Opcode.CLOSE, payload);
     }
     if (this.#closeReceived) return this.#finishDetach();
-    if (this.#inputEnd && (this.#peerGone || !this.#violated)) {
-      req.reject(this.#inputEnd);
-      return this.close(this.#inputEnd);
+    const ended = this.#inbox.ended;
+    if (ended && (this.#peerGone || !this.#violated)) {
+      req.reject(ended);
+      return this.close(ended);
     }
     if (!this.park(req)) {
       this.close(new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer yet"));
@@ -595,7 +446,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       return req.reject(new DillError("EPIPE", `${req.op}: a close frame was already sent`));
     }
     if (this.#sendFailure) return req.reject(this.#sendFailure);
-    if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
+    this.#keepalive.activity();
     const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
     this.#lower.send({ kind: "send", chunks, req });
   }
@@ -634,54 +485,6 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   // ---- keepalive and idle timeout -------------------------------------------------
 
-  #armTimer(): void {
-    const { pingInterval, pongTimeout, idleTimeout } = this.#limits;
-    if (pingInterval <= 0 && idleTimeout <= 0) return;
-    let due = Infinity;
-    if (pingInterval > 0) {
-      due = this.#pingSentAt > 0
-        ? this.#pingSentAt + pongTimeout
-        : this.#lastInbound + pingInterval;
-    }
-    if (idleTimeout > 0) due = Math.min(due, this.#lastActivity + idleTimeout);
-    if (this.#idleCloseAt > 0) due = this.#idleCloseAt + pongTimeout;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.send({ kind: "tick" }), Math.max(0, due - now()));
-  }
-
-  #stopTimer(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #tick(): void {
-    this.#timer = undefined;
-    if (this.#receiverDone) return;
-    const t = now();
-    const { pingInterval, pongTimeout, idleTimeout } = this.#limits;
-    if (this.#idleCloseAt > 0) {
-      if (t - this.#idleCloseAt < pongTimeout) return this.#armTimer();
-      return this.#onDeadPeer(`nothing answered our idle close within ${pongTimeout} ms`);
-    }
-    if (this.#closeSent) return;
-    if (pingInterval > 0) {
-      if (this.#pingSentAt > 0 && this.#lastInbound >= this.#pingSentAt) this.#pingSentAt = 0;
-      if (this.#pingSentAt > 0 && t - this.#pingSentAt >= pongTimeout) {
-        return this.#onDeadPeer(`nothing arrived within ${pongTimeout} ms of a ping`);
-      }
-      if (this.#pingSentAt === 0 && t - this.#lastInbound >= pingInterval) {
-        this.#pingSentAt = t;
-        this.#write(Opcode.PING, new Uint8Array(0));
-      }
-    }
-    if (idleTimeout > 0 && t - this.#lastActivity >= idleTimeout) {
-      this.#closeSent = true;
-      this.#idleCloseAt = t;
-      this.#write(Opcode.CLOSE, encodeClosePayload(GOING_AWAY, "idle timeout"));
-    }
-    this.#armTimer();
-  }
-
   #onDeadPeer(why: string): void {
     const error = new DillError("ECONNRESET", `the peer is gone: ${why}`);
     this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
@@ -692,22 +495,11 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 }
 
-function brokenAfter(code: string): DillError {
-  return new DillError(
-    "ECONNRESET",
-    `this socket can no longer receive: an earlier receive failed (${code})`,
-  );
-}
-
 /** A request nobody waits for: its outcome only matters to the stream's own state. */
 function quiet(): Request<void> {
   const req = new Request<void>("close", -1);
   req.promise.catch(() => {});
   return req;
-}
-
-function typeName(type: WsType): string {
-  return type === WS_TEXT ? "text" : "binary";
 }
 
 /** Close reasons are limited to 123 bytes; keep whole characters. */

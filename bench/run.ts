@@ -4,9 +4,10 @@
  * Starts one echo server per implementation (bench/servers/), each in its own
  * process, and one load client process (bench/load/client.ts). For each round: fresh
  * servers; every workload against every server in turn (order rotating between
- * rounds); then the client-side comparison. Prints a Markdown table of the medians
- * and writes it to bench/results/latest.md (raw samples: latest.json). Every child
- * process is killed at the end, on error and on Ctrl-C. See bench/README.md.
+ * rounds); then the client-side comparison. Prints a Markdown report of the medians
+ * and their ranges over rounds and writes it to bench/results/latest.md (raw samples:
+ * latest.json). BENCH_ONLY picks workloads. Every child process is killed at the
+ * end, on error and on Ctrl-C. See bench/README.md.
  *
  * @module
  */
@@ -23,12 +24,14 @@ import {
   WORKLOADS,
 } from "./load/config.ts";
 import { LoadClient, runLibClient } from "./load/driver.ts";
+import { OPEN_BOUND_MS } from "./load/idle.ts";
 import { machineInfo } from "./load/machine.ts";
-import { type NodeWs, prepareNodeWs } from "./load/node_ws.ts";
+import { preparePeers } from "./load/peers.ts";
 import { CLIENTS, renderReport, type RunData } from "./load/report.ts";
 import {
   REFERENCE,
-  REFLECTOR,
+  referenceOf,
+  reflectorOf,
   type ServerDef,
   serverDefs,
   ServerProc,
@@ -40,6 +43,10 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const SERVER_START_MS = 60_000;
 /** Slack on top of a cell's own time bounds before the load client is declared stuck. */
 const CELL_SLACK_MS = 30_000;
+/** Bound of the idle cell: opening (bounded itself), settling, and closing every connection. */
+const IDLE_BOUND_MS = OPEN_BOUND_MS + 60_000;
+/** The id selecting the actor runtime benchmark in BENCH_ONLY. */
+const ACTOR_ID = "actor";
 
 /** `list` rotated left by `n`. */
 function rotate<T>(list: readonly T[], n: number): T[] {
@@ -54,11 +61,13 @@ function commandFor(
   clkTck: number,
   reflect: boolean,
 ): Command {
-  const target = { port: s.port, pid: s.pid, clkTck };
+  const target = { port: s.port, pid: s.pid, clkTck, tls: s.def.scheme === "wss" };
   const span = { warmupMs: cfg.warmupMs, durationMs: cfg.durationMs };
   switch (w.kind) {
     case "idle":
       return { op: "idle", ...target, conns: cfg.idleConns, settleMs: cfg.settleMs };
+    case "inflight":
+      return { op: "inflight", ...target, ...span, size: w.size, maxMessages: w.max };
     case "storm":
       return { op: "storm", ...target, ...span, maxConns: w.max };
     case "throughput":
@@ -90,12 +99,15 @@ class Round {
 
   async serverCells(
     procs: ServerProc[],
-    reflector: ServerProc | null,
+    reflectors: ServerProc[],
     workloads: readonly Workload[],
   ): Promise<void> {
     for (const w of workloads) {
-      const calibrate = reflector !== null && CALIBRATED.includes(w.id);
-      const subjects = calibrate ? [...procs, reflector] : procs;
+      const reflector = CALIBRATED.includes(w.id)
+        ? reflectors.find((r) => r.def.scheme === w.scheme) ?? null
+        : null;
+      const servers = procs.filter((p) => p.def.scheme === w.scheme);
+      const subjects = reflector ? [...servers, reflector] : servers;
       for (const s of rotate(subjects, this.index)) {
         const cmd = commandFor(w, s, this.cfg, this.clkTck, s === reflector);
         const answer = await this.#cell(cmd);
@@ -105,8 +117,8 @@ class Round {
     }
   }
 
-  async clientCells(reference: ServerProc): Promise<void> {
-    for (const w of CLIENT_WORKLOADS) {
+  async clientCells(reference: ServerProc, workloads: readonly ClientWorkload[]): Promise<void> {
+    for (const w of workloads) {
       for (const c of rotate(CLIENTS, this.index)) {
         const answer = await this.#libCell(w, c.id, reference);
         this.data.clientSamples.push({
@@ -121,7 +133,7 @@ class Round {
   }
 
   async #cell(cmd: Command): Promise<Answer> {
-    const bound = "durationMs" in cmd ? cmd.warmupMs + cmd.durationMs : 60_000;
+    const bound = "durationMs" in cmd ? cmd.warmupMs + cmd.durationMs : IDLE_BOUND_MS;
     try {
       return await this.client.run(cmd, bound + CELL_SLACK_MS);
     } catch (e) {
@@ -208,11 +220,25 @@ async function main(children: Children): Promise<void> {
   const notes: string[] = [];
   const machine = await machineInfo(children, ROOT);
   const clkTck = await clockTicks(children);
-  console.error(`bench: installing ws for Node into ${cfg.cacheDir}`);
-  const nodeWs: NodeWs = await prepareNodeWs(children, cfg.cacheDir, ROOT);
-  if (nodeWs.note) notes.push(nodeWs.note);
-  const servers = serverDefs(nodeWs.dir).filter((s) => !cfg.servers || cfg.servers.includes(s.id));
-  const workloads = WORKLOADS.filter((w) => !cfg.workloads || cfg.workloads.includes(w.id));
+  const only = cfg.workloads;
+  const known = [...WORKLOADS, ...CLIENT_WORKLOADS].map((w) => w.id).concat(ACTOR_ID);
+  const unknown = (only ?? []).filter((id) => !known.includes(id));
+  if (unknown.length > 0) {
+    throw new Error(`unknown workload id(s) ${unknown.join(", ")}; known: ${known.join(", ")}`);
+  }
+  const workloads = WORKLOADS.filter((w) => !only || only.includes(w.id));
+  const clientWorkloads = cfg.clients
+    ? CLIENT_WORKLOADS.filter((w) => !only || only.includes(w.id))
+    : [];
+  console.error(`bench: installing ws + bufferutil for Node and Bun into ${cfg.cacheDir}`);
+  const peers = await preparePeers(children, cfg.cacheDir, ROOT, cfg.bun);
+  for (const n of [peers.node.note, peers.bun.note]) if (n) notes.push(n);
+  // Only the servers some selected workload runs against (the client side needs Deno's).
+  const schemes = new Set(workloads.map((w) => w.scheme));
+  const servers = serverDefs(peers).filter((s) =>
+    (!cfg.servers || cfg.servers.includes(s.id) || s.id === referenceOf(s.scheme)) &&
+    (schemes.has(s.scheme) || (s.id === REFERENCE && clientWorkloads.length > 0))
+  );
   const data = { samples: [] as Sample[], clientSamples: [] as Sample[] };
   const serverReports = new Map<string, ServerReport[]>();
   let client = LoadClient.start(children, ROOT);
@@ -229,16 +255,17 @@ async function main(children: Children): Promise<void> {
       }
       const roundStart = performance.now();
       const procs = await startServers(servers, children, notes);
-      const calibrate = workloads.some((w) => CALIBRATED.includes(w.id));
-      const [reflector = null] = calibrate ? await startServers([REFLECTOR], children, notes) : [];
+      const calibrated = workloads.filter((w) => CALIBRATED.includes(w.id));
+      const reflectorDefs = [...new Set(calibrated.map((w) => reflectorOf(w.scheme)))];
+      const reflectors = await startServers(reflectorDefs, children, notes);
       const round = new Round(r, cfg, children, clkTck, data, client);
       try {
-        await round.serverCells(procs, reflector, workloads);
+        await round.serverCells(procs, reflectors, workloads);
         const ref = procs.find((p) => p.def.id === REFERENCE);
-        if (cfg.clients && ref) await round.clientCells(ref);
+        if (clientWorkloads.length > 0 && ref) await round.clientCells(ref, clientWorkloads);
       } finally {
         client = round.client;
-        for (const p of reflector ? [...procs, reflector] : procs) {
+        for (const p of [...procs, ...reflectors]) {
           const report = await p.stop();
           serverReports.set(p.def.id, [...(serverReports.get(p.def.id) ?? []), report]);
         }
@@ -249,15 +276,18 @@ async function main(children: Children): Promise<void> {
   } finally {
     await client.close();
   }
-  console.error("bench: actor runtime");
-  const actor = await actorBench(children, cfg.quick);
+  let actor: RunData["actor"] = null;
+  if (!only || only.includes(ACTOR_ID)) {
+    console.error("bench: actor runtime");
+    actor = await actorBench(children, cfg.quick);
+  }
   const run: RunData = {
     config: cfg,
     machine,
-    nodeWs,
+    peers,
     servers,
     workloads,
-    clientWorkloads: cfg.clients ? CLIENT_WORKLOADS : [],
+    clientWorkloads,
     ...data,
     serverReports,
     actor,

@@ -2,6 +2,7 @@
  * A tiny chat server: the page on `/`, the chat on `/ws` (rooms with `?room=name`). It
  * puts together the demo's parts, one concept per file:
  * - `demo_tcp.ts`: HTTP and the WebSocket upgrade on a raw TCP listener (`WS_NOHTTP`);
+ * - `demo_serve.ts`: the same under `Deno.serve` with `wsUpgrade` (the Deno Deploy path);
  * - `chat_rooms.ts`: the rooms, whatever the transport;
  * - `hub.ts` / `nats_hub.ts`: what carries a room's messages to other processes;
  * - `demo_cluster.ts`: a local NATS server and several of these processes on one port.
@@ -11,7 +12,9 @@
  * - `NATS_URL`: NATS server(s), comma-separated; without it the rooms live in this process;
  * - `NODE_NAME`: this process's name in guest names (default: random when on NATS);
  * - `REUSE_PORT=1`: share the port with other processes (`SO_REUSEPORT`, needs
- *   `--unstable-net`).
+ *   `--unstable-net`);
+ * - `DEMO_MODE=serve`: serve with `Deno.serve` + `wsUpgrade` instead of `tcpListen` +
+ *   `wsAttachServer` (default `tcp`). The rooms are the same code either way.
  *
  * @module
  */
@@ -20,6 +23,10 @@ import { tcpListen, tcpLocalAddr } from "../mod.ts";
 import { ChatRooms } from "./chat_rooms.ts";
 import type { Hub } from "./hub.ts";
 import { TcpChatServer } from "./demo_tcp.ts";
+import { ServeChatServer } from "./demo_serve.ts";
+
+/** How the demo takes its connections. */
+export type DemoMode = "tcp" | "serve";
 
 /** Options of {@link startDemo}. */
 export interface DemoOptions {
@@ -29,6 +36,11 @@ export interface DemoOptions {
   hostname?: string;
   /** Share the port with other processes (`SO_REUSEPORT`). Default `false`. */
   reusePort?: boolean;
+  /**
+   * `tcp` (default): `tcpListen`, HTTP read by the demo, `wsAttachServer` with `WS_NOHTTP`.
+   * `serve`: `Deno.serve` and `wsUpgrade`.
+   */
+  mode?: DemoMode;
   /** What carries room messages to other processes. Default: this process only. */
   hub?: Hub;
   /** This process's name, appended to guest names. */
@@ -59,25 +71,32 @@ export interface Demo {
  */
 export function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const log = options.log ?? logWithTime;
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 8080;
+  const reusePort = options.reusePort ?? false;
+  let rooms: ChatRooms | null = null;
   try {
-    const listener = tcpListen(
-      { hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 8080 },
-      undefined,
-      { reusePort: options.reusePort ?? false },
-    );
-    const rooms = new ChatRooms({ hub: options.hub, node: options.node, log });
-    const server = new TcpChatServer(listener, rooms, log);
+    rooms = new ChatRooms({ hub: options.hub, node: options.node, log });
+    let server: { stop(): Promise<void> };
+    let boundPort: number;
+    if (options.mode === "serve") {
+      const serve = new ServeChatServer(rooms, log, { hostname, port, reusePort });
+      [server, boundPort] = [serve, serve.port];
+    } else {
+      const listener = tcpListen({ hostname, port }, undefined, { reusePort });
+      server = new TcpChatServer(listener, rooms, log);
+      boundPort = tcpLocalAddr(listener).port;
+    }
+    const opened = rooms;
     let stopped: Promise<void> | null = null;
     const stop = async () => {
       await server.stop();
-      await rooms.close();
+      await opened.close();
       log("stopped");
     };
-    return Promise.resolve({
-      port: tcpLocalAddr(listener).port,
-      stop: () => stopped ??= stop(),
-    });
+    return Promise.resolve({ port: boundPort, stop: () => stopped ??= stop() });
   } catch (e) {
+    void rooms?.close();
     return Promise.reject(e);
   }
 }
@@ -115,8 +134,13 @@ function settings() {
   if (node !== undefined && !/^[A-Za-z0-9_-]{1,16}$/.test(node)) {
     throw new Error(`NODE_NAME must be 1-16 letters, digits, _ or -, not "${node}"`);
   }
+  const mode = env("DEMO_MODE") ?? "tcp";
+  if (mode !== "tcp" && mode !== "serve") {
+    throw new Error(`DEMO_MODE must be tcp or serve, not "${mode}"`);
+  }
   return {
     port,
+    mode: mode as DemoMode,
     hostname: env("HOST") ?? "127.0.0.1",
     nats: nats?.length ? nats : undefined,
     node,
@@ -134,7 +158,8 @@ async function main(): Promise<void> {
   }
   const demo = await startDemo({ ...config, hub });
   const where = `http://${config.hostname}:${demo.port}/`;
-  const how = config.nats ? `rooms on NATS ${config.nats.join(",")}` : "rooms in this process";
+  const how = `${config.mode === "serve" ? "Deno.serve" : "tcpListen"}, ` +
+    (config.nats ? `rooms on NATS ${config.nats.join(",")}` : "rooms in this process");
   console.log(`chat demo on ${where} (${how}; node ${config.node ?? "-"}; Ctrl-C to stop)`);
   await nextStopSignal();
   await demo.stop();

@@ -5,7 +5,7 @@
  * shown with its name in front.
  *
  * Run: `deno task demo:cluster` (environment: `PROCESSES`, default 3; `PORT`, default
- * 8080; `NATS_PORT`, default 4222), open http://127.0.0.1:8080/ in a few tabs: each tab
+ * 8080; `NATS_PORT`, default 4222; `DEMO_MODE=serve` for `Deno.serve`), open http://127.0.0.1:8080/ in a few tabs: each tab
  * lands on some process, and they all chat together.
  *
  * The same pieces are what the tests use: {@link NatsServer} and {@link DemoProcess}.
@@ -232,12 +232,14 @@ export class DemoProcess {
     name: string,
     port: number,
     natsUrl: string | null,
-    echo?: (line: string) => void,
+    options: { echo?: (line: string) => void; mode?: "tcp" | "serve" } = {},
   ): Promise<DemoProcess> {
+    const { echo, mode = "tcp" } = options;
     const env: Record<string, string> = {
       PORT: String(port),
       NODE_NAME: name,
       REUSE_PORT: "1",
+      DEMO_MODE: mode,
       NO_COLOR: "1",
       DENO_NO_UPDATE_CHECK: "1",
     };
@@ -248,7 +250,7 @@ export class DemoProcess {
         "run",
         "--unstable-net",
         "--allow-net=127.0.0.1",
-        "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT",
+        "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT,DEMO_MODE",
         DEMO,
       ],
       env,
@@ -312,6 +314,7 @@ async function main(): Promise<void> {
   const count = Number(Deno.env.get("PROCESSES") ?? "3");
   const port = Number(Deno.env.get("PORT") ?? "8080");
   const natsPort = Number(Deno.env.get("NATS_PORT") ?? "4222");
+  const mode = Deno.env.get("DEMO_MODE") === "serve" ? "serve" : "tcp";
   if (!Number.isInteger(count) || count < 1 || count > 64) {
     throw new Error("PROCESSES must be 1-64");
   }
@@ -322,7 +325,10 @@ async function main(): Promise<void> {
     for (let i = 1; i <= count; i++) {
       const name = `p${i}`;
       processes.push(
-        await DemoProcess.start(name, port, nats.url, (line) => console.log(`[${name}] ${line}`)),
+        await DemoProcess.start(name, port, nats.url, {
+          echo: (line) => console.log(`[${name}] ${line}`),
+          mode,
+        }),
       );
     }
     console.log(

@@ -397,10 +397,28 @@ function isHost(s: string): boolean {
   return /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]+)(?::[0-9]*)?$/.test(s);
 }
 
-/** Splits an RFC 9110 list (`a, b,,c`) into its non-empty trimmed elements. */
+/**
+ * Splits an RFC 9110 list (`a, b,,c`) into its non-empty elements, without the optional
+ * whitespace (SP and HTAB only) around them. `String.prototype.trim` would not do: it
+ * also strips U+00A0, which is how the obs-text byte 0xA0 reads, so `websocket\xA0`
+ * would pass for `websocket`.
+ */
 function tokenList(value: string | null): string[] {
   if (value === null) return [];
-  return value.split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const elements: string[] = [];
+  for (const part of value.split(",")) {
+    let start = 0;
+    let end = part.length;
+    while (start < end && isOws(part.charCodeAt(start))) start++;
+    while (end > start && isOws(part.charCodeAt(end - 1))) end--;
+    if (end > start) elements.push(part.slice(start, end));
+  }
+  return elements;
+}
+
+/** Whether `c` is optional whitespace (RFC 9110 section 5.6.3): SP or HTAB. */
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /** A 400 refusal with code `EPROTO`. */

@@ -19,12 +19,22 @@ const LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] ==
 const WORD_PATH_MIN_LENGTH = 16;
 
 /**
+ * From this many bytes on, the aligned middle is XORed 8 bytes at a time through a
+ * `BigUint64Array` view: V8 compiles 64-bit XOR on such a view without allocating, and
+ * the loop runs half as many times (bench/mask_bench.ts: 1.3–1.9× as fast as 32-bit
+ * words at 16 KiB, about 2× at 1 MiB, even at 1 KiB). Below it, building the 64-bit key
+ * costs about what it saves.
+ */
+const WIDE_PATH_MIN_LENGTH = 1024;
+
+/**
  * XORs `data` in place with the 4-byte masking key `mask`: byte `i` of `data` is XORed
  * with `mask[(maskOffset + i) & 3]`. Masking twice with the same key and offset restores
  * the original bytes. `maskOffset` is the position of `data[0]` within the frame's
  * payload, so a payload can be unmasked piece by piece as it arrives.
  *
- * The aligned middle of `data` is processed one 32-bit word at a time.
+ * The aligned middle of `data` is processed one 64-bit word (large payloads) or one
+ * 32-bit word at a time.
  *
  * @param data the bytes to mask or unmask, modified in place
  * @param mask the 4-byte masking key (only its first 4 bytes are read)
@@ -46,20 +56,32 @@ export function applyMask(data: Uint8Array, mask: Uint8Array, maskOffset: number
   const length = data.length;
   let i = 0;
   if (length >= WORD_PATH_MIN_LENGTH) {
-    // Bytewise until data[i] sits on a 4-byte boundary of the underlying buffer, because a
-    // Uint32Array view must start there.
-    const head = (4 - (data.byteOffset & 3)) & 3;
+    // Bytewise until data[i] sits on a word boundary of the underlying buffer, because a
+    // word view must start there.
+    const wordSize = length >= WIDE_PATH_MIN_LENGTH ? 8 : 4;
+    const head = (wordSize - (data.byteOffset & (wordSize - 1))) & (wordSize - 1);
     for (; i < head; i++) data[i] ^= mask[(maskOffset + i) & 3];
-    const wordCount = (length - head) >>> 2;
     // The key rotated so that its first byte lines up with data[head].
     const k = (maskOffset + head) & 3;
     const m0 = mask[k], m1 = mask[(k + 1) & 3], m2 = mask[(k + 2) & 3], m3 = mask[(k + 3) & 3];
     const maskWord = LITTLE_ENDIAN
       ? (m0 | (m1 << 8) | (m2 << 16) | (m3 << 24)) >>> 0
       : ((m0 << 24) | (m1 << 16) | (m2 << 8) | m3) >>> 0;
-    const words = new Uint32Array(data.buffer, data.byteOffset + head, wordCount);
-    for (let w = 0; w < wordCount; w++) words[w] ^= maskWord;
-    i = head + (wordCount << 2);
+    const start = data.byteOffset + head;
+    if (wordSize === 8) {
+      const wordCount = (length - head) >>> 3;
+      // The 4 key bytes twice over: the same 64-bit key in either byte order.
+      const half = BigInt(maskWord);
+      const wideMask = (half << 32n) | half;
+      const words = new BigUint64Array(data.buffer, start, wordCount);
+      for (let w = 0; w < wordCount; w++) words[w] ^= wideMask;
+      i = head + wordCount * 8;
+    } else {
+      const wordCount = (length - head) >>> 2;
+      const words = new Uint32Array(data.buffer, start, wordCount);
+      for (let w = 0; w < wordCount; w++) words[w] ^= maskWord;
+      i = head + (wordCount << 2);
+    }
   }
   for (; i < length; i++) data[i] ^= mask[(maskOffset + i) & 3];
 }

@@ -121,10 +121,10 @@ for (const kind of KINDS) {
     }
   });
 
-  Deno.test(`deadline/${kind}: bsend with deadline 0 succeeds when the bytes can be queued`, async () => {
+  Deno.test(`deadline/${kind}: bsend with deadline 0 succeeds when the transport takes the bytes at once`, async () => {
     await withPair(kind, async (a, b) => {
       await bsend(a, new Uint8Array([1, 2, 3]), 0);
-      // Even a buffer larger than the copy threshold is accepted at once with deadline 0.
+      // A buffer larger than the copy threshold too: the socket buffer has room.
       await bsend(a, new Uint8Array(100_000).fill(5), 0);
       assert.deepEqual([...await brecv(b, new Uint8Array(3), now() + T)], [1, 2, 3]);
       const big = await brecv(b, new Uint8Array(100_000), now() + T);
@@ -165,7 +165,7 @@ Deno.test("deadline/pipe: bytestream calls arm a deadline timer only while they 
   await withPair("pipe", async (a, b) => {
     await withTimerSpy(async (spy) => {
       // Answered at once: no timer, whatever the deadline.
-      await bsend(a, new Uint8Array(12), now() + 60_000);
+      await bsend(a, new Uint8Array(12), -1);
       await brecv(b, new Uint8Array(4), -1); // the 12 bytes are buffered at b after this
       await brecv(b, new Uint8Array(4), now() + 60_000);
       await brecv(b, new Uint8Array(4), 0);
@@ -184,6 +184,28 @@ Deno.test("deadline/pipe: bytestream calls arm a deadline timer only while they 
       assert.deepEqual(spy.cleared, spy.created, "the deadline timer was not cleared");
     });
   });
+});
+
+Deno.test("deadline/pipe: sends waiting for their write share one deadline timer per stream", async () => {
+  await withPair("pipe", async (a, b) => {
+    await withTimerSpy(async (spy) => {
+      for (let i = 0; i < 100; i++) await bsend(a, new Uint8Array(12), now() + 60_000);
+      assert.equal(spy.created.length, 1, "one timer per send");
+      await brecv(b, new Uint8Array(1200), now() + 60_000);
+    });
+  });
+});
+
+Deno.test("deadline/pipe: bsend with deadline 0 fails when the peer cannot take the bytes in this turn", async () => {
+  // The peer reads ahead at most 1 KiB and the pipe holds 1 KiB: 10 KiB cannot go out now.
+  await withPair("pipe", async (a, b) => {
+    await rejectsWith(bsend(a, new Uint8Array(10_000), 0), "ETIMEDOUT");
+    // The send side is broken now, as after any failed send; the bytes already on
+    // their way still arrive.
+    await rejectsWith(bsend(a, new Uint8Array(1), now() + T), "ECONNRESET");
+    const got = await brecv(b, new Uint8Array(10_000), now() + T);
+    assert.equal(got.length, 10_000);
+  }, { b: { readHighWater: 1024 }, pipeCapacity: 1024 });
 });
 
 // ---- accept ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startDemo } from "../examples/demo.ts";
+import { type DemoMode, startDemo } from "../examples/demo.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const WATCHDOG_MS = 25_000;
@@ -296,8 +296,8 @@ async function denoClient(port: number) {
 const CHAT_LINES = `[...document.querySelectorAll("#messages li.chat")]
     .map((li) => li.firstChild.textContent + ": " + li.lastChild.textContent)`;
 
-Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 1001", async () => {
-  const demo = await startDemo({ port: 0, log: () => {} });
+async function browserChat(mode: DemoMode): Promise<void> {
+  const demo = await startDemo({ port: 0, mode, log: () => {} });
   let browser: Browser | undefined;
   let cdp: Cdp | undefined;
   let client: Awaited<ReturnType<typeof denoClient>> | undefined;
@@ -355,7 +355,7 @@ Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 10
 
     // A server comes back on the same address (a restart, or a sibling in a cluster): the page
     // reconnects by itself, 1 s after the close, and is welcomed again.
-    const again = await startDemo({ port: demo.port, log: () => {} });
+    const again = await startDemo({ port: demo.port, mode, log: () => {} });
     try {
       await page.until(
         `document.body.dataset.state === "open" &&
@@ -382,4 +382,10 @@ Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 10
     if (cdp) await within(cdp.closed, STEP_MS, "CDP close").catch(() => cdp?.close());
     await browser?.dispose();
   }
-});
+}
+
+Deno.test("demo + Chromium (tcp): a browser handshakes, chats both ways, sees close 1001", () =>
+  browserChat("tcp"));
+
+Deno.test("demo + Chromium (serve): a browser handshakes, chats both ways, sees close 1001", () =>
+  browserChat("serve"));

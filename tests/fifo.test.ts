@@ -36,3 +36,22 @@ Deno.test("fifo: clear empties the queue", () => {
   q.push(7);
   assert.equal(q.shift(), 7);
 });
+
+Deno.test("fifo: peek, replaceFront and drain work past a reclaimed front", () => {
+  const q = new Fifo<number>();
+  assert.equal(q.peek(), undefined);
+  for (let i = 0; i < 3000; i++) q.push(i);
+  for (let i = 0; i < 2000; i++) q.shift(); // reclaims the consumed front
+  assert.equal(q.peek(), 2000);
+  assert.equal(q.length, 1000);
+  q.replaceFront(-1);
+  assert.equal(q.peek(), -1);
+  assert.equal(q.length, 1000);
+  const rest = q.drain();
+  assert.equal(rest.length, 1000);
+  assert.equal(rest[0], -1);
+  assert.equal(rest[999], 2999);
+  assert.equal(q.length, 0);
+  assert.equal(q.peek(), undefined);
+  assert.deepEqual(q.drain(), []);
+});

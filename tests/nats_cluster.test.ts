@@ -12,6 +12,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { DemoMode } from "../examples/demo.ts";
 import { DemoProcess, freePort, NatsServer } from "../examples/demo_cluster.ts";
 import { ChatClient, type ChatEvent, within } from "./helpers/chat_client.ts";
 
@@ -23,12 +24,15 @@ const STEP_MS = 5_000;
 /** NATS and three demo processes on one port, for `fn`; everything is stopped after. */
 async function withCluster(
   fn: (cluster: { port: number; nats: NatsServer; processes: DemoProcess[] }) => Promise<void>,
+  mode: DemoMode = "tcp",
 ): Promise<void> {
   const nats = await NatsServer.start({ monitor: true });
   const port = freePort();
   const processes: DemoProcess[] = [];
   try {
-    for (const name of NODES) processes.push(await DemoProcess.start(name, port, nats.url));
+    for (const name of NODES) {
+      processes.push(await DemoProcess.start(name, port, nats.url, { mode }));
+    }
     await fn({ port, nats, processes });
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
@@ -69,46 +73,48 @@ function onlineAsSeenBy(client: ChatClient): string[] {
 const chatFrom = (from: string, text: string) => (e: ChatEvent) =>
   e.kind === "chat" && e.from === from && e.text === text;
 
-Deno.test("nats cluster: a message said on A reaches B and C (and A) exactly once", async () => {
-  await withCluster(async ({ port, nats }) => {
-    const byNode = await spreadClients(port, 2);
-    const all = [...byNode.values()].flat();
-    try {
-      const [a1] = byNode.get("p1")!;
-      const [b1] = byNode.get("p2")!;
-      for (const text of ["one", "two", "three"]) a1.send(text);
-      for (const c of all) {
-        for (const text of ["one", "two", "three"]) {
-          await c.next(chatFrom(a1.name, text), STEP_MS);
+for (const mode of ["tcp", "serve"] as const) {
+  Deno.test(`nats cluster (${mode}): a message said on A reaches B and C (and A) exactly once`, async () => {
+    await withCluster(async ({ port, nats }) => {
+      const byNode = await spreadClients(port, 2);
+      const all = [...byNode.values()].flat();
+      try {
+        const [a1] = byNode.get("p1")!;
+        const [b1] = byNode.get("p2")!;
+        for (const text of ["one", "two", "three"]) a1.send(text);
+        for (const c of all) {
+          for (const text of ["one", "two", "three"]) {
+            await c.next(chatFrom(a1.name, text), STEP_MS);
+          }
         }
-      }
-      // A duplicate (p1's own publication coming back from NATS) would arrive at p1 before
-      // anything published after it by someone else: a message from p2, sent once p2's
-      // clients saw "three", comes after the echo of "three" on p1's link.
-      b1.send("sync");
-      for (const c of all) await c.next(chatFrom(b1.name, "sync"), STEP_MS);
-      for (const c of all) {
-        for (const text of ["one", "two", "three", "sync"]) {
-          const from = text === "sync" ? b1.name : a1.name;
-          assert.equal(c.count(chatFrom(from, text)), 1, `${c.name} got "${text}" once`);
+        // A duplicate (p1's own publication coming back from NATS) would arrive at p1 before
+        // anything published after it by someone else: a message from p2, sent once p2's
+        // clients saw "three", comes after the echo of "three" on p1's link.
+        b1.send("sync");
+        for (const c of all) await c.next(chatFrom(b1.name, "sync"), STEP_MS);
+        for (const c of all) {
+          for (const text of ["one", "two", "three", "sync"]) {
+            const from = text === "sync" ? b1.name : a1.name;
+            assert.equal(c.count(chatFrom(from, text)), 1, `${c.name} got "${text}" once`);
+          }
         }
+        // One NATS subscription per room per process, however many clients it has in the room.
+        const connz = await nats.monitoring("connz?subs=1");
+        const conns = connz.connections as { name?: string; subscriptions_list?: string[] }[];
+        assert.equal(conns.length, NODES.length, "one NATS connection per process");
+        for (const c of conns) {
+          const lobby = (c.subscriptions_list ?? []).filter((s) => s === "dill-chat.lobby");
+          assert.equal(lobby.length, 1, `${c.name}: ${JSON.stringify(c.subscriptions_list)}`);
+        }
+        // Who is online is global: the welcome list, then the joins and leaves, name everybody.
+        const everybody = all.map((c) => c.name).sort();
+        for (const c of all) assert.deepEqual(onlineAsSeenBy(c), everybody, `${c.name}'s view`);
+      } finally {
+        await Promise.all(all.map((c) => c.leave()));
       }
-      // One NATS subscription per room per process, however many clients it has in the room.
-      const connz = await nats.monitoring("connz?subs=1");
-      const conns = connz.connections as { name?: string; subscriptions_list?: string[] }[];
-      assert.equal(conns.length, NODES.length, "one NATS connection per process");
-      for (const c of conns) {
-        const lobby = (c.subscriptions_list ?? []).filter((s) => s === "dill-chat.lobby");
-        assert.equal(lobby.length, 1, `${c.name}: ${JSON.stringify(c.subscriptions_list)}`);
-      }
-      // Who is online is global: the welcome list, then the joins and leaves, name everybody.
-      const everybody = all.map((c) => c.name).sort();
-      for (const c of all) assert.deepEqual(onlineAsSeenBy(c), everybody, `${c.name}'s view`);
-    } finally {
-      await Promise.all(all.map((c) => c.leave()));
-    }
+    }, mode);
   });
-});
+}
 
 Deno.test("nats cluster: a killed process's clients reconnect to another and go on", async () => {
   await withCluster(async ({ port, processes }) => {

@@ -147,6 +147,20 @@ Deno.test("http11: header names are case-insensitive, values trimmed, repeats co
   assert.equal(headers.get("!#$%&'*+-.^_`|~09azaz"), "tchar");
 });
 
+Deno.test("http11: trailing whitespace is trimmed in every chunking, inner whitespace kept", () => {
+  // The value that made a trimming regex backtrack ("a", spaces, "b"), and whitespace
+  // runs that end right at a chunk boundary.
+  const value = "a" + " ".repeat(3000) + "b \t\t c";
+  const input = `GET / HTTP/1.1\r\nX-A: \t${value} \t \r\nX-B:  \t \r\nX-C: d\t \r\n\r\n`;
+  const data = bytes(input);
+  for (const pieces of [[data], Array.from(data, (b) => Uint8Array.of(b)), randomSplit(data, 7)]) {
+    const { headers } = feedAll("request", pieces).result.head;
+    assert.equal(headers.get("x-a"), value);
+    assert.equal(headers.get("x-b"), "");
+    assert.equal(headers.get("x-c"), "d");
+  }
+});
+
 /** Heads captured from real clients connecting to a plain TCP listener. */
 const REAL_REQUESTS: Record<string, string> = {
   "Deno WebSocket": "GET /deno?x=1 HTTP/1.1\r\nuser-agent: Deno/2.9.6\r\n" +

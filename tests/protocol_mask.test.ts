@@ -78,6 +78,88 @@ Deno.test("applyMask: large payloads at every alignment", () => {
   }
 });
 
+/** Masks a view at `alignment` in a guarded buffer and checks it against the reference. */
+function checkGuarded(
+  random: () => number,
+  alignment: number,
+  length: number,
+  maskOffset: number,
+): void {
+  const mask = randomBytes(random, 4);
+  const original = randomBytes(random, length);
+  const buffer = randomBytes(random, alignment + length + 9);
+  const guard = buffer.slice();
+  buffer.set(original, alignment);
+  const view = buffer.subarray(alignment, alignment + length);
+  applyMask(view, mask, maskOffset);
+  const label = `alignment ${alignment}, offset ${maskOffset}, length ${length}`;
+  assert.deepEqual(view, referenceMask(original, mask, maskOffset), label);
+  assert.deepEqual(buffer.subarray(0, alignment), guard.subarray(0, alignment), label);
+  assert.deepEqual(
+    buffer.subarray(alignment + length),
+    guard.subarray(alignment + length),
+    label,
+  );
+  applyMask(view, mask, maskOffset);
+  assert.deepEqual(view, original, `round trip, ${label}`);
+}
+
+Deno.test("applyMask: lengths around the 64-bit path's threshold (1 KiB), every 8-byte alignment", () => {
+  const random = prng(5);
+  for (let alignment = 0; alignment < 8; alignment++) {
+    for (let maskOffset = 0; maskOffset < 4; maskOffset++) {
+      for (let length = 1010; length <= 1040; length++) {
+        checkGuarded(random, alignment, length, maskOffset);
+      }
+    }
+  }
+});
+
+Deno.test("applyMask: 1 MiB and odd lengths near it, every 8-byte alignment and key offset", () => {
+  const random = prng(6);
+  const MiB = 1 << 20;
+  for (const length of [MiB, MiB + 1, MiB + 3, MiB - 5, 65_537, 16_383]) {
+    for (let alignment = 0; alignment < 8; alignment++) {
+      checkGuarded(random, alignment, length, (alignment * 3 + length) & 7);
+    }
+  }
+});
+
+Deno.test("applyMask: a 1 MiB payload unmasked in odd-sized pieces equals one whole", () => {
+  const random = prng(7);
+  const mask = randomBytes(random, 4);
+  const original = randomBytes(random, (1 << 20) + 3);
+  const whole = original.slice();
+  applyMask(whole, mask, 0);
+  for (let trial = 0; trial < 3; trial++) {
+    // Pieces as reads deliver them: any size, any offset in the payload.
+    const pieces = original.slice();
+    let at = 0;
+    while (at < pieces.length) {
+      const end = Math.min(pieces.length, at + 1 + Math.floor(random() * 70_000));
+      applyMask(pieces.subarray(at, end), mask, at);
+      at = end;
+    }
+    assert.deepEqual(pieces, whole);
+  }
+});
+
+Deno.test("applyMask: only maskOffset & 3 matters, on every path", () => {
+  const random = prng(8);
+  for (const length of [5, 40, 600, 5000]) {
+    const mask = randomBytes(random, 4);
+    const original = randomBytes(random, length);
+    for (let maskOffset = 0; maskOffset < 4; maskOffset++) {
+      const a = original.slice();
+      const b = original.slice();
+      applyMask(a, mask, maskOffset);
+      applyMask(b, mask, maskOffset + 4 * 1_000_003);
+      assert.deepEqual(a, b, `length ${length}, offset ${maskOffset}`);
+      assert.deepEqual(a, referenceMask(original, mask, maskOffset));
+    }
+  }
+});
+
 Deno.test("applyMask: a payload unmasked in pieces equals one unmasked whole", () => {
   const random = prng(3);
   const mask = randomBytes(random, 4);
@@ -111,12 +193,14 @@ Deno.test("applyMask: the key may be a view at any offset, even next to the data
 });
 
 Deno.test("applyMask: works on a SharedArrayBuffer view", () => {
-  const shared = new Uint8Array(new SharedArrayBuffer(64));
-  for (let i = 0; i < 64; i++) shared[i] = i;
-  const original = shared.slice(3, 60);
-  const mask = new Uint8Array([1, 2, 4, 8]);
-  applyMask(shared.subarray(3, 60), mask, 1);
-  assert.deepEqual(shared.slice(3, 60), referenceMask(original, mask, 1));
+  for (const size of [64, 4096]) {
+    const shared = new Uint8Array(new SharedArrayBuffer(size));
+    for (let i = 0; i < size; i++) shared[i] = i & 0xff;
+    const original = shared.slice(3, size - 4);
+    const mask = new Uint8Array([1, 2, 4, 8]);
+    applyMask(shared.subarray(3, size - 4), mask, 1);
+    assert.deepEqual(shared.slice(3, size - 4), referenceMask(original, mask, 1), `size ${size}`);
+  }
 });
 
 Deno.test("randomMask: 4 fresh bytes per call, distinct keys across pool refills", () => {

@@ -13,11 +13,13 @@ import {
   ipcAccept,
   ipcClose,
   ipcConnect,
+  ipcDone,
   ipcListen,
   now,
   tcpAccept,
   tcpClose,
   tcpConnect,
+  tcpDone,
   tcpListen,
   tcpLocalAddr,
 } from "../mod.ts";
@@ -29,6 +31,7 @@ import {
   patternBytes,
   rejectsWith,
   throwsWith,
+  within,
   withPair,
 } from "./helpers/transports.ts";
 
@@ -151,10 +154,12 @@ for (const kind of ["tcp", "unix"] as const) {
     await withPair(kind, async (a, b) => {
       // a queues data and closes; b has sent a lot that a never reads.
       const fromB = bsend(b, patternBytes(0, 1 << 20), now() + T);
-      await bsend(a, patternBytes(0, 300_000), 0);
+      // More than a socket buffer takes: still being written when the close begins.
+      const sending = bsend(a, patternBytes(0, 300_000), now() + T);
       const closingA = close(a, now() + T);
       const got = await brecv(b, new Uint8Array(300_000), now() + T);
       assertPattern(got, 0, "data a sent before closing");
+      await sending; // it resolved once written
       await fromB; // a read and dropped it while closing
       await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
       await close(b, now() + T);
@@ -173,27 +178,24 @@ for (const kind of ["tcp", "unix"] as const) {
     });
   });
 
-  Deno.test(`${kind}: ${name} with deadline 0 fails at once while the peer is open`, async () => {
+  Deno.test(`${kind}: ${name} with deadline 0 fails without waiting while the peer is open`, async () => {
     await withPair(kind, async (a, b) => {
-      const p = close(a, 0);
-      assert.equal(await isSettled(p), true, `${name}(0) waited`);
-      await rejectsWith(p, "ETIMEDOUT");
+      // It sends its FIN (local I/O), then fails: the peer's close would need waiting.
+      await rejectsWith(within(close(a, 0), 1000, `${name}(0)`), "ETIMEDOUT");
       await rejectsWith(brecv(a, new Uint8Array(1), -1), "EBADF");
       await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
     });
   });
 
-  Deno.test(
-    `${kind}: ${name} with deadline 0 fails even after the peer closed: our FIN needs I/O`,
-    async () => {
-      await withPair(kind, async (a, b) => {
-        hclose(b);
-        await rejectsWith(brecv(a, new Uint8Array(1), now() + T), "EPIPE"); // a saw the end
-        await rejectsWith(close(a, 0), "ETIMEDOUT");
-        await rejectsWith(brecv(a, new Uint8Array(1), -1), "EBADF"); // closed anyway
-      });
-    },
-  );
+  Deno.test(`${kind}: ${name} with deadline 0 succeeds once the peer closed`, async () => {
+    await withPair(kind, async (a, b) => {
+      const closingB = close(b, now() + T);
+      await rejectsWith(brecv(a, new Uint8Array(1), now() + T), "EPIPE"); // a saw the end
+      await close(a, 0); // our FIN is local I/O: no waiting needed
+      await rejectsWith(brecv(a, new Uint8Array(1), -1), "EBADF");
+      await closingB; // and b saw it
+    });
+  });
 
   Deno.test(`${kind}: ${name} after the peer closed still flushes what we queued`, async () => {
     await withPair(kind, async (a, b) => {
@@ -306,4 +308,81 @@ Deno.test({
       await rejectsWith(ipcConnect(path as never, now() + T), "EINVAL");
     }
   },
+});
+
+// ---- half-close: tcpDone / ipcDone ---------------------------------------------------------
+
+for (const kind of ["tcp", "unix"] as const) {
+  const done = kind === "tcp" ? tcpDone : ipcDone;
+  const name = kind === "tcp" ? "tcpDone" : "ipcDone";
+
+  Deno.test(`${kind}: ${name} flushes, sends the end, and keeps receiving`, async () => {
+    await withPair(kind, async (a, b) => {
+      const sending = bsend(a, patternBytes(0, 300_000), now() + T); // more than a buffer
+      await done(a, now() + T);
+      await sending;
+      // The peer gets everything sent before, then EPIPE.
+      assertPattern(await brecv(b, new Uint8Array(300_000), now() + T), 0);
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+      // Our side still receives; the peer still sends.
+      await bsend(b, patternBytes(5, 70_000), now() + T);
+      assertPattern(await brecv(a, new Uint8Array(70_000), now() + T), 5);
+      // Later sends, and a second half-close, are EPIPE; the handle stays usable.
+      await rejectsWith(bsend(a, new Uint8Array(1), now() + T), "EPIPE");
+      await rejectsWith(done(a, now() + T), "EPIPE");
+      await done(b, now() + T);
+      await rejectsWith(brecv(a, new Uint8Array(1), now() + T), "EPIPE");
+    });
+  });
+
+  Deno.test(`${kind}: ${name} with deadline 0 succeeds when the end can be sent at once`, async () => {
+    await withPair(kind, async (a, b) => {
+      await bsend(a, new Uint8Array([1, 2, 3]), now() + T);
+      await done(a, 0);
+      assert.deepEqual([...await brecv(b, new Uint8Array(3), now() + T)], [1, 2, 3]);
+      await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+    });
+  });
+
+  Deno.test(`${kind}: ${name} with deadline 0 fails when queued data cannot be written now`, async () => {
+    await withPair(kind, async (a, b) => {
+      // b reads ahead at most 1 KiB, so 64 MiB cannot be flushed before the end is sent.
+      const big = bsend(a, new Uint8Array(64 << 20), -1);
+      big.catch(() => {});
+      await rejectsWith(done(a, 0), "ETIMEDOUT");
+      // The send side is broken now, as after any failed send.
+      await rejectsWith(bsend(a, new Uint8Array(1), now() + T), "ECONNRESET");
+      hclose(a);
+      await rejectsWith(big, "ECANCELED");
+      hclose(b);
+    }, { b: { readHighWater: 1024 } });
+  });
+
+  Deno.test(`${kind}: ${name} on a listener or on another transport is ENOTSUP`, async () => {
+    const dir = kind === "unix" ? await Deno.makeTempDir({ prefix: "dill-ws-test-" }) : "";
+    const ls = kind === "tcp" ? tcpListen({ port: 0 }) : ipcListen(`${dir}/sock`);
+    try {
+      await rejectsWith(done(ls, now() + T), "ENOTSUP");
+      await withPair(kind === "tcp" ? "unix" : "tcp", async (a, b) => {
+        await rejectsWith(done(a, now() + T), "ENOTSUP");
+        await bsend(a, new Uint8Array([1]), now() + T); // still usable
+        assert.deepEqual([...await brecv(b, new Uint8Array(1), now() + T)], [1]);
+      });
+    } finally {
+      hclose(ls);
+      if (dir) await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("pipe: ipcDone on an ipcPair end half-closes it", async () => {
+  await withPair("pipe", async (a, b) => {
+    await bsend(a, new Uint8Array([7]), now() + T);
+    await ipcDone(a, now() + T);
+    assert.deepEqual([...await brecv(b, new Uint8Array(1), now() + T)], [7]);
+    await rejectsWith(brecv(b, new Uint8Array(1), now() + T), "EPIPE");
+    await bsend(b, new Uint8Array([8]), now() + T);
+    assert.deepEqual([...await brecv(a, new Uint8Array(1), now() + T)], [8]);
+    await rejectsWith(bsend(a, new Uint8Array(1), now() + T), "EPIPE");
+  });
 });

@@ -14,16 +14,19 @@ import {
   bsendl,
   type Handle,
   hclose,
+  ipcDone,
   ipcPair,
   now,
   tcpAccept,
   tcpClose,
   tcpConnect,
+  tcpDone,
   tcpListen,
   tcpLocalAddr,
   tlsAttachClient,
   tlsAttachServer,
   tlsDetach,
+  tlsDone,
   tlsInfo,
   type TlsOptions,
 } from "../mod.ts";
@@ -157,6 +160,86 @@ for (const kind of KINDS) {
       await pair.cleanup();
     }
   });
+}
+
+// ---- half-close: tlsDone ------------------------------------------------------------
+
+for (const kind of KINDS) {
+  Deno.test(`tls over ${kind}: tlsDone flushes, sends close_notify, and keeps receiving`, async () => {
+    await withTls(kind, async ({ s, c }) => {
+      const sending = bsend(c, fillPattern(200_000), soon());
+      await tlsDone(c, soon());
+      await sending;
+      // The server gets everything sent before, then EPIPE (the close_notify).
+      assert.deepEqual(await brecv(s, new Uint8Array(200_000), soon()), fillPattern(200_000));
+      await rejectsWith(brecv(s, new Uint8Array(1), soon()), "EPIPE");
+      // The client still receives what the server sends.
+      await bsend(s, enc.encode("still here"), soon());
+      assert.equal(dec.decode(await brecv(c, new Uint8Array(10), soon())), "still here");
+      // Later sends, and a second tlsDone, are EPIPE.
+      await rejectsWith(bsend(c, new Uint8Array(1), soon()), "EPIPE");
+      await rejectsWith(tlsDone(c, soon()), "EPIPE");
+      // The server half-closes too; the client sees the end. TLS ended cleanly on both
+      // sides: both detach to the plain stream with deadline 0, no waiting needed.
+      await tlsDone(s, soon());
+      await rejectsWith(brecv(c, new Uint8Array(1), soon()), "EPIPE");
+      const [ps, pc] = await Promise.all([tlsDetach(s, 0), tlsDetach(c, 0)]);
+      await bsend(pc, enc.encode("plain"), soon());
+      assert.equal(dec.decode(await brecv(ps, new Uint8Array(5), soon())), "plain");
+      hclose(ps);
+      hclose(pc);
+    });
+  });
+
+  Deno.test(`tls over ${kind}: bsend with deadline 0 succeeds when the ciphertext goes out at once`, async () => {
+    await withTls(kind, async ({ s, c }) => {
+      await bsend(c, enc.encode("now"), 0);
+      assert.equal(dec.decode(await brecv(s, new Uint8Array(3), soon())), "now");
+    });
+  });
+
+  Deno.test(`tls over ${kind}: tcpClose with deadline 0 succeeds once the peer's close_notify came`, async () => {
+    await withTls(kind, async ({ s, c }) => {
+      await tlsDone(s, soon());
+      await rejectsWith(brecv(c, new Uint8Array(1), soon()), "EPIPE"); // it arrived
+      await tcpClose(c, 0);
+      await rejectsWith(brecv(c, new Uint8Array(1), soon()), "EBADF");
+      // The server saw the client's close_notify, then the end of the connection.
+      await rejectsWith(brecv(s, new Uint8Array(1), soon()), "EPIPE");
+    });
+  });
+}
+
+Deno.test("tls: tlsDone on a handle that is not TLS is ENOTSUP and leaves it usable", async () => {
+  const [a, b] = ipcPair();
+  try {
+    await rejectsWith(tlsDone(a, soon()), "ENOTSUP");
+    await withTls("pipe", async ({ c }) => {
+      await rejectsWith(tcpDone(c, soon()), "ENOTSUP"); // a TLS stream: tlsDone
+      await rejectsWith(ipcDone(c, soon()), "ENOTSUP");
+    });
+    await bsend(a, enc.encode("ok"), soon());
+    assert.equal(dec.decode(await brecv(b, new Uint8Array(2), soon())), "ok");
+  } finally {
+    hclose(a);
+    hclose(b);
+  }
+});
+
+Deno.test("tls: tlsDetach with deadline 0 fails while the peer's close_notify has not come", async () => {
+  await withTls("pipe", async ({ s, c }) => {
+    await rejectsWith(tlsDetach(c, 0), "ETIMEDOUT");
+    await rejectsWith(bsend(c, new Uint8Array(1), soon()), "EBADF");
+    // The client's close_notify went out before it gave up.
+    await rejectsWithOneOf(brecv(s, new Uint8Array(1), soon()), ["EPIPE", "ECONNRESET"]);
+  });
+});
+
+/** `n` bytes of a simple position pattern. */
+function fillPattern(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 13 + (i >>> 9)) & 0xff;
+  return out;
 }
 
 /** Reads one whole TLS record (header and body) from a plain bytestream. */
@@ -549,6 +632,9 @@ Deno.test("tls: a silent peer makes the handshake fail with ETIMEDOUT at the dea
   }
 });
 
+// A handshake needs at least one round trip with the peer after our first flight, which
+// is waiting by definition: attach with deadline 0 (or past) never tries (README,
+// "Differences from libdill").
 Deno.test("tls: deadline 0 or past fails at once with ETIMEDOUT and closes the stack", async () => {
   const pair = await openPair("pipe");
   try {
@@ -557,6 +643,19 @@ Deno.test("tls: deadline 0 or past fails at once with ETIMEDOUT and closes the s
     await rejectsWith(bsend(pair.a, new Uint8Array(1), soon()), "EBADF");
   } finally {
     await pair.cleanup();
+  }
+});
+
+Deno.test("tls: attach with deadline 0 fails even when the peer's first flight is there", async () => {
+  const { a, b, close } = await tcpPair();
+  try {
+    const client = tlsAttachClient(a, CLIENT, soon());
+    client.catch(() => {});
+    await delay(50); // the ClientHello has arrived at b
+    await rejectsWith(tlsAttachServer(b, SERVER, 0), "ETIMEDOUT");
+    await rejectsWithOneOf(client, ["ECONNRESET", "EPROTO"]);
+  } finally {
+    close();
   }
 });
 

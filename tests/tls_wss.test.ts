@@ -329,3 +329,71 @@ Deno.test("wss: our client and server, then wsDetach and tlsDetach down to plain
     hclose(listener);
   }
 });
+
+// ---- the README's wss example, as written -------------------------------------------
+
+/** The first ```ts block after `marker` in README.md. */
+function readmeBlock(readme: string, marker: string): string {
+  const at = readme.indexOf(marker);
+  assert.ok(at >= 0, `README.md has no "${marker}"`);
+  const start = readme.indexOf("```ts\n", at) + "```ts\n".length;
+  return readme.slice(start, readme.indexOf("```", start));
+}
+
+Deno.test("wss: the README's wss server and client work as written", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  // The only changes: the package (`@dill/ws`, as a user imports it) by the absolute URL
+  // of mod.ts, and a free port instead of 8443 (tests run in parallel with other servers).
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String((probe.addr as Deno.NetAddr).port);
+  probe.close();
+  const adapt = (code: string) =>
+    code.replaceAll(`"@dill/ws"`, JSON.stringify(mod)).replaceAll("8443", port);
+  const server = adapt(readmeBlock(readme, "A wss server:"));
+  const client = adapt(readmeBlock(readme, "A wss client:"));
+  assert.ok(server.includes("hclose(ws)") && client.includes("mrecv(ws"), "README blocks changed");
+  assert.ok(server.includes(mod) && client.includes(mod), "README blocks import @dill/ws");
+  const dir = await Deno.makeTempDir({ prefix: "dill-ws-readme-" });
+  try {
+    for (const name of ["cert.pem", "key.pem", "ca.pem"]) {
+      await Deno.copyFile(fixture(name), `${dir}/${name}`);
+    }
+    await Deno.writeTextFile(`${dir}/server.ts`, server);
+    await Deno.writeTextFile(`${dir}/client.ts`, client);
+    const run = (file: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-lock", "--allow-net", "--allow-read", file],
+        cwd: dir,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    const serverProc = run("server.ts");
+    try {
+      // The client may start before the server listens: retry a few times.
+      let out: Deno.CommandOutput | null = null;
+      for (let i = 0; i < 50; i++) {
+        out = await run("client.ts").output();
+        const err = new TextDecoder().decode(out.stderr);
+        if (out.success || !err.includes("ECONNREFUSED")) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const stdout = new TextDecoder().decode(out!.stdout);
+      const stderr = new TextDecoder().decode(out!.stderr);
+      assert.ok(out!.success, `the client failed: ${stderr}`);
+      assert.equal(stdout.trim(), "Uint8Array(2) [ 104, 105 ]");
+    } finally {
+      // As written, the server keeps its listener open after serving one client.
+      try {
+        serverProc.kill();
+      } catch {
+        // it exited already
+      }
+    }
+    const served = await within(serverProc.output(), TEST_MS, "README server exit");
+    const serverErr = new TextDecoder().decode(served.stderr);
+    assert.ok(!/error/i.test(serverErr), `the server failed: ${serverErr}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -16,11 +16,16 @@ export class Children {
   readonly #live = new Set<Deno.ChildProcess>();
 
   /** Spawns `cmd` with piped stdin, stdout and stderr and registers it. */
-  spawn(cmd: string, args: string[], cwd: string): Deno.ChildProcess {
+  spawn(
+    cmd: string,
+    args: string[],
+    cwd: string,
+    env: Record<string, string> = {},
+  ): Deno.ChildProcess {
     const child = new Deno.Command(cmd, {
       args,
       cwd,
-      env: CHILD_ENV,
+      env: { ...CHILD_ENV, ...env },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

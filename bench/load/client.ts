@@ -12,6 +12,7 @@
 import type { Answer, Command, Measurement } from "./commands.ts";
 import { message } from "./conn.ts";
 import { runIdle } from "./idle.ts";
+import { runInflight } from "./inflight.ts";
 import { runStorm } from "./storm.ts";
 import { runThroughput } from "./throughput.ts";
 
@@ -21,6 +22,8 @@ function run(cmd: Command): Promise<Measurement> {
   switch (cmd.op) {
     case "throughput":
       return runThroughput(cmd);
+    case "inflight":
+      return runInflight(cmd);
     case "storm":
       return runStorm(cmd);
     case "idle":

@@ -14,6 +14,8 @@ export interface Target {
   readonly pid: number;
   /** Clock ticks per second of /proc stat times. */
   readonly clkTck: number;
+  /** Speak TLS (wss) to the server, trusting tests/fixtures/tls/ca.pem. */
+  readonly tls?: boolean;
 }
 
 /** Pipelined echo traffic over `conns` connections. */
@@ -42,6 +44,19 @@ export interface ThroughputCommand extends Target {
   readonly reflect?: boolean;
 }
 
+/** One connection, one message in flight: write, wait for its echo, write the next. */
+export interface InflightCommand extends Target {
+  readonly op: "inflight";
+  /** Payload size in bytes (binary). */
+  readonly size: number;
+  /** Round trips before the measured span. */
+  readonly warmupMs: number;
+  /** Longest measured span. */
+  readonly durationMs: number;
+  /** The measured span also ends after this many round trips (and keeps as many latencies). */
+  readonly maxMessages: number;
+}
+
 /** Sequential connect, handshake, one 64-byte echo, closing handshake. */
 export interface StormCommand extends Target {
   readonly op: "storm";
@@ -63,7 +78,12 @@ export interface IdleCommand extends Target {
 }
 
 /** A command for the load client. */
-export type Command = ThroughputCommand | StormCommand | IdleCommand | { readonly op: "exit" };
+export type Command =
+  | ThroughputCommand
+  | InflightCommand
+  | StormCommand
+  | IdleCommand
+  | { readonly op: "exit" };
 
 /** Which client to run and how. */
 export interface LibClientCommand extends Target {
@@ -101,10 +121,24 @@ export interface Measurement {
   readonly clientRssKiB?: number;
   /** For `idle`: RSS growth over the opened connections, KiB. */
   readonly rssDeltaKiB?: number;
+  /** For `inflight`: round-trip time percentiles over the span, µs. */
+  readonly latency?: Latency;
   /** Misbehaviour seen (wrong echoes, errors, missing close answers). */
   readonly anomalies: string[];
   /** Observations that are not misbehaviour (such as unusually slow connection cycles). */
   readonly notes?: string[];
+}
+
+/** Round-trip time percentiles of one span, µs (nearest-rank). */
+export interface Latency {
+  /** Median. */
+  readonly p50Us: number;
+  /** 90th percentile. */
+  readonly p90Us: number;
+  /** 99th percentile. */
+  readonly p99Us: number;
+  /** Slowest round trip. */
+  readonly maxUs: number;
 }
 
 /** The client's answer: a measurement, or why the command failed. */

@@ -1,6 +1,7 @@
 /**
- * Raw WebSocket client connections for the load client: connect, the upgrade by
- * hand, full writes, and a bounded closing handshake. Every wait has a time limit.
+ * Raw WebSocket client connections for the load client: connect (over TLS for wss,
+ * with Deno's native TLS), the upgrade by hand, full writes, and a bounded closing
+ * handshake. Every wait has a time limit.
  *
  * @module
  */
@@ -10,10 +11,14 @@ import { acceptKey, closeFrame, FrameCounter, upgradeRequest } from "./frames.ts
 const decoder = new TextDecoder();
 const CLOSE_FRAME = closeFrame();
 
+/** The test CA that signed tests/fixtures/tls/cert.pem, which the TLS servers present. */
+const CA_URL = new URL("../../tests/fixtures/tls/ca.pem", import.meta.url);
+let caPem: string | null = null;
+
 /** An open WebSocket connection: the socket and bytes that came after the 101 head. */
 export interface RawWs {
-  /** The TCP connection. */
-  readonly conn: Deno.TcpConn;
+  /** The TCP connection, or the TLS connection over it (wss). */
+  readonly conn: Deno.Conn;
   /** Bytes received after the handshake head (normally empty). */
   readonly leftover: Uint8Array;
 }
@@ -58,17 +63,24 @@ export async function within<T>(
 }
 
 /**
- * Connects to `127.0.0.1:port` and runs the opening handshake by hand. With
+ * Connects to `127.0.0.1:port` (with `tls`, then starts TLS for `localhost`,
+ * trusting the test CA) and runs the opening handshake by hand. With
  * `checkAccept`, also verifies `Sec-WebSocket-Accept`. Fails after `timeoutMs`.
  */
 export async function openWs(
   port: number,
   timeoutMs: number,
   checkAccept: boolean,
+  tls = false,
 ): Promise<RawWs> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  let conn: Deno.Conn = tcp;
   try {
-    conn.setNoDelay(true);
+    tcp.setNoDelay(true);
+    if (tls) {
+      caPem ??= Deno.readTextFileSync(CA_URL);
+      conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [caPem] });
+    }
     return await within(conn, timeoutMs, "handshake", async () => {
       const { bytes, key } = upgradeRequest(port);
       await writeAll(conn, bytes);

@@ -1,7 +1,8 @@
 /**
- * The Markdown report of a run: header (date, versions, machine), the server
- * table, idle memory, the client-side comparison, the actor runtime, anomalies and
- * a short method.
+ * The Markdown report of a run: header (date, versions, machine), the ratios of
+ * ours to the references (median and per-round range), the server table, latency,
+ * idle memory, the client-side comparison, the actor runtime, anomalies and a short
+ * method. Every figure is a median over rounds with its min–max range.
  *
  * @module
  */
@@ -9,16 +10,16 @@
 import type { Answer } from "./commands.ts";
 import type { BenchConfig, ClientWorkload, Workload } from "./config.ts";
 import type { MachineInfo } from "./machine.ts";
-import type { NodeWs } from "./node_ws.ts";
+import type { Peers } from "./peers.ts";
 import type { ServerDef, ServerReport } from "./server_procs.ts";
-import { REFERENCE, REFLECTOR } from "./server_procs.ts";
-import { type Figures, type Sample, summarize, type Summary } from "./stats.ts";
+import { REFERENCE, referenceOf, REFLECTOR, REFLECTOR_TLS, reflectorOf } from "./server_procs.ts";
+import { type Figures, roundRatios, type Sample, summarize, type Summary } from "./stats.ts";
 
 /** Everything a run collected. */
 export interface RunData {
   readonly config: BenchConfig;
   readonly machine: MachineInfo;
-  readonly nodeWs: NodeWs;
+  readonly peers: Peers;
   readonly servers: ServerDef[];
   readonly workloads: readonly Workload[];
   readonly clientWorkloads: readonly ClientWorkload[];
@@ -65,6 +66,22 @@ function withRatio(value: number, ref: number, isRef: boolean, format = fmt): st
   return `${format(value)} (${(value / ref).toFixed(2)}×)`;
 }
 
+/** `min–max` of a figure over rounds (just the value when they agree or one round ran). */
+function range(sum: Summary, key: keyof Figures, format = fmt): string {
+  const lo = sum.min[key];
+  const hi = sum.max[key];
+  if (!Number.isFinite(lo)) return "–";
+  return format(lo) === format(hi) ? format(lo) : `${format(lo)}–${format(hi)}`;
+}
+
+/** Per-round ratio of `key`, subject ÷ reference: `median× (min–max)`. */
+function ratioCell(subject: Summary, reference: Summary, key: keyof Figures): string {
+  const r = roundRatios(subject, reference, key);
+  if (!Number.isFinite(r.median)) return "–";
+  const f = (x: number) => x.toFixed(2);
+  return r.rounds > 1 ? `${f(r.median)}× (${f(r.min)}–${f(r.max)})` : `${f(r.median)}×`;
+}
+
 function pct(n: number): string {
   return Number.isFinite(n) ? String(Math.round(n)) : "–";
 }
@@ -82,10 +99,34 @@ function workloadLabel(w: Workload): string {
   return `${w.label}, ${w.window} in flight${w.conns > 1 ? " each" : ""}`;
 }
 
+/** The servers a workload ran against (its scheme's). */
+function serversOf(d: RunData, w: Workload): ServerDef[] {
+  return d.servers.filter((s) => s.scheme === w.scheme);
+}
+
+/** What the Node servers said about their masking, and Bun's version. */
+function peerLines(d: RunData): string[] {
+  const lines: string[] = [];
+  const node = d.peers.node;
+  if (node.dir !== null) {
+    lines.push(
+      `- npm \`ws\` ${node.version} on Node; bufferutil ${node.bufferutil ?? "not installed"} ` +
+        `(from ${node.dir})`,
+    );
+  }
+  for (const s of d.servers) {
+    const said = (d.serverReports.get(s.id) ?? []).map((r) => r.info.masking).filter(Boolean);
+    if (said.length > 0) lines.push(`  - ${s.label}: masking: ${[...new Set(said)].join("; ")}`);
+  }
+  const bun = d.peers.bun;
+  lines.push(bun.bin !== null ? `- Bun ${bun.version} (${bun.bin})` : `- ${bun.note}`);
+  return lines;
+}
+
 function header(d: RunData): string[] {
   const m = d.machine;
   const c = d.config;
-  const ws = d.nodeWs.dir !== null ? `ws ${d.nodeWs.version}` : "npm ws on Node: left out";
+  const ws = d.peers.node.dir !== null ? `ws ${d.peers.node.version}` : "npm ws on Node: left out";
   return [
     `# dill-ws benchmark${c.quick ? " (quick smoke run)" : ""}`,
     "",
@@ -99,35 +140,98 @@ function header(d: RunData): string[] {
     `- ${d.roundsDone} round(s) of ${c.rounds}; measured spans up to ${c.durationMs} ms after ` +
     `${c.warmupMs} ms of warm-up; ${c.idleConns} idle connections; whole run ` +
     `${(d.durationMs / 1000).toFixed(0)} s`,
+    ...peerLines(d),
     ...d.notes.map((n) => `- Note: ${n}`),
     "",
   ];
+}
+
+/** The peers ours is compared with beyond the reference, when they ran. */
+const PEERS: readonly { ws: string; wss: string; label: string }[] = [
+  { ws: "ws-node-bu", wss: "ws-node-bu-tls", label: "npm ws + bufferutil on Node" },
+  { ws: "bun", wss: "bun-tls", label: "Bun" },
+];
+
+function ratioTable(d: RunData): string[] {
+  const ours = (w: Workload) => (w.scheme === "wss" ? "dill-tls" : "dill");
+  const rows = [
+    "## Ours ÷ the others",
+    "",
+    "Ratios of dill-ws to Deno native (for wss: to `Deno.serve` with cert/key), taken " +
+    "round by round (both ran in the same round): the median ratio, and in brackets the " +
+    "smallest and largest ratio over rounds. Throughput: above 1 is better; CPU per " +
+    "message (or connection) and memory: below 1 is better.",
+    "",
+    `| Workload | msg/s ÷ Deno | server CPU/msg ÷ Deno | ${
+      PEERS.map((p) => `msg/s ÷ ${p.label}`).join(" | ")
+    } |`,
+    `| --- | ---: | ---: |${PEERS.map(() => " ---: |").join("")}`,
+  ];
+  for (const w of d.workloads) {
+    const mine = cell(d.samples, w.id, ours(w));
+    if (mine.rounds === 0) continue;
+    const ref = cell(d.samples, w.id, referenceOf(w.scheme));
+    const peers = PEERS.map((p) => {
+      const other = cell(d.samples, w.id, w.scheme === "wss" ? p.wss : p.ws);
+      return other.rounds === 0
+        ? "–"
+        : w.kind === "idle"
+        ? ratioCell(mine, other, "kibPerConn")
+        : ratioCell(mine, other, "rate");
+    });
+    if (w.kind === "idle") {
+      rows.push(
+        `| idle memory (KiB per connection ÷) | ${ratioCell(mine, ref, "kibPerConn")} | – | ` +
+          `${peers.join(" | ")} |`,
+      );
+      continue;
+    }
+    rows.push(
+      `| ${workloadLabel(w)} | ${ratioCell(mine, ref, "rate")} | ` +
+        `${ratioCell(mine, ref, "serverCpuUs")} | ${peers.join(" | ")} |`,
+    );
+  }
+  for (const w of d.clientWorkloads) {
+    const mine = cell(d.clientSamples, w.label, "ours");
+    const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE);
+    if (mine.rounds === 0) continue;
+    rows.push(
+      `| client: ${w.label}, ${w.window} in flight (÷ Deno's WebSocket client; CPU is the ` +
+        `client's) | ${ratioCell(mine, ref, "rate")} | ${ratioCell(mine, ref, "clientCpuUs")} | ` +
+        `${PEERS.map(() => "–").join(" | ")} |`,
+    );
+  }
+  return [...rows, ""];
 }
 
 function serverTable(d: RunData): string[] {
   const rows = [
     "## Echo servers",
     "",
-    "Medians over rounds. In brackets: ratio to Deno native in the same run (for CPU and " +
-    "RSS, lower is better). CPU % columns: share of one CPU used by the server, the load " +
-    "client, and every other process on the machine (noise) during the span. Spread: " +
-    "(max − min) / median of msg/s over rounds.",
+    "Medians over rounds. In brackets: ratio of medians to Deno native (wss rows: to " +
+    "`Deno.serve` with cert/key) in the same run (for CPU and RSS, lower is better). " +
+    "Range: smallest and largest msg/s and CPU µs/msg over rounds. CPU % columns: share " +
+    "of one CPU used by the server, the load client, and every other process on the " +
+    "machine (noise) during the span. Spread: (max − min) / median of msg/s over rounds.",
     "",
-    "| Workload | Server | msg/s | MB/s | server CPU µs/msg | server RSS MiB | " +
-    "CPU % server / load / other | spread |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Workload | Server | msg/s | msg/s range | MB/s | server CPU µs/msg | CPU µs/msg range | " +
+    "server RSS MiB | CPU % server / load / other | spread |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const w of d.workloads.filter((w) => w.kind !== "idle")) {
-    const ref = cell(d.samples, w.id, REFERENCE).median;
-    for (const s of d.servers) {
+    const refId = referenceOf(w.scheme);
+    const ref = cell(d.samples, w.id, refId).median;
+    for (const s of serversOf(d, w)) {
       const sum = cell(d.samples, w.id, s.id);
       const f = sum.median;
-      const isRef = s.id === REFERENCE;
+      const isRef = s.id === refId;
       const storm = w.kind === "storm";
       rows.push(
         `| ${workloadLabel(w)} | ${s.label} | ${withRatio(f.rate, ref.rate, isRef)}` +
-          `${storm ? " conn/s" : ""} | ${storm ? "–" : withRatio(f.mbps, ref.mbps, isRef)} | ` +
+          `${storm ? " conn/s" : ""} | ${range(sum, "rate")} | ` +
+          `${storm ? "–" : withRatio(f.mbps, ref.mbps, isRef)} | ` +
           `${withRatio(f.serverCpuUs, ref.serverCpuUs, isRef)}${storm ? " /conn" : ""} | ` +
+          `${range(sum, "serverCpuUs")} | ` +
           `${withRatio(f.serverRssMiB, ref.serverRssMiB, isRef)} | ` +
           `${pct(f.serverPct)} / ${pct(f.clientPct)} / ${pct(f.otherPct)} | ${spreadCell(sum)} |`,
       );
@@ -138,7 +242,7 @@ function serverTable(d: RunData): string[] {
 
 function ceilingTable(d: RunData): string[] {
   const calibrated = d.workloads.filter((w) =>
-    d.samples.some((s) => s.workload === w.id && s.subject === REFLECTOR.id)
+    d.samples.some((s) => s.workload === w.id && s.subject === reflectorOf(w.scheme).id)
   );
   if (calibrated.length === 0) return [];
   const rows = [
@@ -146,24 +250,58 @@ function ceilingTable(d: RunData): string[] {
     "",
     "The same load client against a TCP reflector that answers the handshake and then " +
     "sends every byte straight back (no WebSocket parsing at all): the most the client " +
-    "can drive on this machine. The echo servers' rates are to be read against it.",
+    "can drive on this machine. The echo servers' rates are to be read against it. For " +
+    "wss the reflector runs over Node's TLS (OpenSSL), so the ceiling includes the " +
+    "client's TLS work.",
     "",
     "| Workload | ceiling msg/s | load client CPU µs/msg | CPU % load / reflector / other | " +
     "fastest echo server msg/s (share of ceiling) |",
     "| --- | ---: | ---: | ---: | ---: |",
   ];
   for (const w of calibrated) {
-    const f = cell(d.samples, w.id, REFLECTOR.id).median;
+    const f = cell(d.samples, w.id, reflectorOf(w.scheme).id).median;
     let best = { label: "–", rate: NaN };
-    for (const s of d.servers) {
+    for (const s of serversOf(d, w)) {
       const rate = cell(d.samples, w.id, s.id).median.rate;
-      if (!(rate <= best.rate)) best = { label: s.label, rate };
+      if (Number.isFinite(rate) && !(rate <= best.rate)) best = { label: s.label, rate };
     }
     rows.push(
       `| ${workloadLabel(w)} | ${fmt(f.rate)} | ${fmt(f.clientCpuUs)} | ` +
         `${pct(f.clientPct)} / ${pct(f.serverPct)} / ${pct(f.otherPct)} | ` +
         `${best.label}: ${fmt(best.rate)} (${pct((best.rate / f.rate) * 100)}%) |`,
     );
+  }
+  return [...rows, ""];
+}
+
+function latencyTable(d: RunData): string[] {
+  const inflight = d.workloads.filter((w) => w.kind === "inflight");
+  if (inflight.length === 0) return [];
+  const rows = [
+    "## Latency (one message in flight)",
+    "",
+    "One connection writes a message, waits for its echo, then writes the next: round " +
+    "trips per second and the round-trip time as the load client sees it (its own " +
+    "write and read included). Medians over rounds, with the min–max range.",
+    "",
+    "| Workload | Server | round trips/s | p50 µs | p50 range | p99 µs | p99 range | " +
+    "server CPU µs/msg |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const w of inflight) {
+    const refId = referenceOf(w.scheme);
+    const ref = cell(d.samples, w.id, refId).median;
+    for (const s of serversOf(d, w)) {
+      const sum = cell(d.samples, w.id, s.id);
+      const f = sum.median;
+      const isRef = s.id === refId;
+      rows.push(
+        `| ${w.label} | ${s.label} | ${withRatio(f.rate, ref.rate, isRef)} | ` +
+          `${withRatio(f.p50Us, ref.p50Us, isRef)} | ${range(sum, "p50Us")} | ` +
+          `${withRatio(f.p99Us, ref.p99Us, isRef)} | ${range(sum, "p99Us")} | ` +
+          `${withRatio(f.serverCpuUs, ref.serverCpuUs, isRef)} |`,
+      );
+    }
   }
   return [...rows, ""];
 }
@@ -178,11 +316,11 @@ function idleTable(d: RunData): string[] {
     `${d.config.idleConns} connections opened (handshake done, then idle) on a freshly ` +
     "started server after 100 warm-up connections; RSS growth divided by the connections.",
     "",
-    "| Server | KiB per idle connection | server RSS MiB while holding them | " +
+    "| Server | KiB per idle connection | range | server RSS MiB while holding them | " +
     "server CPU µs per connection opened | connections held |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
   ];
-  for (const s of d.servers) {
+  for (const s of serversOf(d, w)) {
     const sum = cell(d.samples, w.id, s.id);
     const f = sum.median;
     const isRef = s.id === REFERENCE;
@@ -190,6 +328,7 @@ function idleTable(d: RunData): string[] {
       .map((x) => x.answer.ok ? x.answer.result.count : 0);
     rows.push(
       `| ${s.label} | ${withRatio(f.kibPerConn, ref.kibPerConn, isRef)} | ` +
+        `${range(sum, "kibPerConn")} | ` +
         `${withRatio(f.serverRssMiB, ref.serverRssMiB, isRef)} | ` +
         `${withRatio(f.serverCpuUs, ref.serverCpuUs, isRef)} | ${
           held.length ? Math.min(...held) : "–"
@@ -207,9 +346,9 @@ function clientTable(d: RunData): string[] {
     "Each client library pipelines echo traffic over one connection to the Deno native " +
     "server, in its own process. In brackets: ratio to Deno's built-in `WebSocket` client.",
     "",
-    "| Message | Client | msg/s | client CPU µs/msg | client RSS MiB | server CPU µs/msg | " +
-    "CPU % client / server / other | spread |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Message | Client | msg/s | msg/s range | client CPU µs/msg | client CPU range | " +
+    "client RSS MiB | server CPU µs/msg | CPU % client / server / other | spread |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const w of d.clientWorkloads) {
     const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE).median;
@@ -220,8 +359,8 @@ function clientTable(d: RunData): string[] {
       rows.push(
         `| ${w.label}, ${w.window} in flight | ${c.label} | ${
           withRatio(f.rate, ref.rate, isRef)
-        } | ` +
-          `${withRatio(f.clientCpuUs, ref.clientCpuUs, isRef)} | ` +
+        } | ${range(sum, "rate")} | ` +
+          `${withRatio(f.clientCpuUs, ref.clientCpuUs, isRef)} | ${range(sum, "clientCpuUs")} | ` +
           `${withRatio(f.clientRssMiB, ref.clientRssMiB, isRef)} | ` +
           `${withRatio(f.serverCpuUs, ref.serverCpuUs, isRef)} | ` +
           `${pct(f.clientPct)} / ${pct(f.serverPct)} / ${pct(f.otherPct)} | ${spreadCell(sum)} |`,
@@ -258,7 +397,7 @@ function anomalies(d: RunData): string[] {
     }
   };
   const serverLabel = (id: string) =>
-    [...d.servers, REFLECTOR].find((s) => s.id === id)?.label ?? id;
+    [...d.servers, REFLECTOR, REFLECTOR_TLS].find((s) => s.id === id)?.label ?? id;
   const wlLabel = (id: string) => d.workloads.find((w) => w.id === id)?.label ?? id;
   list(d.samples, (w, s) => `${wlLabel(w)} / ${serverLabel(s)}`);
   list(d.clientSamples, (w, s) => `client ${w} / ${CLIENTS.find((c) => c.id === s)?.label}`);
@@ -289,14 +428,17 @@ const METHOD = [
   "",
   "Every server is an echo server in its own process; one load client process, written " +
   "for the purpose (raw TCP, handshake by hand, masked frames built once, echoes counted " +
-  "from frame headers only), drives all of them. Servers are started fresh for each round; " +
+  "from frame headers only; wss over Deno's native TLS, trusting the test CA), drives " +
+  "all of them. Servers are started fresh for each round; " +
   "within a round each workload runs against every server in turn, the order rotating " +
   "between rounds, so slow drifts of the machine hit every server alike. Each cell warms " +
   "up, then measures a span bounded by time and by count. CPU figures come from the " +
   "server's own /proc/<pid>/stat (user + system time of all its threads) read at the " +
   "start and end of the span, so other load on the machine does not inflate them; " +
-  'throughput figures do depend on that load (see the "other" CPU %). Details and the ' +
-  "checks of the load client: bench/README.md.",
+  'throughput figures do depend on that load (see the "other" CPU %). Every figure is ' +
+  "the median over rounds, given with its range (smallest–largest over rounds); ratios " +
+  "are also taken round by round, with their range. Details and the checks of the load " +
+  "client: bench/README.md.",
   "",
 ];
 
@@ -304,7 +446,9 @@ const METHOD = [
 export function renderReport(d: RunData): string {
   return [
     ...header(d),
+    ...ratioTable(d),
     ...serverTable(d),
+    ...latencyTable(d),
     ...ceilingTable(d),
     ...idleTable(d),
     ...clientTable(d),

@@ -6,6 +6,7 @@
  */
 
 import { type Children, DENO, killQuietly, LineReader, withTimeout } from "./children.ts";
+import type { Peers } from "./peers.ts";
 
 /** One server implementation. */
 export interface ServerDef {
@@ -13,43 +14,123 @@ export interface ServerDef {
   readonly id: string;
   /** Label in the report. */
   readonly label: string;
-  /** Program and arguments, relative to the repository root. */
-  readonly command: { cmd: string; args: string[] };
+  /** `wss`: the server speaks TLS and serves the wss workloads (and only those). */
+  readonly scheme: "ws" | "wss";
+  /** Program, arguments (relative to the repository root) and extra environment. */
+  readonly command: { cmd: string; args: string[]; env?: Record<string, string> };
 }
 
-/** The id of the reference every ratio is taken against. */
+/** The id of the reference every ratio of a ws workload is taken against. */
 export const REFERENCE = "deno";
+/** The reference of the wss workloads: `Deno.serve` with the certificate and key. */
+export const TLS_REFERENCE = "deno-tls";
+
+/** The reference server of a scheme. */
+export function referenceOf(scheme: "ws" | "wss"): string {
+  return scheme === "wss" ? TLS_REFERENCE : REFERENCE;
+}
 
 const DENO_RUN = ["run", "--no-lock", "--allow-net=127.0.0.1"];
+/** The test certificate (SAN localhost, 127.0.0.1) every TLS server presents. */
+const TLS_DIR = "tests/fixtures/tls";
+const TLS_ARGS = ["--tls", `${TLS_DIR}/cert.pem`, `${TLS_DIR}/key.pem`];
+const DENO_TLS_RUN = [...DENO_RUN, `--allow-read=${TLS_DIR}`];
+const NODE = "/usr/bin/node";
 
-/** The servers; `ws-node` only when Node is there and `ws` is installed in `nodeWsDir`. */
-export function serverDefs(nodeWsDir: string | null): ServerDef[] {
+/**
+ * The servers, ws and wss. Node servers only when `ws` is installed, the bufferutil
+ * ones only when bufferutil is, Bun only when its binary runs.
+ */
+export function serverDefs(peers: Peers): ServerDef[] {
   const defs: ServerDef[] = [
     {
       id: "dill",
       label: "dill-ws (ours)",
+      scheme: "ws",
       command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/dill.ts"] },
     },
     {
       id: REFERENCE,
       label: "Deno native",
+      scheme: "ws",
       command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/deno_native.ts"] },
     },
     {
       id: "ws-deno",
       label: "npm ws on Deno",
+      scheme: "ws",
       command: {
         cmd: DENO,
         args: [...DENO_RUN, "--allow-env", "--allow-read", "bench/servers/ws_deno.ts"],
       },
     },
+    {
+      id: "dill-tls",
+      label: "dill-ws (ours): tcp → tls → ws",
+      scheme: "wss",
+      command: { cmd: DENO, args: [...DENO_TLS_RUN, "bench/servers/dill.ts", ...TLS_ARGS] },
+    },
+    {
+      id: TLS_REFERENCE,
+      label: "Deno.serve with cert/key",
+      scheme: "wss",
+      command: {
+        cmd: DENO,
+        args: [...DENO_TLS_RUN, "bench/servers/deno_native.ts", ...TLS_ARGS],
+      },
+    },
   ];
-  if (nodeWsDir !== null) {
-    defs.push({
-      id: "ws-node",
-      label: "npm ws on Node",
-      command: { cmd: "/usr/bin/node", args: ["bench/servers/ws_node.mjs", nodeWsDir] },
-    });
+  const node = peers.node;
+  if (node.dir !== null) {
+    const script = ["bench/servers/ws_node.mjs", node.dir];
+    const pureJs = { WS_NO_BUFFER_UTIL: "1" };
+    defs.push(
+      {
+        id: "ws-node",
+        label: "npm ws on Node",
+        scheme: "ws",
+        command: { cmd: NODE, args: script, env: pureJs },
+      },
+      {
+        id: "ws-node-tls",
+        label: "npm ws on node:https",
+        scheme: "wss",
+        command: { cmd: NODE, args: [...script, ...TLS_ARGS], env: pureJs },
+      },
+    );
+    if (node.bufferutil !== null) {
+      defs.push(
+        {
+          id: "ws-node-bu",
+          label: "npm ws + bufferutil on Node",
+          scheme: "ws",
+          command: { cmd: NODE, args: script },
+        },
+        {
+          id: "ws-node-bu-tls",
+          label: "npm ws + bufferutil on node:https",
+          scheme: "wss",
+          command: { cmd: NODE, args: [...script, ...TLS_ARGS] },
+        },
+      );
+    }
+  }
+  if (peers.bun.bin !== null) {
+    const script = ["bench/servers/bun_server.mjs"];
+    defs.push(
+      {
+        id: "bun",
+        label: "Bun.serve",
+        scheme: "ws",
+        command: { cmd: peers.bun.bin, args: script },
+      },
+      {
+        id: "bun-tls",
+        label: "Bun.serve with tls",
+        scheme: "wss",
+        command: { cmd: peers.bun.bin, args: [...script, ...TLS_ARGS] },
+      },
+    );
   }
   return defs;
 }
@@ -58,13 +139,32 @@ export function serverDefs(nodeWsDir: string | null): ServerDef[] {
 export const REFLECTOR: ServerDef = {
   id: "reflector",
   label: "TCP reflector (load client ceiling)",
+  scheme: "ws",
   command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/reflector.ts"] },
 };
+
+/**
+ * The same over TLS, on Node (bench/servers/reflector_tls.mjs): the load client's
+ * ceiling on wss. Needs /usr/bin/node; without it the wss ceiling is left out.
+ */
+export const REFLECTOR_TLS: ServerDef = {
+  id: "reflector-tls",
+  label: "TLS reflector on Node (load client ceiling on wss)",
+  scheme: "wss",
+  command: { cmd: NODE, args: ["bench/servers/reflector_tls.mjs", ...TLS_ARGS] },
+};
+
+/** The reflector of a scheme. */
+export function reflectorOf(scheme: "ws" | "wss"): ServerDef {
+  return scheme === "wss" ? REFLECTOR_TLS : REFLECTOR;
+}
 
 /** What a stopped server left: its tally of connection endings and other stderr lines. */
 export interface ServerReport {
   /** How connections ended, by reason (from the server's SUMMARY line). */
   readonly endings: Record<string, number>;
+  /** What the server said about itself at start (`INFO {...}` lines), such as its masking. */
+  readonly info: Record<string, unknown>;
   /** Other stderr lines (errors, warnings). */
   readonly stderr: string[];
 }
@@ -103,7 +203,7 @@ export class ServerProc {
     root: string,
     timeoutMs: number,
   ): Promise<ServerProc> {
-    const child = children.spawn(def.command.cmd, def.command.args, root);
+    const child = children.spawn(def.command.cmd, def.command.args, root, def.command.env);
     const stderr: string[] = [];
     const stderrDone = new LineReader(child.stderr).drain(stderr);
     const out = new LineReader(child.stdout);
@@ -137,11 +237,13 @@ export class ServerProc {
     }
     await Promise.all([this.#stderrDone, this.#stdoutDone]);
     let endings: Record<string, number> = {};
+    let info: Record<string, unknown> = {};
     const stderr: string[] = [];
     for (const line of this.#stderr) {
       if (line.startsWith("SUMMARY ")) endings = JSON.parse(line.slice(8)).endings ?? {};
+      else if (line.startsWith("INFO ")) info = { ...info, ...JSON.parse(line.slice(5)) };
       else if (line.trim() !== "") stderr.push(line);
     }
-    return { endings, stderr };
+    return { endings, info, stderr };
   }
 }

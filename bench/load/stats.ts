@@ -40,6 +40,10 @@ export interface Figures {
   readonly otherPct: number;
   /** Idle workload: server RSS growth per connection, KiB. */
   readonly kibPerConn: number;
+  /** Request/response workload: median round trip, µs. */
+  readonly p50Us: number;
+  /** Request/response workload: 99th-percentile round trip, µs. */
+  readonly p99Us: number;
 }
 
 /** Figures of one measurement. */
@@ -57,6 +61,8 @@ export function figures(m: Measurement): Figures {
     clientPct: (m.clientCpuMs / m.elapsedMs) * 100,
     otherPct: (m.otherCpuMs / m.elapsedMs) * 100,
     kibPerConn: m.rssDeltaKiB !== undefined && m.count > 0 ? m.rssDeltaKiB / m.count : NaN,
+    p50Us: m.latency?.p50Us ?? NaN,
+    p99Us: m.latency?.p99Us ?? NaN,
   };
 }
 
@@ -75,10 +81,16 @@ export function spread(values: number[]): number {
   return (Math.max(...v) - Math.min(...v)) / median(v);
 }
 
-/** Medians over rounds of every figure of one cell, plus the spread of the rate. */
+/** Medians over rounds of every figure of one cell, their range, and the spread of the rate. */
 export interface Summary {
   /** Median of each figure. */
   readonly median: Figures;
+  /** Smallest value of each figure over rounds. */
+  readonly min: Figures;
+  /** Largest value of each figure over rounds. */
+  readonly max: Figures;
+  /** Each round's figures, by round number. */
+  readonly byRound: Map<number, Figures>;
   /** Spread of `rate` over rounds. */
   readonly rateSpread: number;
   /** Rounds that produced a measurement. */
@@ -94,6 +106,7 @@ export interface Summary {
 /** Summarizes the samples of one cell. */
 export function summarize(samples: Sample[]): Summary {
   const ok: Figures[] = [];
+  const byRound = new Map<number, Figures>();
   const errors: string[] = [];
   const anomalies = new Set<string>();
   const notes = new Set<string>();
@@ -102,19 +115,54 @@ export function summarize(samples: Sample[]): Summary {
       errors.push(`round ${s.round + 1}: ${s.answer.error}`);
       continue;
     }
-    ok.push(figures(s.answer.result));
+    const f = figures(s.answer.result);
+    ok.push(f);
+    byRound.set(s.round, f);
     for (const a of s.answer.result.anomalies) anomalies.add(`round ${s.round + 1}: ${a}`);
     for (const n of s.answer.result.notes ?? []) notes.add(`round ${s.round + 1}: ${n}`);
   }
   const keys = Object.keys(figures(EMPTY)) as (keyof Figures)[];
-  const med = Object.fromEntries(keys.map((k) => [k, median(ok.map((f) => f[k]))])) as unknown;
+  const each = (fn: (v: number[]) => number) =>
+    Object.fromEntries(keys.map((k) => [k, fn(ok.map((f) => f[k]))])) as unknown as Figures;
   return {
-    median: med as Figures,
+    median: each(median),
+    min: each((v) => extreme(v, Math.min)),
+    max: each((v) => extreme(v, Math.max)),
+    byRound,
     rateSpread: spread(ok.map((f) => f.rate)),
     rounds: ok.length,
     errors,
     anomalies: [...anomalies],
     notes: [...notes],
+  };
+}
+
+/** `pick` (Math.min or Math.max) of the finite values (NaN when there are none). */
+function extreme(values: number[], pick: (...v: number[]) => number): number {
+  const v = values.filter(Number.isFinite);
+  return v.length === 0 ? NaN : pick(...v);
+}
+
+/**
+ * A figure of `subject` divided by the same figure of `reference`, taken round by
+ * round (both ran in the same round, so they shared its machine state): the median
+ * and the range of those per-round ratios.
+ */
+export function roundRatios(
+  subject: Summary,
+  reference: Summary,
+  key: keyof Figures,
+): { median: number; min: number; max: number; rounds: number } {
+  const ratios: number[] = [];
+  for (const [round, f] of subject.byRound) {
+    const r = reference.byRound.get(round);
+    if (r && Number.isFinite(f[key] / r[key])) ratios.push(f[key] / r[key]);
+  }
+  return {
+    median: median(ratios),
+    min: extreme(ratios, Math.min),
+    max: extreme(ratios, Math.max),
+    rounds: ratios.length,
   };
 }
 

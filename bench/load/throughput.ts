@@ -152,7 +152,7 @@ class Pump {
 
 /** The client's closing handshake while the pump's reader goes on counting frames. */
 async function closeCheck(
-  conn: Deno.TcpConn,
+  conn: Deno.Conn,
   counter: FrameCounter,
   readerDone: Promise<void>,
 ): Promise<string | null> {
@@ -182,7 +182,7 @@ export async function runThroughput(cmd: ThroughputCommand): Promise<Measurement
   const expect = { opcode, payload, masked: cmd.reflect };
 
   const opened = await Promise.allSettled(
-    Array.from({ length: cmd.conns }, (_, i) => openWs(cmd.port, 5000, i === 0)),
+    Array.from({ length: cmd.conns }, (_, i) => openWs(cmd.port, 5000, i === 0, cmd.tls)),
   );
   const pumps: Pump[] = [];
   const anomalies: string[] = [];

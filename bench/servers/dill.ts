@@ -1,7 +1,8 @@
 /**
  * Echo server on our stack: tcpListen/tcpAccept, wsAttachServer over TCP, and one
  * async task per connection echoing each message with its type (wsRecv/wsSend).
- * Prints its port when ready.
+ * With `--tls <cert.pem> <key.pem>`: tcpAccept → tlsAttachServer → wsAttachServer
+ * (wss). Prints its port when ready.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import {
   tcpAccept,
   tcpListen,
   tcpLocalAddr,
+  tlsAttachServer,
   WS_BINARY,
   wsAttachServer,
   wsRecv,
@@ -20,13 +22,16 @@ import {
 } from "../../mod.ts";
 import type { Handle } from "../../mod.ts";
 import { announcePort, Endings, exitOnStdinEnd } from "./lifecycle.ts";
+import { tlsFromArgs } from "./tls_args.ts";
 
 const endings = new Endings();
+const tls = tlsFromArgs(Deno.args);
 
 async function serve(tcp: Handle): Promise<void> {
   let h = tcp;
   try {
-    h = (await wsAttachServer(tcp, WS_BINARY, now() + 5000)).handle;
+    if (tls) h = await tlsAttachServer(h, tls, now() + 5000);
+    h = (await wsAttachServer(h, WS_BINARY, now() + 5000)).handle;
     for (;;) {
       const m = await wsRecv(h, -1);
       await wsSend(h, m.type, m.data, -1);

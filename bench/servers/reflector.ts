@@ -3,7 +3,7 @@
  * with a valid `101`, then sends every byte it receives straight back (the client's
  * masked frames come back as they are). It does the least work a server can do per
  * message, so the load client's rate against it is the client's own ceiling.
- * Prints its port when ready.
+ * Prints its port when ready. (For wss: reflector_tls.mjs.)
  *
  * @module
  */

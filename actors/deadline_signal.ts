@@ -1,0 +1,71 @@
+/**
+ * Going between libdill deadlines and `AbortSignal`s, so one time budget can bound
+ * both dill-ws calls and Deno's own APIs (`fetch`, `Deno.connect`, streams).
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+import { checkDeadline } from "./args.ts";
+import { type Deadline, deadlineOf, type DeadlineOptions, now, signalOf } from "./time.ts";
+
+/**
+ * An `AbortSignal` that aborts with a `TimeoutError` when `deadline` passes (never for
+ * `-1`, at once for `0` or a past time), and with the bag's own signal when that
+ * aborts first. Pass it to `fetch` or any API that takes a signal.
+ *
+ * @example
+ * ```ts
+ * import { deadlineSignal, now } from "@dill/ws";
+ *
+ * const signal = deadlineSignal(now() + 2000);
+ * await fetch("http://127.0.0.1:1/", { signal }).catch((e) => console.log(e.name));
+ * ```
+ */
+export function deadlineSignal(deadline: Deadline): AbortSignal {
+  checkDeadline("deadlineSignal", deadline);
+  const at = deadlineOf(deadline);
+  const own = signalOf(deadline);
+  let timed: AbortSignal | null;
+  if (at < 0) timed = null;
+  else {
+    const left = at === 0 ? 0 : at - now();
+    timed = left > 0
+      ? AbortSignal.timeout(Math.ceil(left))
+      : AbortSignal.abort(new DOMException("the deadline has passed", "TimeoutError"));
+  }
+  if (timed && own) return AbortSignal.any([own, timed]);
+  return timed ?? own ?? new AbortController().signal;
+}
+
+/**
+ * A deadline `ms` milliseconds from now (`-1` for forever) with an optional signal:
+ * whichever comes first ends the call. `deadlineAfter(1000, shutdown.signal)` bounds a
+ * call by one second and by the server shutting down.
+ *
+ * @example
+ * ```ts
+ * import { deadlineAfter, hclose, ipcPair, wsAttachClient, wsAttachServer, wsRecv, WS_NOHTTP } from "@dill/ws";
+ *
+ * const [a, b] = ipcPair();
+ * const [{ handle: s }, { handle: c }] = await Promise.all([
+ *   wsAttachServer(a, WS_NOHTTP, -1),
+ *   wsAttachClient(b, WS_NOHTTP, "", "", -1),
+ * ]);
+ * const ctl = new AbortController();
+ * setTimeout(() => ctl.abort(), 10);
+ * await wsRecv(s, deadlineAfter(5000, ctl.signal)).catch((e) => console.log(e.code)); // ECANCELED
+ * hclose(s);
+ * hclose(c);
+ * ```
+ */
+export function deadlineAfter(ms: number, signal?: AbortSignal): DeadlineOptions {
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
+    throw new DillError("EINVAL", `deadlineAfter: ms must be a finite number or -1, not ${ms}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new DillError("EINVAL", "deadlineAfter: signal must be an AbortSignal");
+  }
+  const deadline = ms < 0 ? -1 : now() + ms;
+  return signal ? { deadline, signal } : { deadline };
+}

@@ -1,0 +1,116 @@
+/**
+ * The inbound side of a bytestream: bytes read ahead of the application, served to
+ * exact-length receives in order, and the read buffer, sized to the traffic (it
+ * grows while reads fill it and shrinks again when they get small, so an idle
+ * connection's pending read pins little memory).
+ *
+ * @module
+ */
+
+import { Fifo } from "./fifo.ts";
+
+const KIB = 1024;
+const READ_MIN = 1 * KIB;
+const READ_MAX = 256 * KIB;
+
+/** A receive being filled: its buffers and how far it got. */
+export interface Fill {
+  /** The caller's buffers, filled in order. */
+  readonly bufs: Uint8Array[];
+  /** Index of the buffer being filled. */
+  index: number;
+  /** Bytes already in `bufs[index]`. */
+  offset: number;
+}
+
+/**
+ * Bytes read ahead, and the buffers reads go into.
+ *
+ * @example
+ * ```ts
+ * import { ReadAhead } from "./read_ahead.ts";
+ *
+ * const inbound = new ReadAhead();
+ * inbound.push(new Uint8Array([1, 2, 3]));
+ * const fill = { bufs: [new Uint8Array(2)], index: 0, offset: 0 };
+ * inbound.fill(fill);
+ * console.log(fill.bufs[0], inbound.bytes); // Uint8Array(2) [ 1, 2 ] 1
+ * ```
+ */
+export class ReadAhead {
+  /** A Fifo: tiny reads can queue many chunks, and `Array.shift` would be quadratic. */
+  readonly #chunks = new Fifo<Uint8Array>();
+  #bytes = 0;
+  #readSize = READ_MIN;
+  #spare: Uint8Array | null = null;
+
+  /** Bytes buffered. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Buffers a chunk that was read. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+  }
+
+  /** Moves buffered bytes into `w`'s buffers, as far as both go. */
+  fill(w: Fill): void {
+    while (w.index < w.bufs.length && this.#bytes > 0) {
+      const dst = w.bufs[w.index];
+      const src = this.#chunks.peek()!;
+      const n = Math.min(dst.length - w.offset, src.length);
+      dst.set(n === src.length ? src : src.subarray(0, n), w.offset);
+      w.offset += n;
+      this.#bytes -= n;
+      if (n === src.length) this.#chunks.shift();
+      else this.#chunks.replaceFront(src.subarray(n));
+      if (w.offset === dst.length) {
+        w.index++;
+        w.offset = 0;
+        while (w.index < w.bufs.length && w.bufs[w.index].length === 0) w.index++;
+      }
+    }
+  }
+
+  /** Removes and returns everything buffered. */
+  takeAll(): Uint8Array[] {
+    this.#bytes = 0;
+    return this.#chunks.drain();
+  }
+
+  /** Drops everything buffered, and the spare read buffer. */
+  clear(): void {
+    this.#chunks.clear();
+    this.#bytes = 0;
+    this.#spare = null;
+  }
+
+  /** A buffer for the next read, of the current read size. */
+  readBuffer(): Uint8Array {
+    let buf = this.#spare;
+    this.#spare = null;
+    // A buffer grown during a burst is dropped once reads got small: an idle connection's
+    // pending read should not pin it.
+    if (!buf || buf.length < this.#readSize || buf.length > 2 * this.#readSize) {
+      buf = new Uint8Array(this.#readSize);
+    }
+    return buf;
+  }
+
+  /**
+   * A read put `n` bytes into `buf`: returns them as a chunk and adapts the read size.
+   * A small read is copied out so the big buffer serves the next read.
+   */
+  chunkOf(buf: Uint8Array, n: number): Uint8Array {
+    if (n < buf.length >> 3) {
+      this.#spare = buf;
+      if (this.#readSize > READ_MIN) this.#readSize >>= 1;
+      return buf.slice(0, n);
+    }
+    if (n === buf.length && this.#readSize < READ_MAX) this.#readSize <<= 1;
+    return buf.subarray(0, n);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The outbound side of a bytestream: bytes queued for the transport, in order, each
+ * send attached to the segment that holds its last byte (it completes when that
+ * segment was written). Small sends are copied into a shared coalescing buffer so
+ * that many of them go out in one write; large ones are queued as they are (no
+ * copy). Coalescing buffers come from a small pool shared by every stream, so an
+ * idle connection holds none.
+ *
+ * @module
+ */
+
+import type { Request } from "./request.ts";
+
+const KIB = 1024;
+/** Writes up to this size are copied into the coalescing buffer. */
+const COPY_LIMIT = 16 * KIB;
+const COALESCE_SIZE = 64 * KIB;
+/** Coalescing buffers kept for reuse by all streams: an idle connection holds none. */
+const MAX_POOLED_BUFFERS = 16;
+const bufferPool: Uint8Array[] = [];
+
+function takeCoalescingBuffer(size: number): Uint8Array {
+  if (size <= COALESCE_SIZE) {
+    const pooled = bufferPool.pop();
+    if (pooled) return pooled;
+  }
+  return new Uint8Array(Math.max(COALESCE_SIZE, size));
+}
+
+function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
+  if (buffer.byteLength === COALESCE_SIZE && bufferPool.length < MAX_POOLED_BUFFERS) {
+    bufferPool.push(new Uint8Array(buffer));
+  }
+}
+
+/** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */
+export interface Segment {
+  /** The bytes to write. */
+  readonly bytes: Uint8Array;
+  /** Whether `bytes` is a pooled coalescing buffer (returned to the pool once written). */
+  readonly ownBuffer: boolean;
+  /** The sends that complete when this segment is written. */
+  readonly reqs: Request<void>[];
+}
+
+/**
+ * The queue of bytes waiting for the transport, with small writes coalesced.
+ *
+ * @example
+ * ```ts
+ * import { WriteQueue } from "./write_queue.ts";
+ *
+ * const q = new WriteQueue();
+ * q.append([new Uint8Array([1, 2]), new Uint8Array([3])], null);
+ * const segment = q.next()!;
+ * console.log(segment.bytes); // Uint8Array(3) [ 1, 2, 3 ]
+ * q.written();
+ * console.log(q.bytes); // 0
+ * ```
+ */
+export class WriteQueue {
+  #segments: Segment[] = [];
+  #tail: Uint8Array | null = null;
+  #tailLen = 0;
+  /** Sends whose last byte is in the tail. */
+  #tailReqs: Request<void>[] = [];
+  #bytes = 0;
+
+  /** Bytes queued and not yet written. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Queues `chunks` in order: small ones are copied into the coalescing tail, large
+   * ones queued without a copy. `req` completes when the segment holding its last
+   * byte was written. Returns `false` (and keeps nothing of `req`) when there was
+   * nothing to send.
+   */
+  append(chunks: readonly Uint8Array[], req: Request<void> | null): boolean {
+    let last: Segment | null = null;
+    let any = false;
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      any = true;
+      this.#bytes += chunk.length;
+      if (chunk.length <= COPY_LIMIT) {
+        this.#appendToTail(chunk);
+        last = null;
+      } else {
+        this.#sealTail();
+        last = { bytes: chunk, ownBuffer: false, reqs: [] };
+        this.#segments.push(last);
+      }
+    }
+    if (last) {
+      if (req) last.reqs.push(req);
+      return true;
+    }
+    if (!any) return false;
+    if (req) this.#tailReqs.push(req);
+    return true;
+  }
+
+  /** The next segment to write (the coalescing tail is sealed if nothing else is queued). */
+  next(): Segment | undefined {
+    if (this.#segments.length === 0) this.#sealTail();
+    return this.#segments[0];
+  }
+
+  /** The segment from {@link WriteQueue.next} was written: drops it and returns it. */
+  written(): Segment {
+    const segment = this.#segments.shift()!;
+    this.#bytes -= segment.bytes.length;
+    // A written coalescing buffer goes back to the pool: no allocation per message, and
+    // nothing held by a connection that went quiet.
+    if (segment.ownBuffer) returnCoalescingBuffer(segment.bytes.buffer);
+    return segment;
+  }
+
+  /** Whether nothing is queued. */
+  get empty(): boolean {
+    return this.#segments.length === 0 && this.#tailLen === 0;
+  }
+
+  /** The sends waiting for queued bytes, oldest first. */
+  *waiting(): Iterable<Request<void>> {
+    for (const segment of this.#segments) yield* segment.reqs;
+    yield* this.#tailReqs;
+  }
+
+  /**
+   * The queued bytes no send waits for (frames a protocol layer sent on its own, such
+   * as a close frame), from the head up to the first bytes a send waits for; `skip`
+   * leaves out the head segment (a write in progress).
+   */
+  unclaimed(skip: boolean): Uint8Array[] {
+    if (this.#tailReqs.length === 0) this.#sealTail();
+    const out: Uint8Array[] = [];
+    for (let i = skip ? 1 : 0; i < this.#segments.length; i++) {
+      if (this.#segments[i].reqs.length > 0) break;
+      out.push(this.#segments[i].bytes);
+    }
+    return out;
+  }
+
+  /** Empties the queue; returns the sends that waited for it. */
+  clear(): Request<void>[] {
+    const reqs = [...this.waiting()];
+    this.#tail = null;
+    this.#tailLen = 0;
+    this.#tailReqs = [];
+    this.#bytes = 0;
+    this.#segments = [];
+    return reqs;
+  }
+
+  #appendToTail(chunk: Uint8Array): void {
+    if (this.#tail && this.#tailLen + chunk.length > this.#tail.length) this.#sealTail();
+    if (!this.#tail) {
+      this.#tail = takeCoalescingBuffer(chunk.length);
+      this.#tailLen = 0;
+    }
+    this.#tail.set(chunk, this.#tailLen);
+    this.#tailLen += chunk.length;
+  }
+
+  #sealTail(): void {
+    if (!this.#tail || this.#tailLen === 0) return;
+    this.#segments.push({
+      bytes: this.#tail.subarray(0, this.#tailLen),
+      ownBuffer: true,
+      reqs: this.#tailReqs,
+    });
+    this.#tail = null;
+    this.#tailLen = 0;
+    this.#tailReqs = [];
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The opening handshake of one WebSocket connection, as the WS actor runs it: the
+ * HTTP head is read from the bytes the stream delivers, then accepted (server: the
+ * `101` answer) or checked (client), or refused with the HTTP error answer a server
+ * owes a bad request. A plain object owned and driven by the actor; it does no I/O.
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+import { HttpError, HttpHeadReader, writeHttpErrorResponse } from "../protocol/http11.ts";
+import type { HttpLimits } from "../protocol/http11.ts";
+import {
+  acceptUpgrade,
+  checkUpgradeResponse,
+  HandshakeError,
+  type ServerHandshakeOptions,
+} from "../protocol/handshake.ts";
+
+/** What a successful opening handshake reports. */
+export interface WsAttachInfo {
+  /** Request target (server side; `""` with `WS_NOHTTP`). */
+  readonly resource: string;
+  /** Host header (server side; `""` with `WS_NOHTTP`). */
+  readonly host: string;
+  /** The negotiated subprotocol, or `null`. */
+  readonly protocol: string | null;
+  /** The peer's handshake headers (request headers on the server, response headers on the client). */
+  readonly headers: Headers;
+}
+
+/** How the WS actor starts: which side, and the handshake it runs. */
+export type WsStart =
+  | { readonly side: "server"; readonly http: ServerHandshakeOptions | null }
+  | {
+    readonly side: "client";
+    readonly http: { request: Uint8Array; key: string; protocols: string[] } | null;
+  };
+
+/** A finished handshake: what to report, what to answer, and the bytes that followed the head. */
+export interface HandshakeDone {
+  /** What the attach call resolves with. */
+  readonly info: WsAttachInfo;
+  /** The server's `101` answer (`null` on the client). */
+  readonly response: Uint8Array | null;
+  /** Bytes after the head: the first frames. */
+  readonly rest: Uint8Array;
+}
+
+/** A failed handshake: the error for the attach call and, on a server, the HTTP answer owed. */
+export interface HandshakeRefusal {
+  /** What the attach call fails with. */
+  readonly error: DillError;
+  /** The HTTP error answer to send before closing, or `null` when there is none. */
+  readonly response: Uint8Array | null;
+}
+
+/**
+ * Reads and judges the peer's HTTP head for one connection.
+ *
+ * @example
+ * ```ts
+ * import { OpeningHandshake } from "./ws_handshake.ts";
+ *
+ * const hs = new OpeningHandshake({ side: "server", http: {} });
+ * const head = "GET /chat HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\n" +
+ *   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+ *   "Sec-WebSocket-Version: 13\r\n\r\n";
+ * const done = hs.feed(new TextEncoder().encode(head));
+ * console.log(done?.info.resource); // "/chat"
+ * ```
+ */
+export class OpeningHandshake {
+  readonly #start: WsStart;
+  readonly #head: HttpHeadReader<"request"> | HttpHeadReader<"response"> | null;
+
+  /**
+   * @param start which side, and its handshake (`http: null` with `WS_NOHTTP`)
+   * @param httpLimits limits on the head
+   */
+  constructor(start: WsStart, httpLimits?: HttpLimits) {
+    this.#start = start;
+    this.#head = !start.http
+      ? null
+      : start.side === "server"
+      ? new HttpHeadReader("request", httpLimits)
+      : new HttpHeadReader("response", httpLimits);
+  }
+
+  /** Whether there is an HTTP head to read at all (not with `WS_NOHTTP`). */
+  get needsHead(): boolean {
+    return this.#head !== null;
+  }
+
+  /** The client's upgrade request, to send first; `null` on a server or with `WS_NOHTTP`. */
+  get request(): Uint8Array | null {
+    return this.#start.side === "client" && this.#start.http ? this.#start.http.request : null;
+  }
+
+  /**
+   * Feeds bytes of the head. Returns `null` while the head is incomplete, the finished
+   * handshake once it is; throws (see {@link refusal}) when the head is bad.
+   */
+  feed(chunk: Uint8Array): HandshakeDone | null {
+    const start = this.#start;
+    if (start.side === "server") {
+      const done = (this.#head as HttpHeadReader<"request">).feed(chunk);
+      if (!done) return null;
+      const accepted = acceptUpgrade(done.head, start.http ?? undefined);
+      const { resource, host, protocol } = accepted;
+      return {
+        info: { resource, host, protocol, headers: done.head.headers },
+        response: accepted.response,
+        rest: done.rest,
+      };
+    }
+    const done = (this.#head as HttpHeadReader<"response">).feed(chunk);
+    if (!done) return null;
+    const http = start.http!;
+    const { protocol } = checkUpgradeResponse(done.head, http.key, http.protocols);
+    return {
+      info: { resource: "", host: "", protocol, headers: done.head.headers },
+      response: null,
+      rest: done.rest,
+    };
+  }
+
+  /** What an error thrown by {@link feed} means: the attach error and the HTTP answer owed. */
+  refusal(e: unknown): HandshakeRefusal {
+    const error = e instanceof DillError
+      ? e
+      : new DillError("EPROTO", `handshake failed: ${e instanceof Error ? e.message : e}`);
+    const response = this.#start.side === "client"
+      ? null
+      : e instanceof HandshakeError
+      ? e.response
+      : e instanceof HttpError
+      ? writeHttpErrorResponse(e.status, error.message)
+      : null;
+    return { error, response };
+  }
+}
+
+/** The handshake result with `WS_NOHTTP`: nothing was read. */
+export const NO_HTTP_INFO: () => WsAttachInfo = () => ({
+  resource: "",
+  host: "",
+  protocol: null,
+  headers: new Headers(),
+});

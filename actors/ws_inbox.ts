@@ -1,0 +1,212 @@
+/**
+ * Received messages of one WebSocket connection on their way to the application:
+ * the queue of complete messages nobody asked for yet, the receive calls waiting for
+ * one, and the delivery of a message into a call (its type checked, copied into the
+ * caller's buffers when it gave some). A plain object owned by the WS actor.
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+import type { ReceiverEvent } from "../protocol/receiver.ts";
+import { Fifo } from "./fifo.ts";
+import type { PendingCall, Request } from "./request.ts";
+import { WS_BINARY, WS_TEXT, type WsType } from "./ws_options.ts";
+
+/** One received message as handed to the API layer. */
+export interface WsReceived {
+  /** {@link WS_TEXT} or {@link WS_BINARY}. */
+  readonly type: WsType;
+  /** Payload size in bytes. */
+  readonly size: number;
+  /** The payload, unless it was copied into the caller's buffers. */
+  readonly data: Uint8Array | null;
+  /** A text message, decoded (the receiver decodes every text message it validates). */
+  readonly text?: string;
+}
+
+/** A receive call, as the WS actor's mailbox carries it. */
+export interface WsRecvCall {
+  readonly kind: "recv";
+  /** `mrecv` family: the message must have the socket's type. */
+  readonly typed: boolean;
+  /** Caller buffers to copy into, or `null` to hand over the payload. */
+  readonly into: Uint8Array[] | null;
+  readonly req: Request<WsReceived>;
+}
+
+/** A complete message from the receiver. */
+export type ReceivedMessage = ReceiverEvent & { type: "message" };
+
+/**
+ * The received-message queue and the waiting receive calls of one connection.
+ *
+ * @example
+ * ```ts
+ * import { Inbox } from "./ws_inbox.ts";
+ * import { WS_BINARY } from "./ws_options.ts";
+ *
+ * const inbox = new Inbox(WS_BINARY, 1024);
+ * inbox.push({ type: "message", binary: true, data: new Uint8Array(3) });
+ * console.log(inbox.length, inbox.bytes); // 1 3
+ * ```
+ */
+export class Inbox {
+  readonly #socketType: WsType;
+  readonly #maxWaiting: number;
+  readonly #queue = new Fifo<ReceivedMessage>();
+  #bytes = 0;
+  #waiters: WsRecvCall[] = [];
+  /** Set once a receive failed: later receives fail the same way. */
+  #failure: DillError | null = null;
+  /** Why input ended (EPIPE after the peer's close frame, else the failure); reported once the queue is drained. */
+  #end: DillError | null = null;
+
+  /**
+   * @param socketType the type `mrecv` accepts
+   * @param maxWaiting receive calls that may wait at once (option `maxWaitingCalls`)
+   */
+  constructor(socketType: WsType, maxWaiting: number) {
+    this.#socketType = socketType;
+    this.#maxWaiting = maxWaiting;
+  }
+
+  /** Messages queued. */
+  get length(): number {
+    return this.#queue.length;
+  }
+
+  /** Payload bytes queued. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Why input ended, once it did. */
+  get ended(): DillError | null {
+    return this.#end;
+  }
+
+  /** A message arrived: the oldest waiting call gets it, else it is queued. */
+  push(ev: ReceivedMessage): void {
+    while (this.#waiters.length > 0 && this.#queue.length === 0) {
+      const w = this.#waiters.shift()!;
+      if (!w.req.settled) return this.#deliver(w, ev);
+    }
+    this.#queue.push(ev);
+    this.#bytes += ev.data.length;
+  }
+
+  /**
+   * A receive call: answered from the queue, or with the end of input, or parked with
+   * `park` (the actor's). Returns whether a queued message was taken.
+   */
+  recv(call: WsRecvCall, park: (req: PendingCall) => boolean): boolean {
+    if (this.#failure) {
+      call.req.reject(this.#failure);
+      return false;
+    }
+    const ev = this.#queue.shift();
+    if (ev) {
+      this.#bytes -= ev.data.length;
+      this.#deliver(call, ev);
+      return true;
+    }
+    if (this.#end) {
+      this.#fail(call, this.#end);
+      return false;
+    }
+    if (this.#waiters.length >= this.#maxWaiting) {
+      call.req.reject(
+        new DillError(
+          "EBUSY",
+          `${call.req.op}: ${this.#maxWaiting} calls already wait (option maxWaitingCalls)`,
+        ),
+      );
+      return false;
+    }
+    this.#waiters.push(call);
+    if (!park(call.req)) {
+      this.#waiters.pop();
+      this.#failure ??= brokenAfter("ETIMEDOUT");
+    }
+    return false;
+  }
+
+  /** A parked receive reached its deadline; returns whether it was one of ours. */
+  expire(req: PendingCall): boolean {
+    const i = this.#waiters.findIndex((w) => w.req === req);
+    if (i < 0) return false;
+    this.#waiters.splice(i, 1);
+    req.timeOut();
+    this.#failure ??= brokenAfter("ETIMEDOUT");
+    return true;
+  }
+
+  /** Input ended: queued messages are still delivered, then every receive fails with `error`. */
+  end(error: DillError): void {
+    this.#end ??= error;
+    if (this.#queue.length === 0) {
+      for (const w of this.#waiters.splice(0)) w.req.reject(this.#end);
+    }
+  }
+
+  /** Fails every waiting call with `reason` and drops the queue. */
+  cancel(reason: DillError): void {
+    for (const w of this.#waiters.splice(0)) w.req.reject(reason);
+    this.#queue.clear();
+    this.#bytes = 0;
+  }
+
+  #deliver(w: WsRecvCall, ev: ReceivedMessage): void {
+    const type: WsType = ev.binary ? WS_BINARY : WS_TEXT;
+    const data = ev.data;
+    if (w.typed && type !== this.#socketType) {
+      return this.#fail(
+        w,
+        new DillError(
+          "EPROTO",
+          `${w.req.op}: got a ${typeName(type)} message on a ${
+            typeName(this.#socketType)
+          } socket (use wsRecv to take both types)`,
+        ),
+      );
+    }
+    if (!w.into) return w.req.resolve({ type, size: data.length, data, text: ev.text });
+    let room = 0;
+    for (const b of w.into) room += b.length;
+    if (data.length > room) {
+      return this.#fail(
+        w,
+        new DillError(
+          "EMSGSIZE",
+          `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
+        ),
+      );
+    }
+    let off = 0;
+    for (const b of w.into) {
+      if (off >= data.length) break;
+      const n = Math.min(b.length, data.length - off);
+      b.set(data.subarray(off, off + n));
+      off += n;
+    }
+    w.req.resolve({ type, size: data.length, data: null });
+  }
+
+  /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
+  #fail(w: WsRecvCall, error: DillError): void {
+    w.req.reject(error);
+    if (error !== this.#end) this.#failure ??= brokenAfter(error.code);
+  }
+}
+
+function brokenAfter(code: string): DillError {
+  return new DillError(
+    "ECONNRESET",
+    `this socket can no longer receive: an earlier receive failed (${code})`,
+  );
+}
+
+function typeName(type: WsType): string {
+  return type === WS_TEXT ? "text" : "binary";
+}

@@ -1,0 +1,30 @@
+/**
+ * What the WebSocket calls need of the actor behind a message-socket handle, so that
+ * they work the same on every WebSocket actor: the one that runs RFC 6455 over a
+ * bytestream (`wsAttachServer`/`wsAttachClient`) and the one over Deno's own
+ * `WebSocket` (`wsUpgrade`, for `Deno.serve`). Both answer the same mailbox messages.
+ *
+ * @module
+ */
+
+import type { SocketLayer } from "./handle.ts";
+import type { WsMsg } from "./ws_actor.ts";
+import type { WsType } from "./ws_options.ts";
+
+/**
+ * A message-socket actor answering the WebSocket mailbox messages (`send`, `recv`,
+ * `done`, `status`, ...).
+ *
+ * @example
+ * ```ts
+ * import type { WsLayer } from "./ws_layer.ts";
+ *
+ * function typeOf(layer: WsLayer): string {
+ *   return layer.socketType === 1 ? "text" : "binary";
+ * }
+ * ```
+ */
+export interface WsLayer extends SocketLayer<WsMsg> {
+  /** The message type `msend`/`mrecv` use on this socket. */
+  readonly socketType: WsType;
+}

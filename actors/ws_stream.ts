@@ -1,0 +1,200 @@
+/**
+ * Web Streams over a message socket, shaped like the web's `WebSocketStream`:
+ * `readable`, `writable`, `opened`, `closed` and `close({ closeCode, reason })`.
+ * Backpressure goes through the streams: the readable pulls one receive at a time,
+ * so a slow reader leaves messages in the socket (whose own flow control then stops
+ * reading from the network), and a write resolves when the send does.
+ *
+ * @module
+ */
+
+import { isSendableCloseCode } from "../protocol/close_codes.ts";
+import { DillError } from "../protocol/errors.ts";
+import { type Handle, hclose } from "./handle.ts";
+import { now } from "./time.ts";
+import { wsDone, wsRecv, wsSend, wsStatus } from "./ws.ts";
+import { WS_BINARY, WS_TEXT } from "./ws_options.ts";
+
+/** How to close: a status (default 1000) and a reason of at most 123 bytes. */
+export interface WsCloseInfo {
+  /** The close status, 1000 or 3000–4999 as in `WebSocketStream` (1000–4999 accepted). */
+  closeCode?: number;
+  /** The close reason. */
+  reason?: string;
+}
+
+/** What `opened` resolves to, as in `WebSocketStream`. */
+export interface WsStreamOpened {
+  /** Received messages: text as strings, binary as bytes. */
+  readable: ReadableStream<string | Uint8Array>;
+  /** Messages to send: a string is sent as text, bytes as binary. */
+  writable: WritableStream<string | Uint8Array | ArrayBuffer>;
+  /** The subprotocol, as given in the options (`""` when none). */
+  protocol: string;
+  /** Negotiated extensions (`""`). */
+  extensions: string;
+}
+
+/** Options of {@link wsStream}. */
+export interface WsStreamOptions {
+  /** Messages the readable reads ahead of its reader. Default 1; 0 reads only on demand. */
+  readableHighWaterMark?: number;
+  /** Messages the writable queues before `writer.ready` waits. Default 1. */
+  writableHighWaterMark?: number;
+  /** After `close()`, how long the peer has to answer before the handle is closed. Default 10 000 ms. */
+  closeTimeout?: number;
+  /** The subprotocol to report in `opened` (from the attach or upgrade result). */
+  protocol?: string;
+}
+
+/** A `WebSocketStream`-shaped adapter returned by {@link wsStream}. */
+export interface WsStream extends WsStreamOpened {
+  /** Resolves at once: the handle is already open. */
+  readonly opened: Promise<WsStreamOpened>;
+  /**
+   * Resolves with the peer's close status once the closing handshake is over; rejects
+   * with the `DillError` when the connection failed.
+   */
+  readonly closed: Promise<{ closeCode: number; reason: string }>;
+  /** Starts the closing handshake (once); `closed` tells when it is over. */
+  close(info?: WsCloseInfo): void;
+}
+
+/**
+ * Wraps a message-socket handle (from `wsAttachServer`, `wsAttachClient` or
+ * `wsUpgrade`) in Web Streams shaped like `WebSocketStream`. The adapter owns `h`
+ * from then on: it closes it once `closed` settles (after the closing handshake, a
+ * failure, or `closeTimeout` after `close()`). Cancelling the readable or closing the
+ * writable starts the closing handshake.
+ *
+ * @example
+ * ```ts
+ * import { ipcPair, wsAttachClient, wsAttachServer, WS_NOHTTP, wsStream } from "@dill/ws";
+ *
+ * const [a, b] = ipcPair();
+ * const [{ handle: s }, { handle: c }] = await Promise.all([
+ *   wsAttachServer(a, WS_NOHTTP, -1),
+ *   wsAttachClient(b, WS_NOHTTP, "", "", -1),
+ * ]);
+ * const server = wsStream(s), client = wsStream(c);
+ * const writer = client.writable.getWriter();
+ * await writer.write("hello");
+ * const reader = server.readable.getReader();
+ * console.log((await reader.read()).value); // hello
+ * reader.releaseLock();
+ * client.close({ closeCode: 1000, reason: "bye" });
+ * console.log(await server.closed); // { closeCode: 1000, reason: "bye" }
+ * await client.closed;
+ * ```
+ */
+export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
+  const closeTimeout = options.closeTimeout ?? 10_000;
+  const readAhead = options.readableHighWaterMark ?? 1;
+  const writeAhead = options.writableHighWaterMark ?? 1;
+  for (
+    const [name, v] of [["closeTimeout", closeTimeout], ["readableHighWaterMark", readAhead], [
+      "writableHighWaterMark",
+      writeAhead,
+    ]] as const
+  ) {
+    if (typeof v !== "number" || !(v >= 0)) {
+      throw new DillError("EINVAL", `wsStream: option ${name} must be a number >= 0`);
+    }
+  }
+  const closed = Promise.withResolvers<{ closeCode: number; reason: string }>();
+  closed.promise.catch(() => {}); // a failure nobody awaits is not an unhandled rejection
+  let ended = false;
+  let closing = false;
+  let cancelled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** The socket's input ended (or failed): settle `closed` and release the handle. */
+  const finish = async (error: unknown): Promise<void> => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    try {
+      if (error instanceof DillError && error.code === "EPIPE") {
+        const { status, reason } = await wsStatus(h);
+        closed.resolve({ closeCode: status, reason });
+      } else closed.reject(error);
+    } catch (e) {
+      closed.reject(e);
+    } finally {
+      try {
+        hclose(h);
+      } catch { /* already closed by its owner */ }
+    }
+  };
+
+  const readable = new ReadableStream<string | Uint8Array>({
+    async pull(controller) {
+      try {
+        const m = await wsRecv(h, -1);
+        if (!cancelled) controller.enqueue(m.data);
+      } catch (e) {
+        if (!cancelled) {
+          if (e instanceof DillError && e.code === "EPIPE") controller.close();
+          else controller.error(e);
+        }
+        await finish(e);
+      }
+    },
+    cancel() {
+      cancelled = true;
+      close();
+      drain();
+    },
+  }, new CountQueuingStrategy({ highWaterMark: readAhead }));
+
+  const writable = new WritableStream<string | Uint8Array | ArrayBuffer>({
+    write(chunk) {
+      if (typeof chunk === "string") return wsSend(h, WS_TEXT, chunk, -1);
+      const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk);
+      return wsSend(h, WS_BINARY, bytes, -1);
+    },
+    close() {
+      close();
+    },
+    abort() {
+      close();
+    },
+  }, new CountQueuingStrategy({ highWaterMark: writeAhead }));
+
+  /** Reads and drops messages until the peer's close, for a closing socket nobody reads. */
+  const drain = (): void => {
+    (async () => {
+      for (;;) await wsRecv(h, { deadline: now() + closeTimeout });
+    })().catch(finish);
+  };
+
+  const close = (info: WsCloseInfo = {}): void => {
+    const code = info.closeCode ?? 1000;
+    if (!isSendableCloseCode(code)) {
+      throw new DillError(
+        "EINVAL",
+        `wsStream: closeCode must be a sendable code 1000-4999, not ${code}`,
+      );
+    }
+    if (closing || ended) return;
+    closing = true;
+    wsDone(h, code, info.reason ?? "", -1).catch(() => {
+      // Already closed or failed: the end shows on the receiving side.
+    });
+    timer = setTimeout(() => {
+      timer = undefined;
+      finish(
+        new DillError("ETIMEDOUT", `wsStream: no close from the peer within ${closeTimeout} ms`),
+      );
+    }, closeTimeout);
+    if (!readable.locked) drain();
+  };
+
+  const opened: WsStreamOpened = {
+    readable,
+    writable,
+    protocol: options.protocol ?? "",
+    extensions: "",
+  };
+  return { ...opened, opened: Promise.resolve(opened), closed: closed.promise, close };
+}

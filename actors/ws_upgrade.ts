@@ -1,0 +1,194 @@
+/**
+ * `wsUpgrade`: WebSocket inside a `Deno.serve` handler (and on Deno Deploy), where no
+ * raw stream lies under a request. It validates the upgrade request exactly as
+ * `wsAttachServer` does, lets `Deno.upgradeWebSocket` answer it, and gives back a
+ * message-socket handle on which every WebSocket call works.
+ *
+ * @module
+ */
+
+import { DillError, type ErrorCode } from "../protocol/errors.ts";
+import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import type { HttpRequestHead } from "../protocol/http11.ts";
+import { type Handle, openHandle } from "./handle.ts";
+import { DEFAULT_SEND_HIGH_WATER, WsUpgradeActor } from "./ws_upgrade_actor.ts";
+import { WS_TEXT, wsLimits, type WsServerOptions, type WsType } from "./ws_options.ts";
+
+/** Options of {@link wsUpgrade}: those of `wsAttachServer` that apply, and two of its own. */
+export interface WsUpgradeOptions extends Omit<WsServerOptions, "closeGrace" | "httpLimits"> {
+  /**
+   * Send backpressure: a send resolves once Deno holds fewer than this many unwritten
+   * bytes (`WebSocket.bufferedAmount`). Default 256 KiB.
+   */
+  sendHighWater?: number;
+  /**
+   * When this signal aborts (a server shutting down, such as on `SIGINT`), the socket
+   * sends a close frame with status 1001 (going away); later sends fail with `EPIPE`,
+   * receives end with `EPIPE` once the peer answers.
+   */
+  shutdownSignal?: AbortSignal;
+}
+
+/** What {@link wsUpgrade} returns. */
+export interface WsUpgraded {
+  /** The `101 Switching Protocols` response: return it from the `Deno.serve` handler. */
+  response: Response;
+  /** The message-socket handle. */
+  handle: Handle;
+  /** The request target (path and query) the client asked for. */
+  resource: string;
+  /** The client's Host. */
+  host: string;
+  /** The negotiated subprotocol, or `null`. */
+  protocol: string | null;
+  /** The client's request headers. */
+  headers: Headers;
+}
+
+/**
+ * A refused upgrade: a `DillError` (`EPROTO`, or `EMSGSIZE` for a limit) that also
+ * carries the HTTP answer for the client (400, 403, 405, 414, 426).
+ *
+ * @example
+ * ```ts
+ * import { WS_BINARY, wsUpgrade, WsUpgradeError } from "@dill/ws";
+ *
+ * try {
+ *   wsUpgrade(new Request("http://localhost/"), WS_BINARY);
+ * } catch (e) {
+ *   if (e instanceof WsUpgradeError) console.log(e.code, e.response.status); // EPROTO 400 (no Host header)
+ * }
+ * ```
+ */
+export class WsUpgradeError extends DillError {
+  /** The answer to return from the handler. */
+  readonly response: Response;
+
+  /**
+   * Makes a refusal and the answer that goes with it.
+   *
+   * @param code `EPROTO` or `EMSGSIZE`
+   * @param response the HTTP answer for the client
+   * @param message what was wrong
+   */
+  constructor(code: ErrorCode, response: Response, message: string) {
+    super(code, message);
+    this.name = "WsUpgradeError";
+    this.response = response;
+  }
+}
+
+/**
+ * Upgrades a `Deno.serve` request to a WebSocket. Return `response` from the handler and
+ * use `handle` with the same calls as a `wsAttachServer` handle (`msend`/`mrecv` and
+ * their `l` forms, `wsSend`/`wsRecv`, `wsDone`, `wsStatus`, `hclose`, deadlines and
+ * signals, `WS_TEXT`/`WS_BINARY` typing). The request is checked as `wsAttachServer`
+ * checks it (Origin, subprotocols, resource and host limits); a bad one throws a
+ * {@link WsUpgradeError} carrying the HTTP answer. Only Deno Deploy's APIs are used.
+ *
+ * Differences from a `wsAttachServer` socket, because Deno's `WebSocket` owns the
+ * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a message
+ * arriving while `maxBufferedBytes`/`maxQueuedMessages` are already queued fails the
+ * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds fewer than `sendHighWater` unwritten
+ * bytes; `maxMessageSize` is checked once Deno has the whole message; keepalive is
+ * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
+ * Deno drops messages the peer still sends; `hclose` sends a close frame with no status.
+ * Deno aborts the request's own `signal` once the upgrade is answered: bound calls on
+ * the socket with `shutdownSignal` or a signal of your own instead.
+ *
+ * @example
+ * ```ts
+ * import { hclose, mrecv, msend, now, WS_TEXT, wsUpgrade, WsUpgradeError } from "@dill/ws";
+ *
+ * function handler(request: Request): Response {
+ *   try {
+ *     const { response, handle } = wsUpgrade(request, WS_TEXT);
+ *     (async () => {
+ *       try {
+ *         for (;;) await msend(handle, await mrecv(handle, -1), now() + 5000);
+ *       } catch { // EPIPE: the client closed
+ *       } finally {
+ *         hclose(handle);
+ *       }
+ *     })();
+ *     return response;
+ *   } catch (e) {
+ *     if (e instanceof WsUpgradeError) return e.response;
+ *     throw e;
+ *   }
+ * }
+ * // Deno.serve({ port: 8080 }, handler);
+ * ```
+ */
+export function wsUpgrade(
+  request: Request,
+  flags: number,
+  options: WsUpgradeOptions = {},
+): WsUpgraded {
+  if (!(request instanceof Request)) {
+    throw new DillError("EINVAL", "wsUpgrade: request must be the Request of a Deno.serve handler");
+  }
+  if (!Number.isInteger(flags) || (flags & ~WS_TEXT) !== 0) {
+    throw new DillError("EINVAL", "wsUpgrade: flags must be WS_TEXT or WS_BINARY");
+  }
+  const limits = wsLimits(options);
+  const sendHighWater = options.sendHighWater ?? DEFAULT_SEND_HIGH_WATER;
+  if (typeof sendHighWater !== "number" || !(sendHighWater >= 0)) {
+    throw new DillError("EINVAL", `option sendHighWater must be a number >= 0`);
+  }
+  const shutdownSignal = options.shutdownSignal;
+  if (shutdownSignal !== undefined && !(shutdownSignal instanceof AbortSignal)) {
+    throw new DillError("EINVAL", "option shutdownSignal must be an AbortSignal");
+  }
+  const url = new URL(request.url);
+  const head: HttpRequestHead = {
+    method: request.method,
+    target: url.pathname + url.search,
+    version: "HTTP/1.1",
+    headers: request.headers,
+  };
+  let accepted;
+  try {
+    accepted = acceptUpgrade(head, options);
+  } catch (e) {
+    if (e instanceof HandshakeError) throw refusal(e.code, e.status, e.message);
+    throw e;
+  }
+  let upgraded;
+  try {
+    upgraded = Deno.upgradeWebSocket(request, {
+      protocol: accepted.protocol ?? undefined,
+      // Deno's keepalive counts whole seconds; 0 turns it off, as pingInterval 0 does.
+      idleTimeout: limits.pingInterval > 0
+        ? Math.max(1, Math.round(limits.pingInterval / 1000))
+        : 0,
+    });
+  } catch (e) {
+    throw refusal("EPROTO", 400, `Deno cannot upgrade this request: ${(e as Error).message}`);
+  }
+  for (const [name, value] of options.responseHeaders ?? []) {
+    upgraded.response.headers.append(name, value);
+  }
+  const actor = new WsUpgradeActor(upgraded.socket, {
+    socketType: (flags & WS_TEXT) as WsType,
+    limits,
+    sendHighWater,
+    shutdownSignal,
+  });
+  return {
+    response: upgraded.response,
+    handle: openHandle(actor, "ws"),
+    resource: accepted.resource,
+    host: accepted.host,
+    protocol: accepted.protocol,
+    headers: request.headers,
+  };
+}
+
+function refusal(code: ErrorCode, status: number, message: string): WsUpgradeError {
+  const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
+  if (status === 405) headers.set("allow", "GET");
+  if (status === 426) headers.set("sec-websocket-version", "13");
+  const text = message.replace(/^[A-Z]+: /, "");
+  return new WsUpgradeError(code, new Response(text + "\n", { status, headers }), text);
+}

@@ -1,0 +1,533 @@
+/**
+ * The WebSocket actor over Deno's own `WebSocket` (from `Deno.upgradeWebSocket`), for
+ * servers that have no raw stream under a request: `Deno.serve` apps and Deno Deploy.
+ * It answers the same mailbox messages as the {@link WsActor} over a bytestream, so
+ * every message-socket call works on it unchanged. Deno does the framing; this actor
+ * turns its events into mailbox messages and keeps the libdill rules (deadlines, typed
+ * receives, failed sends and receives, the closing handshake as far as Deno shows it).
+ *
+ * Where Deno's `WebSocket` cannot give what the bytestream actor gives:
+ * - No read pause: a message that arrives when `maxBufferedBytes` or
+ *   `maxQueuedMessages` are already queued fails the connection with close 1008; the
+ *   reader gets the messages queued before it, then `ENOMEM`.
+ * - Send backpressure is `bufferedAmount`: a send resolves once Deno has it and less
+ *   than `sendHighWater` bytes are waiting to be written (polled every
+ *   {@link DRAIN_POLL_MS} ms while above).
+ * - `maxMessageSize` is checked once Deno has the whole message (Deno does not let us
+ *   stop it earlier).
+ * - After our close frame (`wsDone`), Deno drops the messages the peer still sends.
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+import { Opcode } from "../protocol/frame.ts";
+import { SocketLayer } from "./handle.ts";
+import { Fifo } from "./fifo.ts";
+import type { PendingCall, Request } from "./request.ts";
+import { now } from "./time.ts";
+import type { WsMsg, WsReceived } from "./ws_actor.ts";
+import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
+
+/** How often a send waiting for `bufferedAmount` to go down looks at it again. */
+export const DRAIN_POLL_MS = 5;
+/** Default for `sendHighWater`: bytes Deno may hold unwritten before sends wait. */
+export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
+
+const ABNORMAL_CLOSURE = 1006;
+const POLICY_VIOLATION = 1008;
+const MESSAGE_TOO_BIG = 1009;
+const GOING_AWAY = 1001;
+
+/** Events of Deno's `WebSocket`, as mailbox messages. */
+type SocketEvent =
+  | { readonly kind: "wsOpen" }
+  | { readonly kind: "wsMessage"; readonly data: unknown }
+  | { readonly kind: "wsClose"; readonly code: number; readonly reason: string; clean: boolean }
+  | { readonly kind: "wsError"; readonly message: string }
+  | { readonly kind: "drainPoll" }
+  | { readonly kind: "idleTick" }
+  | { readonly kind: "shutdown" };
+
+type RecvMsg = Extract<WsMsg, { kind: "recv" }>;
+type Queued = { type: WsType; data: Uint8Array; text?: string };
+
+/** What the upgrade actor runs with. */
+export interface UpgradeSettings {
+  /** The message type of `msend`/`mrecv`. */
+  readonly socketType: WsType;
+  /** The resolved WebSocket limits. */
+  readonly limits: WsLimits;
+  /** Bytes Deno may hold unwritten before sends wait. */
+  readonly sendHighWater: number;
+  /** When it aborts, the socket closes with 1001 (a server shutting down). */
+  readonly shutdownSignal?: AbortSignal;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A message socket over a `WebSocket` from `Deno.upgradeWebSocket`.
+ *
+ * @example
+ * ```ts
+ * import { hclose, mrecv, msend, WS_BINARY, wsUpgrade } from "@dill/ws";
+ *
+ * // WsUpgradeActor is spawned by wsUpgrade; this is how it is normally reached.
+ * function handler(request: Request): Response {
+ *   const { response, handle } = wsUpgrade(request, WS_BINARY);
+ *   (async () => {
+ *     await msend(handle, await mrecv(handle, -1), -1);
+ *     hclose(handle);
+ *   })().catch(() => {});
+ *   return response;
+ * }
+ * ```
+ */
+export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
+  readonly kind = "message" as const;
+  readonly #socket: WebSocket;
+  readonly #settings: UpgradeSettings;
+  readonly #limits: WsLimits;
+
+  #open = false;
+  /** Sends made before Deno opened the socket, in order. */
+  #unsent: { payload: Uint8Array | string; req: Request<void> }[] = [];
+  /** A wsDone made before Deno opened the socket. */
+  #closeWhenOpen: { code?: number; reason?: string } | null = null;
+  /** Sends Deno has, waiting for `bufferedAmount` to go below the high-water mark. */
+  #draining: Request<void>[] = [];
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+
+  readonly #inbox = new Fifo<Queued>();
+  #inboxBytes = 0;
+  #recvWaiters: RecvMsg[] = [];
+  #recvFailure: DillError | null = null;
+  #inputEnd: DillError | null = null;
+
+  #closeSent = false;
+  #sendFailure: DillError | null = null;
+  #peerStatus: { status: number; reason: string } | null = null;
+  #errorMessage: string | null = null;
+
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastActivity = 0;
+  #onShutdown: (() => void) | null = null;
+
+  /**
+   * @param socket the WebSocket from `Deno.upgradeWebSocket`
+   * @param settings socket type, limits and the shutdown signal
+   */
+  constructor(socket: WebSocket, settings: UpgradeSettings) {
+    super("ws upgrade");
+    this.#socket = socket;
+    this.#settings = settings;
+    this.#limits = settings.limits;
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => this.send({ kind: "wsOpen" });
+    socket.onmessage = (e) => this.send({ kind: "wsMessage", data: e.data });
+    socket.onerror = (e) =>
+      this.send({
+        kind: "wsError",
+        message: e instanceof ErrorEvent ? e.message : "the WebSocket failed",
+      });
+    socket.onclose = (e) =>
+      this.send({ kind: "wsClose", code: e.code, reason: e.reason, clean: e.wasClean });
+    const signal = settings.shutdownSignal;
+    if (signal) {
+      if (signal.aborted) queueMicrotask(() => this.send({ kind: "shutdown" }));
+      else {
+        this.#onShutdown = () => this.send({ kind: "shutdown" });
+        signal.addEventListener("abort", this.#onShutdown, { once: true });
+      }
+    }
+  }
+
+  /** The message type `msend`/`mrecv` use on this socket. */
+  get socketType(): WsType {
+    return this.#settings.socketType;
+  }
+
+  protected receive(msg: WsMsg | SocketEvent): void {
+    switch (msg.kind) {
+      case "wsOpen":
+        return this.#onOpen();
+      case "wsMessage":
+        return this.#onMessage(msg.data);
+      case "wsError":
+        this.#errorMessage = msg.message;
+        return;
+      case "wsClose":
+        return this.#onClose(msg.code, msg.reason, msg.clean);
+      case "drainPoll":
+        return this.#poll();
+      case "idleTick":
+        return this.#idleTick();
+      case "shutdown":
+        return this.#shutdown();
+      case "send":
+        return this.#send(msg.payload, msg.opcode === Opcode.TEXT, msg.req);
+      case "recv":
+        return this.#recv(msg);
+      case "done":
+        return this.#done(msg.payload, msg.req);
+      case "status":
+        return this.#peerStatus
+          ? msg.req.resolve({ ...this.#peerStatus })
+          : msg.req.reject(new DillError("EAGAIN", "wsStatus: the peer has not closed yet"));
+      case "detach":
+        return msg.req.reject(
+          new DillError("ENOTSUP", "wsDetach: a wsUpgrade socket has no bytestream beneath it"),
+        );
+      default: {
+        // Messages of the bytestream actor's own machinery do not apply here.
+        const req = (msg as { req?: PendingCall }).req;
+        req?.reject(new DillError("ENOTSUP", `${req.op}: not supported on a wsUpgrade socket`));
+      }
+    }
+  }
+
+  protected expired(req: PendingCall): void {
+    const w = this.#recvWaiters.findIndex((m) => m.req === req);
+    if (w >= 0) {
+      this.#recvWaiters.splice(w, 1);
+      req.timeOut();
+      this.#recvFailure ??= brokenAfter("receive");
+      return;
+    }
+    const u = this.#unsent.findIndex((m) => m.req === req);
+    if (u >= 0) this.#unsent.splice(u, 1);
+    const d = this.#draining.indexOf(req as Request<void>);
+    if (d >= 0) this.#draining.splice(d, 1);
+    if (u < 0 && d < 0) return;
+    req.timeOut();
+    // libdill's rule: after a failed send the socket can no longer send.
+    this.#sendFailure ??= brokenAfter("send");
+    this.#failSends(this.#sendFailure);
+  }
+
+  protected terminate(reason: DillError): void {
+    this.#stopTimers();
+    this.#dropShutdownListener();
+    for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
+    this.#failSends(reason);
+    this.#inbox.clear();
+    this.#inboxBytes = 0;
+    const s = this.#socket;
+    s.onmessage = s.onerror = s.onclose = null;
+    // hclose: no clean shutdown is waited for; the peer sees a close without a status
+    // (or the one wsDone asked for before Deno opened the socket).
+    const pending = this.#closeWhenOpen;
+    if (s.readyState === WebSocket.OPEN) {
+      s.onopen = null;
+      s.close();
+    } else if (s.readyState === WebSocket.CONNECTING) {
+      s.onopen = () => s.close(pending?.code, pending?.reason);
+    }
+  }
+
+  // ---- opening --------------------------------------------------------------------
+
+  #onOpen(): void {
+    this.#open = true;
+    this.#lastActivity = now();
+    this.#armIdle();
+    for (const { payload, req } of this.#unsent.splice(0)) this.#write(payload, req);
+    const close = this.#closeWhenOpen;
+    if (close) {
+      this.#closeWhenOpen = null;
+      this.#socket.close(close.code, close.reason);
+    }
+  }
+
+  // ---- receiving ------------------------------------------------------------------
+
+  #onMessage(raw: unknown): void {
+    if (this.#inputEnd) return;
+    let m: Queued;
+    if (typeof raw === "string") {
+      m = { type: WS_TEXT, data: encoder.encode(raw), text: raw };
+    } else if (raw instanceof ArrayBuffer) {
+      m = { type: WS_BINARY, data: new Uint8Array(raw) };
+    } else return;
+    if (m.data.length > this.#limits.maxMessageSize) {
+      return this.#failConnection(
+        MESSAGE_TOO_BIG,
+        "message too big",
+        new DillError(
+          "EMSGSIZE",
+          `a ${m.data.length}-byte message is larger than maxMessageSize (${this.#limits.maxMessageSize}); closed with 1009`,
+        ),
+      );
+    }
+    if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
+    while (this.#recvWaiters.length > 0 && this.#inbox.length === 0) {
+      const w = this.#recvWaiters.shift()!;
+      if (!w.req.settled) return this.#deliver(w, m);
+    }
+    if (
+      this.#inboxBytes >= this.#limits.maxBufferedBytes ||
+      this.#inbox.length >= this.#limits.maxQueuedMessages
+    ) {
+      // Deno's WebSocket cannot stop reading: a reader this far behind ends the connection.
+      // (Below the limits one more message is always queued, as the bytestream actor
+      // reads one more before it pauses: the queue stays under the limit + maxMessageSize.)
+      return this.#failConnection(
+        POLICY_VIOLATION,
+        "receive queue full",
+        new DillError(
+          "ENOMEM",
+          `the application did not read: maxBufferedBytes (${this.#limits.maxBufferedBytes}) or maxQueuedMessages (${this.#limits.maxQueuedMessages}) were queued already; closed with 1008`,
+        ),
+      );
+    }
+    this.#inbox.push(m);
+    this.#inboxBytes += m.data.length;
+  }
+
+  #recv(msg: RecvMsg): void {
+    if (this.#recvFailure) return msg.req.reject(this.#recvFailure);
+    const m = this.#inbox.shift();
+    if (m) {
+      this.#inboxBytes -= m.data.length;
+      return this.#deliver(msg, m);
+    }
+    if (this.#inputEnd) return this.#failRecv(msg, this.#inputEnd);
+    if (this.#recvWaiters.length >= this.#limits.maxWaitingCalls) {
+      return msg.req.reject(
+        new DillError(
+          "EBUSY",
+          `${msg.req.op}: ${this.#limits.maxWaitingCalls} calls already wait (option maxWaitingCalls)`,
+        ),
+      );
+    }
+    this.#recvWaiters.push(msg);
+    if (!this.park(msg.req)) {
+      this.#recvWaiters.pop();
+      this.#recvFailure ??= brokenAfter("receive");
+    }
+  }
+
+  #deliver(w: RecvMsg, m: Queued): void {
+    const socketType = this.#settings.socketType;
+    if (w.typed && m.type !== socketType) {
+      return this.#failRecv(
+        w,
+        new DillError(
+          "EPROTO",
+          `${w.req.op}: got a ${typeName(m.type)} message on a ${
+            typeName(socketType)
+          } socket (use wsRecv to take both types)`,
+        ),
+      );
+    }
+    const data = m.data;
+    if (!w.into) {
+      return w.req.resolve({ type: m.type, size: data.length, data, text: m.text } as WsReceived);
+    }
+    let room = 0;
+    for (const b of w.into) room += b.length;
+    if (data.length > room) {
+      return this.#failRecv(
+        w,
+        new DillError(
+          "EMSGSIZE",
+          `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
+        ),
+      );
+    }
+    let off = 0;
+    for (const b of w.into) {
+      if (off >= data.length) break;
+      const n = Math.min(b.length, data.length - off);
+      b.set(data.subarray(off, off + n));
+      off += n;
+    }
+    w.req.resolve({ type: m.type, size: data.length, data: null });
+  }
+
+  /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
+  #failRecv(w: RecvMsg, error: DillError): void {
+    w.req.reject(error);
+    if (error !== this.#inputEnd) this.#recvFailure ??= brokenAfter("receive");
+  }
+
+  #endInput(error: DillError): void {
+    this.#inputEnd ??= error;
+    if (this.#inbox.length === 0) {
+      for (const w of this.#recvWaiters.splice(0)) w.req.reject(this.#inputEnd);
+    }
+  }
+
+  // ---- sending --------------------------------------------------------------------
+
+  #send(payload: Uint8Array, text: boolean, req: Request<void>): void {
+    if (this.#closeSent) {
+      return req.reject(new DillError("EPIPE", `${req.op}: a close frame was already sent`));
+    }
+    if (this.#sendFailure) return req.reject(this.#sendFailure);
+    if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
+    // A text message goes to Deno as a string so that it is sent as a text frame.
+    const data = text ? new TextDecoder().decode(payload) : payload;
+    if (!this.#open) {
+      this.#unsent.push({ payload: data, req });
+      if (!this.park(req)) {
+        this.#unsent.pop();
+        this.#sendFailure ??= brokenAfter("send");
+      }
+      return;
+    }
+    this.#write(data, req);
+  }
+
+  /** Hands a message to Deno; resolves when Deno's unwritten bytes are below the mark. */
+  #write(data: Uint8Array | string, req: Request<void>): void {
+    if (req.settled) return;
+    try {
+      // Deno silently drops what is sent while closing: fail the call instead.
+      if (this.#socket.readyState !== WebSocket.OPEN) throw new Error("not open");
+      this.#socket.send(data);
+    } catch (e) {
+      const error = new DillError("EPIPE", `${req.op}: the WebSocket is closed`, { cause: e });
+      this.#sendFailure ??= error;
+      return req.reject(error);
+    }
+    if (this.#draining.length === 0 && this.#belowMark()) return req.resolve();
+    this.#draining.push(req);
+    // The message is Deno's now: a deadline that passes fails the call (and later sends).
+    if (!this.park(req)) return this.expired(req);
+    this.#schedulePoll();
+  }
+
+  #belowMark(): boolean {
+    return this.#socket.bufferedAmount <= this.#settings.sendHighWater;
+  }
+
+  #schedulePoll(): void {
+    if (this.#pollTimer !== undefined) return;
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = undefined;
+      this.send({ kind: "drainPoll" });
+    }, DRAIN_POLL_MS);
+  }
+
+  #poll(): void {
+    if (this.#draining.length === 0) return;
+    if (!this.#belowMark()) return this.#schedulePoll();
+    for (const req of this.#draining.splice(0)) req.resolve();
+  }
+
+  #failSends(error: DillError): void {
+    for (const { req } of this.#unsent.splice(0)) req.reject(error);
+    for (const req of this.#draining.splice(0)) req.reject(error);
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  // ---- closing --------------------------------------------------------------------
+
+  #done(payload: Uint8Array, req: Request<void>): void {
+    if (this.#closeSent) {
+      return req.reject(new DillError("EPIPE", "wsDone: a close frame was already sent"));
+    }
+    if (this.#sendFailure) return req.reject(this.#sendFailure);
+    this.#closeSent = true;
+    const { code, reason } = decodeClose(payload);
+    if (this.#open) this.#socket.close(code, reason);
+    else this.#closeWhenOpen = { code, reason };
+    // Deno queues the close frame behind the messages it holds: nothing sent is lost.
+    req.resolve();
+  }
+
+  #onClose(code: number, reason: string, clean: boolean): void {
+    this.#stopTimers();
+    this.#dropShutdownListener();
+    const status = clean && code !== 0 ? code : ABNORMAL_CLOSURE;
+    this.#peerStatus ??= { status, reason: clean ? reason : "" };
+    const error = clean && code !== 0
+      ? new DillError("EPIPE", `the peer closed the connection (status ${code})`)
+      : new DillError(
+        "ECONNRESET",
+        `the connection closed without a close frame (1006)${
+          this.#errorMessage ? `: ${this.#errorMessage}` : ""
+        }`,
+      );
+    this.#endInput(error);
+    this.#sendFailure ??= error;
+    this.#failSends(this.#sendFailure);
+  }
+
+  /** Ends the connection on our side for a reason the application learns on its next receive. */
+  #failConnection(code: number, reason: string, error: DillError): void {
+    // Messages queued before it are still delivered; then receives fail with `error`.
+    this.#endInput(error);
+    this.#sendFailure ??= new DillError("EPIPE", `the connection was failed: ${error.message}`);
+    this.#failSends(this.#sendFailure);
+    if (!this.#closeSent) {
+      this.#closeSent = true;
+      this.#socket.close(code, reason);
+    }
+  }
+
+  /** The server is going down: close with 1001, as RFC 6455 names it. */
+  #shutdown(): void {
+    this.#onShutdown = null;
+    if (this.#closeSent) return;
+    this.#closeSent = true;
+    this.#sendFailure ??= new DillError("EPIPE", "the server is shutting down (closed with 1001)");
+    if (this.#open) this.#socket.close(GOING_AWAY, "server shutting down");
+    else this.#closeWhenOpen = { code: GOING_AWAY, reason: "server shutting down" };
+  }
+
+  #dropShutdownListener(): void {
+    if (this.#onShutdown) {
+      this.#settings.shutdownSignal!.removeEventListener("abort", this.#onShutdown);
+      this.#onShutdown = null;
+    }
+  }
+
+  // ---- idle timeout ---------------------------------------------------------------
+
+  #armIdle(): void {
+    const idle = this.#limits.idleTimeout;
+    if (idle <= 0 || this.#closeSent) return;
+    const due = this.#lastActivity + idle - now();
+    this.#idleTimer = setTimeout(() => this.send({ kind: "idleTick" }), Math.max(0, due));
+  }
+
+  #idleTick(): void {
+    this.#idleTimer = undefined;
+    if (this.#closeSent || this.#peerStatus) return;
+    if (now() - this.#lastActivity < this.#limits.idleTimeout) return this.#armIdle();
+    this.#closeSent = true;
+    this.#sendFailure ??= new DillError("EPIPE", "the connection was idle and closed (1001)");
+    this.#socket.close(GOING_AWAY, "idle timeout");
+  }
+
+  #stopTimers(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+}
+
+function brokenAfter(what: "send" | "receive"): DillError {
+  return new DillError(
+    "ECONNRESET",
+    `this socket can no longer ${what}: an earlier ${what} failed`,
+  );
+}
+
+function typeName(type: WsType): string {
+  return type === WS_TEXT ? "text" : "binary";
+}
+
+/** The status and reason of an encoded close payload (empty: no status). */
+function decodeClose(payload: Uint8Array): { code?: number; reason?: string } {
+  if (payload.length < 2) return {};
+  return {
+    code: (payload[0] << 8) | payload[1],
+    reason: new TextDecoder().decode(payload.subarray(2)),
+  };
+}

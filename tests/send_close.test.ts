@@ -1,0 +1,177 @@
+/**
+ * A send that resolved is never lost by a close that follows (issue 8, item 3):
+ * `await bsend(h, ...); hclose(h)` and `await msend(ws, ...); hclose(ws)` deliver on
+ * every stack (in-memory pair, TCP, Unix socket; TLS over each; WebSocket over all of
+ * them), with the peer reading on its own stack. Also: a send that cannot be written
+ * fails itself, instead of a later call.
+ */
+
+import assert from "node:assert/strict";
+import {
+  brecv,
+  bsend,
+  bsendl,
+  type Handle,
+  hclose,
+  mrecv,
+  msend,
+  msendl,
+  now,
+  tlsAttachClient,
+  tlsAttachServer,
+  WS_BINARY,
+  wsAttachClient,
+  wsAttachServer,
+  wsDone,
+  wsStatus,
+} from "../mod.ts";
+import {
+  closeQuietly,
+  delay,
+  type Kind,
+  KINDS,
+  openPair,
+  patternBytes,
+  rejectsWith,
+  rejectsWithOneOf,
+  within,
+} from "./helpers/transports.ts";
+
+const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
+const pem = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
+const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
+const CLIENT = { hostname: "localhost", caCerts: [pem("ca.pem")] };
+const soon = (ms = 5000) => now() + ms;
+
+type Layers = "plain" | "tls";
+
+/** A connected pair over `kind`, with TLS on top when asked; `s` is the server side. */
+async function stack(kind: Kind, layers: Layers): Promise<{ s: Handle; c: Handle }> {
+  const pair = await openPair(kind);
+  if (layers === "plain") return { s: pair.b, c: pair.a };
+  const [s, c] = await Promise.all([
+    tlsAttachServer(pair.b, SERVER, soon()),
+    tlsAttachClient(pair.a, CLIENT, soon()),
+  ]);
+  return { s, c };
+}
+
+async function wsStack(kind: Kind, layers: Layers): Promise<{ s: Handle; c: Handle }> {
+  const { s, c } = await stack(kind, layers);
+  const [server, client] = await Promise.all([
+    wsAttachServer(s, WS_BINARY, soon()),
+    wsAttachClient(c, WS_BINARY, "/", "localhost", soon()),
+  ]);
+  return { s: server.handle, c: client.handle };
+}
+
+const SIZES = [64, 16 * 1024, 100_000];
+
+for (const kind of KINDS) {
+  for (const layers of ["plain", "tls"] as const) {
+    const name = layers === "plain" ? kind : `tls over ${kind}`;
+
+    Deno.test(`send-close/${name}: bsend then hclose delivers every byte`, async () => {
+      for (const size of SIZES) {
+        const { s, c } = await stack(kind, layers);
+        try {
+          const data = patternBytes(0, size);
+          await bsend(s, data, soon());
+          hclose(s);
+          const got = await within(brecv(c, new Uint8Array(size), soon()), 10_000, "brecv");
+          assert.deepEqual(got, data, `${size} bytes`);
+        } finally {
+          closeQuietly(s);
+          closeQuietly(c);
+        }
+      }
+    });
+
+    Deno.test(`send-close/${name}: sends of one turn, then hclose, deliver in order`, async () => {
+      const { s, c } = await stack(kind, layers);
+      try {
+        const parts = [patternBytes(0, 10), patternBytes(10, 70_000), patternBytes(70_010, 5)];
+        await Promise.all([
+          bsend(s, parts[0], soon()),
+          bsendl(s, [parts[1], parts[2]], soon()),
+        ]);
+        hclose(s);
+        const got = await within(brecv(c, new Uint8Array(70_015), soon()), 10_000, "brecv");
+        assert.deepEqual(got, patternBytes(0, 70_015));
+      } finally {
+        closeQuietly(s);
+        closeQuietly(c);
+      }
+    });
+
+    Deno.test(`send-close/ws over ${name}: msend then hclose delivers the message`, async () => {
+      for (const size of SIZES) {
+        const { s, c } = await wsStack(kind, layers);
+        try {
+          const data = patternBytes(size, size);
+          await msend(s, data, soon());
+          hclose(s);
+          const got = await within(mrecv(c, soon()), 10_000, "mrecv");
+          assert.deepEqual(got, data, `${size} bytes`);
+        } finally {
+          closeQuietly(s);
+          closeQuietly(c);
+        }
+      }
+    });
+
+    Deno.test(`send-close/ws over ${name}: the client's msendl then hclose delivers`, async () => {
+      const { s, c } = await wsStack(kind, layers);
+      try {
+        await msendl(c, [patternBytes(0, 3), patternBytes(3, 4)], soon());
+        hclose(c);
+        assert.deepEqual(await within(mrecv(s, soon()), 10_000, "mrecv"), patternBytes(0, 7));
+      } finally {
+        closeQuietly(s);
+        closeQuietly(c);
+      }
+    });
+  }
+}
+
+for (const kind of KINDS) {
+  for (const layers of ["plain", "tls"] as const) {
+    const name = layers === "plain" ? kind : `tls over ${kind}`;
+    Deno.test(`send-close/ws over ${name}: hclose during a write finishes it, then answers the close`, async () => {
+      const { s, c } = await wsStack(kind, layers);
+      try {
+        const data = patternBytes(0, 4 << 20);
+        const sending = msend(s, data, soon()); // a write that takes a while
+        sending.catch(() => {});
+        await wsDone(c, 1000, "bye", soon());
+        await rejectsWith(mrecv(s, soon()), "EPIPE"); // the server got the close frame
+        // The 4 MiB write is in progress and the echo of the close frame is queued
+        // behind it: both still go out, as a kernel socket delivers what it took.
+        hclose(s);
+        assert.deepEqual(await within(mrecv(c, soon()), 10_000, "mrecv"), data);
+        await rejectsWith(mrecv(c, soon()), "EPIPE");
+        assert.deepEqual(await wsStatus(c), { status: 1000, reason: "" });
+      } finally {
+        closeQuietly(s);
+        closeQuietly(c);
+      }
+    });
+  }
+}
+
+Deno.test("send-close/tcp: a send that cannot be written fails itself", async () => {
+  const { s, c } = await stack("tcp", "plain");
+  try {
+    hclose(c);
+    await rejectsWithOneOf(brecv(s, new Uint8Array(1), soon()), ["EPIPE", "ECONNRESET"]);
+    // The kernel takes these bytes; the closed peer answers them with a reset.
+    await bsend(s, new Uint8Array(1000), soon());
+    await delay(50);
+    // Writing now fails, and it is this send that reports it (it used to resolve at
+    // once, and only a later call learned that the bytes were lost).
+    await rejectsWithOneOf(bsend(s, new Uint8Array(1000), soon()), ["ECONNRESET"]);
+  } finally {
+    closeQuietly(s);
+    closeQuietly(c);
+  }
+});
