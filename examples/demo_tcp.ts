@@ -30,6 +30,7 @@ import {
   writeHttpResponse,
 } from "../protocol/http11.ts";
 import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import { wsDeflate } from "../actors/ws_deflate.ts";
 import {
   BAD_ROOM,
   type ChatRooms,
@@ -151,16 +152,24 @@ export class TcpChatServer {
       const refusal = writeHttpErrorResponse(400, BAD_ROOM);
       return this.#reply(conn, "upgrade refused (bad room)", 400, refusal);
     }
-    let response: Uint8Array;
+    let accepted: ReturnType<typeof acceptUpgrade>;
     try {
-      response = acceptUpgrade(head, { checkOrigin: sameOrigin }).response;
+      // Browsers offer permessage-deflate; chat JSON shrinks well, so take it.
+      const perMessageDeflate = wsDeflate({}, "server") ?? undefined;
+      accepted = acceptUpgrade(head, { checkOrigin: sameOrigin, perMessageDeflate });
     } catch (e) {
       if (!(e instanceof HandshakeError)) throw e;
       return this.#reply(conn, `upgrade refused (${e.message})`, e.status, e.response);
     }
-    await bsend(conn.handle, response, now() + SEND_TIMEOUT_MS);
+    try {
+      await bsend(conn.handle, accepted.response, now() + SEND_TIMEOUT_MS);
+    } catch (e) {
+      accepted.deflate?.release(); // no socket will take the codec's memory reservation
+      throw e;
+    }
     const deadline = now() + SEND_TIMEOUT_MS;
-    const options = { maxMessageSize: MAX_CHAT_MESSAGE };
+    const negotiatedDeflate = accepted.deflate ?? undefined;
+    const options = { maxMessageSize: MAX_CHAT_MESSAGE, negotiatedDeflate };
     conn.handle =
       (await wsAttachServer(conn.handle, WS_NOHTTP | WS_TEXT, deadline, options)).handle;
     conn.chatting = true;

@@ -315,6 +315,10 @@ async function browserChat(mode: DemoMode): Promise<void> {
       "connected and named",
     );
     assert.match(browserName, /^guest-\d+$/);
+    // Chromium offers permessage-deflate: the raw-TCP demo takes it (Deno.serve cannot).
+    const extensions = await page.eval("ws.extensions");
+    if (mode === "tcp") assert.match(String(extensions), /^permessage-deflate/);
+    else assert.equal(extensions, "");
 
     client = await denoClient(demo.port);
     await page.until(
