@@ -468,7 +468,7 @@ export function wsRecvl(
  * ]);
  * await wsDone(c, 1000, "bye", -1);
  * await mrecv(s, -1).catch((e) => console.log(e.code)); // EPIPE
- * console.log(await wsStatus(s)); // { status: 1000, reason: "bye" }
+ * console.log(wsStatus(s)); // { status: 1000, reason: "bye" }
  * hclose(s);
  * hclose(c);
  * ```
@@ -528,9 +528,11 @@ export async function wsDetach(
 }
 
 /**
- * The status and reason the peer closed with. Fails with `EAGAIN` until the peer's
- * close frame has arrived. Status 1005 means the peer sent no status; 1006 means the
- * connection ended without a close frame (or was failed).
+ * The status and reason the peer closed with; synchronous, like libdill's `ws_status`
+ * (it only reads the connection's state). Throws `EAGAIN` until the peer's close frame
+ * has arrived. Status 1005 means the peer sent no status; 1006 means the connection
+ * ended without a close frame (or was failed). Throws `EBADF`/`ENOTSUP` for a closed or
+ * non-WebSocket handle.
  *
  * @example
  * ```ts
@@ -541,23 +543,19 @@ export async function wsDetach(
  *   wsAttachServer(a, WS_NOHTTP, -1),
  *   wsAttachClient(b, WS_NOHTTP, "", "", -1),
  * ]);
- * await wsStatus(s).catch((e) => console.log(e.code)); // EAGAIN
+ * try {
+ *   wsStatus(s);
+ * } catch (e) {
+ *   console.log((e as { code: string }).code); // EAGAIN
+ * }
  * hclose(s);
  * hclose(c);
  * ```
  */
-export function wsStatus(h: Handle): Promise<{ status: number; reason: string }> {
-  try {
-    const ws = wsLayer(h, "wsStatus");
-    return call<{ status: number; reason: string }, WsMsg>(
-      ws,
-      "wsStatus",
-      -1,
-      (req) => ({ kind: "status", req }),
-    );
-  } catch (e) {
-    return Promise.reject(e);
-  }
+export function wsStatus(h: Handle): { status: number; reason: string } {
+  const status = wsLayer(h, "wsStatus").peerStatus;
+  if (!status) throw new DillError("EAGAIN", "wsStatus: the peer has not closed yet");
+  return status;
 }
 
 // ---- shared plumbing --------------------------------------------------------------

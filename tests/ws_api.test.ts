@@ -113,6 +113,11 @@ async function withWs(
   }
 }
 
+/** wsStatus is synchronous: its outcome as a promise, for {@link fails}. */
+function statusOf(h: Handle): Promise<{ status: number; reason: string }> {
+  return (async () => wsStatus(h))();
+}
+
 async function fails(p: Promise<unknown>, code: Parameters<typeof assertFailed>[1], what: string) {
   return assertFailed(await settle(p), code, what);
 }
@@ -247,8 +252,8 @@ for (const mode of MODES) {
 
   Deno.test(name("wsStatus before the peer closed → EAGAIN"), async () => {
     await withWs(mode, async ({ s, c }) => {
-      await fails(wsStatus(s), "EAGAIN", "wsStatus server");
-      await fails(wsStatus(c), "EAGAIN", "wsStatus client");
+      await fails(statusOf(s), "EAGAIN", "wsStatus server");
+      await fails(statusOf(c), "EAGAIN", "wsStatus client");
     });
   });
 
@@ -416,7 +421,7 @@ for (const mode of MODES) {
       try {
         await fails(mrecv(x, T()), "ENOTSUP", "mrecv on a bytestream");
         await fails(msend(y, "m", T()), "ENOTSUP", "msend on a bytestream");
-        await fails(wsStatus(x), "ENOTSUP", "wsStatus on a bytestream");
+        await fails(statusOf(x), "ENOTSUP", "wsStatus on a bytestream");
       } finally {
         hclose(x);
         hclose(y);
@@ -437,7 +442,7 @@ for (const mode of MODES) {
       assert.ok(now() - t0 < 500);
       await fails(mrecv(p.s, T()), "EBADF", "mrecv after hclose");
       await fails(msend(p.s, "x", T()), "EBADF", "msend after hclose");
-      await fails(wsStatus(p.s), "EBADF", "wsStatus after hclose");
+      await fails(statusOf(p.s), "EBADF", "wsStatus after hclose");
       // The peer sees the connection end without a close frame.
       await fails(mrecv(p.c, T()), "ECONNRESET", "peer mrecv");
       assert.deepEqual(await wsStatus(p.c), { status: 1006, reason: "" });
@@ -622,7 +627,7 @@ Deno.test("ws api/tcp: keepalive: a peer that answers pings keeps the connection
     const f = await rig.peer.readFrame(); // maybe a ping first
     const data = f.opcode === OP.PING ? await rig.peer.readFrame() : f;
     assert.deepEqual(data.payload, new Uint8Array([2]));
-    await fails(wsStatus(rig.ws), "EAGAIN", "wsStatus");
+    await fails(statusOf(rig.ws), "EAGAIN", "wsStatus");
   } finally {
     await rig.close();
   }

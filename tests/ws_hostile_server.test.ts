@@ -134,6 +134,23 @@ for (const transport of TRANSPORTS) {
     },
   );
 
+  Deno.test(name("10 pings back to back get 10 pongs, in order, same payloads"), async () => {
+    const rig = await openServer(transport);
+    try {
+      const pings = Array.from({ length: 10 }, (_, i) => bytes(`ping ${i} ${"x".repeat(i * 10)}`));
+      await rig.peer.send(
+        concat(...pings.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
+      );
+      for (const payload of pings) {
+        const f = await rig.peer.readFrame();
+        assert.equal(f.opcode, OP.PONG);
+        assert.deepEqual(f.payload, payload);
+      }
+    } finally {
+      await rig.close();
+    }
+  });
+
   Deno.test(name("pings between fragments are answered; the message is reassembled"), async () => {
     const rig = await openServer(transport, { flags: WS_TEXT });
     try {
@@ -357,36 +374,54 @@ Deno.test("ws server/tcp: a 512 MiB announcement within the limit is not allocat
 });
 
 Deno.test(
-  "ws server/pipe: a 16 MiB ping flood costs bounded memory; the latest ping is still answered",
+  "ws server/pipe: a ping flood from a peer that does not read costs bounded memory; every ping is answered in order",
   async () => {
     const rig = await openServer("pipe");
     try {
       const mask = new Uint8Array(4);
-      const one = frame({ opcode: OP.PING, payload: new Uint8Array(125), mask });
-      const count = Math.floor(16 * 1024 * 1024 / one.length);
-      const flood = new Uint8Array(one.length * count);
-      for (let i = 0; i < count; i++) flood.set(one, i * one.length);
+      const count = Math.floor(8 * 1024 * 1024 / 131); // 8 MiB of 125-byte pings
+      const flood = new Uint8Array(131 * count);
+      for (let i = 0; i < count; i++) {
+        flood.set(frame({ opcode: OP.PING, payload: numbered(i, 125), mask }), i * 131);
+      }
       const before = retainedExternalMemory();
-      // The peer reads none of our pongs while it floods: we owe at most a few pongs at a
-      // time (RFC 6455 5.5.3 lets us answer only the latest ping) and stop reading while
-      // even those cannot drain, so nothing piles up.
-      await rig.peer.wire.write(flood, now() + 5000);
-      await rig.peer.sendFrame({ opcode: OP.PING, payload: "last", mask });
+      // The peer reads none of our pongs while it floods: once the pongs we owe use up
+      // maxPongBytes we stop parsing and reading, so its write cannot finish.
+      let written = false;
+      const writing = rig.peer.wire.write(flood, -1).then(() => written = true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const grown = retainedExternalMemory() - before;
-      assert.ok(grown < 8 * 1024 * 1024, `memory grew by ${grown} bytes`);
-      let pongs = 0;
-      for (;;) {
+      assert.ok(grown < 3 * 1024 * 1024, `memory grew by ${grown} bytes`);
+      assert.equal(written, false, "the whole flood was read while no pong could drain");
+      // Now the peer reads: every ping gets its pong, in order.
+      for (let i = 0; i < count; i++) {
         const f = await rig.peer.readFrame(now() + 5000);
         assert.equal(f.opcode, OP.PONG);
-        pongs++;
-        if (dec.decode(f.payload) === "last") break;
+        assert.equal(numberOf(f.payload), i);
       }
-      assert.ok(pongs < count / 10, `${pongs} pongs for ${count} pings`);
+      await writing;
     } finally {
       await rig.close();
     }
   },
 );
+
+Deno.test("ws server/pipe: maxPongBytes 0 still answers every ping, one pong at a time", async () => {
+  const rig = await openServer("pipe", { options: { maxPongBytes: 0 } });
+  try {
+    const pings = Array.from({ length: 50 }, (_, i) => numbered(i, 20));
+    await rig.peer.send(
+      concat(...pings.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
+    );
+    for (let i = 0; i < pings.length; i++) {
+      const f = await rig.peer.readFrame();
+      assert.equal(f.opcode, OP.PONG);
+      assert.equal(numberOf(f.payload), i);
+    }
+  } finally {
+    await rig.close();
+  }
+});
 
 Deno.test("ws server/tcp: a message in 10 000 one-byte fragments is reassembled", async () => {
   const rig = await openServer("tcp");
@@ -856,6 +891,17 @@ Deno.test("ws server handshake: frames sent right behind the request are receive
     await peer.close();
   }
 });
+
+/** A payload of `size` bytes that starts with the number `i`. */
+function numbered(i: number, size: number): Uint8Array {
+  const payload = new Uint8Array(size);
+  new DataView(payload.buffer).setUint32(0, i);
+  return payload;
+}
+
+function numberOf(payload: Uint8Array): number {
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+}
 
 /** External memory still referenced: garbage is collected first, so only what is held counts. */
 function retainedExternalMemory(): number {
