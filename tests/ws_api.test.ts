@@ -47,6 +47,7 @@ import {
   openServer,
   settle,
   type Transport,
+  upgradeRequest,
 } from "./helpers/raw_peer.ts";
 
 const MODES = ["nohttp", "http"] as const;
@@ -115,7 +116,11 @@ async function withWs(
 
 /** wsStatus is synchronous: its outcome as a promise, for {@link fails}. */
 function statusOf(h: Handle): Promise<{ status: number; reason: string }> {
-  return (async () => wsStatus(h))();
+  try {
+    return Promise.resolve(wsStatus(h));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 async function fails(p: Promise<unknown>, code: Parameters<typeof assertFailed>[1], what: string) {
@@ -150,6 +155,66 @@ for (const mode of MODES) {
       await wsSend(s, WS_BINARY, new Uint8Array([1]), T());
       await fails(mrecv(c, new Uint8Array(8), T()), "EPROTO", "mrecv");
     }, { s: WS_TEXT, c: WS_TEXT });
+  });
+
+  Deno.test(
+    name("a type mismatch consumes the message and leaves the socket usable (libdill ws.c)"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await wsSend(s, WS_TEXT, "text", T());
+        await wsSend(s, WS_BINARY, new Uint8Array([7]), T());
+        await fails(mrecv(c, T()), "EPROTO", "mrecv of text on a binary socket");
+        assert.deepEqual(await mrecv(c, T()), new Uint8Array([7])); // the next one, not "text"
+      });
+    },
+  );
+
+  Deno.test(
+    name("a buffer too small → EMSGSIZE; the message is consumed, the socket stays usable"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await msend(s, new Uint8Array(10), T());
+        await msend(s, new Uint8Array([1, 2]), T());
+        await fails(mrecv(c, new Uint8Array(4), T()), "EMSGSIZE", "mrecv into 4 bytes");
+        const buf = new Uint8Array(4);
+        assert.equal(await mrecvl(c, [buf], T()), 2);
+        assert.deepEqual(buf.subarray(0, 2), new Uint8Array([1, 2]));
+      });
+    },
+  );
+
+  Deno.test(
+    name("mrecvl/wsRecvl with no buffers drop the message and return its size"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await msend(s, new Uint8Array(5), T());
+        await wsSend(s, WS_TEXT, "abc", T());
+        await msend(s, new Uint8Array([9]), T());
+        assert.equal(await mrecvl(c, [], T()), 5);
+        assert.deepEqual(await wsRecvl(c, [], T()), { type: WS_TEXT, size: 3 });
+        assert.deepEqual(await mrecv(c, T()), new Uint8Array([9]));
+      });
+    },
+  );
+
+  Deno.test(name("wsStatus is synchronous: a value, or a thrown EAGAIN"), async () => {
+    await withWs(mode, async ({ s, c }) => {
+      assert.throws(() => wsStatus(s), { code: "EAGAIN" });
+      await wsDone(c, 4000, "sync", T());
+      await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+      const status = wsStatus(s);
+      assert.ok(!(status instanceof Promise));
+      assert.deepEqual(status, { status: 4000, reason: "sync" });
+    });
+  });
+
+  Deno.test(name("wsDetach with deadline 0 after the peer's close arrived succeeds"), async () => {
+    await withWs(mode, async ({ s, c }) => {
+      await wsDone(c, 1000, "", T());
+      await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+      const raw = await wsDetach(s, 1000, "", 0);
+      hclose(raw);
+    });
   });
 
   Deno.test(name("mrecvText on a text socket; EPROTO on a binary one"), async () => {
@@ -749,4 +814,36 @@ Deno.test({
       await rig.close();
     }
   },
+});
+
+// ---- deadline 0 means "if it can be done without waiting" -------------------------------
+
+Deno.test("ws api/pipe: wsAttachServer with deadline 0 succeeds when the request already arrived", async () => {
+  const [a, b] = ipcPair();
+  try {
+    await bsend(b, upgradeRequest(), T());
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a's stream reads it ahead
+    const { handle, resource } = await wsAttachServer(a, 0, 0);
+    try {
+      assert.equal(resource, "/chat");
+      const head = await brecv(b, new Uint8Array(12), T());
+      assert.equal(dec.decode(head), "HTTP/1.1 101");
+    } finally {
+      hclose(handle);
+    }
+  } finally {
+    closeQuietly(b);
+  }
+});
+
+Deno.test("ws api/pipe: wsAttachServer with deadline 0 and half a request → ETIMEDOUT", async () => {
+  const [a, b] = ipcPair();
+  try {
+    const request = upgradeRequest();
+    await bsend(b, request.subarray(0, 40), T());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await fails(wsAttachServer(a, 0, 0), "ETIMEDOUT", "wsAttachServer with half a request");
+  } finally {
+    closeQuietly(b);
+  }
 });

@@ -43,6 +43,61 @@ import {
 
 const dec = new TextDecoder();
 
+// ---- failing in order -----------------------------------------------------------------
+
+for (const transport of TRANSPORTS) {
+  const name = (s: string) => `ws server/${transport}: ${s}`;
+
+  Deno.test(
+    name(
+      "a message then a violation in one burst: the message is delivered, the reply goes out before the 1002",
+    ),
+    async () => {
+      const rig = await openServer(transport, { flags: WS_TEXT });
+      try {
+        await rig.peer.send(concat(
+          rig.peer.frame({ opcode: OP.TEXT, payload: "question" }),
+          rig.peer.frame({ opcode: OP.TEXT, payload: "bad", mask: false }), // a violation
+        ));
+        await new Promise((resolve) => setTimeout(resolve, 20)); // both were read by now
+        const got = await mrecv(rig.ws, now() + 2000);
+        assert.equal(dec.decode(got), "question");
+        await msend(rig.ws, "answer", now() + 2000); // no EPIPE
+        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
+        const reply = await rig.peer.readFrame();
+        assert.equal(reply.opcode, OP.TEXT);
+        assert.equal(dec.decode(reply.payload), "answer");
+        assert.equal((await rig.peer.readClose()).code, 1002);
+      } finally {
+        await rig.close();
+      }
+    },
+  );
+
+  Deno.test(
+    name("a violation behind a message the app does not read fails the connection after failGrace"),
+    async () => {
+      const rig = await openServer(transport, { options: { failGrace: 200 } });
+      try {
+        const t0 = now();
+        await rig.peer.send(concat(
+          rig.peer.frame({ opcode: OP.BINARY, payload: "unread" }),
+          rig.peer.frame({ opcode: OP.BINARY, payload: "bad", mask: false }),
+        ));
+        assert.equal((await rig.peer.readClose()).code, 1002);
+        const waited = now() - t0;
+        assert.ok(waited >= 150, `the close came after ${waited} ms, before failGrace`);
+        assertQuick(t0, "the 1002 after failGrace", 1000);
+        // What arrived before the violation is still there for the application.
+        assert.equal(dec.decode(await mrecv(rig.ws, now() + 2000)), "unread");
+        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
+      } finally {
+        await rig.close();
+      }
+    },
+  );
+}
+
 // ---- framing rules ---------------------------------------------------------------------
 
 for (const transport of TRANSPORTS) {
