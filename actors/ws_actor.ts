@@ -45,6 +45,7 @@ export type WsMsg =
   | { readonly kind: "refused" }
   | { readonly kind: "pongWritten"; readonly size: number }
   | { readonly kind: "failNow" }
+  | { readonly kind: "replyClose" }
   /** Judges a call with deadline 0 after what was already buffered was processed. */
   | { readonly kind: "judge"; readonly req: PendingCall }
   | { readonly kind: "closeTcp" }
@@ -103,6 +104,8 @@ export class WsActor extends SocketLayer<WsMsg> {
    */
   #pendingViolation: { code: number; message: string } | null = null;
   #failTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Half-closed (option `halfCloseTimeout`): when our close reply goes at the latest. */
+  #halfCloseTimer: ReturnType<typeof setTimeout> | undefined;
   /** The bytestream reported the end of the peer's input. */
   #peerGone = false;
   #sendFailure: DillError | null = null;
@@ -187,6 +190,8 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "pongWritten":
         this.#pongBytes -= msg.size;
         return this.#parse();
+      case "replyClose":
+        return this.#replyClose();
       case "failNow":
         this.#failTimer = undefined;
         return this.#failNow();
@@ -221,6 +226,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive.stop();
     clearTimeout(this.#closeTcpTimer);
     clearTimeout(this.#failTimer);
+    clearTimeout(this.#halfCloseTimer);
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     this.#inbox.cancel(reason);
@@ -379,10 +385,37 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#peerStatus = { status: code, reason };
     this.#endInput(new DillError("EPIPE", `the peer closed the connection (status ${code})`));
     if (!this.#closeSent) {
-      // Echo the peer's status, as RFC 6455 5.5.1 suggests.
-      this.#closeSent = true;
-      this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
+      const { halfCloseTimeout } = this.#limits;
+      if (halfCloseTimeout > 0 && !this.#detachReq) {
+        // libdill's half-close: our sending half stays open until wsDone (or wsDetach,
+        // hclose), and at most halfCloseTimeout ms, so a dropped handle never leaves
+        // the peer waiting for our close.
+        this.#keepalive.stop();
+        this.#halfCloseTimer = setTimeout(
+          () => this.send({ kind: "replyClose" }),
+          halfCloseTimeout,
+        );
+        return;
+      }
+      this.#replyClose();
+      return;
     }
+    this.#closingHandshakeDone();
+  }
+
+  /** Answers the peer's close frame by echoing its status (RFC 6455 5.5.1). */
+  #replyClose(): void {
+    clearTimeout(this.#halfCloseTimer);
+    this.#halfCloseTimer = undefined;
+    if (this.#closeSent || this.closedReason) return;
+    const code = this.#peerStatus!.status;
+    this.#closeSent = true;
+    this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
+    this.#closingHandshakeDone();
+  }
+
+  /** Both close frames went: detach, or (server) close TCP. */
+  #closingHandshakeDone(): void {
     if (this.#detachReq) return this.#finishDetach();
     this.#keepalive.stop();
     if (this.#start.side === "server") {
@@ -477,6 +510,12 @@ export class WsActor extends SocketLayer<WsMsg> {
       req,
       urgent: true,
     });
+    if (this.#closeReceived) {
+      // Half-closed: this was our reply to the peer's close.
+      clearTimeout(this.#halfCloseTimer);
+      this.#halfCloseTimer = undefined;
+      this.#closingHandshakeDone();
+    }
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {

@@ -43,6 +43,15 @@ export interface WsOptions {
    * whichever comes first. `0` fails at once. Default 1000.
    */
   failGrace?: number;
+  /**
+   * What happens to our sending half when the peer's close frame arrives. `0` (the
+   * default): we answer with our close at once (RFC 6455 5.5.1: "as soon as
+   * practical"), so sending ends with receiving. More than `0`: libdill's half-close:
+   * receiving ends (`EPIPE`) but the application may keep sending until it calls
+   * `wsDone` (whose status is then our reply), `wsDetach` or `hclose`; after this many
+   * ms our close goes anyway, so a peer never waits forever on a forgotten handle.
+   */
+  halfCloseTimeout?: number;
   /** Limits on the HTTP handshake head (size and header count). Defaults: 8 KiB, 64 headers. */
   httpLimits?: HttpLimits;
   /**
@@ -102,6 +111,7 @@ export interface WsLimits {
   readonly maxWaitingCalls: number;
   readonly maxPongBytes: number;
   readonly failGrace: number;
+  readonly halfCloseTimeout: number;
   readonly pingInterval: number;
   readonly pongTimeout: number;
   readonly idleTimeout: number;
@@ -137,6 +147,7 @@ export function wsLimits(options: WsServerOptions): WsLimits {
     maxWaitingCalls: pick("maxWaitingCalls", 1024),
     maxPongBytes: pick("maxPongBytes", 64 * 1024),
     failGrace: pick("failGrace", 1000),
+    halfCloseTimeout: pick("halfCloseTimeout", 0),
     pingInterval: pick("pingInterval", 0),
     pongTimeout: pick("pongTimeout", 10_000),
     idleTimeout: pick("idleTimeout", 0),

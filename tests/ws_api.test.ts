@@ -208,6 +208,59 @@ for (const mode of MODES) {
     });
   });
 
+  Deno.test(
+    name("default: the peer's close is answered at once; sending after it → EPIPE"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await wsDone(c, 4000, "", T());
+        await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+        await fails(msend(s, "late", T()), "EPIPE", "msend after the peer's close");
+        await fails(mrecv(c, T()), "EPIPE", "the client got our echo");
+        assert.deepEqual(wsStatus(c), { status: 4000, reason: "" });
+      });
+    },
+  );
+
+  Deno.test(
+    name("halfCloseTimeout: libdill's half-close, the peer's wsDone leaves our sending half open"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          await wsDone(c, 1000, "bye", T());
+          await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+          await msend(s, "still talking", T()); // our sending half is still open
+          assert.equal(dec.decode(await mrecv(c, T())), "still talking");
+          await wsDone(s, 4001, "done", T()); // our reply to the peer's close
+          await fails(mrecv(c, T()), "EPIPE", "mrecv after our close");
+          assert.deepEqual(wsStatus(c), { status: 4001, reason: "done" });
+          assert.deepEqual(wsStatus(s), { status: 1000, reason: "bye" });
+        },
+        {},
+        { s: { halfCloseTimeout: 5000 } },
+      );
+    },
+  );
+
+  Deno.test(
+    name("halfCloseTimeout: an application that never calls wsDone still answers in time"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          const t0 = now();
+          await wsDone(c, 4002, "", T());
+          await fails(mrecv(c, T()), "EPIPE", "the peer waits for our close");
+          const waited = now() - t0;
+          assert.ok(waited >= 150 && waited < 1500, `our close came after ${waited} ms`);
+          assert.deepEqual(wsStatus(c), { status: 4002, reason: "" }); // the echo
+        },
+        {},
+        { s: { halfCloseTimeout: 200 } },
+      );
+    },
+  );
+
   Deno.test(name("wsDetach with deadline 0 after the peer's close arrived succeeds"), async () => {
     await withWs(mode, async ({ s, c }) => {
       await wsDone(c, 1000, "", T());
