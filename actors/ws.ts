@@ -212,7 +212,10 @@ export function msendl(h: Handle, bufs: Uint8Array[], deadline: Deadline): Promi
  * Receives one message of the socket's type. With a buffer, copies the message
  * into it and resolves its size (`EMSGSIZE` if it does not fit); without one,
  * resolves the payload. A message of the other type fails with `EPROTO`. After the
- * peer's close frame (and every message before it), fails with `EPIPE`.
+ * peer's close frame (and every message before it), fails with `EPIPE`. `EPROTO` for
+ * the type and `EMSGSIZE` consume that one message and keep the socket usable (the
+ * next receive gets the next message); a timeout, a reset or a protocol violation
+ * ends receiving (libdill's rule).
  *
  * @example
  * ```ts
@@ -250,7 +253,8 @@ export function mrecv(
 
 /**
  * Receives one message of the socket's type into the buffers, in order; resolves
- * its size.
+ * its size. With no buffers at all (`[]`, libdill's `first = last = NULL`), the message
+ * is dropped and its size resolved.
  *
  * @example
  * ```ts
@@ -456,6 +460,11 @@ export function wsRecvl(
  * Sends a close frame and closes the outbound half: later sends fail with `EPIPE`;
  * the peer receives everything sent before, then `EPIPE`. `status` 0 sends no status;
  * otherwise 1000–4999 and not reserved; `reason` is at most 123 bytes of UTF-8.
+ *
+ * Difference from libdill: by default a peer's close frame is answered at once (RFC
+ * 6455), so after the peer's `wsDone` our sending half is over too. With the option
+ * `halfCloseTimeout`, it stays open as in libdill until this call (whose status is then
+ * the reply), or until the timeout.
  *
  * @example
  * ```ts

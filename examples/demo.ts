@@ -207,7 +207,7 @@ class ChatServer {
       }
     } catch (e) {
       // EPIPE: the client sent its close frame (or answered ours): the normal way out.
-      const status = isDillError(e, "EPIPE") ? await wsStatus(conn.handle).catch(() => null) : null;
+      const status = isDillError(e, "EPIPE") ? peerStatus(conn.handle) : null;
       how = status
         ? `left (${[status.status, status.reason].join(" ").trim()})`
         : `dropped (${describe(e)})`;
@@ -363,4 +363,13 @@ if (import.meta.main) {
     console.error(`demo: ${describe(e)}`);
     Deno.exit(1);
   });
+}
+
+/** How the peer closed, or `null` (wsStatus is synchronous and throws before the close). */
+function peerStatus(h: Handle): { status: number; reason: string } | null {
+  try {
+    return wsStatus(h);
+  } catch {
+    return null;
+  }
 }

@@ -247,7 +247,7 @@ for (const mode of MODES) {
     async () => {
       await withWs(
         mode,
-        async ({ s, c }) => {
+        async ({ c }) => {
           const t0 = now();
           await wsDone(c, 4002, "", T());
           await fails(mrecv(c, T()), "EPIPE", "the peer waits for our close");
@@ -897,6 +897,29 @@ Deno.test("ws api/pipe: wsAttachServer with deadline 0 and half a request → ET
     await new Promise((resolve) => setTimeout(resolve, 50));
     await fails(wsAttachServer(a, 0, 0), "ETIMEDOUT", "wsAttachServer with half a request");
   } finally {
+    closeQuietly(b);
+  }
+});
+
+Deno.test("ws api/pipe: deadlines other than -1, 0 and finite times → EINVAL (libdill waits forever on any negative)", async () => {
+  const p = await wsPair("nohttp");
+  try {
+    for (const deadline of [-5, -0.5, NaN, Infinity, -Infinity]) {
+      await fails(mrecv(p.s, deadline), "EINVAL", `mrecv(${deadline})`);
+      await fails(msend(p.s, "x", deadline), "EINVAL", `msend(${deadline})`);
+      await fails(wsDone(p.s, 1000, "", deadline), "EINVAL", `wsDone(${deadline})`);
+    }
+    // None of them broke the socket.
+    await msend(p.c, "ok", T());
+    assert.equal(dec.decode(await mrecv(p.s, T())), "ok");
+  } finally {
+    p.close();
+  }
+  const [a, b] = ipcPair();
+  try {
+    await fails(wsAttachServer(a, 0, -2), "EINVAL", "wsAttachServer(-2)");
+  } finally {
+    closeQuietly(a);
     closeQuietly(b);
   }
 });
