@@ -250,13 +250,15 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   /**
-   * Parks a call; with deadline 0 (or one already past) the call is judged instead after
-   * the messages already in this mailbox (bytes the stream had buffered) are handled:
-   * deadline 0 means "if it can be done without waiting", and those bytes are there.
+   * Parks a call; with deadline 0 (or one already past) the call is judged instead once
+   * the bytes that had already arrived were handled: those the stream had buffered (in
+   * this mailbox by now) and those a read resumed just now finds at once (reported within
+   * this turn of the event loop). Deadline 0 means "if it can be done without waiting",
+   * and those bytes are there.
    */
   #parkOrJudge(req: PendingCall): void {
     if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
-      this.send({ kind: "judge", req });
+      setImmediate(() => this.send({ kind: "judge", req }));
     } else {
       this.park(req);
     }

@@ -209,6 +209,26 @@ for (const mode of MODES) {
   });
 
   Deno.test(
+    name("wsDetach with deadline 0 while reading is paused and the peer's close is there"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          // The app does not read: after the first message we stop reading, so the rest
+          // and the peer's close wait in the pipe, already arrived.
+          for (let i = 0; i < 3; i++) await msend(c, new Uint8Array(20_000), T());
+          await wsDone(c, 1000, "", T());
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const raw = await wsDetach(s, 1000, "", 0);
+          hclose(raw);
+        },
+        {},
+        { s: { maxBufferedBytes: 1 } },
+      );
+    },
+  );
+
+  Deno.test(
     name("default: the peer's close is answered at once; sending after it → EPIPE"),
     async () => {
       await withWs(mode, async ({ s, c }) => {
