@@ -1,7 +1,8 @@
 /**
  * The WebSocket actor: one per connection. It owns the bytestream beneath it, runs
  * the opening handshake (with an {@link OpeningHandshake}), feeds received bytes to
- * the I/O-free {@link Receiver}, answers pings on its own, queues messages for
+ * the I/O-free {@link Receiver}, answers pings on its own (within a
+ * {@link PongBudget}), queues messages for
  * `mrecv` (an {@link Inbox}; bounded: reading pauses when the application falls
  * behind), frames `msend`s, runs the closing handshake, and the keepalive timers (a
  * {@link Keepalive}). All of it happens one mailbox message at a time; the
@@ -24,6 +25,7 @@ import { now } from "./time.ts";
 import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
 import { Keepalive } from "./ws_keepalive.ts";
+import { PongBudget } from "./ws_pongs.ts";
 import type { WsLimits, WsType } from "./ws_options.ts";
 
 export type { WsAttachInfo, WsStart } from "./ws_handshake.ts";
@@ -112,8 +114,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #peerStatus: { status: number; reason: string } | null = null;
   #detachReq: Request<ByteStream> | null = null;
 
-  /** Bytes of pongs handed to the stream and not reported written yet (option `maxPongBytes`). */
-  #pongBytes = 0;
+  readonly #pongs: PongBudget;
 
   readonly #keepalive: Keepalive;
   #closeTcpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -141,6 +142,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#handshake = new OpeningHandshake(start, httpLimits);
     this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
+    this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
     this.#keepalive = new Keepalive(limits, {
       wake: () => this.send({ kind: "tick" }),
       ping: () => this.#write(Opcode.PING, new Uint8Array(0)),
@@ -188,7 +190,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "refused":
         return this.#failAttach(this.#refusal!);
       case "pongWritten":
-        this.#pongBytes -= msg.size;
+        this.#pongs.written(msg.size);
         return this.#parse();
       case "replyClose":
         return this.#replyClose();
@@ -343,9 +345,9 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#flowControl();
   }
 
-  /** Whether the pongs not written yet use up `maxPongBytes` (one pong is always allowed). */
+  /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
-    return !this.#closeSent && this.#pongBytes > 0 && this.#pongBytes >= this.#limits.maxPongBytes;
+    return !this.#closeSent && this.#pongs.exhausted;
   }
 
   #onMessage(ev: ReceivedMessage): void {
@@ -569,10 +571,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** Answers a ping; the pong's bytes count against `maxPongBytes` until written. */
   #answerPing(data: Uint8Array): void {
-    const chunks = encodeFrame(Opcode.PONG, data, { masked: this.#masked });
-    let size = 0;
-    for (const chunk of chunks) size += chunk.length;
-    this.#pongBytes += size;
+    const { chunks, size } = this.#pongs.answer(data);
     const written = new Request<void>("pong", -1);
     const report = () => this.send({ kind: "pongWritten", size });
     written.promise.then(report, report);
