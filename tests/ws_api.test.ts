@@ -943,3 +943,25 @@ Deno.test("ws api/pipe: deadlines other than -1, 0 and finite times → EINVAL (
     closeQuietly(b);
   }
 });
+
+Deno.test("ws api/pipe: the new limits reject values that are not numbers >= 0 (EINVAL)", async () => {
+  for (const options of [{ maxPongBytes: -1 }, { failGrace: NaN }, { halfCloseTimeout: -5 }]) {
+    const [a, b] = ipcPair();
+    try {
+      await fails(
+        wsAttachServer(a, WS_NOHTTP, T(), options as WsServerOptions),
+        "EINVAL",
+        JSON.stringify(options),
+      );
+    } finally {
+      closeQuietly(a);
+      closeQuietly(b);
+    }
+  }
+});
+
+Deno.test("ws api: no _mem variants: the module exports none (README, Differences from libdill)", async () => {
+  const api = await import("../mod.ts");
+  assert.deepEqual(Object.keys(api).filter((name) => /_?mem$/i.test(name)), []);
+  assert.equal(typeof api.wsAttachServer, "function"); // the call to use instead
+});
