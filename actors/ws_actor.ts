@@ -330,7 +330,8 @@ export class WsActor extends SocketLayer<WsMsg> {
           this.#onMessage(ev);
           break;
         case "ping":
-          if (!this.#closeSent) this.#answerPing(ev.data);
+          // The pong joins this pass's batch (sent at its end), owed until written.
+          if (!this.#closeSent) this.#pongs.answer(ev.data);
           break;
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
@@ -342,6 +343,7 @@ export class WsActor extends SocketLayer<WsMsg> {
           break;
       }
     }
+    this.#sendPongs();
     this.#flowControl();
   }
 
@@ -569,9 +571,11 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#lower.send({ kind: "send", chunks, req });
   }
 
-  /** Answers a ping; the pong's bytes count against `maxPongBytes` until written. */
-  #answerPing(data: Uint8Array): void {
-    const { chunks, size } = this.#pongs.answer(data);
+  /** Sends the pongs of this pass, in one message; their bytes stay owed until written. */
+  #sendPongs(): void {
+    const batch = this.#pongs.take();
+    if (!batch) return;
+    const { chunks, size } = batch;
     const written = new Request<void>("pong", -1);
     const report = () => this.send({ kind: "pongWritten", size });
     written.promise.then(report, report);
@@ -583,6 +587,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    * elsewhere. A close frame is written at once: the application may close right after.
    */
   #write(opcode: number, payload: Uint8Array): void {
+    this.#sendPongs(); // pongs answered earlier go first
     const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
     this.#lower.send({ kind: "send", chunks, urgent: opcode === Opcode.CLOSE });
   }
