@@ -186,9 +186,7 @@ export class ChatRooms {
       }
     } catch (e) {
       // EPIPE: the client sent its close frame (or answered ours): the normal way out.
-      const status = isDillError(e, "EPIPE")
-        ? await wsStatus(member.handle).catch(() => null)
-        : null;
+      const status = isDillError(e, "EPIPE") ? peerStatus(member.handle) : null;
       how = status
         ? `left (${[status.status, status.reason].join(" ").trim()})`
         : `dropped (${describe(e)})`;
@@ -430,4 +428,13 @@ function isShortString(v: unknown, max: number): v is string {
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** How the peer closed, or `null` when it has not (wsStatus throws EAGAIN then). */
+function peerStatus(h: Handle): { status: number; reason: string } | null {
+  try {
+    return wsStatus(h);
+  } catch {
+    return null;
+  }
 }
