@@ -202,10 +202,14 @@ Deno.test("rooms: a member that stops reading is dropped at its outbox bound", a
   try {
     // One message at a time, each waited for by its sender: only the slow one falls behind
     // (its side of the pipe holds some 30 KB before the server's sends wait).
-    const text = "z".repeat(1000);
+    // Fresh random letters each time: compression (negotiated by default, with context
+    // takeover) must not shrink the messages to back-references to the previous one.
+    const randomText = () =>
+      String.fromCharCode(...crypto.getRandomValues(new Uint8Array(1000)).map((b) => 97 + b % 26));
     for (let i = 0; i < 100; i++) {
-      await fast.say(`${i} ${text}`);
-      await fast.next(chat(fast.name, `${i} ${text}`));
+      const text = `${i} ${randomText()}`;
+      await fast.say(text);
+      await fast.next(chat(fast.name, text));
     }
     await within(slow.served, T, "the slow member is dropped");
     assert.match(log.join("\n"), /guest-2 dropped: 8 events behind/);
