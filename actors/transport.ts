@@ -28,6 +28,13 @@ import { DillError } from "../protocol/errors.ts";
 export interface Transport {
   /** Reads into `buf`; resolves the byte count, or `null` at a clean end of stream. */
   read(buf: Uint8Array): Promise<number | null>;
+  /**
+   * Optional, instead of `read`: resolves every byte available as chunks handed over
+   * (the caller owns them), or `null` at a clean end of stream. Offered by a transport
+   * whose input already sits in buffers of its own (TLS plaintext), to spare a copy
+   * and a read buffer per read.
+   */
+  readChunks?(): Promise<Uint8Array[] | null>;
   /** Writes some of `buf`; resolves how many bytes were taken. */
   write(buf: Uint8Array): Promise<number>;
   /** Ends the outbound direction (TCP FIN). */
