@@ -17,7 +17,6 @@
 import { Duplex } from "node:stream";
 import process from "node:process";
 import tls from "node:tls";
-import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { TlsRecordScanner } from "../protocol/tls_records.ts";
 import { Actor, call } from "./actor.ts";
@@ -73,7 +72,6 @@ export type TlsMsg =
   | { readonly kind: "written"; readonly error: unknown }
   | { readonly kind: "finished" }
   | { readonly kind: "cipher"; readonly chunk: Uint8Array }
-  | { readonly kind: "cipherFlush" }
   | { readonly kind: "cipherSent"; readonly bytes: number }
   | { readonly kind: "cipherFailed"; readonly error: unknown };
 
@@ -136,9 +134,6 @@ export class TlsActor extends Actor<TlsMsg> {
   // Outbound: the plaintext write in progress and the ciphertext still in flight.
   #writer: { n: number; req: Request<number>; engineDone: boolean } | null = null;
   #cipherInFlight = 0;
-  /** Records the engine made since the last flush: they go down as one write. */
-  #cipherOut: Uint8Array[] = [];
-  #cipherFlushQueued = false;
   #outputFailure: DillError | null = null;
   #closeWriteReq: Request<void> | null = null;
   /** The engine sent its close_notify (its writable side finished). */
@@ -231,10 +226,7 @@ export class TlsActor extends Actor<TlsMsg> {
         this.#engineFinished = true;
         return this.#finishCloseWrite();
       case "cipher":
-        return this.#queueCipher(msg.chunk);
-      case "cipherFlush":
-        this.#cipherFlushQueued = false;
-        return this.#sendCipher();
+        return this.#sendCipher(msg.chunk);
       case "cipherSent":
         this.#cipherInFlight -= msg.bytes;
         this.#finishWrite();
@@ -266,7 +258,6 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#writer = null;
     this.#plain = [];
     this.#afterClose = [];
-    this.#cipherOut = [];
     const engine = this.#engine;
     const wire = this.#wire;
     const destroy = () => {
@@ -458,31 +449,9 @@ export class TlsActor extends Actor<TlsMsg> {
     w.req.resolve(w.n);
   }
 
-  /**
-   * The engine hands out one record (up to 16 KiB) at a time. Records made within
-   * the same run of code (one plaintext write makes up to 16) are joined and go down
-   * as one send: the stream beneath writes a chunk that size on its own, so each
-   * record would otherwise cost its own system call (measured: 16 KiB echo over TLS
-   * spent a fifth of its CPU in those writes).
-   */
-  #queueCipher(chunk: Uint8Array): void {
+  #sendCipher(chunk: Uint8Array): void {
     if (this.#phase === "detached" || this.#outputFailure) return;
     this.#cipherInFlight += chunk.length;
-    this.#cipherOut.push(chunk);
-    if (this.#cipherFlushQueued) return;
-    this.#cipherFlushQueued = true;
-    queueMicrotask(() => this.send({ kind: "cipherFlush" }));
-  }
-
-  #sendCipher(): void {
-    const chunks = this.#cipherOut;
-    if (chunks.length === 0) return;
-    this.#cipherOut = [];
-    const chunk = concatBytes(chunks);
-    if (this.#phase === "detached" || this.#outputFailure) {
-      this.#cipherInFlight -= chunk.length;
-      return;
-    }
     const req = new Request<void>("tls", -1);
     const bytes = chunk.length;
     req.promise.then(
