@@ -17,7 +17,7 @@ import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { closeTransport, lingerThenClose, type Transport, transportError } from "./transport.ts";
-import { WriteQueue } from "./write_queue.ts";
+import { recycleBuffers, WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
 
 /** Limits of a bytestream socket. Every field is optional. */
@@ -236,10 +236,14 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected terminate(reason: DillError): void {
     clearTimeout(this.#sendTimer);
     const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
+    const buffers = this.#outbound.takeBuffers();
     if (this.#inflight || unclaimed.length > 0) {
-      lingerThenClose(this.#transport, this.#inflight, unclaimed);
+      lingerThenClose(this.#transport, this.#inflight, unclaimed).then((done) => {
+        if (done) recycleBuffers(buffers);
+      });
     } else {
       closeTransport(this.#transport);
+      recycleBuffers(buffers);
     }
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
     for (const w of this.#sendWaiters.splice(0)) w.req.reject(reason);

@@ -127,7 +127,7 @@ export async function lingerThenClose(
   transport: Transport,
   inflight: Promise<void> | null,
   chunks: Uint8Array[],
-): Promise<void> {
+): Promise<boolean> {
   const rest = concatBytes(chunks);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expiry = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_LINGER_MS));
@@ -137,7 +137,9 @@ export async function lingerThenClose(
       off += await transport.write(off === 0 ? rest : rest.subarray(off));
     }
   };
-  await Promise.race([flush().catch(() => {}), expiry]);
+  let settled = false;
+  await Promise.race([flush().catch(() => {}).then(() => settled = true), expiry]);
   clearTimeout(timer);
   closeTransport(transport);
+  return settled;
 }
