@@ -57,3 +57,21 @@ Deno.test("read ahead: partial views and buffers of another size are not reused"
   assert.notEqual(next.buffer, other.buffer);
   assert.ok(next.length >= buf.length);
 });
+
+Deno.test("read ahead: small reads share a slab, which is never read into", () => {
+  const inbound = new ReadAhead();
+  const buf = inbound.readBuffer();
+  buf.set([1, 2, 3]);
+  const a = inbound.chunkOf(buf, 3); // small: copied out
+  const buf2 = inbound.readBuffer();
+  buf2.set([4, 5]);
+  const b = inbound.chunkOf(buf2, 2);
+  assert.deepEqual([...a, ...b], [1, 2, 3, 4, 5]);
+  assert.equal(a.buffer, b.buffer, "both copies live in one slab");
+  assert.notEqual(a.buffer, buf.buffer);
+  inbound.recycle(a); // the slab also holds b: it must not become a read buffer
+  const next = inbound.readBuffer();
+  next.fill(9);
+  assert.notEqual(next.buffer, a.buffer);
+  assert.deepEqual([...a, ...b], [1, 2, 3, 4, 5], "chunks handed out keep their bytes");
+});
