@@ -385,10 +385,8 @@ export class TlsActor extends Actor<TlsMsg> {
 
   /** Hands every decrypted chunk over: the engine made each one afresh, nothing else holds it. */
   #takeAll(): Uint8Array[] {
-    const chunks = this.#plain;
-    this.#plain = [];
     this.#plainBytes = 0;
-    return chunks;
+    return this.#plain.drain();
   }
 
   #pauseLower(pause: boolean): void {
