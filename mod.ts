@@ -31,6 +31,7 @@ export {
   tcpConnect,
   tcpDone,
   tcpListen,
+  type TcpListenOptions,
   tcpLocalAddr,
 } from "./actors/tcp.ts";
 export {

@@ -11,12 +11,13 @@
  */
 
 import { setImmediate } from "node:timers";
+import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { closeTransport, lingerThenClose, type Transport, transportError } from "./transport.ts";
-import { WriteQueue } from "./write_queue.ts";
+import { recycleBuffers, WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
 
 /** Limits of a bytestream socket. Every field is optional. */
@@ -61,8 +62,11 @@ export type StreamMsg =
   | { readonly kind: "attach"; readonly consumer: StreamConsumer }
   | { readonly kind: "detach"; readonly leftover: Uint8Array[] }
   | { readonly kind: "pause" }
+  /** The consumer is done with a chunk it was given: its buffer may serve another read. */
+  | { readonly kind: "recycle"; readonly chunk: Uint8Array }
   | { readonly kind: "resume" }
   | { readonly kind: "readDone"; readonly buf: Uint8Array; readonly n: number | null }
+  | { readonly kind: "chunksRead"; readonly chunks: Uint8Array[] | null }
   | { readonly kind: "readFailed"; readonly error: unknown }
   | { readonly kind: "writeDone" }
   | { readonly kind: "flushNow" }
@@ -175,11 +179,15 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "pause":
         this.#paused = true;
         return;
+      case "recycle":
+        return this.#inbound.recycle(msg.chunk);
       case "resume":
         this.#paused = false;
         return this.#pumpRead();
       case "readDone":
         return this.#readDone(msg.buf, msg.n);
+      case "chunksRead":
+        return this.#chunksRead(msg.chunks);
       case "readFailed":
         this.#reading = false;
         return this.#inputEnded(transportError(this.name, msg.error));
@@ -228,10 +236,14 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected terminate(reason: DillError): void {
     clearTimeout(this.#sendTimer);
     const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
+    const buffers = this.#outbound.takeBuffers();
     if (this.#inflight || unclaimed.length > 0) {
-      lingerThenClose(this.#transport, this.#inflight, unclaimed);
+      lingerThenClose(this.#transport, this.#inflight, unclaimed).then((done) => {
+        if (done) recycleBuffers(buffers);
+      });
     } else {
       closeTransport(this.#transport);
+      recycleBuffers(buffers);
     }
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
     for (const w of this.#sendWaiters.splice(0)) w.req.reject(reason);
@@ -501,6 +513,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (this.#reading || this.#eof || this.#readFailure || this.closedReason) return;
     if (this.#consumer ? this.#paused : this.#inbound.bytes >= this.#readHighWater) return;
     this.#reading = true;
+    if (this.#transport.readChunks) {
+      this.#transport.readChunks().then(
+        (chunks) => this.send({ kind: "chunksRead", chunks }),
+        (error) => this.send({ kind: "readFailed", error }),
+      );
+      return;
+    }
     const buf = this.#inbound.readBuffer();
     this.#transport.read(buf).then(
       (n) => this.send({ kind: "readDone", buf, n }),
@@ -517,6 +536,21 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#consumer ? this.#pumpRead() : this.#serveInbound();
   }
 
+  /** A transport that hands its chunks over (see {@link Transport.readChunks}) read some. */
+  #chunksRead(chunks: Uint8Array[] | null): void {
+    this.#reading = false;
+    if (chunks === null) return this.#inputEnded(null);
+    // Many small chunks (small records) go up as one: one message instead of many.
+    const joined = chunks.length > 1 && chunks.length * SMALL_CHUNK > totalLength(chunks)
+      ? [concatBytes(chunks)]
+      : chunks;
+    for (const chunk of joined) {
+      if (this.#consumer) this.#consumer.send({ kind: "data", chunk });
+      else this.#inbound.push(chunk);
+    }
+    this.#consumer ? this.#pumpRead() : this.#serveInbound();
+  }
+
   #inputEnded(failure: DillError | null): void {
     if (failure) this.#readFailure = failure;
     else this.#eof = true;
@@ -530,6 +564,15 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #timedOutClose(): DillError {
     return new DillError("ETIMEDOUT", `${this.name}: the peer did not close before the deadline`);
   }
+}
+
+/** Handed-over chunks smaller than this on average are joined before going up. */
+const SMALL_CHUNK = 4 * KIB;
+
+function totalLength(chunks: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const chunk of chunks) n += chunk.length;
+  return n;
 }
 
 function brokenAfter(direction: "send" | "receive", code: string): DillError {

@@ -5,6 +5,7 @@
  */
 
 import { checkDeadline, checkTcpAddr } from "./args.ts";
+import { DillError } from "../protocol/errors.ts";
 import type { Handle } from "./handle.ts";
 import {
   acceptConn,
@@ -30,6 +31,20 @@ export interface TcpAddr {
 /** Default bound on accepted connections kept after the call that asked for them gave up. */
 export const DEFAULT_BACKLOG = 128;
 
+/** Socket options of {@link tcpListen}. */
+export interface TcpListenOptions {
+  /**
+   * Sets `SO_REUSEPORT`, so that several listeners (usually in several processes) can bind
+   * the same address and port; the kernel spreads incoming connections among them. Every
+   * listener on the port must set it. Linux balances the connections; other systems
+   * accept the option but may hand every connection to one listener. Deno keeps this
+   * option behind its `--unstable-net` flag (or `"unstable": ["net"]` in `deno.json`);
+   * without it `tcpListen` fails with `ENOTSUP` instead of letting Deno end the process.
+   * Default `false`.
+   */
+  reusePort?: boolean;
+}
+
 /**
  * Starts listening for TCP connections. Connections wait in the kernel's queue (Deno
  * sets its length) until a `tcpAccept` call takes them: the listener accepts only while
@@ -41,6 +56,10 @@ export const DEFAULT_BACKLOG = 128;
  * descriptors makes the listener retry after a growing pause (`ACCEPT_BACKOFF_MIN_MS`
  * to `ACCEPT_BACKOFF_MAX_MS`); libdill returns these errors to the caller instead.
  *
+ * `options.reusePort` lets several processes listen on one port (see
+ * {@link TcpListenOptions}); libdill's `tcp_listen` has no such option, Deno's
+ * `Deno.listen` does.
+ *
  * @example
  * ```ts
  * import { hclose, tcpListen, tcpLocalAddr } from "../mod.ts";
@@ -49,15 +68,57 @@ export const DEFAULT_BACKLOG = 128;
  * console.log(tcpLocalAddr(ls).port > 0); // true
  * hclose(ls);
  * ```
+ *
+ * @example Two listeners on one port
+ * ```ts
+ * import { hclose, tcpListen, tcpLocalAddr } from "../mod.ts";
+ *
+ * const a = tcpListen({ port: 0 }, 128, { reusePort: true });
+ * const b = tcpListen({ port: tcpLocalAddr(a).port }, 128, { reusePort: true });
+ * hclose(b);
+ * hclose(a);
+ * ```
  */
-export function tcpListen(addr: TcpAddr, backlog: number = DEFAULT_BACKLOG): Handle {
+export function tcpListen(
+  addr: TcpAddr,
+  backlog: number = DEFAULT_BACKLOG,
+  options: TcpListenOptions = {},
+): Handle {
   checkTcpAddr("tcpListen", addr);
+  const reusePort = checkListenOptions(options);
   try {
-    const listener = Deno.listen({ hostname: addr.hostname ?? "127.0.0.1", port: addr.port });
+    const hostname = addr.hostname ?? "127.0.0.1";
+    // Deno asks for --unstable-net only when reusePort is set, so the default path needs no flag.
+    const listener = reusePort
+      ? Deno.listen({ hostname, port: addr.port, reusePort })
+      : Deno.listen({ hostname, port: addr.port });
     return listenerHandle(listener, "tcp", backlog);
   } catch (e) {
     throw transportError("tcpListen", e);
   }
+}
+
+/** `EINVAL` for anything but an options object with an optional boolean `reusePort`. */
+function checkListenOptions(options: TcpListenOptions): boolean {
+  if (typeof options !== "object" || options === null) {
+    throw new DillError("EINVAL", "tcpListen: options must be an object");
+  }
+  const { reusePort = false } = options;
+  if (typeof reusePort !== "boolean") {
+    throw new DillError(
+      "EINVAL",
+      `tcpListen: reusePort must be a boolean, not ${String(reusePort)}`,
+    );
+  }
+  // Without --unstable-net, Deno.listen({ reusePort }) exits the whole process rather than
+  // throwing. The flag also exposes Deno.listenDatagram, which is how we can tell.
+  if (reusePort && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    throw new DillError(
+      "ENOTSUP",
+      'tcpListen: reusePort needs Deno\'s --unstable-net flag (or "unstable": ["net"] in deno.json)',
+    );
+  }
+  return reusePort;
 }
 
 /**

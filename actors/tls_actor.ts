@@ -60,6 +60,7 @@ export type TlsMsg =
   | StreamEvent
   | { readonly kind: "handshake"; readonly req: Request<TlsSession> }
   | { readonly kind: "read"; readonly buf: Uint8Array; readonly req: Request<number | null> }
+  | { readonly kind: "readChunks"; readonly req: Request<Uint8Array[] | null> }
   | { readonly kind: "write"; readonly buf: Uint8Array; readonly req: Request<number> }
   | { readonly kind: "closeWrite"; readonly req: Request<void> }
   | { readonly kind: "detach"; readonly req: Request<ByteStream> }
@@ -123,7 +124,7 @@ export class TlsActor extends Actor<TlsMsg> {
   /** A Fifo: tiny TLS records can queue many chunks; `Array.shift` would be quadratic. */
   readonly #plain = new Fifo<Uint8Array>();
   #plainBytes = 0;
-  #reader: { buf: Uint8Array; req: Request<number | null> } | null = null;
+  #reader: PlainReader | null = null;
   /** `"eof"` after the peer's close_notify was read, or why input failed. */
   #inputEnd: "eof" | DillError | null = null;
   /** Set synchronously the moment the engine reads the peer's close_notify. */
@@ -194,7 +195,9 @@ export class TlsActor extends Actor<TlsMsg> {
         if (!this.park(msg.req)) this.#failHandshake(timedOut(msg.req.op));
         return;
       case "read":
-        return this.#read(msg.buf, msg.req);
+        return this.#read({ buf: msg.buf, req: msg.req });
+      case "readChunks":
+        return this.#read({ buf: null, req: msg.req });
       case "write":
         return this.#write(msg.buf, msg.req);
       case "closeWrite":
@@ -319,7 +322,9 @@ export class TlsActor extends Actor<TlsMsg> {
       offset = cut;
       if (this.#closeNotifyRead) break;
     }
-    if (this.#closeNotifyRead) this.#keepAfterClose(chunk.subarray(offset));
+    if (this.#closeNotifyRead) return this.#keepAfterClose(chunk.subarray(offset));
+    // The engine took every byte (nothing waits in the duplex): the read buffer is free.
+    if (this.#wire.readableLength === 0) this.#lower.send({ kind: "recycle", chunk });
   }
 
   /** Bytes after the close_notify wait for a detach; reading stops meanwhile. */
@@ -333,30 +338,34 @@ export class TlsActor extends Actor<TlsMsg> {
     // Data may come before the handshake is reported (it can share a read with the
     // client's Finished): keep it. Only a detach drops what is left.
     if (this.#phase === "detached" || chunk.length === 0) return;
-    this.#plain.push(chunk);
+    // The engine's chunks are node Buffers; handed up as they are, the messages cut
+    // from them would be Buffers too. A plain view of the same bytes, no copy.
+    this.#plain.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
     this.#plainBytes += chunk.length;
     this.#serveReader();
   }
 
-  #read(buf: Uint8Array, req: Request<number | null>): void {
+  #read(reader: PlainReader): void {
     if (this.#reader) {
-      return req.reject(new DillError("EBUSY", `${this.name}: a read is already pending`));
+      return reader.req.reject(new DillError("EBUSY", `${this.name}: a read is already pending`));
     }
-    this.#reader = { buf, req };
+    this.#reader = reader;
     this.#serveReader();
   }
 
   #serveReader(): void {
     const reader = this.#reader;
-    if (!reader) return;
-    if (this.#plainBytes > 0) {
+    if (reader && this.#plainBytes > 0) {
       this.#reader = null;
-      reader.req.resolve(this.#take(reader.buf));
-    } else if (this.#inputEnd !== null) {
+      if (reader.buf) reader.req.resolve(this.#take(reader.buf));
+      else reader.req.resolve(this.#takeAll());
+    } else if (reader && this.#inputEnd !== null) {
       this.#reader = null;
       if (this.#inputEnd === "eof") reader.req.resolve(null);
       else reader.req.reject(this.#inputEnd);
     }
+    // Checked on every change, reader or not: a reader that takes everything at once
+    // leaves nothing behind to trigger the check on its next read.
     if (!this.#closeNotifyRead) this.#pauseLower(this.#plainBytes >= this.#limits.readHighWater);
   }
 
@@ -372,6 +381,12 @@ export class TlsActor extends Actor<TlsMsg> {
     }
     this.#plainBytes -= n;
     return n;
+  }
+
+  /** Hands every decrypted chunk over: the engine made each one afresh, nothing else holds it. */
+  #takeAll(): Uint8Array[] {
+    this.#plainBytes = 0;
+    return this.#plain.drain();
   }
 
   #pauseLower(pause: boolean): void {
@@ -516,6 +531,11 @@ export class TlsActor extends Actor<TlsMsg> {
   }
 }
 
+/** The one pending read of the plaintext: into a buffer, or of the chunks themselves. */
+type PlainReader =
+  | { readonly buf: Uint8Array; readonly req: Request<number | null> }
+  | { readonly buf: null; readonly req: Request<Uint8Array[] | null> };
+
 /** The plaintext side of a {@link TlsActor}, as a transport: every call is a message. */
 class PlaintextTransport implements Transport {
   constructor(readonly actor: TlsActor) {}
@@ -524,6 +544,13 @@ class PlaintextTransport implements Transport {
     return call<number | null, TlsMsg>(this.actor, "tls read", -1, (req) => ({
       kind: "read",
       buf,
+      req,
+    }));
+  }
+
+  readChunks(): Promise<Uint8Array[] | null> {
+    return call<Uint8Array[] | null, TlsMsg>(this.actor, "tls read", -1, (req) => ({
+      kind: "readChunks",
       req,
     }));
   }

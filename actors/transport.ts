@@ -28,6 +28,13 @@ import { DillError } from "../protocol/errors.ts";
 export interface Transport {
   /** Reads into `buf`; resolves the byte count, or `null` at a clean end of stream. */
   read(buf: Uint8Array): Promise<number | null>;
+  /**
+   * Optional, instead of `read`: resolves every byte available as chunks handed over
+   * (the caller owns them), or `null` at a clean end of stream. Offered by a transport
+   * whose input already sits in buffers of its own (TLS plaintext), to spare a copy
+   * and a read buffer per read.
+   */
+  readChunks?(): Promise<Uint8Array[] | null>;
   /** Writes some of `buf`; resolves how many bytes were taken. */
   write(buf: Uint8Array): Promise<number>;
   /** Ends the outbound direction (TCP FIN). */
@@ -120,7 +127,7 @@ export async function lingerThenClose(
   transport: Transport,
   inflight: Promise<void> | null,
   chunks: Uint8Array[],
-): Promise<void> {
+): Promise<boolean> {
   const rest = concatBytes(chunks);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expiry = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_LINGER_MS));
@@ -130,7 +137,9 @@ export async function lingerThenClose(
       off += await transport.write(off === 0 ? rest : rest.subarray(off));
     }
   };
-  await Promise.race([flush().catch(() => {}), expiry]);
+  let settled = false;
+  await Promise.race([flush().catch(() => {}).then(() => settled = true), expiry]);
   clearTimeout(timer);
   closeTransport(transport);
+  return settled;
 }

@@ -33,6 +33,23 @@ function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
   }
 }
 
+/**
+ * Gives coalescing buffers taken out of a queue with {@link WriteQueue.takeBuffers}
+ * back to the pool, once no write uses them any more.
+ *
+ * @example
+ * ```ts
+ * import { recycleBuffers, WriteQueue } from "./write_queue.ts";
+ *
+ * const q = new WriteQueue();
+ * q.append([new Uint8Array([1, 2])], null);
+ * recycleBuffers(q.takeBuffers());
+ * ```
+ */
+export function recycleBuffers(buffers: readonly ArrayBufferLike[]): void {
+  for (const buffer of buffers) returnCoalescingBuffer(buffer);
+}
+
 /** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */
 export interface Segment {
   /** The bytes to write. */
@@ -141,6 +158,20 @@ export class WriteQueue {
       if (this.#segments[i].reqs.length > 0) break;
       out.push(this.#segments[i].bytes);
     }
+    return out;
+  }
+
+  /**
+   * The pooled buffers the queue holds (queued segments and the tail), for a closing
+   * stream: it returns them with {@link recycleBuffers} once no write uses them, so a
+   * connection that closes with bytes queued (the echo of a close frame) leaves its
+   * buffer to the next one instead of to the garbage collector. Call before
+   * {@link WriteQueue.clear}.
+   */
+  takeBuffers(): ArrayBufferLike[] {
+    const out: ArrayBufferLike[] = [];
+    for (const segment of this.#segments) if (segment.ownBuffer) out.push(segment.bytes.buffer);
+    if (this.#tail) out.push(this.#tail.buffer);
     return out;
   }
 

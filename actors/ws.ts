@@ -243,7 +243,10 @@ export function msendl(h: Handle, bufs: Uint8Array[], deadline: Deadline): Promi
  * Receives one message of the socket's type. With a buffer, copies the message
  * into it and resolves its size (`EMSGSIZE` if it does not fit); without one,
  * resolves the payload. A message of the other type fails with `EPROTO`. After the
- * peer's close frame (and every message before it), fails with `EPIPE`.
+ * peer's close frame (and every message before it), fails with `EPIPE`. `EPROTO` for
+ * the type and `EMSGSIZE` consume that one message and keep the socket usable (the
+ * next receive gets the next message); a timeout, a reset or a protocol violation
+ * ends receiving (libdill's rule).
  *
  * @example
  * ```ts
@@ -281,7 +284,8 @@ export function mrecv(
 
 /**
  * Receives one message of the socket's type into the buffers, in order; resolves
- * its size.
+ * its size. With no buffers at all (`[]`, libdill's `first = last = NULL`), the message
+ * is dropped and its size resolved.
  *
  * @example
  * ```ts
@@ -488,6 +492,11 @@ export function wsRecvl(
  * the peer receives everything sent before, then `EPIPE`. `status` 0 sends no status;
  * otherwise 1000–4999 and not reserved; `reason` is at most 123 bytes of UTF-8.
  *
+ * Difference from libdill: by default a peer's close frame is answered at once (RFC
+ * 6455), so after the peer's `wsDone` our sending half is over too. With the option
+ * `halfCloseTimeout`, it stays open as in libdill until this call (whose status is then
+ * the reply), or until the timeout.
+ *
  * @example
  * ```ts
  * import { hclose, ipcPair, mrecv, wsAttachClient, wsAttachServer, wsDone, wsStatus, WS_NOHTTP } from "../mod.ts";
@@ -499,7 +508,7 @@ export function wsRecvl(
  * ]);
  * await wsDone(c, 1000, "bye", -1);
  * await mrecv(s, -1).catch((e) => console.log(e.code)); // EPIPE
- * console.log(await wsStatus(s)); // { status: 1000, reason: "bye" }
+ * console.log(wsStatus(s)); // { status: 1000, reason: "bye" }
  * hclose(s);
  * hclose(c);
  * ```
@@ -564,9 +573,11 @@ export async function wsDetach(
 }
 
 /**
- * The status and reason the peer closed with. Fails with `EAGAIN` until the peer's
- * close frame has arrived. Status 1005 means the peer sent no status; 1006 means the
- * connection ended without a close frame (or was failed).
+ * The status and reason the peer closed with; synchronous, like libdill's `ws_status`
+ * (it only reads the connection's state). Throws `EAGAIN` until the peer's close frame
+ * has arrived. Status 1005 means the peer sent no status; 1006 means the connection
+ * ended without a close frame (or was failed). Throws `EBADF`/`ENOTSUP` for a closed or
+ * non-WebSocket handle.
  *
  * @example
  * ```ts
@@ -577,23 +588,19 @@ export async function wsDetach(
  *   wsAttachServer(a, WS_NOHTTP, -1),
  *   wsAttachClient(b, WS_NOHTTP, "", "", -1),
  * ]);
- * await wsStatus(s).catch((e) => console.log(e.code)); // EAGAIN
+ * try {
+ *   wsStatus(s);
+ * } catch (e) {
+ *   console.log((e as { code: string }).code); // EAGAIN
+ * }
  * hclose(s);
  * hclose(c);
  * ```
  */
-export function wsStatus(h: Handle): Promise<{ status: number; reason: string }> {
-  try {
-    const ws = wsLayer(h, "wsStatus");
-    return call<{ status: number; reason: string }, WsMsg>(
-      ws,
-      "wsStatus",
-      -1,
-      (req) => ({ kind: "status", req }),
-    );
-  } catch (e) {
-    return Promise.reject(e);
-  }
+export function wsStatus(h: Handle): { status: number; reason: string } {
+  const status = wsLayer(h, "wsStatus").peerStatus;
+  if (!status) throw new DillError("EAGAIN", "wsStatus: the peer has not closed yet");
+  return status;
 }
 
 // ---- shared plumbing --------------------------------------------------------------

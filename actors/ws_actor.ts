@@ -1,7 +1,8 @@
 /**
  * The WebSocket actor: one per connection. It owns the bytestream beneath it, runs
  * the opening handshake (with an {@link OpeningHandshake}), feeds received bytes to
- * the I/O-free {@link Receiver}, answers pings on its own, queues messages for
+ * the I/O-free {@link Receiver}, answers pings on its own (within a
+ * {@link PongBudget}), queues messages for
  * `mrecv` (an {@link Inbox}; bounded: reading pauses when the application falls
  * behind), frames `msend`s, runs the closing handshake, and the keepalive timers (a
  * {@link Keepalive}). All of it happens one mailbox message at a time; the
@@ -21,9 +22,11 @@ import { SocketLayer } from "./handle.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
+import { now } from "./time.ts";
 import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
 import { Keepalive } from "./ws_keepalive.ts";
+import { PongBudget } from "./ws_pongs.ts";
 import type { WsLimits, WsType } from "./ws_options.ts";
 
 export type { WsAttachInfo, WsStart } from "./ws_handshake.ts";
@@ -42,19 +45,17 @@ export type WsMsg =
   | WsRecvCall
   | { readonly kind: "done"; readonly payload: Uint8Array; readonly req: Request<void> }
   | { readonly kind: "detach"; readonly payload: Uint8Array; readonly req: Request<ByteStream> }
-  | { readonly kind: "status"; readonly req: Request<{ status: number; reason: string }> }
   | { readonly kind: "refused" }
-  | { readonly kind: "pongWritten" }
+  | { readonly kind: "pongWritten"; readonly size: number }
+  | { readonly kind: "failNow" }
+  | { readonly kind: "replyClose" }
+  /** Judges a call with deadline 0 after what was already buffered was processed. */
+  | { readonly kind: "judge"; readonly req: PendingCall }
   | { readonly kind: "closeTcp" }
   | { readonly kind: "tick" };
 
 type Phase = "handshake" | "open";
 
-/**
- * Pongs queued but not yet written. Beyond this, only the latest ping gets an answer
- * (RFC 6455 5.5.3 allows it), so a peer flooding pings cannot grow our output queue.
- */
-const MAX_PONGS_IN_FLIGHT = 4;
 /** Status reported when the connection ended without a close frame (RFC 6455 7.1.5). */
 const ABNORMAL_CLOSURE = 1006;
 const GOING_AWAY = 1001;
@@ -101,15 +102,22 @@ export class WsActor extends SocketLayer<WsMsg> {
   #closeReceived = false;
   /** The peer broke the protocol: we sent our close and wait for it to hang up. */
   #violated = false;
+  /**
+   * The peer broke the protocol after messages the application has not taken yet: they
+   * are delivered first, and replies sent meanwhile go out before our close (option
+   * `failGrace` bounds the wait).
+   */
+  #pendingViolation: { code: number; message: string } | null = null;
+  #failTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Half-closed (option `halfCloseTimeout`): when our close reply goes at the latest. */
+  #halfCloseTimer: ReturnType<typeof setTimeout> | undefined;
   /** The bytestream reported the end of the peer's input. */
   #peerGone = false;
   #sendFailure: DillError | null = null;
   #peerStatus: { status: number; reason: string } | null = null;
   #detachReq: Request<ByteStream> | null = null;
 
-  #pongsInFlight = 0;
-  /** The latest ping not answered yet because too many pongs were in flight. */
-  #unansweredPing: Uint8Array | null = null;
+  readonly #pongs: PongBudget;
 
   readonly #keepalive: Keepalive;
   #closeTcpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -137,6 +145,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#handshake = new OpeningHandshake(start, httpLimits);
     this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
+    this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
     this.#keepalive = new Keepalive(limits, {
       wake: () => this.send({ kind: "tick" }),
       ping: () => this.#write(Opcode.PING, new Uint8Array(0)),
@@ -152,6 +161,15 @@ export class WsActor extends SocketLayer<WsMsg> {
   /** The message type `msend`/`mrecv` use on this socket. */
   get socketType(): WsType {
     return this.#socketType;
+  }
+
+  /**
+   * The status and reason the peer closed with (1006 when it went away without a close
+   * frame or broke the protocol), or `null` while it has not. A read of the actor's
+   * state, safe at any time: it changes only inside the actor's handlers.
+   */
+  get peerStatus(): { status: number; reason: string } | null {
+    return this.#peerStatus ? { ...this.#peerStatus } : null;
   }
 
   protected receive(msg: WsMsg): void {
@@ -172,14 +190,19 @@ export class WsActor extends SocketLayer<WsMsg> {
         return this.#done(msg.payload, msg.req);
       case "detach":
         return this.#detach(msg.payload, msg.req);
-      case "status":
-        return this.#peerStatus
-          ? msg.req.resolve({ ...this.#peerStatus })
-          : msg.req.reject(new DillError("EAGAIN", "wsStatus: the peer has not closed yet"));
       case "refused":
         return this.#failAttach(this.#refusal!);
       case "pongWritten":
-        return this.#pongWritten();
+        this.#pongs.written(msg.size);
+        return this.#parse();
+      case "replyClose":
+        return this.#replyClose();
+      case "failNow":
+        this.#failTimer = undefined;
+        return this.#failNow();
+      case "judge":
+        if (!msg.req.settled) this.expired(msg.req);
+        return;
       case "closeTcp":
         this.#closeTcpTimer = undefined;
         if (!this.#detachReq) this.#lower.send({ kind: "done", req: quiet() });
@@ -209,6 +232,8 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#deflate?.close();
     this.#keepalive.stop();
     clearTimeout(this.#closeTcpTimer);
+    clearTimeout(this.#failTimer);
+    clearTimeout(this.#halfCloseTimer);
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     this.#inbox.cancel(reason);
@@ -222,10 +247,28 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (request) this.#lower.send({ kind: "send", chunks: [request] });
     if (!this.#handshake.needsHead) {
       this.#open(NO_HTTP_INFO(), null, this.#handshake.takeNoHttpDeflate());
-    } else if (!this.park(req)) {
-      return this.#failAttach(null);
+      this.#lower.send({ kind: "attach", consumer: this });
+      return;
     }
+    // The stream hands over the bytes it read ahead now, into this mailbox: with deadline
+    // 0 a request that is already all there still completes.
     this.#lower.send({ kind: "attach", consumer: this });
+    this.#parkOrJudge(req);
+  }
+
+  /**
+   * Parks a call; with deadline 0 (or one already past) the call is judged instead once
+   * the bytes that had already arrived were handled: those the stream had buffered (in
+   * this mailbox by now) and those a read resumed just now finds at once (reported within
+   * this turn of the event loop). Deadline 0 means "if it can be done without waiting",
+   * and those bytes are there.
+   */
+  #parkOrJudge(req: PendingCall): void {
+    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
+      setImmediate(() => this.send({ kind: "judge", req }));
+    } else {
+      this.park(req);
+    }
   }
 
   #handshakeData(chunk: Uint8Array): void {
@@ -280,23 +323,43 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive.inbound();
     if (this.#receiverDone) return; // after a close frame or a violation, input is dropped
     this.#receiver.feed(chunk);
-    for (let ev = this.#receiver.next(); ev !== undefined; ev = this.#receiver.next()) {
+    this.#parse();
+  }
+
+  /**
+   * Handles the frames received so far, in order. While the pongs we owe use up their
+   * budget, parsing holds (the rest stays in the receiver) and reading pauses: a ping
+   * flood costs at most `maxPongBytes` of pongs plus what was already read.
+   */
+  #parse(): void {
+    while (!this.#receiverDone && !this.#owesTooManyPongs()) {
+      const ev = this.#receiver.next();
+      if (ev === undefined) break;
       switch (ev.type) {
         case "message":
           this.#onMessage(ev);
           break;
         case "ping":
-          if (!this.#closeSent) this.#answerPing(ev.data);
+          // The pong joins this pass's batch (sent at its end), owed until written.
+          if (!this.#closeSent) this.#pongs.answer(ev.data);
           break;
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
         case "close":
-          return this.#onPeerClose(ev.code, ev.reason);
+          this.#onPeerClose(ev.code, ev.reason);
+          break;
         case "error":
-          return this.#onViolation(ev.code, ev.message);
+          this.#onViolation(ev.code, ev.message);
+          break;
       }
     }
+    this.#sendPongs();
     this.#flowControl();
+  }
+
+  /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
+  #owesTooManyPongs(): boolean {
+    return !this.#closeSent && this.#pongs.exhausted;
   }
 
   #onMessage(ev: ReceivedMessage): void {
@@ -306,17 +369,21 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   #recv(call: WsRecvCall): void {
-    if (this.#inbox.recv(call, (req) => this.park(req))) this.#flowControl();
+    if (this.#inbox.recv(call, (req) => this.park(req))) return this.#flowControl();
+    // The application asked past the last message before a violation: it is done with
+    // them (and its replies are queued), so the connection fails now.
+    if (this.#pendingViolation && this.#inbox.length === 0) this.#failNow();
   }
 
   /**
    * Pauses the socket while the application is behind, or while the peer does not read
-   * the pongs we owe it; resumes when that is over.
+   * the pongs we owe it (their bytes use up `maxPongBytes`); resumes when that is over.
    */
   #flowControl(): void {
+    if (this.closedReason) return;
     const behind = this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
       this.#inbox.length >= this.#limits.maxQueuedMessages ||
-      this.#pongsInFlight >= MAX_PONGS_IN_FLIGHT;
+      this.#owesTooManyPongs();
     if (behind === this.#paused) return;
     this.#paused = behind;
     this.#lower.send({ kind: behind ? "pause" : "resume" });
@@ -334,10 +401,37 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#peerStatus = { status: code, reason };
     this.#endInput(new DillError("EPIPE", `the peer closed the connection (status ${code})`));
     if (!this.#closeSent) {
-      // Echo the peer's status, as RFC 6455 5.5.1 suggests.
-      this.#closeSent = true;
-      this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
+      const { halfCloseTimeout } = this.#limits;
+      if (halfCloseTimeout > 0 && !this.#detachReq) {
+        // libdill's half-close: our sending half stays open until wsDone (or wsDetach,
+        // hclose), and at most halfCloseTimeout ms, so a dropped handle never leaves
+        // the peer waiting for our close.
+        this.#keepalive.stop();
+        this.#halfCloseTimer = setTimeout(
+          () => this.send({ kind: "replyClose" }),
+          halfCloseTimeout,
+        );
+        return;
+      }
+      this.#replyClose();
+      return;
     }
+    this.#closingHandshakeDone();
+  }
+
+  /** Answers the peer's close frame by echoing its status (RFC 6455 5.5.1). */
+  #replyClose(): void {
+    clearTimeout(this.#halfCloseTimer);
+    this.#halfCloseTimer = undefined;
+    if (this.#closeSent || this.closedReason) return;
+    const code = this.#peerStatus!.status;
+    this.#closeSent = true;
+    this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
+    this.#closingHandshakeDone();
+  }
+
+  /** Both close frames went: detach, or (server) close TCP. */
+  #closingHandshakeDone(): void {
     if (this.#detachReq) return this.#finishDetach();
     this.#keepalive.stop();
     if (this.#start.side === "server") {
@@ -360,6 +454,22 @@ export class WsActor extends SocketLayer<WsMsg> {
     );
     this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
     this.#endInput(error);
+    this.#keepalive.stop();
+    this.#pendingViolation = { code, message };
+    // Fail in order: messages that arrived before the violation are delivered first.
+    const { failGrace } = this.#limits;
+    if (this.#inbox.length === 0 || this.#detachReq || failGrace === 0) return this.#failNow();
+    this.#failTimer = setTimeout(() => this.send({ kind: "failNow" }), failGrace);
+  }
+
+  /** Sends our close for the peer's violation (after any reply already sent) and half-closes. */
+  #failNow(): void {
+    const violation = this.#pendingViolation;
+    if (!violation) return;
+    this.#pendingViolation = null;
+    clearTimeout(this.#failTimer);
+    this.#failTimer = undefined;
+    const { code, message } = violation;
     this.#sendFailure ??= new DillError("EPIPE", `the connection was failed: ${message}`);
     if (!this.#closeSent) {
       this.#closeSent = true;
@@ -367,7 +477,6 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     this.#violated = true;
     this.#lower.send({ kind: "done", req: quiet() });
-    this.#keepalive.stop();
     // A pending wsDetach keeps waiting: the peer gets time to answer and hang up.
   }
 
@@ -380,6 +489,8 @@ export class WsActor extends SocketLayer<WsMsg> {
       );
     }
     this.#peerGone = true;
+    // Failing in order: our replies and close still go out, then failNow half-closes.
+    if (this.#pendingViolation) return;
     if (this.#detachReq && this.#violated) {
       // The peer hung up after our close for its violation: now the detach can fail.
       this.#detachReq.reject(this.#inbox.ended!);
@@ -403,6 +514,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   #done(payload: Uint8Array, req: Request<void>): void {
+    if (this.#pendingViolation) this.#failNow();
     if (this.#closeSent) {
       return req.reject(new DillError("EPIPE", "wsDone: a close frame was already sent"));
     }
@@ -414,26 +526,34 @@ export class WsActor extends SocketLayer<WsMsg> {
       req,
       urgent: true,
     });
+    if (this.#closeReceived) {
+      // Half-closed: this was our reply to the peer's close.
+      clearTimeout(this.#halfCloseTimer);
+      this.#halfCloseTimer = undefined;
+      this.#closingHandshakeDone();
+    }
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
     this.#detachReq = req;
     const detached = new DillError("ECANCELED", "wsDetach: the handle was detached");
     this.#inbox.cancel(detached);
-    if (this.#paused) this.#flowControl();
+    if (this.#pendingViolation) this.#failNow();
     if (!this.#closeSent) {
       this.#closeSent = true;
       this.#write(Opcode.CLOSE, payload);
     }
+    // Frames held back for owed pongs are handled now (no pongs after our close): the
+    // peer's close may be among them.
+    this.#parse();
+    if (this.closedReason) return;
     if (this.#closeReceived) return this.#finishDetach();
     const ended = this.#inbox.ended;
     if (ended && (this.#peerGone || !this.#violated)) {
       req.reject(ended);
       return this.close(ended);
     }
-    if (!this.park(req)) {
-      this.close(new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer yet"));
-    }
+    this.#parkOrJudge(req);
   }
 
   /** Hands the bytestream back with whatever bytes followed the close frame. */
@@ -465,27 +585,15 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#lower.send({ kind: "send", chunks, req });
   }
 
-  #answerPing(data: Uint8Array): void {
-    if (this.#pongsInFlight >= MAX_PONGS_IN_FLIGHT) {
-      this.#unansweredPing = data.slice();
-      return;
-    }
-    this.#pongsInFlight++;
+  /** Sends the pongs of this pass, in one message; their bytes stay owed until written. */
+  #sendPongs(): void {
+    const batch = this.#pongs.take();
+    if (!batch) return;
+    const { chunks, size } = batch;
     const written = new Request<void>("pong", -1);
-    const report = () => this.send({ kind: "pongWritten" });
+    const report = () => this.send({ kind: "pongWritten", size });
     written.promise.then(report, report);
-    const chunks = encodeFrame(Opcode.PONG, data, { masked: this.#masked });
     this.#lower.send({ kind: "send", chunks, req: written });
-  }
-
-  #pongWritten(): void {
-    this.#pongsInFlight--;
-    const ping = this.#unansweredPing;
-    if (ping && !this.#closeSent) {
-      this.#unansweredPing = null;
-      this.#answerPing(ping);
-    }
-    this.#flowControl();
   }
 
   /**
@@ -493,6 +601,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    * elsewhere. A close frame is written at once: the application may close right after.
    */
   #write(opcode: number, payload: Uint8Array): void {
+    this.#sendPongs(); // pongs answered earlier go first
     const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
     this.#lower.send({ kind: "send", chunks, urgent: opcode === Opcode.CLOSE });
   }

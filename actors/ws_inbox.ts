@@ -172,6 +172,8 @@ export class Inbox {
       );
     }
     if (!w.into) return w.req.resolve({ type, size: data.length, data, text: ev.text });
+    // No buffers at all (libdill: first = last = NULL): the message is dropped, its size told.
+    if (w.into.length === 0) return w.req.resolve({ type, size: data.length, data: null });
     let room = 0;
     for (const b of w.into) room += b.length;
     if (data.length > room) {
@@ -193,10 +195,14 @@ export class Inbox {
     w.req.resolve({ type, size: data.length, data: null });
   }
 
-  /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
+  /**
+   * Fails one receive that took a whole message (a type mismatch, buffers too small) or
+   * met the end of input. The message is consumed and the stream is still whole, so
+   * later receives work (libdill's ws.c does the same for a type mismatch); only a
+   * receive that gave up mid-wait (its deadline) ends receiving, see {@link expire}.
+   */
   #fail(w: WsRecvCall, error: DillError): void {
     w.req.reject(error);
-    if (error !== this.#end) this.#failure ??= brokenAfter(error.code);
   }
 }
 

@@ -13,7 +13,7 @@ import type { WsType } from "./ws_options.ts";
 
 /**
  * A message-socket actor answering the WebSocket mailbox messages (`send`, `recv`,
- * `done`, `status`, ...).
+ * `done`, `detach`, ...).
  *
  * @example
  * ```ts
@@ -27,4 +27,6 @@ import type { WsType } from "./ws_options.ts";
 export interface WsLayer extends SocketLayer<WsMsg> {
   /** The message type `msend`/`mrecv` use on this socket. */
   readonly socketType: WsType;
+  /** How the peer closed (what `wsStatus` reports), or `null` while it has not. */
+  readonly peerStatus: { status: number; reason: string } | null;
 }

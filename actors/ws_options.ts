@@ -30,6 +30,31 @@ export interface WsOptions {
   maxQueuedMessages?: number;
   /** Receive calls that may wait at once; more fail with `EBUSY`. Default 1024. */
   maxWaitingCalls?: number;
+  /**
+   * Bytes of pongs (whole frames) we may owe the peer at once: pongs handed to the
+   * bytestream and not written yet. Every ping is answered; while owed pongs use up this
+   * budget (a peer that floods pings and does not read), we stop parsing and reading
+   * until they drain, so a ping flood cannot grow memory. One pong is always allowed.
+   * Default 64 KiB (about 500 pongs of the largest ping).
+   */
+  maxPongBytes?: number;
+  /**
+   * When the peer breaks the protocol after messages the application has not received
+   * yet, those messages are still delivered, and what the application sends meanwhile
+   * goes out before our close frame (1002/1007/1009): the connection fails when the
+   * application asks for a message past them, or this many ms after the violation,
+   * whichever comes first. `0` fails at once. Default 1000.
+   */
+  failGrace?: number;
+  /**
+   * What happens to our sending half when the peer's close frame arrives. `0` (the
+   * default): we answer with our close at once (RFC 6455 5.5.1: "as soon as
+   * practical"), so sending ends with receiving. More than `0`: libdill's half-close:
+   * receiving ends (`EPIPE`) but the application may keep sending until it calls
+   * `wsDone` (whose status is then our reply), `wsDetach` or `hclose`; after this many
+   * ms our close goes anyway, so a peer never waits forever on a forgotten handle.
+   */
+  halfCloseTimeout?: number;
   /** Limits on the HTTP handshake head (size and header count). Defaults: 8 KiB, 64 headers. */
   httpLimits?: HttpLimits;
   /**
@@ -114,6 +139,9 @@ export interface WsLimits {
   readonly maxBufferedBytes: number;
   readonly maxQueuedMessages: number;
   readonly maxWaitingCalls: number;
+  readonly maxPongBytes: number;
+  readonly failGrace: number;
+  readonly halfCloseTimeout: number;
   readonly pingInterval: number;
   readonly pongTimeout: number;
   readonly idleTimeout: number;
@@ -147,6 +175,9 @@ export function wsLimits(options: WsServerOptions): WsLimits {
     maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
     maxQueuedMessages: pick("maxQueuedMessages", 1024),
     maxWaitingCalls: pick("maxWaitingCalls", 1024),
+    maxPongBytes: pick("maxPongBytes", 64 * 1024),
+    failGrace: pick("failGrace", 1000),
+    halfCloseTimeout: pick("halfCloseTimeout", 0),
     pingInterval: pick("pingInterval", 0),
     pongTimeout: pick("pongTimeout", 10_000),
     idleTimeout: pick("idleTimeout", 0),

@@ -148,6 +148,11 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     return this.#settings.socketType;
   }
 
+  /** How the peer closed (`wsStatus`), or `null` while it has not. */
+  get peerStatus(): { status: number; reason: string } | null {
+    return this.#peerStatus ? { ...this.#peerStatus } : null;
+  }
+
   protected receive(msg: WsMsg | SocketEvent): void {
     switch (msg.kind) {
       case "wsOpen":
@@ -171,10 +176,6 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
         return this.#recv(msg);
       case "done":
         return this.#done(msg.payload, msg.req);
-      case "status":
-        return this.#peerStatus
-          ? msg.req.resolve({ ...this.#peerStatus })
-          : msg.req.reject(new DillError("EAGAIN", "wsStatus: the peer has not closed yet"));
       case "detach":
         return msg.req.reject(
           new DillError("ENOTSUP", "wsDetach: a wsUpgrade socket has no bytestream beneath it"),

@@ -1,9 +1,12 @@
 /**
  * The chat page the demo serves on `/`: one self-contained HTML document (inline CSS and
  * script, no external resources). Its script opens a WebSocket to `/ws` on the same host
- * and mirrors the connection in the DOM: `<body data-state>` is `connecting`, `open` or
- * `closed`; once joined `data-name` holds the chat name; after the close `data-close-code`
- * and `data-close-reason` hold what the server sent. The browser test reads those.
+ * (with the page's own query, so `?room=name` picks the room) and mirrors the connection in
+ * the DOM: `<body data-state>` is `connecting`, `open` or `closed`; once joined `data-name`
+ * holds the chat name; after the close `data-close-code` and `data-close-reason` hold what
+ * the server sent. After a close 1001 (going away) or 1006 (no close at all) it tries again a few
+ * times, as a cluster has other processes on the same address. The browser test reads those.
+ * Below the page: how it is served.
  *
  * @module
  */
@@ -85,8 +88,12 @@ const input = document.getElementById("text");
 const button = document.getElementById("send");
 const status = document.getElementById("status");
 const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-const ws = new WebSocket(scheme + location.host + "/ws");
+// A server that went away (1001) or vanished (1006) may have siblings on the same address
+// (a cluster): the page tries again, waiting 1 s, 2 s, ... at most this many times.
+const MAX_RETRIES = 5;
+let ws = null;
 let me = null;
+let retries = 0;
 
 function setState(state, text) {
   body.dataset.state = state;
@@ -107,28 +114,52 @@ function add(className, text, from) {
   list.scrollTop = list.scrollHeight;
 }
 
-ws.onopen = () => setState("open", "connected");
-ws.onmessage = (event) => {
-  const msg = JSON.parse(event.data);
-  if (msg.kind === "welcome") {
-    me = body.dataset.name = msg.name;
-    setState("open", "connected as " + me);
-    add("notice", "You are " + me + ". Online: " + msg.online.join(", "));
-  } else if (msg.kind === "join") {
-    add("notice", msg.name + " joined");
-  } else if (msg.kind === "leave") {
-    add("notice", msg.name + " left");
-  } else if (msg.kind === "chat") {
-    add(msg.from === me ? "chat mine" : "chat", msg.text, msg.from === me ? "you" : msg.from);
-  }
-};
-ws.onclose = (event) => {
-  body.dataset.closeCode = String(event.code);
-  body.dataset.closeReason = event.reason;
-  const why = event.code + (event.reason ? " " + event.reason : "");
-  setState("closed", "disconnected (" + why + ")");
-  add("notice", "Connection closed: " + why + ". Reload to rejoin.");
-};
+function connect() {
+  let opened = false;
+  // The page's query (?room=name) picks the room.
+  ws = new WebSocket(scheme + location.host + "/ws" + location.search);
+  ws.onopen = () => {
+    opened = true;
+    setState("open", "connected");
+  };
+  ws.onmessage = (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.kind === "welcome") {
+      retries = 0;
+      me = body.dataset.name = msg.name;
+      setState("open", "connected as " + me);
+      add("notice", "You are " + me + " in " + msg.room + ". Online: " + msg.online.join(", "));
+    } else if (msg.kind === "join") {
+      add("notice", msg.name + " joined");
+    } else if (msg.kind === "leave") {
+      add("notice", msg.name + " left");
+    } else if (msg.kind === "notice") {
+      add("notice", msg.text);
+    } else if (msg.kind === "chat") {
+      add(msg.from === me ? "chat mine" : "chat", msg.text, msg.from === me ? "you" : msg.from);
+    }
+  };
+  ws.onclose = (event) => {
+    const why = event.code + (event.reason ? " " + event.reason : "");
+    if (opened) { // what the server said; a failed attempt to reconnect keeps it
+      body.dataset.closeCode = String(event.code);
+      body.dataset.closeReason = event.reason;
+    }
+    setState("closed", "disconnected (" + why + ")");
+    if ((event.code === 1001 || event.code === 1006) && retries < MAX_RETRIES) {
+      retries++;
+      if (opened) add("notice", "Connection closed: " + why + ". Reconnecting…");
+      setTimeout(() => {
+        setState("connecting", "reconnecting…");
+        connect();
+      }, 1000 * retries);
+    } else {
+      add("notice", "Connection closed: " + why + ". Reload to rejoin.");
+    }
+  };
+}
+
+connect();
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = input.value.trim();
@@ -141,3 +172,47 @@ form.addEventListener("submit", (event) => {
 </body>
 </html>
 `;
+
+/**
+ * The headers the page is served with, whatever serves it: no caching, and a Content
+ * Security Policy that lets it load nothing from elsewhere and connect only to its own host.
+ *
+ * @example
+ * ```ts
+ * import { PAGE_HEADERS } from "./demo_page.ts";
+ *
+ * console.log(new Headers(PAGE_HEADERS).get("content-type")); // text/html; charset=utf-8
+ * ```
+ */
+export const PAGE_HEADERS: [string, string][] = [
+  ["Content-Type", "text/html; charset=utf-8"],
+  ["Cache-Control", "no-store"],
+  [
+    "Content-Security-Policy",
+    "default-src 'none'; style-src 'unsafe-inline'; " +
+    "script-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  ],
+];
+
+/**
+ * The WebSocket upgrade's Origin check: browsers send `Origin`, and only pages served by
+ * this host may join (no cross-site WebSocket hijacking). Clients that are not browsers
+ * send none and are let in.
+ *
+ * @example
+ * ```ts
+ * import { sameOrigin } from "./demo_page.ts";
+ *
+ * const headers = new Headers({ host: "chat.example:8080" });
+ * console.log(sameOrigin("http://chat.example:8080", { headers })); // true
+ * console.log(sameOrigin("http://evil.example", { headers })); // false
+ * ```
+ */
+export function sameOrigin(origin: string | null, request: { headers: Headers }): boolean {
+  if (origin === null) return true; // not a browser
+  try {
+    return new URL(origin).host === request.headers.get("host");
+  } catch {
+    return false;
+  }
+}

@@ -12,5 +12,5 @@ import { type Handle, messages, now, wsSend, wsStatus } from "@dill/ws/serve";
 /** Echoes until the peer closes; resolves the peer's close status. */
 export async function echoApp(ws: Handle): Promise<{ status: number; reason: string }> {
   for await (const m of messages(ws)) await wsSend(ws, m.type, m.data, now() + 5000);
-  return await wsStatus(ws);
+  return wsStatus(ws);
 }

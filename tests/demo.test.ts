@@ -5,89 +5,30 @@
  */
 
 import assert from "node:assert/strict";
-import { type Demo, startDemo } from "../examples/demo.ts";
+import { type Demo, type DemoMode, startDemo } from "../examples/demo.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import { HttpHeadReader } from "../protocol/http11.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { wsRequestKey } from "../protocol/handshake.ts";
+import { ChatClient, within } from "./helpers/chat_client.ts";
+
+/** Both ways the demo takes connections: its own HTTP on tcpListen, and Deno.serve. */
+const MODES: DemoMode[] = ["tcp", "serve"];
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A chat event as the demo sends it. */
-// deno-lint-ignore no-explicit-any
-type Event = Record<string, any>;
-
 /** Runs `fn` against a fresh demo on a free port, and always stops it. */
-async function withDemo(fn: (demo: Demo, log: string[]) => Promise<void>): Promise<void> {
+async function withDemo(
+  fn: (demo: Demo, log: string[]) => Promise<void>,
+  mode: DemoMode = "tcp",
+): Promise<void> {
   const log: string[] = [];
-  const demo = await startDemo({ port: 0, log: (line) => log.push(line) });
+  const demo = await startDemo({ port: 0, mode, log: (line) => log.push(line) });
   try {
     await fn(demo, log);
   } finally {
     await demo.stop();
-  }
-}
-
-/** Resolves `p`, or rejects with `what` after `ms`; the timer never outlives the call. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Deno's WebSocket client in the chat room, with every event it received kept in order. */
-class ChatClient {
-  readonly events: Event[] = [];
-  readonly closed: Promise<CloseEvent>;
-  readonly #ws: WebSocket;
-  #wake: () => void = () => {};
-
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.onmessage = (e) => {
-      this.events.push(JSON.parse(e.data));
-      this.#wake();
-    };
-    this.closed = new Promise((resolve) => ws.onclose = resolve);
-  }
-
-  /** Joins the room and resolves once the welcome arrived. */
-  static async join(port: number): Promise<ChatClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    const client = new ChatClient(ws);
-    await client.next((e) => e.kind === "welcome");
-    return client;
-  }
-
-  get name(): string {
-    return this.events[0].name;
-  }
-
-  /** The first event so far (or to come) that matches. */
-  async next(match: (e: Event) => boolean, ms = 3000): Promise<Event> {
-    const find = async () => {
-      for (;;) {
-        const found = this.events.find(match);
-        if (found) return found;
-        await new Promise<void>((resolve) => this.#wake = resolve);
-      }
-    };
-    return await within(find(), ms, `no matching event; got ${JSON.stringify(this.events)}`);
-  }
-
-  send(text: string): void {
-    this.#ws.send(text);
-  }
-
-  close(code?: number): void {
-    this.#ws.close(code);
   }
 }
 
@@ -117,76 +58,84 @@ function upgradeRequest(port: number, version = "13"): string {
     `Sec-WebSocket-Version: ${version}\r\n\r\n`;
 }
 
-Deno.test("demo: GET / serves the chat page", async () => {
-  await withDemo(async (demo, log) => {
-    const response = await fetch(`http://127.0.0.1:${demo.port}/`);
-    const page = await response.text();
-    assert.equal(response.status, 200);
-    assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
-    assert.match(page, /<script>/);
-    assert.match(page, /new WebSocket\(scheme \+ location\.host \+ "\/ws"\)/);
-    assert.doesNotMatch(page, /(src|href)="https?:/, "no external resources");
-    assert.match(log.join("\n"), /GET \/ -> 200/);
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): GET / serves the chat page`, async () => {
+    await withDemo(async (demo, log) => {
+      const response = await fetch(`http://127.0.0.1:${demo.port}/`);
+      const page = await response.text();
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
+      assert.match(page, /<script>/);
+      assert.match(page, /new WebSocket\(scheme \+ location\.host \+ "\/ws" \+ location\.search\)/);
+      assert.doesNotMatch(page, /(src|href)="https?:/, "no external resources");
+      assert.match(log.join("\n"), /GET \/ -> 200/);
+    }, mode);
   });
-});
+}
 
-Deno.test("demo: other paths get 404, other methods on / get 405", async () => {
-  await withDemo(async (demo) => {
-    const missing = await fetch(`http://127.0.0.1:${demo.port}/nope?x=1`);
-    assert.equal(missing.status, 404);
-    assert.equal(await missing.text(), "not found\n");
-    const post = await fetch(`http://127.0.0.1:${demo.port}/`, { method: "POST", body: "" });
-    assert.equal(post.status, 405);
-    assert.equal(post.headers.get("allow"), "GET");
-    await post.body?.cancel();
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): other paths get 404, other methods on / get 405`, async () => {
+    await withDemo(async (demo) => {
+      const missing = await fetch(`http://127.0.0.1:${demo.port}/nope?x=1`);
+      assert.equal(missing.status, 404);
+      assert.equal(await missing.text(), "not found\n");
+      const post = await fetch(`http://127.0.0.1:${demo.port}/`, { method: "POST", body: "" });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get("allow"), "GET");
+      await post.body?.cancel();
+    }, mode);
   });
-});
+}
 
-Deno.test("demo: two clients chat; text is broadcast to both; join and leave notices", async () => {
-  await withDemo(async (demo, log) => {
-    const a = await ChatClient.join(demo.port);
-    const b = await ChatClient.join(demo.port);
-    assert.match(a.name, /^guest-\d+$/);
-    assert.notEqual(a.name, b.name);
-    assert.deepEqual(b.events[0].online.sort(), [a.name, b.name].sort());
-    await a.next((e) => e.kind === "join" && e.name === b.name);
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): two clients chat; text is broadcast to both; join and leave notices`, async () => {
+    await withDemo(async (demo, log) => {
+      const a = await ChatClient.join(demo.port);
+      const b = await ChatClient.join(demo.port);
+      assert.match(a.name, /^guest-\d+$/);
+      assert.notEqual(a.name, b.name);
+      assert.deepEqual(b.events[0].online.sort(), [a.name, b.name].sort());
+      await a.next((e) => e.kind === "join" && e.name === b.name);
 
-    a.send("hello, room");
-    const said = { kind: "chat", from: a.name, text: "hello, room" };
-    assert.deepEqual(await a.next((e) => e.kind === "chat"), said);
-    assert.deepEqual(await b.next((e) => e.kind === "chat"), said);
+      a.send("hello, room");
+      const said = { kind: "chat", from: a.name, text: "hello, room" };
+      assert.deepEqual(await a.next((e) => e.kind === "chat"), said);
+      assert.deepEqual(await b.next((e) => e.kind === "chat"), said);
 
-    b.send("héllo ✓ 👋");
-    await a.next((e) => e.kind === "chat" && e.from === b.name && e.text === "héllo ✓ 👋");
+      b.send("héllo ✓ 👋");
+      await a.next((e) => e.kind === "chat" && e.from === b.name && e.text === "héllo ✓ 👋");
 
-    b.close(1000);
-    const bClosed = await within(b.closed, 3000, "b's close");
-    assert.equal(bClosed.code, 1000, "the server echoes the client's close");
-    assert.equal(bClosed.wasClean, true);
-    await a.next((e) => e.kind === "leave" && e.name === b.name);
-    assert.match(log.join("\n"), new RegExp(`joined as ${a.name}`));
+      b.close(1000);
+      const bClosed = await within(b.closed, 3000, "b's close");
+      assert.equal(bClosed.code, 1000, "the server echoes the client's close");
+      assert.equal(bClosed.wasClean, true);
+      await a.next((e) => e.kind === "leave" && e.name === b.name);
+      assert.match(log.join("\n"), new RegExp(`joined lobby as ${a.name}`));
 
-    await demo.stop();
-    const aClosed = await within(a.closed, 3000, "a's close");
-    assert.equal(aClosed.code, 1001);
+      await demo.stop();
+      const aClosed = await within(a.closed, 3000, "a's close");
+      assert.equal(aClosed.code, 1001);
+    }, mode);
   });
-});
+}
 
-Deno.test("demo: stop() closes every client with 1001 and stops listening", async () => {
-  const demo = await startDemo({ port: 0, log: () => {} });
-  const clients = [await ChatClient.join(demo.port), await ChatClient.join(demo.port)];
-  await within(demo.stop(), 5000, "stop()");
-  for (const c of clients) {
-    const closed = await within(c.closed, 3000, "client close");
-    assert.equal(closed.code, 1001);
-    assert.equal(closed.reason, "server shutting down");
-    assert.equal(closed.wasClean, true);
-  }
-  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: demo.port }));
-  await demo.stop(); // a second stop is harmless
-});
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): stop() closes every client with 1001 and stops listening`, async () => {
+    const demo = await startDemo({ port: 0, mode, log: () => {} });
+    const clients = [await ChatClient.join(demo.port), await ChatClient.join(demo.port)];
+    await within(demo.stop(), 5000, "stop()");
+    for (const c of clients) {
+      const closed = await within(c.closed, 3000, "client close");
+      assert.equal(closed.code, 1001);
+      assert.equal(closed.reason, "server shutting down");
+      assert.equal(closed.wasClean, true);
+    }
+    await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: demo.port }));
+    await demo.stop(); // a second stop is harmless
+  });
+}
 
-Deno.test("demo: a frame sent right behind the request head stays in the stream", async () => {
+Deno.test("demo (tcp): a frame sent right behind the request head stays in the stream", async () => {
   // The demo reads the head one byte at a time with brecv precisely so that this works.
   await withDemo(async (demo) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: demo.port });
@@ -265,7 +214,7 @@ function readServer(conn: Deno.Conn) {
   return { head, next, end };
 }
 
-Deno.test("demo: a bad upgrade gets the handshake's HTTP error", async () => {
+Deno.test("demo (tcp): a bad upgrade gets the handshake's HTTP error", async () => {
   await withDemo(async (demo) => {
     const v12 = await rawExchange(demo.port, upgradeRequest(demo.port, "12"));
     assert.match(v12, /^HTTP\/1\.1 426 Upgrade Required\r\n/);
@@ -282,13 +231,49 @@ Deno.test("demo: a bad upgrade gets the handshake's HTTP error", async () => {
   });
 });
 
-Deno.test({
-  name: "demo: a message above the 4 KiB limit is refused with close 1009",
-}, async () => {
-  await withDemo(async (demo) => {
-    const a = await ChatClient.join(demo.port);
-    a.send("x".repeat(5000));
-    const closed = await within(a.closed, 3000, "close 1009");
-    assert.equal(closed.code, 1009);
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): a message above the 4 KiB limit is refused with close 1009`, async () => {
+    await withDemo(async (demo) => {
+      const a = await ChatClient.join(demo.port);
+      a.send("x".repeat(5000));
+      const closed = await within(a.closed, 3000, "close 1009");
+      assert.equal(closed.code, 1009);
+    }, mode);
   });
-});
+}
+
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): rooms are separate; the welcome names the room`, async () => {
+    await withDemo(async (demo) => {
+      const a = await ChatClient.join(demo.port, "kitchen");
+      const b = await ChatClient.join(demo.port, "garden");
+      const c = await ChatClient.join(demo.port, "kitchen");
+      assert.equal(a.events[0].room, "kitchen");
+      assert.equal(b.events[0].room, "garden");
+      assert.deepEqual(b.events[0].online, [b.name]);
+      assert.deepEqual(c.events[0].online.sort(), [a.name, c.name].sort());
+      a.send("in the kitchen");
+      b.send("in the garden");
+      await c.next((e) => e.kind === "chat" && e.text === "in the kitchen");
+      await b.next((e) => e.kind === "chat" && e.text === "in the garden");
+      a.send("done");
+      await c.next((e) => e.kind === "chat" && e.text === "done");
+      assert.equal(c.events.some((e) => e.text === "in the garden"), false);
+      assert.equal(b.events.some((e) => e.kind === "join"), false, "nobody joined the garden");
+      for (const x of [a, b, c]) x.close(1000);
+      await Promise.all([a, b, c].map((x) => within(x.closed, 3000, "close")));
+    }, mode);
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`demo (${mode}): a bad room name is refused with 400 before the upgrade`, async () => {
+    await withDemo(async (demo) => {
+      for (const room of ["No%20Way", "a".repeat(33), ""]) {
+        const refused = await fetch(`http://127.0.0.1:${demo.port}/ws?room=${room}`);
+        assert.equal(refused.status, 400);
+        assert.equal(await refused.text(), "room names are a-z, 0-9 and -, at most 32\n");
+      }
+    }, mode);
+  });
+}

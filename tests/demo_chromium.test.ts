@@ -1,7 +1,7 @@
 /**
  * A real browser against the chat demo: headless Debian Chromium loads the page, its script
  * opens a WebSocket to our server, chats both ways with a Deno client, and sees our close
- * code when the server stops.
+ * code when the server stops, then reconnects by itself to a server back on the same port.
  *
  * How the browser is driven: the Chrome DevTools Protocol, spoken directly over Deno's own
  * WebSocket (no puppeteer/playwright, nothing downloaded). Chromium starts with
@@ -17,7 +17,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startDemo } from "../examples/demo.ts";
+import { type DemoMode, startDemo } from "../examples/demo.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const WATCHDOG_MS = 25_000;
@@ -296,8 +296,8 @@ async function denoClient(port: number) {
 const CHAT_LINES = `[...document.querySelectorAll("#messages li.chat")]
     .map((li) => li.firstChild.textContent + ": " + li.lastChild.textContent)`;
 
-Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 1001", async () => {
-  const demo = await startDemo({ port: 0, log: () => {} });
+async function browserChat(mode: DemoMode): Promise<void> {
+  const demo = await startDemo({ port: 0, mode, log: () => {} });
   let browser: Browser | undefined;
   let cdp: Cdp | undefined;
   let client: Awaited<ReturnType<typeof denoClient>> | undefined;
@@ -315,6 +315,10 @@ Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 10
       "connected and named",
     );
     assert.match(browserName, /^guest-\d+$/);
+    // Chromium offers permessage-deflate: the raw-TCP demo takes it (Deno.serve cannot).
+    const extensions = await page.eval("ws.extensions");
+    if (mode === "tcp") assert.match(String(extensions), /^permessage-deflate/);
+    else assert.equal(extensions, "");
 
     client = await denoClient(demo.port);
     await page.until(
@@ -353,6 +357,22 @@ Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 10
     assert.deepEqual(close, ["1001", "server shutting down"]);
     assert.equal((await within(client.closed, STEP_MS, "Deno client close")).code, 1001);
 
+    // A server comes back on the same address (a restart, or a sibling in a cluster): the page
+    // reconnects by itself, 1 s after the close, and is welcomed again.
+    const again = await startDemo({ port: demo.port, mode, log: () => {} });
+    try {
+      await page.until(
+        `document.body.dataset.state === "open" &&
+          [...document.querySelectorAll("#messages li.notice")]
+            .filter((li) => li.textContent.startsWith("You are ")).length === 2`,
+        "the page back in the room",
+      );
+      const closeCode = await page.eval(`document.body.dataset.closeCode`);
+      assert.equal(closeCode, "1001", "failed attempts (if any) do not replace the server's close");
+    } finally {
+      await again.stop();
+    }
+
     await cdp.call("Browser.close").catch(() => {}); // the browser may go before it answers
     graceful = true;
   } finally {
@@ -366,4 +386,10 @@ Deno.test("demo + Chromium: a browser handshakes, chats both ways, sees close 10
     if (cdp) await within(cdp.closed, STEP_MS, "CDP close").catch(() => cdp?.close());
     await browser?.dispose();
   }
-});
+}
+
+Deno.test("demo + Chromium (tcp): a browser handshakes, chats both ways, sees close 1001", () =>
+  browserChat("tcp"));
+
+Deno.test("demo + Chromium (serve): a browser handshakes, chats both ways, sees close 1001", () =>
+  browserChat("serve"));

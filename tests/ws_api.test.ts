@@ -47,6 +47,7 @@ import {
   openServer,
   settle,
   type Transport,
+  upgradeRequest,
 } from "./helpers/raw_peer.ts";
 
 const MODES = ["nohttp", "http"] as const;
@@ -113,6 +114,15 @@ async function withWs(
   }
 }
 
+/** wsStatus is synchronous: its outcome as a promise, for {@link fails}. */
+function statusOf(h: Handle): Promise<{ status: number; reason: string }> {
+  try {
+    return Promise.resolve(wsStatus(h));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 async function fails(p: Promise<unknown>, code: Parameters<typeof assertFailed>[1], what: string) {
   return assertFailed(await settle(p), code, what);
 }
@@ -145,6 +155,139 @@ for (const mode of MODES) {
       await wsSend(s, WS_BINARY, new Uint8Array([1]), T());
       await fails(mrecv(c, new Uint8Array(8), T()), "EPROTO", "mrecv");
     }, { s: WS_TEXT, c: WS_TEXT });
+  });
+
+  Deno.test(
+    name("a type mismatch consumes the message and leaves the socket usable (libdill ws.c)"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await wsSend(s, WS_TEXT, "text", T());
+        await wsSend(s, WS_BINARY, new Uint8Array([7]), T());
+        await fails(mrecv(c, T()), "EPROTO", "mrecv of text on a binary socket");
+        assert.deepEqual(await mrecv(c, T()), new Uint8Array([7])); // the next one, not "text"
+      });
+    },
+  );
+
+  Deno.test(
+    name("a buffer too small → EMSGSIZE; the message is consumed, the socket stays usable"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await msend(s, new Uint8Array(10), T());
+        await msend(s, new Uint8Array([1, 2]), T());
+        await fails(mrecv(c, new Uint8Array(4), T()), "EMSGSIZE", "mrecv into 4 bytes");
+        const buf = new Uint8Array(4);
+        assert.equal(await mrecvl(c, [buf], T()), 2);
+        assert.deepEqual(buf.subarray(0, 2), new Uint8Array([1, 2]));
+      });
+    },
+  );
+
+  Deno.test(
+    name("mrecvl/wsRecvl with no buffers drop the message and return its size"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await msend(s, new Uint8Array(5), T());
+        await wsSend(s, WS_TEXT, "abc", T());
+        await msend(s, new Uint8Array([9]), T());
+        assert.equal(await mrecvl(c, [], T()), 5);
+        assert.deepEqual(await wsRecvl(c, [], T()), { type: WS_TEXT, size: 3 });
+        assert.deepEqual(await mrecv(c, T()), new Uint8Array([9]));
+      });
+    },
+  );
+
+  Deno.test(name("wsStatus is synchronous: a value, or a thrown EAGAIN"), async () => {
+    await withWs(mode, async ({ s, c }) => {
+      assert.throws(() => wsStatus(s), { code: "EAGAIN" });
+      await wsDone(c, 4000, "sync", T());
+      await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+      const status = wsStatus(s);
+      assert.ok(!(status instanceof Promise));
+      assert.deepEqual(status, { status: 4000, reason: "sync" });
+    });
+  });
+
+  Deno.test(
+    name("wsDetach with deadline 0 while reading is paused and the peer's close is there"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          // The app does not read: after the first message we stop reading, so the rest
+          // and the peer's close wait in the pipe, already arrived.
+          for (let i = 0; i < 3; i++) await msend(c, new Uint8Array(20_000), T());
+          await wsDone(c, 1000, "", T());
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const raw = await wsDetach(s, 1000, "", 0);
+          hclose(raw);
+        },
+        {},
+        { s: { maxBufferedBytes: 1 } },
+      );
+    },
+  );
+
+  Deno.test(
+    name("default: the peer's close is answered at once; sending after it → EPIPE"),
+    async () => {
+      await withWs(mode, async ({ s, c }) => {
+        await wsDone(c, 4000, "", T());
+        await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+        await fails(msend(s, "late", T()), "EPIPE", "msend after the peer's close");
+        await fails(mrecv(c, T()), "EPIPE", "the client got our echo");
+        assert.deepEqual(wsStatus(c), { status: 4000, reason: "" });
+      });
+    },
+  );
+
+  Deno.test(
+    name("halfCloseTimeout: libdill's half-close, the peer's wsDone leaves our sending half open"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          await wsDone(c, 1000, "bye", T());
+          await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+          await msend(s, "still talking", T()); // our sending half is still open
+          assert.equal(dec.decode(await mrecv(c, T())), "still talking");
+          await wsDone(s, 4001, "done", T()); // our reply to the peer's close
+          await fails(mrecv(c, T()), "EPIPE", "mrecv after our close");
+          assert.deepEqual(wsStatus(c), { status: 4001, reason: "done" });
+          assert.deepEqual(wsStatus(s), { status: 1000, reason: "bye" });
+        },
+        {},
+        { s: { halfCloseTimeout: 5000 } },
+      );
+    },
+  );
+
+  Deno.test(
+    name("halfCloseTimeout: an application that never calls wsDone still answers in time"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ c }) => {
+          const t0 = now();
+          await wsDone(c, 4002, "", T());
+          await fails(mrecv(c, T()), "EPIPE", "the peer waits for our close");
+          const waited = now() - t0;
+          assert.ok(waited >= 150 && waited < 1500, `our close came after ${waited} ms`);
+          assert.deepEqual(wsStatus(c), { status: 4002, reason: "" }); // the echo
+        },
+        {},
+        { s: { halfCloseTimeout: 200 } },
+      );
+    },
+  );
+
+  Deno.test(name("wsDetach with deadline 0 after the peer's close arrived succeeds"), async () => {
+    await withWs(mode, async ({ s, c }) => {
+      await wsDone(c, 1000, "", T());
+      await fails(mrecv(s, T()), "EPIPE", "mrecv after the close");
+      const raw = await wsDetach(s, 1000, "", 0);
+      hclose(raw);
+    });
   });
 
   Deno.test(name("mrecvText on a text socket; EPROTO on a binary one"), async () => {
@@ -247,8 +390,8 @@ for (const mode of MODES) {
 
   Deno.test(name("wsStatus before the peer closed → EAGAIN"), async () => {
     await withWs(mode, async ({ s, c }) => {
-      await fails(wsStatus(s), "EAGAIN", "wsStatus server");
-      await fails(wsStatus(c), "EAGAIN", "wsStatus client");
+      await fails(statusOf(s), "EAGAIN", "wsStatus server");
+      await fails(statusOf(c), "EAGAIN", "wsStatus client");
     });
   });
 
@@ -416,7 +559,7 @@ for (const mode of MODES) {
       try {
         await fails(mrecv(x, T()), "ENOTSUP", "mrecv on a bytestream");
         await fails(msend(y, "m", T()), "ENOTSUP", "msend on a bytestream");
-        await fails(wsStatus(x), "ENOTSUP", "wsStatus on a bytestream");
+        await fails(statusOf(x), "ENOTSUP", "wsStatus on a bytestream");
       } finally {
         hclose(x);
         hclose(y);
@@ -437,7 +580,7 @@ for (const mode of MODES) {
       assert.ok(now() - t0 < 500);
       await fails(mrecv(p.s, T()), "EBADF", "mrecv after hclose");
       await fails(msend(p.s, "x", T()), "EBADF", "msend after hclose");
-      await fails(wsStatus(p.s), "EBADF", "wsStatus after hclose");
+      await fails(statusOf(p.s), "EBADF", "wsStatus after hclose");
       // The peer sees the connection end without a close frame.
       await fails(mrecv(p.c, T()), "ECONNRESET", "peer mrecv");
       assert.deepEqual(await wsStatus(p.c), { status: 1006, reason: "" });
@@ -622,7 +765,7 @@ Deno.test("ws api/tcp: keepalive: a peer that answers pings keeps the connection
     const f = await rig.peer.readFrame(); // maybe a ping first
     const data = f.opcode === OP.PING ? await rig.peer.readFrame() : f;
     assert.deepEqual(data.payload, new Uint8Array([2]));
-    await fails(wsStatus(rig.ws), "EAGAIN", "wsStatus");
+    await fails(statusOf(rig.ws), "EAGAIN", "wsStatus");
   } finally {
     await rig.close();
   }
@@ -744,4 +887,81 @@ Deno.test({
       await rig.close();
     }
   },
+});
+
+// ---- deadline 0 means "if it can be done without waiting" -------------------------------
+
+Deno.test("ws api/pipe: wsAttachServer with deadline 0 succeeds when the request already arrived", async () => {
+  const [a, b] = ipcPair();
+  try {
+    await bsend(b, upgradeRequest(), T());
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a's stream reads it ahead
+    const { handle, resource } = await wsAttachServer(a, 0, 0);
+    try {
+      assert.equal(resource, "/chat");
+      const head = await brecv(b, new Uint8Array(12), T());
+      assert.equal(dec.decode(head), "HTTP/1.1 101");
+    } finally {
+      hclose(handle);
+    }
+  } finally {
+    closeQuietly(b);
+  }
+});
+
+Deno.test("ws api/pipe: wsAttachServer with deadline 0 and half a request → ETIMEDOUT", async () => {
+  const [a, b] = ipcPair();
+  try {
+    const request = upgradeRequest();
+    await bsend(b, request.subarray(0, 40), T());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await fails(wsAttachServer(a, 0, 0), "ETIMEDOUT", "wsAttachServer with half a request");
+  } finally {
+    closeQuietly(b);
+  }
+});
+
+Deno.test("ws api/pipe: deadlines other than -1, 0 and finite times → EINVAL (libdill waits forever on any negative)", async () => {
+  const p = await wsPair("nohttp");
+  try {
+    for (const deadline of [-5, -0.5, NaN, Infinity, -Infinity]) {
+      await fails(mrecv(p.s, deadline), "EINVAL", `mrecv(${deadline})`);
+      await fails(msend(p.s, "x", deadline), "EINVAL", `msend(${deadline})`);
+      await fails(wsDone(p.s, 1000, "", deadline), "EINVAL", `wsDone(${deadline})`);
+    }
+    // None of them broke the socket.
+    await msend(p.c, "ok", T());
+    assert.equal(dec.decode(await mrecv(p.s, T())), "ok");
+  } finally {
+    p.close();
+  }
+  const [a, b] = ipcPair();
+  try {
+    await fails(wsAttachServer(a, 0, -2), "EINVAL", "wsAttachServer(-2)");
+  } finally {
+    closeQuietly(a);
+    closeQuietly(b);
+  }
+});
+
+Deno.test("ws api/pipe: the new limits reject values that are not numbers >= 0 (EINVAL)", async () => {
+  for (const options of [{ maxPongBytes: -1 }, { failGrace: NaN }, { halfCloseTimeout: -5 }]) {
+    const [a, b] = ipcPair();
+    try {
+      await fails(
+        wsAttachServer(a, WS_NOHTTP, T(), options as WsServerOptions),
+        "EINVAL",
+        JSON.stringify(options),
+      );
+    } finally {
+      closeQuietly(a);
+      closeQuietly(b);
+    }
+  }
+});
+
+Deno.test("ws api: no _mem variants: the module exports none (README, Differences from libdill)", async () => {
+  const api = await import("../mod.ts");
+  assert.deepEqual(Object.keys(api).filter((name) => /_?mem$/i.test(name)), []);
+  assert.equal(typeof api.wsAttachServer, "function"); // the call to use instead
 });

@@ -28,8 +28,11 @@ import {
   closeBody,
   concat,
   connectRaw,
+  expectNumberedPongs,
   frame,
   FRAME_RULES,
+  numbered,
+  numberOf,
   OP,
   openServer,
   type ParsedResponse,
@@ -42,6 +45,61 @@ import {
 } from "./helpers/raw_peer.ts";
 
 const dec = new TextDecoder();
+
+// ---- failing in order -----------------------------------------------------------------
+
+for (const transport of TRANSPORTS) {
+  const name = (s: string) => `ws server/${transport}: ${s}`;
+
+  Deno.test(
+    name(
+      "a message then a violation in one burst: the message is delivered, the reply goes out before the 1002",
+    ),
+    async () => {
+      const rig = await openServer(transport, { flags: WS_TEXT });
+      try {
+        await rig.peer.send(concat(
+          rig.peer.frame({ opcode: OP.TEXT, payload: "question" }),
+          rig.peer.frame({ opcode: OP.TEXT, payload: "bad", mask: false }), // a violation
+        ));
+        await new Promise((resolve) => setTimeout(resolve, 20)); // both were read by now
+        const got = await mrecv(rig.ws, now() + 2000);
+        assert.equal(dec.decode(got), "question");
+        await msend(rig.ws, "answer", now() + 2000); // no EPIPE
+        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
+        const reply = await rig.peer.readFrame();
+        assert.equal(reply.opcode, OP.TEXT);
+        assert.equal(dec.decode(reply.payload), "answer");
+        assert.equal((await rig.peer.readClose()).code, 1002);
+      } finally {
+        await rig.close();
+      }
+    },
+  );
+
+  Deno.test(
+    name("a violation behind a message the app does not read fails the connection after failGrace"),
+    async () => {
+      const rig = await openServer(transport, { options: { failGrace: 200 } });
+      try {
+        const t0 = now();
+        await rig.peer.send(concat(
+          rig.peer.frame({ opcode: OP.BINARY, payload: "unread" }),
+          rig.peer.frame({ opcode: OP.BINARY, payload: "bad", mask: false }),
+        ));
+        assert.equal((await rig.peer.readClose()).code, 1002);
+        const waited = now() - t0;
+        assert.ok(waited >= 150, `the close came after ${waited} ms, before failGrace`);
+        assertQuick(t0, "the 1002 after failGrace", 1000);
+        // What arrived before the violation is still there for the application.
+        assert.equal(dec.decode(await mrecv(rig.ws, now() + 2000)), "unread");
+        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
+      } finally {
+        await rig.close();
+      }
+    },
+  );
+}
 
 // ---- framing rules ---------------------------------------------------------------------
 
@@ -133,6 +191,23 @@ for (const transport of TRANSPORTS) {
       }
     },
   );
+
+  Deno.test(name("10 pings back to back get 10 pongs, in order, same payloads"), async () => {
+    const rig = await openServer(transport);
+    try {
+      const pings = Array.from({ length: 10 }, (_, i) => bytes(`ping ${i} ${"x".repeat(i * 10)}`));
+      await rig.peer.send(
+        concat(...pings.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
+      );
+      for (const payload of pings) {
+        const f = await rig.peer.readFrame();
+        assert.equal(f.opcode, OP.PONG);
+        assert.deepEqual(f.payload, payload);
+      }
+    } finally {
+      await rig.close();
+    }
+  });
 
   Deno.test(name("pings between fragments are answered; the message is reassembled"), async () => {
     const rig = await openServer(transport, { flags: WS_TEXT });
@@ -357,36 +432,53 @@ Deno.test("ws server/tcp: a 512 MiB announcement within the limit is not allocat
 });
 
 Deno.test(
-  "ws server/pipe: a 16 MiB ping flood costs bounded memory; the latest ping is still answered",
+  "ws server/pipe: a ping flood from a peer that does not read costs bounded memory; every ping is answered in order",
   async () => {
     const rig = await openServer("pipe");
     try {
       const mask = new Uint8Array(4);
-      const one = frame({ opcode: OP.PING, payload: new Uint8Array(125), mask });
-      const count = Math.floor(16 * 1024 * 1024 / one.length);
-      const flood = new Uint8Array(one.length * count);
-      for (let i = 0; i < count; i++) flood.set(one, i * one.length);
-      const before = retainedExternalMemory();
-      // The peer reads none of our pongs while it floods: we owe at most a few pongs at a
-      // time (RFC 6455 5.5.3 lets us answer only the latest ping) and stop reading while
-      // even those cannot drain, so nothing piles up.
-      await rig.peer.wire.write(flood, now() + 5000);
-      await rig.peer.sendFrame({ opcode: OP.PING, payload: "last", mask });
-      const grown = retainedExternalMemory() - before;
-      assert.ok(grown < 8 * 1024 * 1024, `memory grew by ${grown} bytes`);
-      let pongs = 0;
-      for (;;) {
-        const f = await rig.peer.readFrame(now() + 5000);
-        assert.equal(f.opcode, OP.PONG);
-        pongs++;
-        if (dec.decode(f.payload) === "last") break;
+      const count = Math.floor(16 * 1024 * 1024 / 131); // 16 MiB of 125-byte pings
+      const flood = new Uint8Array(131 * count);
+      for (let i = 0; i < count; i++) {
+        flood.set(frame({ opcode: OP.PING, payload: numbered(i, 125), mask }), i * 131);
       }
-      assert.ok(pongs < count / 10, `${pongs} pongs for ${count} pings`);
+      const before = retainedExternalMemory();
+      // The peer reads none of our pongs while it floods: once the pongs we owe use up
+      // maxPongBytes we stop parsing and reading, so its write cannot finish.
+      let written = false;
+      // Settled in any case (the wire fails when the test ends early): never left dangling.
+      const writing = settle(rig.peer.wire.write(flood, -1).then(() => written = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const grown = retainedExternalMemory() - before;
+      // Buffers of a few hundred KiB each (reads, writes, the pong budget) on both ends
+      // of the pipe: far from the 16 MiB of pongs an unbounded queue would hold.
+      assert.ok(grown < 6 * 1024 * 1024, `memory grew by ${grown} bytes`);
+      assert.equal(written, false, "the whole flood was read while no pong could drain");
+      // Now the peer reads: every ping gets its pong, in order.
+      await expectNumberedPongs(rig.peer, count, 125);
+      assertOk(await writing, "the flood's write");
     } finally {
       await rig.close();
     }
   },
 );
+
+Deno.test("ws server/pipe: maxPongBytes 0 still answers every ping, one pong at a time", async () => {
+  const rig = await openServer("pipe", { options: { maxPongBytes: 0 } });
+  try {
+    const pings = Array.from({ length: 50 }, (_, i) => numbered(i, 20));
+    await rig.peer.send(
+      concat(...pings.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
+    );
+    for (let i = 0; i < pings.length; i++) {
+      const f = await rig.peer.readFrame();
+      assert.equal(f.opcode, OP.PONG);
+      assert.equal(numberOf(f.payload), i);
+    }
+  } finally {
+    await rig.close();
+  }
+});
 
 Deno.test("ws server/tcp: a message in 10 000 one-byte fragments is reassembled", async () => {
   const rig = await openServer("tcp");

@@ -645,6 +645,51 @@ export function switchingProtocols(key: string, extra: string[] = []): Uint8Arra
   return bytes(lines.join("\r\n") + "\r\n\r\n");
 }
 
+/** A payload of `size` bytes (at least 4) that starts with the number `i`. */
+export function numbered(i: number, size: number): Uint8Array {
+  const payload = new Uint8Array(size);
+  new DataView(payload.buffer).setUint32(0, i);
+  return payload;
+}
+
+/** The number a {@link numbered} payload starts with. */
+export function numberOf(payload: Uint8Array): number {
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+}
+
+/**
+ * Reads `count` pongs our side sent in answer to {@link numbered} pings of `size` bytes
+ * and checks each one: a final pong, masked as our role requires, carrying the payload
+ * numbered `0, 1, 2, ...` in order. Reads many frames at a time (they all have the same
+ * size), so that checking a flood of pongs takes little time.
+ */
+export async function expectNumberedPongs(
+  peer: RawPeer,
+  count: number,
+  size: number,
+  deadline = now() + 5000,
+): Promise<void> {
+  assert.ok(size >= 4 && size <= 125);
+  const masked = peer.role === "server"; // our client masks
+  const frameSize = 2 + (masked ? 4 : 0) + size;
+  const perRead = 1024;
+  for (let first = 0; first < count; first += perRead) {
+    const n = Math.min(perRead, count - first);
+    const block = await peer.read(n * frameSize, deadline);
+    for (let k = 0; k < n; k++) {
+      const at = k * frameSize;
+      assert.equal(block[at], 0x80 | OP.PONG, `frame ${first + k} is not a final pong`);
+      assert.equal(block[at + 1], (masked ? 0x80 : 0) | size, `pong ${first + k}: header`);
+      const payload = block.slice(at + frameSize - size, at + frameSize);
+      if (masked) {
+        const key = block.subarray(at + 2, at + 6);
+        for (let j = 0; j < size; j++) payload[j] ^= key[j & 3];
+      }
+      assert.equal(numberOf(payload), first + k, `pong ${first + k} answers another ping`);
+    }
+  }
+}
+
 /** Asserts that `ms` (elapsed) is well before a deadline `budget` ms away. */
 export function assertQuick(startedAt: number, what: string, budget = 1000): void {
   const elapsed = now() - startedAt;

@@ -1,0 +1,251 @@
+/**
+ * The demo's HTTP side on a raw TCP listener, and why `WS_NOHTTP` exists: it reads each
+ * HTTP request head itself from the TCP bytestream, serves the page on `/`, and only for
+ * `/ws` answers the WebSocket upgrade and stacks a WebSocket layer on the same stream with
+ * `wsAttachServer(s, WS_NOHTTP | WS_TEXT, ...)`: the HTTP part is ours, the framing the
+ * library's. The chat itself is {@link ChatRooms}'s.
+ *
+ * @module
+ */
+
+import {
+  brecv,
+  bsend,
+  type Handle,
+  hclose,
+  isDillError,
+  now,
+  tcpAccept,
+  tcpClose,
+  WS_NOHTTP,
+  WS_TEXT,
+  wsAttachServer,
+  wsDetach,
+} from "../mod.ts";
+import {
+  HttpError,
+  HttpHeadReader,
+  type HttpRequestHead,
+  writeHttpErrorResponse,
+  writeHttpResponse,
+} from "../protocol/http11.ts";
+import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import { wsDeflate } from "../actors/ws_deflate.ts";
+import {
+  BAD_ROOM,
+  type ChatRooms,
+  DEFAULT_ROOM,
+  MAX_CHAT_MESSAGE,
+  ROOM_NAME,
+} from "./chat_rooms.ts";
+import { DEMO_PAGE, PAGE_HEADERS, sameOrigin } from "./demo_page.ts";
+
+const HEAD_TIMEOUT_MS = 5_000; // a client has this long to send its request head
+const SEND_TIMEOUT_MS = 2_000; // a slow client may hold up one send this long
+const CLOSE_TIMEOUT_MS = 1_000; // closing handshakes (WebSocket, then TCP) get this long
+
+/** One accepted connection and its current top handle. */
+interface Conn {
+  handle: Handle;
+  readonly peer: string;
+  chatting: boolean;
+}
+
+/**
+ * Serves the page and the chat on an open TCP listener until {@link TcpChatServer.stop}.
+ *
+ * @example
+ * ```ts ignore
+ * const server = new TcpChatServer(tcpListen({ port: 8080 }), new ChatRooms(), console.log);
+ * await server.stop();
+ * ```
+ */
+export class TcpChatServer {
+  readonly #listener: Handle;
+  readonly #rooms: ChatRooms;
+  readonly #log: (line: string) => void;
+  readonly #conns = new Set<Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+  #closing = false;
+  #stopped: Promise<void> | null = null;
+
+  constructor(listener: Handle, rooms: ChatRooms, log: (line: string) => void) {
+    this.#listener = listener;
+    this.#rooms = rooms;
+    this.#log = log;
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /** Stops accepting, asks every chat member to leave (1001), waits until all is closed. */
+  stop(): Promise<void> {
+    return this.#stopped ??= this.#shutdown();
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closing) {
+      try {
+        const { handle, addr } = await tcpAccept(this.#listener, -1);
+        this.#spawn({ handle, peer: `${addr.hostname}:${addr.port}`, chatting: false });
+      } catch (e) {
+        if (this.#closing) return;
+        this.#log(`accept failed: ${describe(e)}`);
+        if (!isDillError(e, "EMFILE")) return; // the listener is broken for good
+        await new Promise((resolve) => setTimeout(resolve, 100)); // out of fds: let some close
+      }
+    }
+  }
+
+  /** Serves one connection in its own task; whatever happens there stays there. */
+  #spawn(conn: Conn): void {
+    this.#conns.add(conn);
+    const task = this.#serve(conn)
+      .catch((e) => this.#log(`${conn.peer} failed: ${describe(e)}`))
+      .finally(() => {
+        closeQuietly(conn.handle);
+        this.#conns.delete(conn);
+        this.#tasks.delete(task);
+      });
+    this.#tasks.add(task);
+  }
+
+  async #serve(conn: Conn): Promise<void> {
+    let head: HttpRequestHead;
+    try {
+      head = await readRequestHead(conn.handle, now() + HEAD_TIMEOUT_MS);
+    } catch (e) {
+      if (e instanceof HttpError) {
+        return this.#reply(conn, "bad head", e.status, writeHttpErrorResponse(e.status, e.message));
+      }
+      return this.#log(`${conn.peer} sent no request (${describe(e)})`);
+    }
+    const what = `${head.method} ${head.target}`;
+    const q = head.target.indexOf("?");
+    const path = q < 0 ? head.target : head.target.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : head.target.slice(q + 1));
+    if (path === "/ws") return this.#upgrade(conn, head, query);
+    if (path !== "/") {
+      return this.#reply(conn, what, 404, writeHttpErrorResponse(404, "not found"));
+    }
+    if (head.method !== "GET") {
+      return this.#reply(
+        conn,
+        what,
+        405,
+        writeHttpErrorResponse(405, "use GET", [["Allow", "GET"]]),
+      );
+    }
+    return this.#reply(conn, what, 200, pageResponse());
+  }
+
+  /** Sends a whole HTTP response, then closes the connection cleanly. */
+  async #reply(conn: Conn, what: string, status: number, response: Uint8Array): Promise<void> {
+    this.#log(`${conn.peer} ${what} -> ${status}`);
+    await bsend(conn.handle, response, now() + SEND_TIMEOUT_MS);
+    await tcpClose(conn.handle, now() + CLOSE_TIMEOUT_MS);
+  }
+
+  /** Validates the upgrade, answers 101 on the raw stream, then attaches WebSocket on it. */
+  async #upgrade(conn: Conn, head: HttpRequestHead, query: URLSearchParams): Promise<void> {
+    const room = query.get("room") ?? DEFAULT_ROOM;
+    if (!ROOM_NAME.test(room)) {
+      const refusal = writeHttpErrorResponse(400, BAD_ROOM);
+      return this.#reply(conn, "upgrade refused (bad room)", 400, refusal);
+    }
+    let accepted: ReturnType<typeof acceptUpgrade>;
+    try {
+      // Browsers offer permessage-deflate; chat JSON shrinks well, so take it.
+      const perMessageDeflate = wsDeflate({}, "server") ?? undefined;
+      accepted = acceptUpgrade(head, { checkOrigin: sameOrigin, perMessageDeflate });
+    } catch (e) {
+      if (!(e instanceof HandshakeError)) throw e;
+      return this.#reply(conn, `upgrade refused (${e.message})`, e.status, e.response);
+    }
+    try {
+      await bsend(conn.handle, accepted.response, now() + SEND_TIMEOUT_MS);
+    } catch (e) {
+      accepted.deflate?.release(); // no socket will take the codec's memory reservation
+      throw e;
+    }
+    const deadline = now() + SEND_TIMEOUT_MS;
+    const negotiatedDeflate = accepted.deflate ?? undefined;
+    const options = { maxMessageSize: MAX_CHAT_MESSAGE, negotiatedDeflate };
+    conn.handle =
+      (await wsAttachServer(conn.handle, WS_NOHTTP | WS_TEXT, deadline, options)).handle;
+    conn.chatting = true;
+    await this.#rooms.serve({
+      handle: conn.handle,
+      room,
+      peer: conn.peer,
+      close: () => closeWebSocket(conn),
+    });
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    this.#log("shutting down");
+    closeQuietly(this.#listener);
+    await this.#accepting;
+    // Chat members get a close frame and answer it; the rest are cut off.
+    this.#rooms.goAway();
+    for (const conn of this.#conns) if (!conn.chatting) closeQuietly(conn.handle);
+    const allDone = Promise.allSettled([...this.#tasks]);
+    if (!await settlesWithin(allDone, 3 * CLOSE_TIMEOUT_MS)) {
+      for (const conn of this.#conns) closeQuietly(conn.handle);
+      await allDone;
+    }
+  }
+}
+
+/**
+ * Reads one request head, one byte at a time. `brecv` moves exactly the bytes asked for, so
+ * it never takes a byte beyond the head: a client may send its first WebSocket frame right
+ * behind the request, and that frame must stay in the stream for the WebSocket layer. The
+ * reader's limits bound the size (8 KiB, 64 headers); the deadline bounds the time.
+ */
+async function readRequestHead(s: Handle, deadline: number): Promise<HttpRequestHead> {
+  const reader = new HttpHeadReader("request");
+  const byte = new Uint8Array(1);
+  for (;;) {
+    await brecv(s, byte, deadline);
+    const done = reader.feed(byte);
+    if (done) return done.head;
+  }
+}
+
+/** Ends a chat connection cleanly: the WebSocket closing handshake, then the TCP close. */
+async function closeWebSocket(conn: Conn): Promise<void> {
+  try {
+    conn.handle = await wsDetach(conn.handle, 1000, "", now() + CLOSE_TIMEOUT_MS);
+    await tcpClose(conn.handle, now() + CLOSE_TIMEOUT_MS);
+  } catch {
+    // Both calls close the stack even when they fail; nothing is left to release.
+  }
+}
+
+function pageResponse(): Uint8Array {
+  return writeHttpResponse(200, "OK", [...PAGE_HEADERS, ["Connection", "close"]], DEMO_PAGE);
+}
+
+function closeQuietly(h: Handle): void {
+  try {
+    hclose(h);
+  } catch {
+    // Already closed, or handed to another layer that closes it.
+  }
+}
+
+/** Whether `p` settles within `ms`; the timer never outlives the call. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,231 @@
+/**
+ * The demo's rooms (examples/chat_rooms.ts) without a network: members are dill-ws
+ * WebSocket pairs over in-memory pipes, and "processes" are several `ChatRooms` on one
+ * in-process hub. Origin filtering (exactly once), who is online across processes, a
+ * crashed process taken off the list, and the bounded outbox of a member that stops reading.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type Handle,
+  hclose,
+  ipcPair,
+  mrecvText,
+  msend,
+  now,
+  WS_TEXT,
+  wsAttachClient,
+  wsAttachServer,
+} from "../mod.ts";
+import { ChatRooms } from "../examples/chat_rooms.ts";
+import { type Hub, type HubStatus, type HubSubscription, LocalHub } from "../examples/hub.ts";
+import { within } from "./helpers/chat_client.ts";
+
+const T = 3000;
+// deno-lint-ignore no-explicit-any
+type Event = Record<string, any>;
+
+/** One process's view of a shared hub; `close` cuts only this view, as a crash would. */
+class HubView implements Hub {
+  readonly kind = "view";
+  readonly #hub: Hub;
+  readonly #subs = new Set<HubSubscription>();
+  #cut = false;
+
+  constructor(hub: Hub) {
+    this.#hub = hub;
+  }
+
+  publish(topic: string, message: string): void {
+    if (!this.#cut) this.#hub.publish(topic, message);
+  }
+
+  subscribe(topic: string, deliver: (message: string) => void): HubSubscription {
+    const sub = this.#hub.subscribe(topic, (m) => this.#cut || deliver(m));
+    this.#subs.add(sub);
+    return {
+      unsubscribe: () => {
+        sub.unsubscribe();
+        this.#subs.delete(sub);
+      },
+    };
+  }
+
+  watch(_listener: (status: HubStatus) => void): void {}
+
+  close(): Promise<void> {
+    this.#cut = true;
+    for (const sub of this.#subs) sub.unsubscribe();
+    return Promise.resolve();
+  }
+}
+
+/** A chat member: the client end of a WebSocket pair whose server end `rooms` serves. */
+class Member {
+  readonly events: Event[] = [];
+  readonly served: Promise<void>;
+  readonly #client: Handle;
+  readonly #reading: Promise<void> | null;
+
+  private constructor(client: Handle, served: Promise<void>, read: boolean) {
+    this.#client = client;
+    this.served = served;
+    this.#reading = read ? this.#read() : null;
+  }
+
+  static async join(rooms: ChatRooms, room: string, read = true): Promise<Member> {
+    const [s, c] = ipcPair({ pipeCapacity: 4096, readHighWater: 4096, writeHighWater: 4096 });
+    // A client that stops reading stops taking messages soon: small limits on its side.
+    const clientLimits = { maxQueuedMessages: 4, maxBufferedBytes: 16 * 1024, readHighWater: 4096 };
+    const [server, client] = await Promise.all([
+      wsAttachServer(s, WS_TEXT, now() + T),
+      wsAttachClient(c, WS_TEXT, "/ws", "chat", now() + T, clientLimits),
+    ]);
+    const served = rooms.serve({
+      handle: server.handle,
+      room,
+      peer: "pipe",
+      close: () => Promise.resolve(closeQuietly(server.handle)),
+    });
+    const member = new Member(client.handle, served, read);
+    if (read) await member.next((e) => e.kind === "welcome");
+    return member;
+  }
+
+  get name(): string {
+    return this.events[0].name;
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for (;;) this.events.push(JSON.parse(await mrecvText(this.#client, -1)));
+    } catch {
+      // Closed: the member left or was dropped.
+    }
+  }
+
+  async next(match: (e: Event) => boolean): Promise<Event> {
+    const deadline = Date.now() + T;
+    for (;;) {
+      const found = this.events.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no match in ${JSON.stringify(this.events)}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  count(match: (e: Event) => boolean): number {
+    return this.events.filter(match).length;
+  }
+
+  say(text: string): Promise<void> {
+    return msend(this.#client, text, now() + T);
+  }
+
+  /** Hangs up without a closing handshake and waits until the rooms are done with it. */
+  async hangUp(): Promise<void> {
+    closeQuietly(this.#client);
+    await within(this.served, T, "the session ends");
+    await this.#reading;
+  }
+}
+
+function closeQuietly(h: Handle): void {
+  try {
+    hclose(h);
+  } catch {
+    // Already closed (a dropped member's handle is).
+  }
+}
+
+const chat = (from: string, text: string) => (e: Event) =>
+  e.kind === "chat" && e.from === from && e.text === text;
+
+Deno.test("rooms: two processes on one hub: each message once, everywhere", async () => {
+  const hub = new LocalHub();
+  const p1 = new ChatRooms({ hub: new HubView(hub), node: "p1" });
+  const p2 = new ChatRooms({ hub: new HubView(hub), node: "p2" });
+  const a = await Member.join(p1, "lobby");
+  const b = await Member.join(p2, "lobby");
+  const c = await Member.join(p1, "lobby");
+  try {
+    assert.equal(a.name, "guest-1@p1");
+    assert.equal(b.name, "guest-1@p2");
+    // b's process learnt about a from the answer to its "who".
+    await b.next((e) => e.kind === "join" && e.name === a.name);
+    for (const text of ["x", "y"]) await a.say(text);
+    await b.say("z");
+    for (const m of [a, b, c]) {
+      await m.next(chat(b.name, "z"));
+      for (const text of ["x", "y"]) await m.next(chat(a.name, text));
+    }
+    await a.say("last"); // the hub keeps order: any echo of x or y would have come by now
+    for (const m of [a, b, c]) await m.next(chat(a.name, "last"));
+    for (const m of [a, b, c]) {
+      const said: [string, string][] = [[a.name, "x"], [a.name, "y"], [b.name, "z"]];
+      for (const [from, text] of said) {
+        assert.equal(m.count(chat(from, text)), 1, `${m.name} got ${text} once`);
+      }
+    }
+  } finally {
+    for (const m of [a, b, c]) await m.hangUp();
+    await p1.close();
+    await p2.close();
+  }
+});
+
+Deno.test("rooms: a process that goes silent is taken off the list, its members gone", async () => {
+  const hub = new LocalHub();
+  const p1 = new ChatRooms({ hub: new HubView(hub), node: "p1", rosterIntervalMs: 50 });
+  const p2View = new HubView(hub);
+  const p2 = new ChatRooms({ hub: p2View, node: "p2", rosterIntervalMs: 50 });
+  const a = await Member.join(p1, "lobby");
+  const b = await Member.join(p2, "lobby");
+  try {
+    await a.next((e) => e.kind === "join" && e.name === b.name);
+    await p2View.close(); // p2 "crashes": not another word from it, not even b's leave
+    const leave = await a.next((e) => e.kind === "leave" && e.name === b.name);
+    assert.deepEqual(leave, { kind: "leave", name: b.name });
+  } finally {
+    await a.hangUp();
+    await b.hangUp();
+    await p1.close();
+    await p2.close();
+  }
+});
+
+Deno.test("rooms: a member that stops reading is dropped at its outbox bound", async () => {
+  const log: string[] = [];
+  const rooms = new ChatRooms({ maxOutbox: 8, log: (line) => log.push(line) });
+  const fast = await Member.join(rooms, "lobby");
+  const slow = await Member.join(rooms, "lobby", false);
+  try {
+    // One message at a time, each waited for by its sender: only the slow one falls behind
+    // (its side of the pipe holds some 30 KB before the server's sends wait).
+    // Fresh random letters each time: compression (negotiated by default, with context
+    // takeover) must not shrink the messages to back-references to the previous one.
+    const randomText = () =>
+      String.fromCharCode(...crypto.getRandomValues(new Uint8Array(1000)).map((b) => 97 + b % 26));
+    for (let i = 0; i < 100; i++) {
+      const text = `${i} ${randomText()}`;
+      await fast.say(text);
+      await fast.next(chat(fast.name, text));
+    }
+    await within(slow.served, T, "the slow member is dropped");
+    assert.match(log.join("\n"), /guest-2 dropped: 8 events behind/);
+    // The room went on for the one that reads: it got every one of its messages.
+    assert.equal(fast.count((e) => e.kind === "chat"), 100);
+    await fast.next((e) => e.kind === "leave" && e.name === "guest-2");
+  } finally {
+    await fast.hangUp();
+    await slow.hangUp();
+    await rooms.close();
+  }
+});
+
+Deno.test("rooms: a limit that is not a positive integer is a RangeError", () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => new ChatRooms({ maxOutbox: bad }), RangeError);
+    assert.throws(() => new ChatRooms({ rosterIntervalMs: bad }), RangeError);
+  }
+});

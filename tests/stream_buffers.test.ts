@@ -1,0 +1,77 @@
+/**
+ * Buffer reuse in the bytestream layer (actors/write_queue.ts, actors/read_ahead.ts):
+ * a closing stream's coalescing buffer goes back to the shared pool, and a read
+ * buffer its consumer is done with serves the next read, while views that do not
+ * span a whole buffer of the right size are never reused.
+ */
+
+import assert from "node:assert/strict";
+import { recycleBuffers, WriteQueue } from "../actors/write_queue.ts";
+import { ReadAhead } from "../actors/read_ahead.ts";
+
+Deno.test("write queue: buffers taken from a closing queue go back to the pool", () => {
+  const closing = new WriteQueue();
+  closing.append([new Uint8Array([1, 2, 3])], null);
+  const taken = closing.takeBuffers();
+  assert.equal(taken.length, 1, "the tail's coalescing buffer is handed out");
+  closing.clear();
+  recycleBuffers(taken);
+  const next = new WriteQueue();
+  next.append([new Uint8Array([4, 5])], null);
+  const segment = next.next()!;
+  assert.equal(segment.bytes.buffer, taken[0], "the next queue coalesces into the same buffer");
+  assert.deepEqual([...segment.bytes], [4, 5]);
+  next.written();
+});
+
+Deno.test("write queue: a large send queued as it is is not a pooled buffer", () => {
+  const q = new WriteQueue();
+  const big = new Uint8Array(100_000);
+  q.append([big], null);
+  assert.deepEqual(q.takeBuffers(), [], "the caller's own buffer is never pooled");
+  q.clear();
+});
+
+Deno.test("read ahead: a consumed read buffer serves the next read", () => {
+  const inbound = new ReadAhead();
+  const buf = inbound.readBuffer();
+  // Half-full reads: handed over without a copy, and the read size stays as it is.
+  const chunk = inbound.chunkOf(buf, buf.length / 2);
+  assert.equal(chunk.buffer, buf.buffer);
+  const fresh = inbound.readBuffer(); // the chunk is still in use: a new buffer
+  assert.notEqual(fresh.buffer, buf.buffer);
+  inbound.recycle(chunk);
+  inbound.chunkOf(fresh, fresh.length / 2);
+  const reused = inbound.readBuffer();
+  assert.equal(reused.buffer, buf.buffer, "the recycled buffer is read into again");
+});
+
+Deno.test("read ahead: partial views and buffers of another size are not reused", () => {
+  const inbound = new ReadAhead();
+  const buf = inbound.readBuffer();
+  inbound.chunkOf(buf, buf.length / 2);
+  const other = new Uint8Array(buf.length);
+  inbound.recycle(other.subarray(16)); // does not start the buffer: someone may hold the rest
+  inbound.recycle(new Uint8Array(8)); // too small for the read size
+  const next = inbound.readBuffer();
+  assert.notEqual(next.buffer, other.buffer);
+  assert.ok(next.length >= buf.length);
+});
+
+Deno.test("read ahead: small reads share a slab, which is never read into", () => {
+  const inbound = new ReadAhead();
+  const buf = inbound.readBuffer();
+  buf.set([1, 2, 3]);
+  const a = inbound.chunkOf(buf, 3); // small: copied out
+  const buf2 = inbound.readBuffer();
+  buf2.set([4, 5]);
+  const b = inbound.chunkOf(buf2, 2);
+  assert.deepEqual([...a, ...b], [1, 2, 3, 4, 5]);
+  assert.equal(a.buffer, b.buffer, "both copies live in one slab");
+  assert.notEqual(a.buffer, buf.buffer);
+  inbound.recycle(a); // the slab also holds b: it must not become a read buffer
+  const next = inbound.readBuffer();
+  next.fill(9);
+  assert.notEqual(next.buffer, a.buffer);
+  assert.deepEqual([...a, ...b], [1, 2, 3, 4, 5], "chunks handed out keep their bytes");
+});
