@@ -124,10 +124,15 @@ export class FrameHeaderReader {
   deflate = false;
 
   // The frame whose payload follows the header last read.
+  /** FIN: the frame ends its message. */
   fin = false;
+  /** The frame's opcode. */
   opcode = 0;
+  /** RSV1: the frame starts a compressed message. */
   rsv1 = false;
+  /** The payload is masked, with {@link FrameHeaderReader.mask}. */
   masked = false;
+  /** The masking key of a masked frame. */
   readonly mask: Uint8Array = new Uint8Array(MASK_LENGTH);
   /** Payload bytes announced by the header. */
   length = 0;
@@ -140,6 +145,8 @@ export class FrameHeaderReader {
   #scratch: Uint8Array | null = null;
 
   /**
+   * Creates a reader for one connection.
+   *
    * @param expectMasked whether frames must be masked (a server) or must not (a client)
    */
   constructor(expectMasked: boolean) {

@@ -63,6 +63,8 @@ export class MessageAssembly implements MessageSequence {
   #assemblyLength = 0;
 
   /**
+   * Creates the message state of one connection, with no message in progress.
+   *
    * @param maxMessageSize largest payload of a message, at most 2^53 - 1
    */
   constructor(maxMessageSize: number) {
