@@ -43,7 +43,8 @@ export function rsv1Violation(opcode: number, deflate: boolean): string | null {
  * ```ts
  * import { inflatedLimit } from "./compressed_message.ts";
  *
- * console.log(inflatedLimit(1 << 20, null), inflatedLimit(1 << 20, { maxInflatedSize: 1000, inflate: () => new Uint8Array(0) })); // 1048576 1000
+ * const inflater = { maxInflatedSize: 1000, inflate: () => new Uint8Array(0) };
+ * console.log(inflatedLimit(1 << 20, null), inflatedLimit(1 << 20, inflater)); // 1048576 1000
  * ```
  */
 export function inflatedLimit(maxMessageSize: number, inflater: MessageInflater | null): number {
