@@ -11,43 +11,23 @@
  * stops right after the peer's `close_notify`: the bytes behind it are handed back
  * with the lower stream on detach.
  *
+ * This module is the actor's state machine: the handshake, the flow of plaintext and
+ * ciphertext, close_notify, detach and failures. The engine itself (`node:tls`, its
+ * duplex, record plumbing and error mapping) is behind `./tls_engine.ts`.
+ *
  * @module
  */
 
-import { Duplex } from "node:stream";
-import process from "node:process";
-import tls from "node:tls";
 import { DillError } from "../protocol/errors.ts";
-import { TlsRecordScanner } from "../protocol/tls_records.ts";
 import { Actor, call } from "./actor.ts";
 import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
+import { TlsEngine, type TlsEngineReport, type TlsSession, type TlsStart } from "./tls_engine.ts";
 import type { Transport } from "./transport.ts";
 
-/** How a TLS actor starts: which side, and its credentials (PEM text). */
-export type TlsStart =
-  | {
-    readonly side: "server";
-    readonly cert: string;
-    readonly key: string;
-    readonly alpn: readonly string[];
-  }
-  | {
-    readonly side: "client";
-    readonly hostname: string;
-    readonly caCerts: readonly string[] | undefined;
-    readonly alpn: readonly string[];
-  };
-
-/** What the handshake settled. */
-export interface TlsSession {
-  /** The protocol version, such as `"TLSv1.3"`. */
-  readonly version: string | null;
-  /** The application protocol agreed through ALPN, or `null`. */
-  readonly alpnProtocol: string | null;
-}
+export type { TlsSession, TlsStart } from "./tls_engine.ts";
 
 /** Buffer limits of a TLS actor. */
 export interface TlsLimits {
@@ -65,14 +45,7 @@ export type TlsMsg =
   | { readonly kind: "closeWrite"; readonly req: Request<void> }
   | { readonly kind: "detach"; readonly req: Request<ByteStream> }
   // Reports from the TLS engine and from the lower actor:
-  | { readonly kind: "started" }
-  | { readonly kind: "secure" }
-  | { readonly kind: "plain"; readonly chunk: Uint8Array }
-  | { readonly kind: "plainEnd" }
-  | { readonly kind: "engineError"; readonly error: unknown }
-  | { readonly kind: "written"; readonly error: unknown }
-  | { readonly kind: "finished" }
-  | { readonly kind: "cipher"; readonly chunk: Uint8Array }
+  | TlsEngineReport
   | { readonly kind: "cipherSent"; readonly bytes: number }
   | { readonly kind: "cipherFailed"; readonly error: unknown };
 
@@ -109,13 +82,10 @@ export class TlsActor extends Actor<TlsMsg> {
   readonly #lower: ByteStream;
   readonly #start: TlsStart;
   readonly #limits: TlsLimits;
-  readonly #wire: Duplex;
-  readonly #engine: tls.TLSSocket;
-  readonly #scanner = new TlsRecordScanner();
+  readonly #engine: TlsEngine;
   readonly #plaintext: Transport;
 
   #phase: Phase = "handshake";
-  #started = false;
   #session: TlsSession | null = null;
   #handshakeReq: Request<TlsSession> | null = null;
   #detachReq: Request<ByteStream> | null = null;
@@ -127,8 +97,6 @@ export class TlsActor extends Actor<TlsMsg> {
   #reader: PlainReader | null = null;
   /** `"eof"` after the peer's close_notify was read, or why input failed. */
   #inputEnd: "eof" | DillError | null = null;
-  /** Set synchronously the moment the engine reads the peer's close_notify. */
-  #closeNotifyRead = false;
   /** Ciphertext that followed the peer's close_notify: no longer TLS. */
   #afterClose: Uint8Array[] = [];
   #lowerPaused = false;
@@ -154,21 +122,8 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#start = start;
     this.#limits = limits;
     this.adopt(lower);
-    this.#wire = new Duplex({
-      allowHalfOpen: true,
-      read() {},
-      write: (chunk: Uint8Array, _encoding, done) => {
-        this.send({ kind: "cipher", chunk });
-        done();
-      },
-      // The engine's end never half-closes the stream beneath: detach needs it open.
-      final: (done) => done(),
-    });
-    this.#engine = makeEngine(this.#wire, start);
+    this.#engine = new TlsEngine(start, (report) => this.send(report));
     this.#plaintext = new PlaintextTransport(this);
-    this.#listen(this.#engine);
-    // The engine starts on the next tick; ciphertext fed before that crashes it.
-    process.nextTick(() => this.send({ kind: "started" }));
   }
 
   /** The decrypted side, as the transport of the bytestream above. */
@@ -205,7 +160,6 @@ export class TlsActor extends Actor<TlsMsg> {
       case "detach":
         return this.#detach(msg.req);
       case "started":
-        this.#started = true;
         this.#lower.send({ kind: "attach", consumer: this });
         return;
       case "secure":
@@ -214,9 +168,9 @@ export class TlsActor extends Actor<TlsMsg> {
         return this.#plainData(msg.chunk);
       case "plainEnd":
         if (this.#inputEnd === null) this.#inputEnd = "eof";
-        if (!this.#closeNotifyRead) {
+        if (!this.#engine.closeNotifyRead) {
           // Normally seen earlier, as the engine pushed its end; never miss it.
-          this.#closeNotifyRead = true;
+          this.#engine.noteInputEnd();
           this.#keepAfterClose(new Uint8Array(0));
         }
         return this.#serveReader();
@@ -260,46 +214,17 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#writer = null;
     this.#plain.clear();
     this.#afterClose = [];
-    const engine = this.#engine;
-    const wire = this.#wire;
-    const destroy = () => {
-      engine.destroy();
-      wire.destroy();
-    };
-    // Destroying the engine before it started makes its own start crash later.
-    if (this.#started) destroy();
-    else process.nextTick(destroy);
+    this.#engine.destroy();
   }
 
   // ---- handshake ------------------------------------------------------------------
-
-  #listen(engine: tls.TLSSocket): void {
-    engine.on(this.#start.side === "client" ? "secureConnect" : "secure", () => {
-      this.send({ kind: "secure" });
-    });
-    engine.on("data", (chunk: Uint8Array) => this.send({ kind: "plain", chunk }));
-    engine.on("end", () => this.send({ kind: "plainEnd" }));
-    engine.on("finish", () => this.send({ kind: "finished" }));
-    engine.on("error", (error: unknown) => this.send({ kind: "engineError", error }));
-    // The engine signals the end of its input by pushing null, synchronously while it
-    // reads the close_notify record; "end" comes only a tick later. Feeding stops there.
-    const push = engine.push;
-    engine.push = (chunk: unknown, encoding?: BufferEncoding) => {
-      if (chunk === null) this.#closeNotifyRead = true;
-      return push.call(engine, chunk, encoding);
-    };
-  }
 
   #secure(): void {
     const req = this.#handshakeReq;
     if (this.#phase !== "handshake" || !req) return;
     this.#handshakeReq = null;
     this.#phase = "open";
-    const alpn = this.#engine.alpnProtocol;
-    this.#session = {
-      version: this.#engine.getProtocol() ?? null,
-      alpnProtocol: typeof alpn === "string" ? alpn : null,
-    };
+    this.#session = this.#engine.session();
     req.resolve(this.#session);
   }
 
@@ -314,17 +239,10 @@ export class TlsActor extends Actor<TlsMsg> {
 
   /** Feeds received ciphertext to the engine, up to the peer's close_notify. */
   #feed(chunk: Uint8Array): void {
-    if (this.#closeNotifyRead) return this.#keepAfterClose(chunk);
-    let offset = 0;
-    while (offset < chunk.length) {
-      const cut = this.#scanner.nextCut(chunk, offset);
-      this.#wire.push(chunk.subarray(offset, cut));
-      offset = cut;
-      if (this.#closeNotifyRead) break;
-    }
-    if (this.#closeNotifyRead) return this.#keepAfterClose(chunk.subarray(offset));
+    const fed = this.#engine.feed(chunk);
+    if (this.#engine.closeNotifyRead) return this.#keepAfterClose(chunk.subarray(fed));
     // The engine took every byte (nothing waits in the duplex): the read buffer is free.
-    if (this.#wire.readableLength === 0) this.#lower.send({ kind: "recycle", chunk });
+    if (!this.#engine.holdsCiphertext) this.#lower.send({ kind: "recycle", chunk });
   }
 
   /** Bytes after the close_notify wait for a detach; reading stops meanwhile. */
@@ -366,7 +284,9 @@ export class TlsActor extends Actor<TlsMsg> {
     }
     // Checked on every change, reader or not: a reader that takes everything at once
     // leaves nothing behind to trigger the check on its next read.
-    if (!this.#closeNotifyRead) this.#pauseLower(this.#plainBytes >= this.#limits.readHighWater);
+    if (!this.#engine.closeNotifyRead) {
+      this.#pauseLower(this.#plainBytes >= this.#limits.readHighWater);
+    }
   }
 
   #take(buf: Uint8Array): number {
@@ -406,7 +326,7 @@ export class TlsActor extends Actor<TlsMsg> {
           ),
       );
     }
-    if (this.#closeNotifyRead) return; // a clean TLS end came first
+    if (this.#engine.closeNotifyRead) return; // a clean TLS end came first
     const error = failure ??
       new DillError(
         "ECONNRESET",
@@ -428,7 +348,7 @@ export class TlsActor extends Actor<TlsMsg> {
     const n = Math.min(buf.length, MAX_PLAIN_WRITE);
     this.#writer = { n, req, engineDone: false };
     const piece = n === buf.length ? buf : buf.subarray(0, n);
-    this.#engine.write(piece, (error) => this.send({ kind: "written", error }));
+    this.#engine.write(piece);
   }
 
   #engineWritten(error: unknown): void {
@@ -488,7 +408,7 @@ export class TlsActor extends Actor<TlsMsg> {
   // ---- failures and detach ----------------------------------------------------------
 
   #engineFailed(error: unknown): void {
-    const failure = tlsError(this.#op(), error, this.#start);
+    const failure = this.#engine.error(this.#op(), error);
     if (this.#phase === "handshake") return this.#failHandshake(failure);
     this.close(failure);
   }
@@ -498,7 +418,7 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#phase = "detached";
     this.#plain.clear();
     this.#plainBytes = 0;
-    if (this.#closeNotifyRead) return this.#finishDetach();
+    if (this.#engine.closeNotifyRead) return this.#finishDetach();
     if (this.#inputEnd instanceof DillError) return this.close(this.#inputEnd);
     this.#pauseLower(false); // drop what the peer still sends until its close_notify
     if (!this.park(req)) {
@@ -575,89 +495,6 @@ class PlaintextTransport implements Transport {
   }
 }
 
-function makeEngine(wire: Duplex, start: TlsStart): tls.TLSSocket {
-  const alpn = start.alpn.length > 0 ? [...start.alpn] : undefined;
-  // Half-open: the peer's close_notify ends our input only, as a FIN does on TCP.
-  const halfOpen = { allowHalfOpen: true };
-  if (start.side === "server") {
-    const options: tls.TLSSocketOptions & typeof halfOpen = {
-      ...halfOpen,
-      isServer: true,
-      cert: start.cert,
-      key: start.key,
-      ALPNProtocols: alpn,
-    };
-    return new tls.TLSSocket(wire, options);
-  }
-  const ip = isIpAddress(start.hostname);
-  const options: tls.ConnectionOptions & typeof halfOpen = {
-    ...halfOpen,
-    socket: wire,
-    // SNI carries names only; an IP address is checked against the certificate's IP SANs.
-    servername: ip ? undefined : start.hostname,
-    host: start.hostname,
-    ca: start.caCerts ? [...start.caCerts] : undefined,
-    ALPNProtocols: alpn,
-    rejectUnauthorized: true,
-  };
-  return tls.connect(options);
-}
-
-function isIpAddress(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
-}
-
 function timedOut(op: string): DillError {
   return new DillError("ETIMEDOUT", `${op}: the TLS handshake did not finish before the deadline`);
-}
-
-/** Certificate checks that failed, by the codes the engine reports (OpenSSL's names). */
-const CERT_PROBLEMS: Record<string, string> = {
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "is not signed by a trusted CA",
-  UNABLE_TO_GET_ISSUER_CERT: "is not signed by a trusted CA",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "is not signed by a trusted CA",
-  SELF_SIGNED_CERT_IN_CHAIN: "chains to a CA that is not trusted",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "is self-signed and not trusted",
-  CERT_HAS_EXPIRED: "has expired",
-  CERT_NOT_YET_VALID: "is not valid yet",
-  ERR_TLS_CERT_ALTNAME_INVALID: "does not name the host connected to",
-};
-
-/**
- * Turns a failure of the TLS engine into a {@link DillError}: certificate and protocol
- * failures are `EPROTO` with what to fix, a connection lost mid-handshake `ECONNRESET`.
- */
-function tlsError(op: string, e: unknown, start: TlsStart): DillError {
-  if (e instanceof DillError) return e;
-  const code = (e as { code?: unknown })?.code;
-  const detail = e instanceof Error ? e.message : String(e);
-  const problem = typeof code === "string" ? CERT_PROBLEMS[code] : undefined;
-  if (problem) {
-    const hint = code === "ERR_TLS_CERT_ALTNAME_INVALID"
-      ? `; connect with the name the certificate was issued for`
-      : start.side === "client"
-      ? "; pass the CA that signed it in caCerts"
-      : "";
-    return new DillError(
-      "EPROTO",
-      `${op}: the peer's certificate ${problem} (${code}: ${detail})${hint}`,
-      { cause: e },
-    );
-  }
-  if (code === "ECONNRESET" || code === "EPIPE") {
-    return new DillError("ECONNRESET", `${op}: the connection broke (${detail})`, { cause: e });
-  }
-  if (
-    code === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType|corrupt message/.test(detail)
-  ) {
-    return new DillError(
-      "EPROTO",
-      `${op}: the peer does not speak TLS (${detail})`,
-      { cause: e },
-    );
-  }
-  if (/known protocol|application protocol/i.test(detail)) {
-    return new DillError("EPROTO", `${op}: no ALPN protocol in common (${detail})`, { cause: e });
-  }
-  return new DillError("EPROTO", `${op}: TLS failed (${detail})`, { cause: e });
 }

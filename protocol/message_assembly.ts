@@ -1,0 +1,203 @@
+/**
+ * The data message a receiver is assembling from frames: its kind, its announced
+ * length against the size limits, and its payload gathered from views into the fed
+ * chunks, copied into one buffer only when it has to be.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_codes.ts";
+import { compressedSizeLimit, inflatedLimit } from "./compressed_message.ts";
+import type { MessageInflater } from "./deflate_codec.ts";
+import type { FrameViolation, MessageSequence } from "./frame_header.ts";
+import { Opcode } from "./frame.ts";
+
+/** More pieces than this in a partial message get gathered into one buffer. */
+const MAX_PARTS = 64;
+/** Chunk memory a partial message may pin beyond twice its own size before being gathered. */
+const RETAINED_SLACK = 64 * 1024;
+/** Smallest buffer allocated to gather a partial message. */
+const MIN_ASSEMBLY_CAPACITY = 4096;
+
+/**
+ * One data message in progress. Pieces are kept as views while they are few and pin
+ * little of their chunks' memory; past that they are gathered into one buffer that
+ * grows with the bytes received, never with an announced length.
+ *
+ * @example
+ * ```ts
+ * import { MessageAssembly } from "./message_assembly.ts";
+ *
+ * const message = new MessageAssembly(1 << 20);
+ * message.begin(true, false);
+ * message.announce(3);
+ * message.add(new Uint8Array([1]), false);
+ * message.add(new Uint8Array([2, 3]), true);
+ * console.log(message.take()); // Uint8Array(3) [ 1, 2, 3 ]
+ * message.end();
+ * ```
+ */
+export class MessageAssembly implements MessageSequence {
+  /** Largest payload of one data message (after inflating, for a compressed one). */
+  readonly maxMessageSize: number;
+  #inflater: MessageInflater | null = null;
+  /** Largest compressed size of a message: the inflated limit plus DEFLATE's worst overhead. */
+  #maxWireSize: number;
+
+  /** A data message is in progress. */
+  inMessage = false;
+  /** Its first frame was binary. */
+  binary = false;
+  /** Its first frame had RSV1: its payload is DEFLATE data. */
+  compressed = false;
+  /** Payload bytes announced by its frames so far. */
+  length = 0;
+
+  /** Received pieces, as views into fed chunks; they follow #assembly's bytes. */
+  #parts: Uint8Array[] = [];
+  #partsBytes = 0;
+  /** Bytes of the chunk buffers the pieces keep alive (counted once per piece). */
+  #partsRetained = 0;
+  /** Earlier pieces gathered into one buffer, when there were many or they pinned much. */
+  #assembly: Uint8Array | null = null;
+  #assemblyLength = 0;
+
+  /**
+   * Creates the message state of one connection, with no message in progress.
+   *
+   * @param maxMessageSize largest payload of a message, at most 2^53 - 1
+   */
+  constructor(maxMessageSize: number) {
+    this.maxMessageSize = maxMessageSize;
+    this.#maxWireSize = compressedSizeLimit(maxMessageSize, null);
+  }
+
+  /** The inflater of compressed messages, whose own limit may lower the compressed size limit. */
+  set inflater(inflater: MessageInflater | null) {
+    this.#inflater = inflater;
+    this.#maxWireSize = compressedSizeLimit(this.maxMessageSize, inflater);
+  }
+
+  /** Payload bytes held for the message so far. */
+  get bufferedBytes(): number {
+    return this.#assemblyLength + this.#partsBytes;
+  }
+
+  /** Nothing of the message's payload is held yet. */
+  get isEmpty(): boolean {
+    return this.#partsBytes === 0 && this.#assembly === null;
+  }
+
+  /** Why a data frame of `length` bytes takes the message past its limit, or `null`. */
+  tooLong(opcode: number, rsv1: boolean, length: number): FrameViolation | null {
+    const messageLength = this.length + length;
+    const compressed = opcode === Opcode.CONTINUATION ? this.compressed : rsv1;
+    if (messageLength <= (compressed ? this.#maxWireSize : this.maxMessageSize)) return null;
+    return {
+      code: CloseCode.MESSAGE_TOO_BIG,
+      message: compressed
+        ? `compressed message of ${messageLength}+ bytes cannot inflate under the limit of ${
+          inflatedLimit(this.maxMessageSize, this.#inflater)
+        }`
+        : `message of ${messageLength}+ bytes is over the limit of ${this.maxMessageSize}`,
+    };
+  }
+
+  /** Starts a message with its first frame. */
+  begin(binary: boolean, compressed: boolean): void {
+    this.inMessage = true;
+    this.binary = binary;
+    this.compressed = compressed;
+  }
+
+  /** Counts the payload a frame of the message announced. */
+  announce(length: number): void {
+    this.length += length;
+  }
+
+  /** Ends the message (its payload taken or dropped). */
+  end(): void {
+    this.inMessage = false;
+    this.length = 0;
+  }
+
+  /**
+   * Adds a piece of payload, gathering pieces when they get many or pin much.
+   *
+   * @param piece a view, kept as is
+   * @param lastFrame whether it is from the message's final frame (the total is known)
+   */
+  add(piece: Uint8Array, lastFrame: boolean): void {
+    if (piece.length === 0) return;
+    const parts = this.#parts;
+    parts.push(piece);
+    this.#partsBytes += piece.length;
+    this.#partsRetained += piece.buffer.byteLength;
+    // Views keep whole chunk buffers alive: tiny fragments each in its own big read buffer
+    // would otherwise pin far more memory than the message size limit suggests.
+    if (
+      parts.length > 1 &&
+      (parts.length >= MAX_PARTS || this.#partsRetained > 2 * this.#partsBytes + RETAINED_SLACK)
+    ) {
+      this.#gather(lastFrame);
+    }
+  }
+
+  /** The complete payload, once its final frame was read: the single piece itself when there is one, else one copy. */
+  take(): Uint8Array {
+    let data: Uint8Array;
+    const parts = this.#parts;
+    if (this.#assembly !== null) {
+      data = this.#gather(true).subarray(0, this.#assemblyLength);
+    } else if (parts.length === 1) {
+      data = parts[0];
+    } else if (parts.length === 0) {
+      data = new Uint8Array(0);
+    } else {
+      data = new Uint8Array(this.#partsBytes);
+      let at = 0;
+      for (const part of parts) {
+        data.set(part, at);
+        at += part.length;
+      }
+    }
+    this.drop();
+    return data;
+  }
+
+  /** Forgets the payload held. */
+  drop(): void {
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#partsRetained = 0;
+    this.#assembly = null;
+    this.#assemblyLength = 0;
+  }
+
+  /** Appends the pieces to #assembly, growing it with the data received; returns it. */
+  #gather(lastFrame: boolean): Uint8Array {
+    const needed = this.#assemblyLength + this.#partsBytes;
+    let assembly = this.#assembly;
+    if (assembly === null || assembly.length < needed) {
+      // Double for amortized appends: the buffer stays within twice the bytes received.
+      // In the final frame the total is known, so the buffer never goes past it (and the
+      // last one is exact); before it, more fragments may come, and capping at what was
+      // announced so far would regrow and recopy the whole message for every few frames.
+      const doubled = Math.max(needed, 2 * (assembly?.length ?? 0), MIN_ASSEMBLY_CAPACITY);
+      const cap = lastFrame ? this.length : this.maxMessageSize;
+      const grown = new Uint8Array(Math.max(needed, Math.min(doubled, cap)));
+      if (assembly !== null) grown.set(assembly.subarray(0, this.#assemblyLength));
+      this.#assembly = assembly = grown;
+    }
+    let at = this.#assemblyLength;
+    for (const part of this.#parts) {
+      assembly.set(part, at);
+      at += part.length;
+    }
+    this.#assemblyLength = at;
+    this.#parts.length = 0;
+    this.#partsBytes = 0;
+    this.#partsRetained = 0;
+    return assembly;
+  }
+}
