@@ -327,12 +327,14 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   /**
-   * Handles the frames received so far, in order. While the pongs we owe use up their
-   * budget, parsing holds (the rest stays in the receiver) and reading pauses: a ping
-   * flood costs at most `maxPongBytes` of pongs plus what was already read.
+   * Handles the frames received so far, in order. Parsing holds (the rest stays in the
+   * receiver, and reading pauses) while the application is behind or the pongs we owe use
+   * up their budget: a read full of small compressed messages is then inflated one
+   * message at a time as the application takes them, never the whole read at once, and a
+   * ping flood costs at most `maxPongBytes` of pongs plus what was already read.
    */
   #parse(): void {
-    while (!this.#receiverDone && !this.#owesTooManyPongs()) {
+    while (!this.#receiverDone && !this.#inboxFull() && !this.#owesTooManyPongs()) {
       const ev = this.#receiver.next();
       if (ev === undefined) break;
       switch (ev.type) {
@@ -357,6 +359,12 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#flowControl();
   }
 
+  /** Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached. */
+  #inboxFull(): boolean {
+    return this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
+      this.#inbox.length >= this.#limits.maxQueuedMessages;
+  }
+
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
     return !this.#closeSent && this.#pongs.exhausted;
@@ -369,7 +377,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   #recv(call: WsRecvCall): void {
-    if (this.#inbox.recv(call, (req) => this.park(req))) return this.#flowControl();
+    // Taking a message may make room: frames held back in the receiver go on then.
+    if (this.#inbox.recv(call, (req) => this.park(req))) return this.#parse();
     // The application asked past the last message before a violation: it is done with
     // them (and its replies are queued), so the connection fails now.
     if (this.#pendingViolation && this.#inbox.length === 0) this.#failNow();
@@ -381,9 +390,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    */
   #flowControl(): void {
     if (this.closedReason) return;
-    const behind = this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
-      this.#inbox.length >= this.#limits.maxQueuedMessages ||
-      this.#owesTooManyPongs();
+    const behind = this.#inboxFull() || this.#owesTooManyPongs();
     if (behind === this.#paused) return;
     this.#paused = behind;
     this.#lower.send({ kind: behind ? "pause" : "resume" });
