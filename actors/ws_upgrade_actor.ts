@@ -26,7 +26,8 @@ import { SocketLayer } from "./handle.ts";
 import { Fifo } from "./fifo.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { now } from "./time.ts";
-import type { WsMsg, WsReceived } from "./ws_actor.ts";
+import type { WsMsg } from "./ws_actor.ts";
+import { deliver } from "./ws_inbox.ts";
 import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
 
 /** How often a send waiting for `bufferedAmount` to go down looks at it again. */
@@ -310,41 +311,8 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   }
 
   #deliver(w: RecvMsg, m: Queued): void {
-    const socketType = this.#settings.socketType;
-    if (w.typed && m.type !== socketType) {
-      return this.#failRecv(
-        w,
-        new DillError(
-          "EPROTO",
-          `${w.req.op}: got a ${typeName(m.type)} message on a ${
-            typeName(socketType)
-          } socket (use wsRecv to take both types)`,
-        ),
-      );
-    }
-    const data = m.data;
-    if (!w.into) {
-      return w.req.resolve({ type: m.type, size: data.length, data, text: m.text } as WsReceived);
-    }
-    let room = 0;
-    for (const b of w.into) room += b.length;
-    if (data.length > room) {
-      return this.#failRecv(
-        w,
-        new DillError(
-          "EMSGSIZE",
-          `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
-        ),
-      );
-    }
-    let off = 0;
-    for (const b of w.into) {
-      if (off >= data.length) break;
-      const n = Math.min(b.length, data.length - off);
-      b.set(data.subarray(off, off + n));
-      off += n;
-    }
-    w.req.resolve({ type: m.type, size: data.length, data: null });
+    const error = deliver(w, m.type, m.data, m.text, this.#settings.socketType);
+    if (error) this.#failRecv(w, error);
   }
 
   /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
@@ -518,10 +486,6 @@ function brokenAfter(what: "send" | "receive"): DillError {
     "ECONNRESET",
     `this socket can no longer ${what}: an earlier ${what} failed`,
   );
-}
-
-function typeName(type: WsType): string {
-  return type === WS_TEXT ? "text" : "binary";
 }
 
 /** The status and reason of an encoded close payload (empty: no status). */
