@@ -11,7 +11,8 @@
 
 import assert from "node:assert/strict";
 import { type DemoMode, startDemo } from "../examples/demo.ts";
-import { Browser, Cdp, type Json, Page, STEP_MS, WATCHDOG_MS, within } from "./peers/chromium.ts";
+import { Browser, Cdp, type Json, Page, STEP_MS, WATCHDOG_MS } from "./peers/chromium.ts";
+import { within } from "./helpers/transports.ts";
 
 /** Deno's WebSocket in the same chat room, as the browser's counterpart. */
 async function denoClient(port: number) {

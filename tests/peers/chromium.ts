@@ -12,6 +12,8 @@
  * @module
  */
 
+import { within } from "../helpers/transports.ts";
+
 const CHROMIUM = "/usr/bin/chromium";
 export const WATCHDOG_MS = 25_000;
 export const STEP_MS = 5_000;
@@ -28,19 +30,6 @@ const FLAGS = [
   "--no-proxy-server", // a proxy from the environment must not stand between us and 127.0.0.1
   "--remote-debugging-port=0",
 ];
-
-/** Resolves `p`, or rejects naming `what` after `ms`; the timer never outlives the call. */
-export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
