@@ -25,8 +25,8 @@ import type { ByteStream, StreamEvent } from "./stream.ts";
 import { now } from "./time.ts";
 import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
-import { Closing } from "./ws_closing.ts";
-import { Keepalive } from "./ws_keepalive.ts";
+import { Closing, type ClosingHost } from "./ws_closing.ts";
+import { Keepalive, type KeepaliveHost } from "./ws_keepalive.ts";
 import { PongBudget } from "./ws_pongs.ts";
 import type { WsLimits, WsType } from "./ws_options.ts";
 
@@ -86,7 +86,8 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #phase: Phase = "handshake";
   #attachReq: Request<WsAttachInfo> | null = null;
-  readonly #handshake: OpeningHandshake;
+  /** Dropped once open: the head reader and the request's headers are not kept. */
+  #handshake: OpeningHandshake | null;
   #refusal: DillError | null = null;
 
   readonly #receiver: Receiver;
@@ -96,12 +97,40 @@ export class WsActor extends SocketLayer<WsMsg> {
   readonly #inbox: Inbox;
   #paused = false;
 
-  readonly #closing: Closing;
+  readonly #closing: Closing<WsActor>;
   #detachReq: Request<ByteStream> | null = null;
 
   readonly #pongs: PongBudget;
 
-  readonly #keepalive: Keepalive;
+  readonly #keepalive: Keepalive<WsActor>;
+
+  /** What the keepalive does, for every connection (no closures per connection). */
+  static readonly #keepaliveHost: KeepaliveHost<WsActor> = {
+    wake: (a) => a.send({ kind: "tick" }),
+    ping: (a) => a.#write(Opcode.PING, new Uint8Array(0)),
+    closeIdle: (a) => a.#closing.sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
+    peerDead: (a, why) => a.#onDeadPeer(why),
+  };
+
+  /** What the closing handshake does, for every connection. */
+  static readonly #closingHost: ClosingHost<WsActor> = {
+    post: (a, kind) => a.send({ kind }),
+    writeClose: (a, payload, req) => {
+      if (!req) return a.#write(Opcode.CLOSE, payload);
+      const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
+      a.#lower.send({ kind: "send", chunks, req, urgent: true });
+    },
+    endInput: (a, error) => a.#endInput(error),
+    stopKeepalive: (a) => a.#keepalive.stop(),
+    hangUp: (a) => a.#lower.send({ kind: "done", req: quiet() }),
+    queued: (a) => a.#inbox.length,
+    detaching: (a) => a.#detachReq !== null,
+    finishDetach: (a) => a.#finishDetach(),
+    failDetach: (a, error) => {
+      a.#detachReq!.reject(error);
+      a.close(error);
+    },
+  };
 
   /**
    * @param lower the bytestream this connection runs on (adopted: it closes with this actor)
@@ -127,30 +156,8 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
     this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
-    this.#keepalive = new Keepalive(limits, {
-      wake: () => this.send({ kind: "tick" }),
-      ping: () => this.#write(Opcode.PING, new Uint8Array(0)),
-      closeIdle: () => this.#closing.sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
-      peerDead: (why) => this.#onDeadPeer(why),
-    });
-    this.#closing = new Closing(start.side === "server", limits, {
-      post: (kind) => this.send({ kind }),
-      writeClose: (payload, req) => {
-        if (!req) return this.#write(Opcode.CLOSE, payload);
-        const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: this.#masked });
-        this.#lower.send({ kind: "send", chunks, req, urgent: true });
-      },
-      endInput: (error) => this.#endInput(error),
-      stopKeepalive: () => this.#keepalive.stop(),
-      hangUp: () => this.#lower.send({ kind: "done", req: quiet() }),
-      queued: () => this.#inbox.length,
-      detaching: () => this.#detachReq !== null,
-      finishDetach: () => this.#finishDetach(),
-      failDetach: (error) => {
-        this.#detachReq!.reject(error);
-        this.close(error);
-      },
-    });
+    this.#keepalive = new Keepalive(limits, this, WsActor.#keepaliveHost);
+    this.#closing = new Closing(start.side === "server", limits, this, WsActor.#closingHost);
     this.adopt(lower);
   }
 
@@ -223,7 +230,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   protected terminate(reason: DillError): void {
-    this.#handshake.abandon();
+    this.#handshake?.abandon();
     this.#deflate?.close();
     this.#keepalive.stop();
     this.#closing.stop();
@@ -236,10 +243,11 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #attach(req: Request<WsAttachInfo>): void {
     this.#attachReq = req;
-    const request = this.#handshake.request;
+    const handshake = this.#handshake!;
+    const request = handshake.request;
     if (request) this.#lower.send({ kind: "send", chunks: [request] });
-    if (!this.#handshake.needsHead) {
-      this.#open(NO_HTTP_INFO(), null, this.#handshake.takeNoHttpDeflate());
+    if (!handshake.needsHead) {
+      this.#open(NO_HTTP_INFO(), null, handshake.takeNoHttpDeflate());
       this.#lower.send({ kind: "attach", consumer: this });
       return;
     }
@@ -267,7 +275,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #handshakeData(chunk: Uint8Array): void {
     if (this.#refusal) return; // answering a refused request: ignore whatever else comes
     try {
-      const done = this.#handshake.feed(chunk);
+      const done = this.#handshake!.feed(chunk);
       if (!done) return;
       if (done.response) this.#lower.send({ kind: "send", chunks: [done.response] });
       this.#open(done.info, done.rest, done.deflate);
@@ -278,6 +286,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #open(info: WsAttachInfo, rest: Uint8Array | null, deflate: PerMessageDeflate | null): void {
     this.#phase = "open";
+    this.#handshake = null;
     if (deflate) {
       // Compression was negotiated: from now on messages may be compressed both ways.
       this.#deflate = deflate;
@@ -292,7 +301,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** A bad handshake: the server answers with an HTTP error first; then everything closes. */
   #refuse(e: unknown): void {
-    const { error, response } = this.#handshake.refusal(e);
+    const { error, response } = this.#handshake!.refusal(e);
     if (!response) return this.#failAttach(error);
     this.#refusal = error;
     const flushed = new Request<void>("wsAttachServer", -1);

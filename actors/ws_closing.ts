@@ -27,29 +27,32 @@ export interface ClosingTimers {
   readonly closeGrace: number;
 }
 
-/** What the closing handshake asks of the actor that owns it. */
-export interface ClosingHost {
+/**
+ * What the closing handshake asks of the actor that owns it. The owner is passed to
+ * every call, so one host object serves every connection (no closures per connection).
+ */
+export interface ClosingHost<O> {
   /** Posts one of the closing handshake's own messages to the actor's mailbox. */
-  post(kind: "replyClose" | "failNow" | "closeTcp"): void;
+  post(owner: O, kind: "replyClose" | "failNow" | "closeTcp"): void;
   /**
    * Writes a close frame with this payload; with `req`, as the application's `wsDone`
    * (settled when written), else as the actor's own, after the pongs it owes.
    */
-  writeClose(payload: Uint8Array, req?: Request<void>): void;
+  writeClose(owner: O, payload: Uint8Array, req?: Request<void>): void;
   /** Input is over: no more frames are parsed; receives fail with `error` once drained. */
-  endInput(error: DillError): void;
+  endInput(owner: O, error: DillError): void;
   /** Stops the keepalive and idle timers. */
-  stopKeepalive(): void;
+  stopKeepalive(owner: O): void;
   /** Finishes our side of the bytestream (half-close). */
-  hangUp(): void;
+  hangUp(owner: O): void;
   /** Messages received and not taken by the application yet. */
-  queued(): number;
+  queued(owner: O): number;
   /** A `wsDetach` is in progress. */
-  detaching(): boolean;
+  detaching(owner: O): boolean;
   /** Both close frames went during a `wsDetach`: hand the bytestream back. */
-  finishDetach(): void;
+  finishDetach(owner: O): void;
   /** Fails the pending `wsDetach` and the actor with `error`. */
-  failDetach(error: DillError): void;
+  failDetach(owner: O, error: DillError): void;
 }
 
 /**
@@ -59,7 +62,7 @@ export interface ClosingHost {
  * ```ts
  * import { Closing } from "./ws_closing.ts";
  *
- * const closing = new Closing(false, { failGrace: 0, halfCloseTimeout: 0, closeGrace: 0 }, {
+ * const closing = new Closing(false, { failGrace: 0, halfCloseTimeout: 0, closeGrace: 0 }, null, {
  *   post() {},
  *   writeClose() {},
  *   endInput() {},
@@ -75,10 +78,11 @@ export interface ClosingHost {
  * closing.stop();
  * ```
  */
-export class Closing {
+export class Closing<O> {
   readonly #server: boolean;
   readonly #timers: ClosingTimers;
-  readonly #host: ClosingHost;
+  readonly #owner: O;
+  readonly #host: ClosingHost<O>;
 
   #closeSent = false;
   /** The peer's close frame arrived (a clean end of its input). */
@@ -103,11 +107,13 @@ export class Closing {
   /**
    * @param server whether this is the server side (it closes TCP first)
    * @param timers `failGrace`, `halfCloseTimeout` and `closeGrace`
-   * @param host the actor this runs for
+   * @param owner the actor this runs for, passed back to every `host` call
+   * @param host what to do for it
    */
-  constructor(server: boolean, timers: ClosingTimers, host: ClosingHost) {
+  constructor(server: boolean, timers: ClosingTimers, owner: O, host: ClosingHost<O>) {
     this.#server = server;
     this.#timers = timers;
+    this.#owner = owner;
     this.#host = host;
   }
 
@@ -146,7 +152,7 @@ export class Closing {
   sendClose(payload: Uint8Array): void {
     if (this.#closeSent) return;
     this.#closeSent = true;
-    this.#host.writeClose(payload);
+    this.#host.writeClose(this.#owner, payload);
   }
 
   /** Clears every timer (the actor is terminating). */
@@ -160,15 +166,21 @@ export class Closing {
   peerClosed(code: number, reason: string): void {
     this.#closeReceived = true;
     this.#peerStatus = { status: code, reason };
-    this.#host.endInput(new DillError("EPIPE", `the peer closed the connection (status ${code})`));
+    this.#host.endInput(
+      this.#owner,
+      new DillError("EPIPE", `the peer closed the connection (status ${code})`),
+    );
     if (!this.#closeSent) {
       const { halfCloseTimeout } = this.#timers;
-      if (halfCloseTimeout > 0 && !this.#host.detaching()) {
+      if (halfCloseTimeout > 0 && !this.#host.detaching(this.#owner)) {
         // libdill's half-close: our sending half stays open until wsDone (or wsDetach,
         // hclose), and at most halfCloseTimeout ms, so a dropped handle never leaves
         // the peer waiting for our close.
-        this.#host.stopKeepalive();
-        this.#halfCloseTimer = setTimeout(() => this.#host.post("replyClose"), halfCloseTimeout);
+        this.#host.stopKeepalive(this.#owner);
+        this.#halfCloseTimer = setTimeout(
+          () => this.#host.post(this.#owner, "replyClose"),
+          halfCloseTimeout,
+        );
         return;
       }
       this.replyClose();
@@ -184,7 +196,10 @@ export class Closing {
     if (this.#closeSent) return;
     const code = this.#peerStatus!.status;
     this.#closeSent = true;
-    this.#host.writeClose(code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
+    this.#host.writeClose(
+      this.#owner,
+      code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""),
+    );
     this.#handshakeDone();
   }
 
@@ -196,7 +211,7 @@ export class Closing {
     }
     if (this.#sendFailure) return req.reject(this.#sendFailure);
     this.#closeSent = true;
-    this.#host.writeClose(payload, req);
+    this.#host.writeClose(this.#owner, payload, req);
     if (this.#closeReceived) {
       // Half-closed: this was our reply to the peer's close.
       clearTimeout(this.#halfCloseTimer);
@@ -212,15 +227,17 @@ export class Closing {
       `the peer broke the protocol: ${message} (closed with ${code})`,
     );
     this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
-    this.#host.endInput(error);
-    this.#host.stopKeepalive();
+    this.#host.endInput(this.#owner, error);
+    this.#host.stopKeepalive(this.#owner);
     this.#pendingViolation = { code, message };
     // Fail in order: messages that arrived before the violation are delivered first.
     const { failGrace } = this.#timers;
-    if (this.#host.queued() === 0 || this.#host.detaching() || failGrace === 0) {
+    if (
+      this.#host.queued(this.#owner) === 0 || this.#host.detaching(this.#owner) || failGrace === 0
+    ) {
       return this.failNow();
     }
-    this.#failTimer = setTimeout(() => this.#host.post("failNow"), failGrace);
+    this.#failTimer = setTimeout(() => this.#host.post(this.#owner, "failNow"), failGrace);
   }
 
   /** Sends our close for the peer's violation (after any reply already sent) and half-closes. */
@@ -234,10 +251,10 @@ export class Closing {
     this.#sendFailure ??= new DillError("EPIPE", `the connection was failed: ${message}`);
     if (!this.#closeSent) {
       this.#closeSent = true;
-      this.#host.writeClose(encodeClosePayload(code, truncateReason(message)));
+      this.#host.writeClose(this.#owner, encodeClosePayload(code, truncateReason(message)));
     }
     this.#violated = true;
-    this.#host.hangUp();
+    this.#host.hangUp(this.#owner);
     // A pending wsDetach keeps waiting: the peer gets time to answer and hang up.
   }
 
@@ -249,22 +266,22 @@ export class Closing {
     this.#peerGone = true;
     // Failing in order: our replies and close still go out, then failNow half-closes.
     if (this.#pendingViolation) return;
-    if (this.#host.detaching() && this.#violated) {
+    if (this.#host.detaching(this.#owner) && this.#violated) {
       // The peer hung up after our close for its violation: now the detach can fail.
-      return this.#host.failDetach(ended!);
+      return this.#host.failDetach(this.#owner, ended!);
     }
     if (!this.#peerStatus) {
       // No close frame: an abnormal closure (1006).
       this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
       const error = failure ??
         new DillError("ECONNRESET", "the connection closed without a close frame (1006)");
-      this.#host.endInput(error);
+      this.#host.endInput(this.#owner, error);
       this.#sendFailure ??= error;
-      if (this.#host.detaching()) return this.#host.failDetach(error);
+      if (this.#host.detaching(this.#owner)) return this.#host.failDetach(this.#owner, error);
     }
-    this.#host.stopKeepalive();
+    this.#host.stopKeepalive(this.#owner);
     // The peer finished sending; finish our side of the TCP connection too.
-    this.#host.hangUp();
+    this.#host.hangUp(this.#owner);
   }
 
   /**
@@ -279,7 +296,7 @@ export class Closing {
   peerDead(why: string): DillError {
     const error = new DillError("ECONNRESET", `the peer is gone: ${why}`);
     this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
-    this.#host.endInput(error);
+    this.#host.endInput(this.#owner, error);
     this.#sendFailure = error;
     return error;
   }
@@ -287,7 +304,7 @@ export class Closing {
   /** The `closeTcp` timer fired. */
   closeTcp(): void {
     this.#closeTcpTimer = undefined;
-    if (!this.#host.detaching()) this.#host.hangUp();
+    if (!this.#host.detaching(this.#owner)) this.#host.hangUp(this.#owner);
   }
 
   /** The `failNow` timer fired. */
@@ -298,19 +315,19 @@ export class Closing {
 
   /** Both close frames went: detach, or (server) close TCP. */
   #handshakeDone(): void {
-    if (this.#host.detaching()) return this.#host.finishDetach();
-    this.#host.stopKeepalive();
+    if (this.#host.detaching(this.#owner)) return this.#host.finishDetach(this.#owner);
+    this.#host.stopKeepalive(this.#owner);
     if (this.#server) {
       // The server closes TCP first (RFC 6455 7.1.1), after a grace in which an
       // application that wants the bytestream back (wsDetach) can claim it.
       // With no grace, the next turn of the event loop is enough, and needs no timer.
       if (this.#timers.closeGrace > 0) {
         this.#closeTcpTimer = setTimeout(
-          () => this.#host.post("closeTcp"),
+          () => this.#host.post(this.#owner, "closeTcp"),
           this.#timers.closeGrace,
         );
       } else {
-        setImmediate(() => this.#host.post("closeTcp"));
+        setImmediate(() => this.#host.post(this.#owner, "closeTcp"));
       }
     }
   }
