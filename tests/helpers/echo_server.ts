@@ -47,7 +47,7 @@ export interface EchoSettings {
  * const served = echoConnection(a, { sendTimeout: 1000, ended: () => {} });
  * const { handle: c } = await wsAttachClient(b, 0, "/", "localhost", now() + 1000);
  * await wsSend(c, 0, new Uint8Array([1]), now() + 1000);
- * console.log((await wsRecv(c, now() + 1000)).size); // 1
+ * console.log((await wsRecv(c, now() + 1000)).data); // Uint8Array(1) [ 1 ]
  * hclose(c);
  * await served;
  * ```
