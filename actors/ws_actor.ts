@@ -4,8 +4,8 @@
  * the I/O-free {@link Receiver}, answers pings on its own (within a
  * {@link PongBudget}), queues messages for
  * `mrecv` (an {@link Inbox}; bounded: reading pauses when the application falls
- * behind), frames `msend`s, runs the closing handshake, and the keepalive timers (a
- * {@link Keepalive}). All of it happens one mailbox message at a time; the
+ * behind), frames `msend`s, runs the closing handshake (a {@link Closing}) and
+ * `wsDetach`, and the keepalive timers (a {@link Keepalive}). All of it happens one mailbox message at a time; the
  * collaborators are plain objects this actor owns and drives synchronously.
  *
  * @module
@@ -25,7 +25,8 @@ import type { ByteStream, StreamEvent } from "./stream.ts";
 import { now } from "./time.ts";
 import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
-import { Keepalive } from "./ws_keepalive.ts";
+import { Closing, type ClosingHost } from "./ws_closing.ts";
+import { Keepalive, type KeepaliveHost } from "./ws_keepalive.ts";
 import { PongBudget } from "./ws_pongs.ts";
 import type { WsLimits, WsType } from "./ws_options.ts";
 
@@ -56,8 +57,6 @@ export type WsMsg =
 
 type Phase = "handshake" | "open";
 
-/** Status reported when the connection ended without a close frame (RFC 6455 7.1.5). */
-const ABNORMAL_CLOSURE = 1006;
 const GOING_AWAY = 1001;
 
 /**
@@ -87,7 +86,8 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #phase: Phase = "handshake";
   #attachReq: Request<WsAttachInfo> | null = null;
-  readonly #handshake: OpeningHandshake;
+  /** Dropped once open: the head reader and the request's headers are not kept. */
+  #handshake: OpeningHandshake | null;
   #refusal: DillError | null = null;
 
   readonly #receiver: Receiver;
@@ -97,30 +97,40 @@ export class WsActor extends SocketLayer<WsMsg> {
   readonly #inbox: Inbox;
   #paused = false;
 
-  #closeSent = false;
-  /** The peer's close frame arrived (a clean end of its input). */
-  #closeReceived = false;
-  /** The peer broke the protocol: we sent our close and wait for it to hang up. */
-  #violated = false;
-  /**
-   * The peer broke the protocol after messages the application has not taken yet: they
-   * are delivered first, and replies sent meanwhile go out before our close (option
-   * `failGrace` bounds the wait).
-   */
-  #pendingViolation: { code: number; message: string } | null = null;
-  #failTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Half-closed (option `halfCloseTimeout`): when our close reply goes at the latest. */
-  #halfCloseTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The bytestream reported the end of the peer's input. */
-  #peerGone = false;
-  #sendFailure: DillError | null = null;
-  #peerStatus: { status: number; reason: string } | null = null;
+  readonly #closing: Closing<WsActor>;
   #detachReq: Request<ByteStream> | null = null;
 
   readonly #pongs: PongBudget;
 
-  readonly #keepalive: Keepalive;
-  #closeTcpTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #keepalive: Keepalive<WsActor>;
+
+  /** What the keepalive does, for every connection (no closures per connection). */
+  static readonly #keepaliveHost: KeepaliveHost<WsActor> = {
+    wake: (a) => a.send({ kind: "tick" }),
+    ping: (a) => a.#write(Opcode.PING, new Uint8Array(0)),
+    closeIdle: (a) => a.#closing.sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
+    peerDead: (a, why) => a.#onDeadPeer(why),
+  };
+
+  /** What the closing handshake does, for every connection. */
+  static readonly #closingHost: ClosingHost<WsActor> = {
+    post: (a, kind) => a.send({ kind }),
+    writeClose: (a, payload, req) => {
+      if (!req) return a.#write(Opcode.CLOSE, payload);
+      const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
+      a.#lower.send({ kind: "send", chunks, req, urgent: true });
+    },
+    endInput: (a, error) => a.#endInput(error),
+    stopKeepalive: (a) => a.#keepalive.stop(),
+    hangUp: (a) => a.#lower.send({ kind: "done", req: quiet() }),
+    queued: (a) => a.#inbox.length,
+    detaching: (a) => a.#detachReq !== null,
+    finishDetach: (a) => a.#finishDetach(),
+    failDetach: (a, error) => {
+      a.#detachReq!.reject(error);
+      a.close(error);
+    },
+  };
 
   /**
    * @param lower the bytestream this connection runs on (adopted: it closes with this actor)
@@ -146,15 +156,8 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
     this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
-    this.#keepalive = new Keepalive(limits, {
-      wake: () => this.send({ kind: "tick" }),
-      ping: () => this.#write(Opcode.PING, new Uint8Array(0)),
-      closeIdle: () => {
-        this.#closeSent = true;
-        this.#write(Opcode.CLOSE, encodeClosePayload(GOING_AWAY, "idle timeout"));
-      },
-      peerDead: (why) => this.#onDeadPeer(why),
-    });
+    this.#keepalive = new Keepalive(limits, this, WsActor.#keepaliveHost);
+    this.#closing = new Closing(start.side === "server", limits, this, WsActor.#closingHost);
     this.adopt(lower);
   }
 
@@ -169,7 +172,8 @@ export class WsActor extends SocketLayer<WsMsg> {
    * state, safe at any time: it changes only inside the actor's handlers.
    */
   get peerStatus(): { status: number; reason: string } | null {
-    return this.#peerStatus ? { ...this.#peerStatus } : null;
+    const status = this.#closing.peerStatus;
+    return status ? { ...status } : null;
   }
 
   protected receive(msg: WsMsg): void {
@@ -187,7 +191,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "recv":
         return this.#recv(msg);
       case "done":
-        return this.#done(msg.payload, msg.req);
+        return this.#closing.done(msg.payload, msg.req);
       case "detach":
         return this.#detach(msg.payload, msg.req);
       case "refused":
@@ -196,19 +200,17 @@ export class WsActor extends SocketLayer<WsMsg> {
         this.#pongs.written(msg.size);
         return this.#parse();
       case "replyClose":
-        return this.#replyClose();
+        if (this.closedReason) return;
+        return this.#closing.replyClose();
       case "failNow":
-        this.#failTimer = undefined;
-        return this.#failNow();
+        return this.#closing.failTimerFired();
       case "judge":
         if (!msg.req.settled) this.expired(msg.req);
         return;
       case "closeTcp":
-        this.#closeTcpTimer = undefined;
-        if (!this.#detachReq) this.#lower.send({ kind: "done", req: quiet() });
-        return;
+        return this.#closing.closeTcp();
       case "tick":
-        if (!this.#receiverDone) this.#keepalive.tick(this.#closeSent);
+        if (!this.#receiverDone) this.#keepalive.tick(this.#closing.closeSent);
         return;
     }
   }
@@ -228,12 +230,10 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   protected terminate(reason: DillError): void {
-    this.#handshake.abandon();
+    this.#handshake?.abandon();
     this.#deflate?.close();
     this.#keepalive.stop();
-    clearTimeout(this.#closeTcpTimer);
-    clearTimeout(this.#failTimer);
-    clearTimeout(this.#halfCloseTimer);
+    this.#closing.stop();
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     this.#inbox.cancel(reason);
@@ -243,10 +243,11 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #attach(req: Request<WsAttachInfo>): void {
     this.#attachReq = req;
-    const request = this.#handshake.request;
+    const handshake = this.#handshake!;
+    const request = handshake.request;
     if (request) this.#lower.send({ kind: "send", chunks: [request] });
-    if (!this.#handshake.needsHead) {
-      this.#open(NO_HTTP_INFO(), null, this.#handshake.takeNoHttpDeflate());
+    if (!handshake.needsHead) {
+      this.#open(NO_HTTP_INFO(), null, handshake.takeNoHttpDeflate());
       this.#lower.send({ kind: "attach", consumer: this });
       return;
     }
@@ -274,7 +275,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #handshakeData(chunk: Uint8Array): void {
     if (this.#refusal) return; // answering a refused request: ignore whatever else comes
     try {
-      const done = this.#handshake.feed(chunk);
+      const done = this.#handshake!.feed(chunk);
       if (!done) return;
       if (done.response) this.#lower.send({ kind: "send", chunks: [done.response] });
       this.#open(done.info, done.rest, done.deflate);
@@ -285,6 +286,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #open(info: WsAttachInfo, rest: Uint8Array | null, deflate: PerMessageDeflate | null): void {
     this.#phase = "open";
+    this.#handshake = null;
     if (deflate) {
       // Compression was negotiated: from now on messages may be compressed both ways.
       this.#deflate = deflate;
@@ -299,7 +301,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** A bad handshake: the server answers with an HTTP error first; then everything closes. */
   #refuse(e: unknown): void {
-    const { error, response } = this.#handshake.refusal(e);
+    const { error, response } = this.#handshake!.refusal(e);
     if (!response) return this.#failAttach(error);
     this.#refusal = error;
     const flushed = new Request<void>("wsAttachServer", -1);
@@ -343,15 +345,15 @@ export class WsActor extends SocketLayer<WsMsg> {
           break;
         case "ping":
           // The pong joins this pass's batch (sent at its end), owed until written.
-          if (!this.#closeSent) this.#pongs.answer(ev.data);
+          if (!this.#closing.closeSent) this.#pongs.answer(ev.data);
           break;
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
         case "close":
-          this.#onPeerClose(ev.code, ev.reason);
+          this.#closing.peerClosed(ev.code, ev.reason);
           break;
         case "error":
-          this.#onViolation(ev.code, ev.message);
+          this.#closing.violation(ev.code, ev.message);
           break;
       }
     }
@@ -367,7 +369,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
-    return !this.#closeSent && this.#pongs.exhausted;
+    return !this.#closing.closeSent && this.#pongs.exhausted;
   }
 
   #onMessage(ev: ReceivedMessage): void {
@@ -381,7 +383,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (this.#inbox.recv(call, (req) => this.park(req))) return this.#parse();
     // The application asked past the last message before a violation: it is done with
     // them (and its replies are queued), so the connection fails now.
-    if (this.#pendingViolation && this.#inbox.length === 0) this.#failNow();
+    if (this.#closing.failing && this.#inbox.length === 0) this.#closing.failNow();
   }
 
   /**
@@ -401,91 +403,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#inbox.end(error);
   }
 
-  // ---- closing --------------------------------------------------------------------
-
-  #onPeerClose(code: number, reason: string): void {
-    this.#closeReceived = true;
-    this.#peerStatus = { status: code, reason };
-    this.#endInput(new DillError("EPIPE", `the peer closed the connection (status ${code})`));
-    if (!this.#closeSent) {
-      const { halfCloseTimeout } = this.#limits;
-      if (halfCloseTimeout > 0 && !this.#detachReq) {
-        // libdill's half-close: our sending half stays open until wsDone (or wsDetach,
-        // hclose), and at most halfCloseTimeout ms, so a dropped handle never leaves
-        // the peer waiting for our close.
-        this.#keepalive.stop();
-        this.#halfCloseTimer = setTimeout(
-          () => this.send({ kind: "replyClose" }),
-          halfCloseTimeout,
-        );
-        return;
-      }
-      this.#replyClose();
-      return;
-    }
-    this.#closingHandshakeDone();
-  }
-
-  /** Answers the peer's close frame by echoing its status (RFC 6455 5.5.1). */
-  #replyClose(): void {
-    clearTimeout(this.#halfCloseTimer);
-    this.#halfCloseTimer = undefined;
-    if (this.#closeSent || this.closedReason) return;
-    const code = this.#peerStatus!.status;
-    this.#closeSent = true;
-    this.#write(Opcode.CLOSE, code === 1005 ? new Uint8Array(0) : encodeClosePayload(code, ""));
-    this.#closingHandshakeDone();
-  }
-
-  /** Both close frames went: detach, or (server) close TCP. */
-  #closingHandshakeDone(): void {
-    if (this.#detachReq) return this.#finishDetach();
-    this.#keepalive.stop();
-    if (this.#start.side === "server") {
-      // The server closes TCP first (RFC 6455 7.1.1), after a grace in which an
-      // application that wants the bytestream back (wsDetach) can claim it.
-      const closeTcp = () => this.send({ kind: "closeTcp" });
-      // With no grace, the next turn of the event loop is enough, and needs no timer.
-      if (this.#limits.closeGrace > 0) {
-        this.#closeTcpTimer = setTimeout(closeTcp, this.#limits.closeGrace);
-      } else {
-        setImmediate(closeTcp);
-      }
-    }
-  }
-
-  #onViolation(code: number, message: string): void {
-    const error = new DillError(
-      code === 1009 ? "EMSGSIZE" : "EPROTO",
-      `the peer broke the protocol: ${message} (closed with ${code})`,
-    );
-    this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
-    this.#endInput(error);
-    this.#keepalive.stop();
-    this.#pendingViolation = { code, message };
-    // Fail in order: messages that arrived before the violation are delivered first.
-    const { failGrace } = this.#limits;
-    if (this.#inbox.length === 0 || this.#detachReq || failGrace === 0) return this.#failNow();
-    this.#failTimer = setTimeout(() => this.send({ kind: "failNow" }), failGrace);
-  }
-
-  /** Sends our close for the peer's violation (after any reply already sent) and half-closes. */
-  #failNow(): void {
-    const violation = this.#pendingViolation;
-    if (!violation) return;
-    this.#pendingViolation = null;
-    clearTimeout(this.#failTimer);
-    this.#failTimer = undefined;
-    const { code, message } = violation;
-    this.#sendFailure ??= new DillError("EPIPE", `the connection was failed: ${message}`);
-    if (!this.#closeSent) {
-      this.#closeSent = true;
-      this.#write(Opcode.CLOSE, encodeClosePayload(code, truncateReason(message)));
-    }
-    this.#violated = true;
-    this.#lower.send({ kind: "done", req: quiet() });
-    // A pending wsDetach keeps waiting: the peer gets time to answer and hang up.
-  }
+  // ---- closing (the handshake itself is the Closing's) ----------------------------
 
   #onInputEnd(failure: DillError | null): void {
     if (this.#phase === "handshake") {
@@ -495,70 +413,24 @@ export class WsActor extends SocketLayer<WsMsg> {
           new DillError("ECONNRESET", "the peer closed the connection during the handshake"),
       );
     }
-    this.#peerGone = true;
-    // Failing in order: our replies and close still go out, then failNow half-closes.
-    if (this.#pendingViolation) return;
-    if (this.#detachReq && this.#violated) {
-      // The peer hung up after our close for its violation: now the detach can fail.
-      this.#detachReq.reject(this.#inbox.ended!);
-      return this.close(this.#inbox.ended!);
-    }
-    if (!this.#peerStatus) {
-      // No close frame: an abnormal closure (1006).
-      this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
-      const error = failure ??
-        new DillError("ECONNRESET", "the connection closed without a close frame (1006)");
-      this.#endInput(error);
-      this.#sendFailure ??= error;
-      if (this.#detachReq) {
-        this.#detachReq.reject(error);
-        return this.close(error);
-      }
-    }
-    this.#keepalive.stop();
-    // The peer finished sending; finish our side of the TCP connection too.
-    this.#lower.send({ kind: "done", req: quiet() });
-  }
-
-  #done(payload: Uint8Array, req: Request<void>): void {
-    if (this.#pendingViolation) this.#failNow();
-    if (this.#closeSent) {
-      return req.reject(new DillError("EPIPE", "wsDone: a close frame was already sent"));
-    }
-    if (this.#sendFailure) return req.reject(this.#sendFailure);
-    this.#closeSent = true;
-    this.#lower.send({
-      kind: "send",
-      chunks: encodeFrame(Opcode.CLOSE, payload, { masked: this.#masked }),
-      req,
-      urgent: true,
-    });
-    if (this.#closeReceived) {
-      // Half-closed: this was our reply to the peer's close.
-      clearTimeout(this.#halfCloseTimer);
-      this.#halfCloseTimer = undefined;
-      this.#closingHandshakeDone();
-    }
+    this.#closing.inputEnded(failure, this.#inbox.ended);
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
     this.#detachReq = req;
     const detached = new DillError("ECANCELED", "wsDetach: the handle was detached");
     this.#inbox.cancel(detached);
-    if (this.#pendingViolation) this.#failNow();
-    if (!this.#closeSent) {
-      this.#closeSent = true;
-      this.#write(Opcode.CLOSE, payload);
-    }
+    if (this.#closing.failing) this.#closing.failNow();
+    this.#closing.sendClose(payload);
     // Frames held back for owed pongs are handled now (no pongs after our close): the
     // peer's close may be among them.
     this.#parse();
     if (this.closedReason) return;
-    if (this.#closeReceived) return this.#finishDetach();
+    if (this.#closing.closeReceived) return this.#finishDetach();
     const ended = this.#inbox.ended;
-    if (ended && (this.#peerGone || !this.#violated)) {
-      req.reject(ended);
-      return this.close(ended);
+    if (!this.#closing.detachMayWait(ended)) {
+      req.reject(ended!);
+      return this.close(ended!);
     }
     this.#parkOrJudge(req);
   }
@@ -579,10 +451,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   // ---- sending --------------------------------------------------------------------
 
   #send(opcode: number, payload: Uint8Array, req: Request<void>): void {
-    if (this.#closeSent) {
-      return req.reject(new DillError("EPIPE", `${req.op}: a close frame was already sent`));
-    }
-    if (this.#sendFailure) return req.reject(this.#sendFailure);
+    const refused = this.#closing.refuseSend(req.op);
+    if (refused) return req.reject(refused);
     this.#keepalive.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
     const packed = this.#deflate?.compress(payload) ?? null;
@@ -616,10 +486,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   // ---- keepalive and idle timeout -------------------------------------------------
 
   #onDeadPeer(why: string): void {
-    const error = new DillError("ECONNRESET", `the peer is gone: ${why}`);
-    this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
-    this.#endInput(error);
-    this.#sendFailure = error;
+    const error = this.#closing.peerDead(why);
     this.release(this.#lower);
     this.#lower.close(error);
   }
@@ -630,13 +497,4 @@ function quiet(): Request<void> {
   const req = new Request<void>("close", -1);
   req.promise.catch(() => {});
   return req;
-}
-
-/** Close reasons are limited to 123 bytes; keep whole characters. */
-function truncateReason(message: string): string {
-  const bytes = new TextEncoder().encode(message);
-  if (bytes.length <= 123) return message;
-  let end = 123;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return new TextDecoder().decode(bytes.subarray(0, end));
 }

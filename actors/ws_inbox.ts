@@ -159,40 +159,8 @@ export class Inbox {
 
   #deliver(w: WsRecvCall, ev: ReceivedMessage): void {
     const type: WsType = ev.binary ? WS_BINARY : WS_TEXT;
-    const data = ev.data;
-    if (w.typed && type !== this.#socketType) {
-      return this.#fail(
-        w,
-        new DillError(
-          "EPROTO",
-          `${w.req.op}: got a ${typeName(type)} message on a ${
-            typeName(this.#socketType)
-          } socket (use wsRecv to take both types)`,
-        ),
-      );
-    }
-    if (!w.into) return w.req.resolve({ type, size: data.length, data, text: ev.text });
-    // No buffers at all (libdill: first = last = NULL): the message is dropped, its size told.
-    if (w.into.length === 0) return w.req.resolve({ type, size: data.length, data: null });
-    let room = 0;
-    for (const b of w.into) room += b.length;
-    if (data.length > room) {
-      return this.#fail(
-        w,
-        new DillError(
-          "EMSGSIZE",
-          `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
-        ),
-      );
-    }
-    let off = 0;
-    for (const b of w.into) {
-      if (off >= data.length) break;
-      const n = Math.min(b.length, data.length - off);
-      b.set(data.subarray(off, off + n));
-      off += n;
-    }
-    w.req.resolve({ type, size: data.length, data: null });
+    const error = deliver(w, type, ev.data, ev.text, this.#socketType);
+    if (error) this.#fail(w, error);
   }
 
   /**
@@ -204,6 +172,68 @@ export class Inbox {
   #fail(w: WsRecvCall, error: DillError): void {
     w.req.reject(error);
   }
+}
+
+/**
+ * Hands one whole message to a receive call: checks its type (`mrecv` family), then
+ * resolves with the payload, or copies it into the caller's buffers. Returns the error
+ * the call must fail with instead (a type mismatch, buffers too small); the caller
+ * decides what that failure means for later receives.
+ *
+ * @example
+ * ```ts
+ * import { deliver } from "./ws_inbox.ts";
+ * import { Request } from "./request.ts";
+ * import { WS_BINARY } from "./ws_options.ts";
+ *
+ * const req = new Request<import("./ws_inbox.ts").WsReceived>("mrecv", -1);
+ * const buf = new Uint8Array(4);
+ * const call = { kind: "recv" as const, typed: true, into: [buf], req };
+ * console.log(deliver(call, WS_BINARY, new Uint8Array([1, 2]), undefined, WS_BINARY)); // null
+ * console.log((await req.promise).size); // 2
+ * ```
+ */
+export function deliver(
+  w: WsRecvCall,
+  type: WsType,
+  data: Uint8Array,
+  text: string | undefined,
+  socketType: WsType,
+): DillError | null {
+  if (w.typed && type !== socketType) {
+    return new DillError(
+      "EPROTO",
+      `${w.req.op}: got a ${typeName(type)} message on a ${
+        typeName(socketType)
+      } socket (use wsRecv to take both types)`,
+    );
+  }
+  if (!w.into) {
+    w.req.resolve({ type, size: data.length, data, text });
+    return null;
+  }
+  // No buffers at all (libdill: first = last = NULL): the message is dropped, its size told.
+  if (w.into.length === 0) {
+    w.req.resolve({ type, size: data.length, data: null });
+    return null;
+  }
+  let room = 0;
+  for (const b of w.into) room += b.length;
+  if (data.length > room) {
+    return new DillError(
+      "EMSGSIZE",
+      `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
+    );
+  }
+  let off = 0;
+  for (const b of w.into) {
+    if (off >= data.length) break;
+    const n = Math.min(b.length, data.length - off);
+    b.set(data.subarray(off, off + n));
+    off += n;
+  }
+  w.req.resolve({ type, size: data.length, data: null });
+  return null;
 }
 
 function brokenAfter(code: string): DillError {

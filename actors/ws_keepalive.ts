@@ -19,16 +19,19 @@ export interface KeepaliveTimers {
   readonly idleTimeout: number;
 }
 
-/** What the keepalive asks its owner to do. */
-export interface KeepaliveHost {
+/**
+ * What the keepalive asks its owner to do. The owner is passed to every call, so one
+ * host object serves every connection (no closures per connection).
+ */
+export interface KeepaliveHost<O> {
   /** Posts a `tick` to the owner's mailbox (called from a timer). */
-  wake(): void;
+  wake(owner: O): void;
   /** Send a keepalive ping. */
-  ping(): void;
+  ping(owner: O): void;
   /** Send a close frame (1001) because the connection was idle. */
-  closeIdle(): void;
+  closeIdle(owner: O): void;
   /** Nothing answered in time: fail the connection. */
-  peerDead(why: string): void;
+  peerDead(owner: O, why: string): void;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface KeepaliveHost {
  * ```ts
  * import { Keepalive } from "./ws_keepalive.ts";
  *
- * const ka = new Keepalive({ pingInterval: 0, pongTimeout: 10_000, idleTimeout: 0 }, {
+ * const ka = new Keepalive({ pingInterval: 0, pongTimeout: 10_000, idleTimeout: 0 }, null, {
  *   wake() {},
  *   ping() {},
  *   closeIdle() {},
@@ -48,9 +51,10 @@ export interface KeepaliveHost {
  * ka.stop();
  * ```
  */
-export class Keepalive {
+export class Keepalive<O> {
   readonly #timers: KeepaliveTimers;
-  readonly #host: KeepaliveHost;
+  readonly #owner: O;
+  readonly #host: KeepaliveHost<O>;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastInbound = 0;
   #lastActivity = 0;
@@ -60,10 +64,12 @@ export class Keepalive {
 
   /**
    * @param timers the intervals (0 turns a timer off)
-   * @param host the owner, called back synchronously from {@link tick}
+   * @param owner the connection, passed back to every `host` call
+   * @param host what to do, called back synchronously from {@link tick}
    */
-  constructor(timers: KeepaliveTimers, host: KeepaliveHost) {
+  constructor(timers: KeepaliveTimers, owner: O, host: KeepaliveHost<O>) {
     this.#timers = timers;
+    this.#owner = owner;
     this.#host = host;
   }
 
@@ -99,22 +105,28 @@ export class Keepalive {
     const { pingInterval, pongTimeout, idleTimeout } = this.#timers;
     if (this.#idleCloseAt > 0) {
       if (t - this.#idleCloseAt < pongTimeout) return this.#arm();
-      return this.#host.peerDead(`nothing answered our idle close within ${pongTimeout} ms`);
+      return this.#host.peerDead(
+        this.#owner,
+        `nothing answered our idle close within ${pongTimeout} ms`,
+      );
     }
     if (closeSent) return;
     if (pingInterval > 0) {
       if (this.#pingSentAt > 0 && this.#lastInbound >= this.#pingSentAt) this.#pingSentAt = 0;
       if (this.#pingSentAt > 0 && t - this.#pingSentAt >= pongTimeout) {
-        return this.#host.peerDead(`nothing arrived within ${pongTimeout} ms of a ping`);
+        return this.#host.peerDead(
+          this.#owner,
+          `nothing arrived within ${pongTimeout} ms of a ping`,
+        );
       }
       if (this.#pingSentAt === 0 && t - this.#lastInbound >= pingInterval) {
         this.#pingSentAt = t;
-        this.#host.ping();
+        this.#host.ping(this.#owner);
       }
     }
     if (idleTimeout > 0 && t - this.#lastActivity >= idleTimeout) {
       this.#idleCloseAt = t;
-      this.#host.closeIdle();
+      this.#host.closeIdle(this.#owner);
     }
     this.#arm();
   }
@@ -131,6 +143,6 @@ export class Keepalive {
     if (idleTimeout > 0) due = Math.min(due, this.#lastActivity + idleTimeout);
     if (this.#idleCloseAt > 0) due = this.#idleCloseAt + pongTimeout;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#host.wake(), Math.max(0, due - now()));
+    this.#timer = setTimeout(() => this.#host.wake(this.#owner), Math.max(0, due - now()));
   }
 }

@@ -11,8 +11,7 @@
  *   `maxQueuedMessages` are already queued fails the connection with close 1008; the
  *   reader gets the messages queued before it, then `ENOMEM`.
  * - Send backpressure is `bufferedAmount`: a send resolves once Deno has it and less
- *   than `sendHighWater` bytes are waiting to be written (polled every
- *   {@link DRAIN_POLL_MS} ms while above).
+ *   than `sendHighWater` bytes are waiting to be written (see {@link DenoSends}).
  * - `maxMessageSize` is checked once Deno has the whole message (Deno does not let us
  *   stop it earlier).
  * - After our close frame (`wsDone`), Deno drops the messages the peer still sends.
@@ -26,11 +25,11 @@ import { SocketLayer } from "./handle.ts";
 import { Fifo } from "./fifo.ts";
 import type { PendingCall, Request } from "./request.ts";
 import { now } from "./time.ts";
-import type { WsMsg, WsReceived } from "./ws_actor.ts";
+import type { WsMsg } from "./ws_actor.ts";
+import { deliver } from "./ws_inbox.ts";
+import { DenoSends } from "./ws_upgrade_sends.ts";
 import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
 
-/** How often a send waiting for `bufferedAmount` to go down looks at it again. */
-export const DRAIN_POLL_MS = 5;
 /** Default for `sendHighWater`: bytes Deno may hold unwritten before sends wait. */
 export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
 
@@ -91,13 +90,9 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   readonly #limits: WsLimits;
 
   #open = false;
-  /** Sends made before Deno opened the socket, in order. */
-  #unsent: { payload: Uint8Array | string; req: Request<void> }[] = [];
   /** A wsDone made before Deno opened the socket. */
   #closeWhenOpen: { code?: number; reason?: string } | null = null;
-  /** Sends Deno has, waiting for `bufferedAmount` to go below the high-water mark. */
-  #draining: Request<void>[] = [];
-  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #sends: DenoSends;
 
   readonly #inbox = new Fifo<Queued>();
   #inboxBytes = 0;
@@ -106,7 +101,6 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   #inputEnd: DillError | null = null;
 
   #closeSent = false;
-  #sendFailure: DillError | null = null;
   #peerStatus: { status: number; reason: string } | null = null;
   #errorMessage: string | null = null;
 
@@ -123,6 +117,10 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#socket = socket;
     this.#settings = settings;
     this.#limits = settings.limits;
+    this.#sends = new DenoSends(socket, settings.sendHighWater, {
+      park: (req) => this.park(req),
+      wake: () => this.send({ kind: "drainPoll" }),
+    });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => this.send({ kind: "wsOpen" });
     socket.onmessage = (e) => this.send({ kind: "wsMessage", data: e.data });
@@ -165,7 +163,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       case "wsClose":
         return this.#onClose(msg.code, msg.reason, msg.clean);
       case "drainPoll":
-        return this.#poll();
+        return this.#sends.poll();
       case "idleTick":
         return this.#idleTick();
       case "shutdown":
@@ -196,22 +194,14 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       this.#recvFailure ??= brokenAfter("receive");
       return;
     }
-    const u = this.#unsent.findIndex((m) => m.req === req);
-    if (u >= 0) this.#unsent.splice(u, 1);
-    const d = this.#draining.indexOf(req as Request<void>);
-    if (d >= 0) this.#draining.splice(d, 1);
-    if (u < 0 && d < 0) return;
-    req.timeOut();
-    // libdill's rule: after a failed send the socket can no longer send.
-    this.#sendFailure ??= brokenAfter("send");
-    this.#failSends(this.#sendFailure);
+    this.#sends.expire(req);
   }
 
   protected terminate(reason: DillError): void {
     this.#stopTimers();
     this.#dropShutdownListener();
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
-    this.#failSends(reason);
+    this.#sends.cancel(reason);
     this.#inbox.clear();
     this.#inboxBytes = 0;
     const s = this.#socket;
@@ -233,7 +223,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#open = true;
     this.#lastActivity = now();
     this.#armIdle();
-    for (const { payload, req } of this.#unsent.splice(0)) this.#write(payload, req);
+    this.#sends.flush();
     const close = this.#closeWhenOpen;
     if (close) {
       this.#closeWhenOpen = null;
@@ -310,41 +300,8 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   }
 
   #deliver(w: RecvMsg, m: Queued): void {
-    const socketType = this.#settings.socketType;
-    if (w.typed && m.type !== socketType) {
-      return this.#failRecv(
-        w,
-        new DillError(
-          "EPROTO",
-          `${w.req.op}: got a ${typeName(m.type)} message on a ${
-            typeName(socketType)
-          } socket (use wsRecv to take both types)`,
-        ),
-      );
-    }
-    const data = m.data;
-    if (!w.into) {
-      return w.req.resolve({ type: m.type, size: data.length, data, text: m.text } as WsReceived);
-    }
-    let room = 0;
-    for (const b of w.into) room += b.length;
-    if (data.length > room) {
-      return this.#failRecv(
-        w,
-        new DillError(
-          "EMSGSIZE",
-          `${w.req.op}: a ${data.length}-byte message does not fit in ${room} bytes of buffer`,
-        ),
-      );
-    }
-    let off = 0;
-    for (const b of w.into) {
-      if (off >= data.length) break;
-      const n = Math.min(b.length, data.length - off);
-      b.set(data.subarray(off, off + n));
-      off += n;
-    }
-    w.req.resolve({ type: m.type, size: data.length, data: null });
+    const error = deliver(w, m.type, m.data, m.text, this.#settings.socketType);
+    if (error) this.#failRecv(w, error);
   }
 
   /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
@@ -366,63 +323,10 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (this.#closeSent) {
       return req.reject(new DillError("EPIPE", `${req.op}: a close frame was already sent`));
     }
-    if (this.#sendFailure) return req.reject(this.#sendFailure);
+    if (this.#sends.failure) return req.reject(this.#sends.failure);
     if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
     // A text message goes to Deno as a string so that it is sent as a text frame.
-    const data = text ? new TextDecoder().decode(payload) : payload;
-    if (!this.#open) {
-      this.#unsent.push({ payload: data, req });
-      if (!this.park(req)) {
-        this.#unsent.pop();
-        this.#sendFailure ??= brokenAfter("send");
-      }
-      return;
-    }
-    this.#write(data, req);
-  }
-
-  /** Hands a message to Deno; resolves when Deno's unwritten bytes are below the mark. */
-  #write(data: Uint8Array | string, req: Request<void>): void {
-    if (req.settled) return;
-    try {
-      // Deno silently drops what is sent while closing: fail the call instead.
-      if (this.#socket.readyState !== WebSocket.OPEN) throw new Error("not open");
-      this.#socket.send(data);
-    } catch (e) {
-      const error = new DillError("EPIPE", `${req.op}: the WebSocket is closed`, { cause: e });
-      this.#sendFailure ??= error;
-      return req.reject(error);
-    }
-    if (this.#draining.length === 0 && this.#belowMark()) return req.resolve();
-    this.#draining.push(req);
-    // The message is Deno's now: a deadline that passes fails the call (and later sends).
-    if (!this.park(req)) return this.expired(req);
-    this.#schedulePoll();
-  }
-
-  #belowMark(): boolean {
-    return this.#socket.bufferedAmount <= this.#settings.sendHighWater;
-  }
-
-  #schedulePoll(): void {
-    if (this.#pollTimer !== undefined) return;
-    this.#pollTimer = setTimeout(() => {
-      this.#pollTimer = undefined;
-      this.send({ kind: "drainPoll" });
-    }, DRAIN_POLL_MS);
-  }
-
-  #poll(): void {
-    if (this.#draining.length === 0) return;
-    if (!this.#belowMark()) return this.#schedulePoll();
-    for (const req of this.#draining.splice(0)) req.resolve();
-  }
-
-  #failSends(error: DillError): void {
-    for (const { req } of this.#unsent.splice(0)) req.reject(error);
-    for (const req of this.#draining.splice(0)) req.reject(error);
-    clearTimeout(this.#pollTimer);
-    this.#pollTimer = undefined;
+    this.#sends.send(text ? new TextDecoder().decode(payload) : payload, req, this.#open);
   }
 
   // ---- closing --------------------------------------------------------------------
@@ -431,7 +335,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (this.#closeSent) {
       return req.reject(new DillError("EPIPE", "wsDone: a close frame was already sent"));
     }
-    if (this.#sendFailure) return req.reject(this.#sendFailure);
+    if (this.#sends.failure) return req.reject(this.#sends.failure);
     this.#closeSent = true;
     const { code, reason } = decodeClose(payload);
     if (this.#open) this.#socket.close(code, reason);
@@ -454,16 +358,14 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
         }`,
       );
     this.#endInput(error);
-    this.#sendFailure ??= error;
-    this.#failSends(this.#sendFailure);
+    this.#sends.fail(error);
   }
 
   /** Ends the connection on our side for a reason the application learns on its next receive. */
   #failConnection(code: number, reason: string, error: DillError): void {
     // Messages queued before it are still delivered; then receives fail with `error`.
     this.#endInput(error);
-    this.#sendFailure ??= new DillError("EPIPE", `the connection was failed: ${error.message}`);
-    this.#failSends(this.#sendFailure);
+    this.#sends.fail(new DillError("EPIPE", `the connection was failed: ${error.message}`));
     if (!this.#closeSent) {
       this.#closeSent = true;
       this.#socket.close(code, reason);
@@ -475,7 +377,9 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#onShutdown = null;
     if (this.#closeSent) return;
     this.#closeSent = true;
-    this.#sendFailure ??= new DillError("EPIPE", "the server is shutting down (closed with 1001)");
+    this.#sends.refuseLater(
+      new DillError("EPIPE", "the server is shutting down (closed with 1001)"),
+    );
     if (this.#open) this.#socket.close(GOING_AWAY, "server shutting down");
     else this.#closeWhenOpen = { code: GOING_AWAY, reason: "server shutting down" };
   }
@@ -501,15 +405,14 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (this.#closeSent || this.#peerStatus) return;
     if (now() - this.#lastActivity < this.#limits.idleTimeout) return this.#armIdle();
     this.#closeSent = true;
-    this.#sendFailure ??= new DillError("EPIPE", "the connection was idle and closed (1001)");
+    this.#sends.refuseLater(new DillError("EPIPE", "the connection was idle and closed (1001)"));
     this.#socket.close(GOING_AWAY, "idle timeout");
   }
 
   #stopTimers(): void {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    clearTimeout(this.#pollTimer);
-    this.#pollTimer = undefined;
+    this.#sends.stop();
   }
 }
 
@@ -518,10 +421,6 @@ function brokenAfter(what: "send" | "receive"): DillError {
     "ECONNRESET",
     `this socket can no longer ${what}: an earlier ${what} failed`,
   );
-}
-
-function typeName(type: WsType): string {
-  return type === WS_TEXT ? "text" : "binary";
 }
 
 /** The status and reason of an encoded close payload (empty: no status). */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { hclose, WS_TEXT, wsUpgrade, WsUpgradeError } from "../mod.ts";
+import { WS_TEXT, wsUpgrade, WsUpgradeError } from "../mod.ts";
 import {
   BAD_ROOM,
   type ChatRooms,
@@ -16,6 +16,7 @@ import {
   ROOM_NAME,
 } from "./chat_rooms.ts";
 import { DEMO_PAGE, PAGE_HEADERS, sameOrigin } from "./demo_page.ts";
+import { closeQuietly, settlesWithin } from "./settle.ts";
 
 const STOP_TIMEOUT_MS = 3_000; // members asked to leave get this long before they are cut off
 
@@ -129,23 +130,4 @@ function plain(status: number, text: string, headers: Record<string, string> = {
     status,
     headers: { "Content-Type": "text/plain; charset=utf-8", ...headers },
   });
-}
-
-function closeQuietly(h: Parameters<typeof hclose>[0]): void {
-  try {
-    hclose(h);
-  } catch {
-    // Already closed.
-  }
-}
-
-/** Whether `p` settles within `ms`; the timer never outlives the call. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -12,7 +12,6 @@ import {
   brecv,
   bsend,
   type Handle,
-  hclose,
   isDillError,
   now,
   tcpAccept,
@@ -39,6 +38,7 @@ import {
   ROOM_NAME,
 } from "./chat_rooms.ts";
 import { DEMO_PAGE, PAGE_HEADERS, sameOrigin } from "./demo_page.ts";
+import { closeQuietly, describe, settlesWithin } from "./settle.ts";
 
 const HEAD_TIMEOUT_MS = 5_000; // a client has this long to send its request head
 const SEND_TIMEOUT_MS = 2_000; // a slow client may hold up one send this long
@@ -225,27 +225,4 @@ async function closeWebSocket(conn: Conn): Promise<void> {
 
 function pageResponse(): Uint8Array {
   return writeHttpResponse(200, "OK", [...PAGE_HEADERS, ["Connection", "close"]], DEMO_PAGE);
-}
-
-function closeQuietly(h: Handle): void {
-  try {
-    hclose(h);
-  } catch {
-    // Already closed, or handed to another layer that closes it.
-  }
-}
-
-/** Whether `p` settles within `ms`; the timer never outlives the call. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -20,6 +20,7 @@
 
 import { connect, type NatsConnection, type Subscription } from "npm:@nats-io/transport-node@3.4.0";
 import type { Hub, HubStatus, HubSubscription } from "./hub.ts";
+import { describe, settlesWithin } from "./settle.ts";
 
 /** Default bound on publications waiting for the broker. */
 export const DEFAULT_MAX_QUEUE = 1000;
@@ -275,19 +276,4 @@ export class NatsHub implements Hub {
 
 function checkTopic(topic: string): void {
   if (!TOPIC.test(topic)) throw new RangeError(`bad hub topic ${JSON.stringify(topic)}`);
-}
-
-/** Whether `p` settles within `ms`; the timer never outlives the call. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([p.then(() => true, () => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

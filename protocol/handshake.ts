@@ -12,7 +12,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { sha1Base64 } from "./sha1.ts";
 import type { DeflateBudget } from "./deflate_budget.ts";
 import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
@@ -88,7 +88,7 @@ export function wsResponseKey(requestKey: string): string {
     );
   }
   // SHA-1 is what RFC 6455 prescribes; it proves the server read this key, nothing more.
-  return createHash("sha1").update(requestKey + WS_GUID).digest("base64");
+  return sha1Base64(requestKey + WS_GUID);
 }
 
 /** What a server accepts in an upgrade request. */

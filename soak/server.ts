@@ -16,19 +16,8 @@
  * @module
  */
 
-import {
-  type Handle,
-  hclose,
-  isDillError,
-  now,
-  tcpAccept,
-  tcpListen,
-  tcpLocalAddr,
-  tlsAttachServer,
-  wsAttachServer,
-  wsRecv,
-  wsSend,
-} from "../mod.ts";
+import { type Handle, hclose, isDillError, tcpListen, tcpLocalAddr } from "../mod.ts";
+import { acceptEach, echoConnection } from "../tests/helpers/echo_server.ts";
 
 const FIXTURES = new URL("../tests/fixtures/tls/", import.meta.url);
 const cert = await Deno.readTextFile(new URL("cert.pem", FIXTURES));
@@ -43,38 +32,19 @@ function count(e: unknown): void {
 }
 
 /** The README's echo, counting the connections it serves and how they fail. */
-async function echo(tcp: Handle, tls: boolean) {
+async function echo(tcp: Handle, tls: boolean): Promise<void> {
   live++;
   try {
-    const s = tls ? await tlsAttachServer(tcp, { cert, key }, now() + 5000) : tcp;
-    const { handle: ws } = await wsAttachServer(s, 0, now() + 5000); // handshake, then messages
-    try {
-      for (;;) {
-        const message = await wsRecv(ws, -1); // text or binary, as the client sent it
-        await wsSend(ws, message.type, message.data, now() + 5000);
-      }
-    } catch (e) {
-      if (!isDillError(e, "EPIPE")) count(e); // EPIPE: the client closed
-    } finally {
-      hclose(ws); // closes the WebSocket layer and everything beneath
-    }
-  } catch (e) {
-    count(e); // the handshake failed; the attach already closed the stack
+    await echoConnection(tcp, {
+      tls: tls ? { cert, key } : null,
+      sendTimeout: 5000,
+      // EPIPE while echoing: the client closed; anything else is counted.
+      ended: (e, stage) => {
+        if (stage === "handshake" || !isDillError(e, "EPIPE")) count(e);
+      },
+    });
   } finally {
     live--;
-  }
-}
-
-async function serve(listener: Handle, tls: boolean): Promise<void> {
-  for (;;) {
-    let accepted;
-    try {
-      accepted = await tcpAccept(listener, -1);
-    } catch (e) {
-      if (isDillError(e, "ECANCELED") || isDillError(e, "EBADF")) return; // quit
-      throw e;
-    }
-    echo(accepted.handle, tls);
   }
 }
 
@@ -95,7 +65,10 @@ function stats(): Record<string, unknown> {
 
 const ws = tcpListen({ hostname: "127.0.0.1", port: 0 });
 const wss = tcpListen({ hostname: "127.0.0.1", port: 0 });
-const serving = Promise.all([serve(ws, false), serve(wss, true)]);
+const serving = Promise.all([
+  acceptEach(ws, (tcp) => echo(tcp, false)),
+  acceptEach(wss, (tcp) => echo(tcp, true)),
+]);
 console.log(JSON.stringify({ ws: tcpLocalAddr(ws).port, wss: tcpLocalAddr(wss).port }));
 
 let rest = "";

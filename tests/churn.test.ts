@@ -7,19 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type Handle,
-  hclose,
-  isDillError,
-  now,
-  tcpAccept,
-  tcpListen,
-  tcpLocalAddr,
-  tlsAttachServer,
-  wsAttachServer,
-  wsRecv,
-  wsSend,
-} from "../mod.ts";
+import { type Handle, hclose, isDillError, tcpListen, tcpLocalAddr } from "../mod.ts";
+import { acceptEach, echoConnection } from "./helpers/echo_server.ts";
 import { LineChild } from "./helpers/child.ts";
 import { delay } from "./helpers/transports.ts";
 
@@ -38,42 +27,19 @@ Deno.test("churn: resets at every stage, clean closes, ping floods and TLS garba
   const tasks = new Set<Promise<void>>();
   const failures: Record<string, number> = {};
 
-  async function echo(tcp: Handle, tls: boolean): Promise<void> {
-    try {
-      const s = tls ? await tlsAttachServer(tcp, { cert, key }, now() + 5000) : tcp;
-      const { handle: ws } = await wsAttachServer(s, 0, now() + 5000);
-      try {
-        for (;;) {
-          const message = await wsRecv(ws, -1);
-          await wsSend(ws, message.type, message.data, now() + 5000);
-        }
-      } finally {
-        hclose(ws);
-      }
-    } catch (e) {
-      const code = isDillError(e) ? e.code : String(e);
-      failures[code] = (failures[code] ?? 0) + 1;
-    }
-  }
-
-  async function serve(listener: Handle, tls: boolean): Promise<void> {
-    for (;;) {
-      let tcp: Handle;
-      try {
-        tcp = (await tcpAccept(listener, -1)).handle;
-      } catch (e) {
-        if (isDillError(e, "ECANCELED")) return;
-        throw e;
-      }
-      const task = echo(tcp, tls);
-      tasks.add(task);
-      task.finally(() => tasks.delete(task));
-    }
-  }
+  const ended = (e: unknown) => {
+    const code = isDillError(e) ? e.code : String(e);
+    failures[code] = (failures[code] ?? 0) + 1;
+  };
+  const serve = (tls: boolean) => (tcp: Handle) => {
+    const task = echoConnection(tcp, { tls: tls ? { cert, key } : null, sendTimeout: 5000, ended });
+    tasks.add(task);
+    task.finally(() => tasks.delete(task));
+  };
 
   const ws = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const wss = tcpListen({ hostname: "127.0.0.1", port: 0 });
-  const serving = Promise.all([serve(ws, false), serve(wss, true)]);
+  const serving = Promise.all([acceptEach(ws, serve(false)), acceptEach(wss, serve(true))]);
   const churn = new LineChild("/usr/bin/python3", ["-u", CHURN]);
   const stat = () => churn.ask<ProcStat>(`procstat ${Deno.pid}`);
   try {

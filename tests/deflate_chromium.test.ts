@@ -21,7 +21,8 @@ import {
   soon,
   type Spec,
 } from "./peers/common.ts";
-import { Browser, Cdp, Page, STEP_MS, WATCHDOG_MS, within } from "./peers/chromium.ts";
+import { Browser, Cdp, Page, STEP_MS, WATCHDOG_MS } from "./peers/chromium.ts";
+import { within } from "./helpers/transports.ts";
 import { WireTap } from "./peers/wire_tap.ts";
 
 const ITEM = '{"id":1042,"user":"alice","tags":["a","b"],"ok":true},';

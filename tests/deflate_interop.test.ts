@@ -22,6 +22,7 @@ import {
   closeQuietly,
   describe,
   echoBack,
+  fragmentsOf,
   listenLocal,
   sendAndCheckEchoes,
   soon,
@@ -119,7 +120,7 @@ for (const combo of NODE_CLIENT_COMBOS) {
       await within(peer.opened, "client open");
       const peerSide = async () => {
         for (const spec of DEFLATE_SPECS) {
-          await peer.sendFragments(build(spec).type, fragments(spec));
+          await peer.sendFragments(build(spec).type, fragmentsOf(spec));
         }
         for (const spec of DEFLATE_SPECS) {
           assertMessage(await peer.inbox.next("echo"), build(spec), describe(spec));
@@ -135,20 +136,6 @@ for (const combo of NODE_CLIENT_COMBOS) {
       await tap.close();
     }
   });
-}
-
-/** The fragments of a spec as bytes (ws sends each as one frame). */
-function fragments(spec: Spec): Uint8Array[] {
-  const m = build(spec);
-  const bytes = typeof m.data === "string" ? new TextEncoder().encode(m.data) : m.data;
-  const parts: Uint8Array[] = [];
-  let pos = 0;
-  for (const n of spec.split ?? []) {
-    parts.push(bytes.subarray(pos, pos + n));
-    pos += n;
-  }
-  parts.push(bytes.subarray(pos));
-  return parts;
 }
 
 // ---- our client → npm ws server ---------------------------------------------------------

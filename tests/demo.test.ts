@@ -10,7 +10,8 @@ import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import { HttpHeadReader } from "../protocol/http11.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { wsRequestKey } from "../protocol/handshake.ts";
-import { ChatClient, within } from "./helpers/chat_client.ts";
+import { ChatClient } from "./helpers/chat_client.ts";
+import { within } from "./helpers/transports.ts";
 
 /** Both ways the demo takes connections: its own HTTP on tcpListen, and Deno.serve. */
 const MODES: DemoMode[] = ["tcp", "serve"];

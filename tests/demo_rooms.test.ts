@@ -19,7 +19,7 @@ import {
 } from "../mod.ts";
 import { ChatRooms } from "../examples/chat_rooms.ts";
 import { type Hub, type HubStatus, type HubSubscription, LocalHub } from "../examples/hub.ts";
-import { within } from "./helpers/chat_client.ts";
+import { within } from "./helpers/transports.ts";
 
 const T = 3000;
 // deno-lint-ignore no-explicit-any

@@ -14,7 +14,8 @@
 import assert from "node:assert/strict";
 import type { DemoMode } from "../examples/demo.ts";
 import { DemoProcess, freePort, NatsServer } from "../examples/demo_cluster.ts";
-import { ChatClient, type ChatEvent, within } from "./helpers/chat_client.ts";
+import { ChatClient, type ChatEvent } from "./helpers/chat_client.ts";
+import { within } from "./helpers/transports.ts";
 
 const NODES = ["p1", "p2", "p3"];
 /** Connections tried to land at least one client on every process (the kernel picks). */

@@ -156,6 +156,22 @@ Deno.test("wsUpgrade/typing: a message of the other type fails mrecv with EPROTO
   });
 });
 
+Deno.test("wsUpgrade/receive: mrecvl/wsRecvl with no buffers drop the message and return its size, as over a bytestream", async () => {
+  await withUpgrade(WS_BINARY, {}, async (port, handle) => {
+    const c = connectClient(port);
+    const h = await handle;
+    await c.opened;
+    c.ws.send(new Uint8Array(5));
+    assert.equal(await mrecvl(h, [], now() + T), 5);
+    c.ws.send("abc");
+    assert.deepEqual(await wsRecvl(h, [], now() + T), { type: WS_TEXT, size: 3 });
+    c.ws.send(new Uint8Array([7]));
+    assert.deepEqual([...await mrecv(h, now() + T)], [7]);
+    c.ws.close();
+    await c.closed;
+  });
+});
+
 Deno.test("wsUpgrade/deadlines and signals: a receive times out or is cancelled", async () => {
   await withUpgrade(WS_BINARY, {}, async (port, handle) => {
     const c = connectClient(port);

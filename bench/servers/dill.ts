@@ -7,46 +7,16 @@
  * @module
  */
 
-import {
-  hclose,
-  isDillError,
-  now,
-  tcpAccept,
-  tcpListen,
-  tcpLocalAddr,
-  tlsAttachServer,
-  WS_BINARY,
-  wsAttachServer,
-  wsRecv,
-  wsSend,
-} from "../../mod.ts";
-import type { Handle } from "../../mod.ts";
+import { isDillError, tcpListen, tcpLocalAddr } from "../../mod.ts";
+import { acceptEach, echoConnection } from "../../tests/helpers/echo_server.ts";
 import { announcePort, Endings, exitOnStdinEnd } from "./lifecycle.ts";
 import { tlsFromArgs } from "./tls_args.ts";
 
 const endings = new Endings();
 const tls = tlsFromArgs(Deno.args);
-
-async function serve(tcp: Handle): Promise<void> {
-  let h = tcp;
-  try {
-    if (tls) h = await tlsAttachServer(h, tls, now() + 5000);
-    h = (await wsAttachServer(h, WS_BINARY, now() + 5000)).handle;
-    for (;;) {
-      const m = await wsRecv(h, -1);
-      await wsSend(h, m.type, m.data, -1);
-    }
-  } catch (e) {
-    endings.add(isDillError(e) ? e.code : String(e));
-  } finally {
-    hclose(h);
-  }
-}
+const ended = (e: unknown) => endings.add(isDillError(e) ? e.code : String(e));
 
 const listener = tcpListen({ hostname: "127.0.0.1", port: 0 });
 exitOnStdinEnd(endings);
 announcePort(tcpLocalAddr(listener).port);
-for (;;) {
-  const { handle } = await tcpAccept(listener, -1);
-  serve(handle);
-}
+await acceptEach(listener, (tcp) => echoConnection(tcp, { tls, sendTimeout: -1, ended }));

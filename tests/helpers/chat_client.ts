@@ -5,22 +5,11 @@
  * @module
  */
 
+import { within } from "./transports.ts";
+
 /** A chat event as the demo sends it. */
 // deno-lint-ignore no-explicit-any
 export type ChatEvent = Record<string, any>;
-
-/** Resolves `p`, or rejects with `what` after `ms`; the timer never outlives the call. */
-export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Deno's WebSocket client in a chat room. */
 export class ChatClient {

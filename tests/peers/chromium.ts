@@ -1,11 +1,18 @@
 /**
  * Headless Debian Chromium driven over the Chrome DevTools Protocol, spoken directly over
- * Deno's own WebSocket: launch it, open a page, evaluate scripts in it. The same driver as
- * `tests/demo_chromium.test.ts` (which explains the approach), as a module other tests
- * can import.
+ * Deno's own WebSocket: launch it, open a page, evaluate scripts in it.
+ *
+ * Nothing like puppeteer/playwright, nothing downloaded. Chromium starts with
+ * `--remote-debugging-port=0` and writes the port it picked to `DevToolsActivePort` in its
+ * fresh `--user-data-dir`; we connect to the browser endpoint named there, open a page,
+ * and run small scripts in it with `Runtime.evaluate`. This beats `--dump-dom`, which
+ * snapshots the DOM right after the load event: it cannot wait for a chat to happen, let
+ * alone for the server to close, and gives no way to type into the page mid-way.
  *
  * @module
  */
+
+import { within } from "../helpers/transports.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 export const WATCHDOG_MS = 25_000;
@@ -23,19 +30,6 @@ const FLAGS = [
   "--no-proxy-server", // a proxy from the environment must not stand between us and 127.0.0.1
   "--remote-debugging-port=0",
 ];
-
-/** Resolves `p`, or rejects naming `what` after `ms`; the timer never outlives the call. */
-export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -131,8 +125,9 @@ async function tail(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<st
   }
 }
 
+/** A CDP message or result (JSON of any shape). */
 // deno-lint-ignore no-explicit-any
-type Json = any;
+export type Json = any;
 
 /** A minimal Chrome DevTools Protocol client over Deno's WebSocket (flattened sessions). */
 export class Cdp {
