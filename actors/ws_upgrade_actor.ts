@@ -299,9 +299,13 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     }
   }
 
+  /**
+   * A type mismatch or buffers too small consume that one message and fail its receive;
+   * the stream is whole, so later receives work, as on a bytestream socket.
+   */
   #deliver(w: RecvMsg, m: Queued): void {
     const error = deliver(w, m.type, m.data, m.text, this.#settings.socketType);
-    if (error) this.#failRecv(w, error);
+    if (error) w.req.reject(error);
   }
 
   /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */

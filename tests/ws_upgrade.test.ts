@@ -142,7 +142,7 @@ Deno.test("wsUpgrade/api: every message call works on the upgraded handle", asyn
   });
 });
 
-Deno.test("wsUpgrade/typing: a message of the other type fails mrecv with EPROTO, then receiving is over", async () => {
+Deno.test("wsUpgrade/typing: a message of the other type fails mrecv with EPROTO and is dropped; the next receive works", async () => {
   await withUpgrade(WS_TEXT, {}, async (port, handle) => {
     const c = connectClient(port);
     const h = await handle;
@@ -150,7 +150,7 @@ Deno.test("wsUpgrade/typing: a message of the other type fails mrecv with EPROTO
     c.ws.send(new Uint8Array([1]));
     assertFailed(await settle(mrecv(h, now() + T)), "EPROTO", "binary on a text socket");
     c.ws.send("ok");
-    assertFailed(await settle(mrecv(h, now() + T)), "ECONNRESET", "receive after a failed one");
+    assert.equal(new TextDecoder().decode(await mrecv(h, now() + T)), "ok");
     c.ws.close();
     await c.closed;
   });
