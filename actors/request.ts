@@ -9,6 +9,7 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { abortError } from "./args.ts";
+import { atDeadline, cancelDeadline, type DeadlineEntry } from "./deadline_scheduler.ts";
 import { type Deadline, deadlineOf, now, signalOf } from "./time.ts";
 
 /** The type-independent side of a {@link Request}: what an actor needs to fail or park it. */
@@ -47,7 +48,7 @@ export class Request<T> implements PendingCall {
   readonly promise: Promise<T>;
   #resolve: (value: T) => void;
   #reject: (error: unknown) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: DeadlineEntry | undefined;
   #settled = false;
   /** Absolute deadline, `-1` or `0`. */
   readonly deadline: number;
@@ -112,10 +113,11 @@ export class Request<T> implements PendingCall {
     const left = this.deadline - now();
     if (this.deadline === 0 || left <= 0) return false;
     if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => {
+      // One process-wide timer watches every parked call (see deadline_scheduler.ts).
+      this.#timer = atDeadline(this.deadline, () => {
         this.#timer = undefined;
         if (!this.#settled) onExpire(this);
-      }, Math.ceil(left));
+      });
     }
     return true;
   }
@@ -150,7 +152,7 @@ export class Request<T> implements PendingCall {
       this.#onAbort = null;
     }
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      cancelDeadline(this.#timer);
       this.#timer = undefined;
     }
   }

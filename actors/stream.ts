@@ -72,7 +72,6 @@ export type StreamMsg =
   | { readonly kind: "flushNow" }
   | { readonly kind: "writeFailed"; readonly error: unknown }
   | { readonly kind: "closeWriteDone" }
-  | { readonly kind: "sendDeadlines" }
   | { readonly kind: "turnEnded" };
 
 const KIB = 1024;
@@ -137,9 +136,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   /** Calls with deadline 0 (or past) that must complete within this turn. */
   #mustWriteNow: PendingCall[] = [];
   #turnCheckScheduled = false;
-  /** The one timer watching the deadlines of sends waiting for their write, and when. */
-  #sendTimer: ReturnType<typeof setTimeout> | undefined;
-  #sendTimerAt = Infinity;
 
   /**
    * @param name label for messages, such as `"tcp"`
@@ -200,10 +196,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         this.#writing = false;
         this.#inflight = null;
         return this.#failOutput(transportError(this.name, msg.error));
-      case "sendDeadlines":
-        this.#sendTimer = undefined;
-        this.#sendTimerAt = Infinity;
-        return this.#expireSends();
       case "turnEnded":
         this.#turnCheckScheduled = false;
         // What could be done without waiting was done: calls still pending would wait.
@@ -234,7 +226,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   }
 
   protected terminate(reason: DillError): void {
-    clearTimeout(this.#sendTimer);
     const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
     const buffers = this.#outbound.takeBuffers();
     if (this.#inflight || unclaimed.length > 0) {
@@ -297,9 +288,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   /**
    * Queues chunks in order; the request settles once the transport took its last byte.
-   * Waiting for the write is what every send does, so the deadlines of those sends
-   * are watched by one timer per stream (see {@link ByteStream.#watchSend}) instead
-   * of one timer per call.
+   * Waiting for the write is what every send does: its deadline is watched like any
+   * parked call's, by the process-wide deadline scheduler (one heap entry, no timer
+   * of its own).
    */
   #enqueue(chunks: Uint8Array[], req: Request<void> | undefined): void {
     if (!this.#outbound.append(chunks, req ?? null)) return req?.resolve();
@@ -310,25 +301,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (!this.watchAbort(req)) return this.#sendTimedOut(req);
     if (req.deadline < 0) return;
     if (req.deadline === 0 || req.deadline <= now()) return this.#withinTurn(req);
-    if (req.deadline >= this.#sendTimerAt) return;
-    clearTimeout(this.#sendTimer);
-    this.#sendTimerAt = req.deadline;
-    this.#sendTimer = setTimeout(
-      () => this.send({ kind: "sendDeadlines" }),
-      Math.ceil(req.deadline - now()),
-    );
-  }
-
-  /** The send timer fired: fails the sends whose deadline passed, rearms for the rest. */
-  #expireSends(): void {
-    const t = now();
-    let next: Request<void> | null = null;
-    for (const req of this.#outbound.waiting()) {
-      if (req.settled || req.deadline < 0) continue;
-      if (req.deadline <= t) this.#sendTimedOut(req);
-      else if (!next || req.deadline < next.deadline) next = req;
-    }
-    if (next) this.#watchSend(next);
+    if (!this.park(req)) this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
   }
 
   /**

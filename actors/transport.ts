@@ -7,6 +7,8 @@
 
 import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
+import { atDeadline, cancelDeadline, type DeadlineEntry } from "./deadline_scheduler.ts";
+import { now } from "./time.ts";
 
 /**
  * A connected byte transport. `Deno.Conn` satisfies it as it is.
@@ -129,8 +131,10 @@ export async function lingerThenClose(
   chunks: Uint8Array[],
 ): Promise<boolean> {
   const rest = concatBytes(chunks);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expiry = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_LINGER_MS));
+  let timer: DeadlineEntry | undefined;
+  const expiry = new Promise<void>((resolve) =>
+    timer = atDeadline(now() + CLOSE_LINGER_MS, resolve)
+  );
   const flush = async () => {
     await inflight;
     for (let off = 0; off < rest.length;) {
@@ -139,7 +143,7 @@ export async function lingerThenClose(
   };
   let settled = false;
   await Promise.race([flush().catch(() => {}).then(() => settled = true), expiry]);
-  clearTimeout(timer);
+  cancelDeadline(timer!);
   closeTransport(transport);
   return settled;
 }

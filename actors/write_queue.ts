@@ -14,22 +14,32 @@ import type { Request } from "./request.ts";
 const KIB = 1024;
 /** Writes up to this size are copied into the coalescing buffer. */
 const COPY_LIMIT = 16 * KIB;
+/**
+ * Coalescing buffers come in two sizes. A tail starts small (a send answering one
+ * message needs no more) and moves to a large buffer only when a batch outgrows it.
+ * Every connection with a write in progress holds one, so with many busy connections
+ * the small ones are what the pool must cover: a pool of 64 KiB buffers ran out at a
+ * few dozen connections, and each 64 B echo then allocated (and zero-filled) 64 KiB.
+ */
+const SMALL_SIZE = 4 * KIB;
 const COALESCE_SIZE = 64 * KIB;
-/** Coalescing buffers kept for reuse by all streams: an idle connection holds none. */
-const MAX_POOLED_BUFFERS = 16;
-const bufferPool: Uint8Array[] = [];
+/** Buffers of each size kept for reuse by all streams (1 MiB each): an idle connection holds none. */
+const MAX_POOLED_SMALL = 256;
+const MAX_POOLED_LARGE = 16;
+const smallPool: Uint8Array[] = [];
+const largePool: Uint8Array[] = [];
 
 function takeCoalescingBuffer(size: number): Uint8Array {
-  if (size <= COALESCE_SIZE) {
-    const pooled = bufferPool.pop();
-    if (pooled) return pooled;
-  }
-  return new Uint8Array(Math.max(COALESCE_SIZE, size));
+  if (size <= SMALL_SIZE) return smallPool.pop() ?? new Uint8Array(SMALL_SIZE);
+  if (size <= COALESCE_SIZE) return largePool.pop() ?? new Uint8Array(COALESCE_SIZE);
+  return new Uint8Array(size);
 }
 
 function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
-  if (buffer.byteLength === COALESCE_SIZE && bufferPool.length < MAX_POOLED_BUFFERS) {
-    bufferPool.push(new Uint8Array(buffer));
+  if (buffer.byteLength === SMALL_SIZE) {
+    if (smallPool.length < MAX_POOLED_SMALL) smallPool.push(new Uint8Array(buffer));
+  } else if (buffer.byteLength === COALESCE_SIZE && largePool.length < MAX_POOLED_LARGE) {
+    largePool.push(new Uint8Array(buffer));
   }
 }
 
@@ -187,13 +197,26 @@ export class WriteQueue {
   }
 
   #appendToTail(chunk: Uint8Array): void {
-    if (this.#tail && this.#tailLen + chunk.length > this.#tail.length) this.#sealTail();
+    const need = this.#tailLen + chunk.length;
+    if (this.#tail && need > this.#tail.length) {
+      if (this.#tail.length < COALESCE_SIZE && need <= COALESCE_SIZE) this.#growTail();
+      else this.#sealTail();
+    }
     if (!this.#tail) {
       this.#tail = takeCoalescingBuffer(chunk.length);
       this.#tailLen = 0;
     }
     this.#tail.set(chunk, this.#tailLen);
     this.#tailLen += chunk.length;
+  }
+
+  /** Moves a small tail that a batch outgrew into a large buffer. */
+  #growTail(): void {
+    const small = this.#tail!;
+    const large = takeCoalescingBuffer(COALESCE_SIZE);
+    large.set(small.subarray(0, this.#tailLen));
+    returnCoalescingBuffer(small.buffer);
+    this.#tail = large;
   }
 
   #sealTail(): void {

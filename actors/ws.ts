@@ -14,6 +14,7 @@ import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes
 import { Opcode } from "../protocol/frame.ts";
 import { writeUpgradeRequest, wsRequestKey } from "../protocol/handshake.ts";
 import { isValidUtf8 } from "../protocol/utf8.ts";
+import { encodeText } from "../protocol/text_encode.ts";
 import { call } from "./actor.ts";
 import { checkByteList, checkBytes, checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
@@ -59,8 +60,6 @@ export interface WsClientAttached {
 export type WsMessage =
   | { type: typeof WS_TEXT; data: string }
   | { type: typeof WS_BINARY; data: Uint8Array };
-
-const utf8Encoder = new TextEncoder();
 
 /**
  * Attaches the server side of WebSocket on a bytestream handle: reads the client's
@@ -628,7 +627,7 @@ function sendMessage(
   checkDeadline(op, deadline);
   let payload: Uint8Array;
   if (typeof data === "string") {
-    payload = utf8Encoder.encode(data);
+    payload = encodeText(data); // slab-backed: see protocol/text_encode.ts
   } else {
     checkBytes(op, data, "data");
     if (type === WS_TEXT && !isValidUtf8(data)) {

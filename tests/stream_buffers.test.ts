@@ -32,6 +32,39 @@ Deno.test("write queue: a large send queued as it is is not a pooled buffer", ()
   q.clear();
 });
 
+Deno.test("write queue: 50 connections each writing a small message reuse pooled buffers", () => {
+  // Every connection with a write in progress holds a coalescing buffer: with 50 busy
+  // connections the pool must cover 50 of them, or each small echo allocates anew.
+  const round = () => {
+    const queues = Array.from({ length: 50 }, () => new WriteQueue());
+    const buffers = queues.map((q) => {
+      q.append([new Uint8Array([0x82, 64]), new Uint8Array(64)], null);
+      return q.next()!.bytes.buffer;
+    });
+    for (const q of queues) q.written();
+    return buffers;
+  };
+  const first = new Set(round());
+  const second = round();
+  assert.ok(second.every((b) => first.has(b)), "the second round allocated no buffer");
+  assert.ok(second.every((b) => b.byteLength <= 4096), "a small message takes a small buffer");
+});
+
+Deno.test("write queue: a batch that outgrows a small buffer stays one write, in order", () => {
+  const q = new WriteQueue();
+  const expected: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const chunk = new Uint8Array(66).fill(i);
+    expected.push(...chunk);
+    q.append([chunk], null);
+  }
+  const segment = q.next()!;
+  assert.equal(segment.bytes.length, 200 * 66, "all 200 sends in one segment");
+  assert.deepEqual([...segment.bytes], expected);
+  q.written();
+  assert.ok(q.empty);
+});
+
 Deno.test("read ahead: a consumed read buffer serves the next read", () => {
   const inbound = new ReadAhead();
   const buf = inbound.readBuffer();

@@ -1,0 +1,58 @@
+/**
+ * The process-wide deadline scheduler (actors/deadline_scheduler.ts): entries fire in
+ * deadline order, never before their deadline; a cancelled one never fires; and once
+ * nothing is watched its timer no longer holds the process.
+ */
+
+import assert from "node:assert/strict";
+import { atDeadline, cancelDeadline, deadlineWatch } from "../actors/deadline_scheduler.ts";
+import { now } from "../actors/time.ts";
+
+Deno.test("deadline scheduler: entries fire in deadline order, not before their deadline", async () => {
+  const fired: { name: string; late: number }[] = [];
+  const all = Promise.withResolvers<void>();
+  const start = now();
+  for (const [name, ms] of [["c", 45], ["a", 15], ["b", 30], ["b2", 30]] as const) {
+    const at = start + ms;
+    atDeadline(at, () => {
+      fired.push({ name, late: now() - at });
+      if (fired.length === 4) all.resolve();
+    });
+  }
+  assert.deepEqual(deadlineWatch(), { watched: 4, holding: true });
+  await all.promise;
+  assert.deepEqual(fired.map((f) => f.name), ["a", "b", "b2", "c"]);
+  for (const f of fired) assert.ok(f.late >= 0, `${f.name} fired ${-f.late} ms early`);
+  assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
+});
+
+Deno.test("deadline scheduler: a cancelled entry never fires, the others still do", async () => {
+  const fired: string[] = [];
+  const done = Promise.withResolvers<void>();
+  const first = atDeadline(now() + 10, () => fired.push("first"));
+  const middle = atDeadline(now() + 20, () => fired.push("middle"));
+  atDeadline(now() + 40, () => {
+    fired.push("last");
+    done.resolve();
+  });
+  cancelDeadline(first); // the earliest: the armed timer is now early, and must re-arm
+  cancelDeadline(middle);
+  cancelDeadline(middle); // twice is harmless
+  await done.promise;
+  assert.deepEqual(fired, ["last"]);
+  assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
+});
+
+Deno.test("deadline scheduler: 10,000 entries cancelled out of order leave nothing behind", () => {
+  const entries = Array.from(
+    { length: 10_000 },
+    (_, i) =>
+      atDeadline(now() + 60_000 + (i * 7919) % 10_000, () => {
+        throw new Error("a cancelled entry fired");
+      }),
+  );
+  assert.equal(deadlineWatch().watched, 10_000);
+  for (let i = 0; i < entries.length; i += 2) cancelDeadline(entries[i]);
+  for (let i = entries.length - 1; i > 0; i -= 2) cancelDeadline(entries[i]);
+  assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
+});
