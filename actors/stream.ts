@@ -50,6 +50,12 @@ export type StreamMsg =
     readonly req?: Request<void>;
     /** Write at once instead of once the running code finished (a close frame: the last word). */
     readonly urgent?: boolean;
+    /**
+     * A frame the protocol above sent on its own with a request to learn when it was
+     * written (its pongs): it never waits behind the application's sends, and like
+     * frames sent without a request it is still written after an `hclose`.
+     */
+    readonly internal?: boolean;
   }
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
   | {
@@ -154,7 +160,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected receive(msg: StreamMsg): void {
     switch (msg.kind) {
       case "send":
-        return this.#send(msg.chunks, msg.req, msg.urgent === true);
+        return this.#send(msg.chunks, msg.req, msg.urgent === true, msg.internal === true);
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":
@@ -247,14 +253,20 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   // ---- outbound -------------------------------------------------------------------
 
-  #send(chunks: Uint8Array[], req: Request<void> | undefined, urgent: boolean): void {
+  #send(
+    chunks: Uint8Array[],
+    req: Request<void> | undefined,
+    urgent: boolean,
+    internal: boolean,
+  ): void {
     const failure = this.#sendFailure ??
       (this.#outputDone
         ? new DillError("EPIPE", `${this.name}: the output was already closed (done)`)
         : null);
     if (failure) return req?.reject(failure);
-    // Internal frames (req undefined: pongs, close frames) never wait behind users.
-    if (req && (this.#sendWaiters.length > 0 || this.#outbound.bytes >= this.#writeHighWater)) {
+    // Frames the protocol sends on its own (pongs, close echoes) never wait behind users.
+    const waits = req !== undefined && !internal;
+    if (waits && (this.#sendWaiters.length > 0 || this.#outbound.bytes >= this.#writeHighWater)) {
       if (this.#sendWaiters.length >= this.#maxWaiting) {
         return req.reject(tooManyWaiting(this.name, "send", this.#maxWaiting));
       }
@@ -265,7 +277,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       }
       return;
     }
-    this.#enqueue(chunks, req);
+    this.#enqueue(chunks, req, waits);
     if (urgent || this.#mustWriteNow.length > 0) this.#flush();
     else this.#scheduleFlush();
   }
@@ -292,8 +304,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
    * parked call's, by the process-wide deadline scheduler (one heap entry, no timer
    * of its own).
    */
-  #enqueue(chunks: Uint8Array[], req: Request<void> | undefined): void {
-    if (!this.#outbound.append(chunks, req ?? null)) return req?.resolve();
+  #enqueue(chunks: Uint8Array[], req: Request<void> | undefined, claimed: boolean): void {
+    if (!this.#outbound.append(chunks, req ?? null, claimed)) return req?.resolve();
     if (req) this.#watchSend(req);
   }
 
@@ -363,7 +375,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       !this.#sendFailure
     ) {
       const w = this.#sendWaiters.shift()!;
-      if (!w.req.settled) this.#enqueue(w.chunks, w.req);
+      if (!w.req.settled) this.#enqueue(w.chunks, w.req, true);
     }
     this.#flush();
   }

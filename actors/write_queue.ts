@@ -68,6 +68,8 @@ export interface Segment {
   readonly ownBuffer: boolean;
   /** The sends that complete when this segment is written. */
   readonly reqs: Request<void>[];
+  /** Whether bytes of an application's send are in it (not only frames a layer sent on its own). */
+  readonly claimed: boolean;
 }
 
 /**
@@ -91,6 +93,8 @@ export class WriteQueue {
   #tailLen = 0;
   /** Sends whose last byte is in the tail. */
   #tailReqs: Request<void>[] = [];
+  /** Whether bytes of an application's send are in the tail. */
+  #tailClaimed = false;
   #bytes = 0;
 
   /** Bytes queued and not yet written. */
@@ -101,10 +105,16 @@ export class WriteQueue {
   /**
    * Queues `chunks` in order: small ones are copied into the coalescing tail, large
    * ones queued without a copy. `req` completes when the segment holding its last
-   * byte was written. Returns `false` (and keeps nothing of `req`) when there was
-   * nothing to send.
+   * byte was written. `claimed` says the bytes are an application's send (not a frame
+   * a protocol layer sent on its own, such as a pong or a close echo): see
+   * {@link WriteQueue.unclaimed}. Returns `false` (and keeps nothing of `req`) when
+   * there was nothing to send.
    */
-  append(chunks: readonly Uint8Array[], req: Request<void> | null): boolean {
+  append(
+    chunks: readonly Uint8Array[],
+    req: Request<void> | null,
+    claimed = req !== null,
+  ): boolean {
     let last: Segment | null = null;
     let any = false;
     for (const chunk of chunks) {
@@ -113,10 +123,11 @@ export class WriteQueue {
       this.#bytes += chunk.length;
       if (chunk.length <= COPY_LIMIT) {
         this.#appendToTail(chunk);
+        this.#tailClaimed ||= claimed;
         last = null;
       } else {
         this.#sealTail();
-        last = { bytes: chunk, ownBuffer: false, reqs: [] };
+        last = { bytes: chunk, ownBuffer: false, reqs: [], claimed };
         this.#segments.push(last);
       }
     }
@@ -157,15 +168,16 @@ export class WriteQueue {
   }
 
   /**
-   * The queued bytes no send waits for (frames a protocol layer sent on its own, such
-   * as a close frame), from the head up to the first bytes a send waits for; `skip`
-   * leaves out the head segment (a write in progress).
+   * The queued bytes of frames a protocol layer sent on its own (pongs, the echo of a
+   * close frame), from the head up to the first bytes of an application's send (a
+   * segment holding any of them, a frame header included, ends the list, so no frame is
+   * ever cut); `skip` leaves out the head segment (a write in progress).
    */
   unclaimed(skip: boolean): Uint8Array[] {
-    if (this.#tailReqs.length === 0) this.#sealTail();
+    if (!this.#tailClaimed) this.#sealTail();
     const out: Uint8Array[] = [];
     for (let i = skip ? 1 : 0; i < this.#segments.length; i++) {
-      if (this.#segments[i].reqs.length > 0) break;
+      if (this.#segments[i].claimed) break;
       out.push(this.#segments[i].bytes);
     }
     return out;
@@ -191,6 +203,7 @@ export class WriteQueue {
     this.#tail = null;
     this.#tailLen = 0;
     this.#tailReqs = [];
+    this.#tailClaimed = false;
     this.#bytes = 0;
     this.#segments = [];
     return reqs;
@@ -225,9 +238,11 @@ export class WriteQueue {
       bytes: this.#tail.subarray(0, this.#tailLen),
       ownBuffer: true,
       reqs: this.#tailReqs,
+      claimed: this.#tailClaimed,
     });
     this.#tail = null;
     this.#tailLen = 0;
     this.#tailReqs = [];
+    this.#tailClaimed = false;
   }
 }

@@ -470,7 +470,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     const written = new Request<void>("pong", -1);
     const report = () => this.send({ kind: "pongWritten", size });
     written.promise.then(report, report);
-    this.#lower.send({ kind: "send", chunks, req: written });
+    this.#lower.send({ kind: "send", chunks, req: written, internal: true });
   }
 
   /**

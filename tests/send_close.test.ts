@@ -13,6 +13,7 @@ import {
   bsendl,
   type Handle,
   hclose,
+  ipcPair,
   mrecv,
   msend,
   msendl,
@@ -20,6 +21,7 @@ import {
   tlsAttachClient,
   tlsAttachServer,
   WS_BINARY,
+  WS_NOHTTP,
   wsAttachClient,
   wsAttachServer,
   wsDone,
@@ -36,6 +38,7 @@ import {
   rejectsWithOneOf,
   within,
 } from "./helpers/transports.ts";
+import { closeBody, frame } from "./helpers/raw_peer.ts";
 
 const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
 const pem = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -173,5 +176,57 @@ Deno.test("send-close/tcp: a send that cannot be written fails itself", async ()
   } finally {
     closeQuietly(s);
     closeQuietly(c);
+  }
+});
+
+/**
+ * A server WebSocket (no HTTP) over a small pipe, and the raw bytestream end the peer
+ * holds: with little read-ahead, a large send stays in progress until the peer reads.
+ */
+async function rawPeerPair(): Promise<{ ws: Handle; peer: Handle }> {
+  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024 });
+  const { handle: ws } = await wsAttachServer(a, WS_BINARY | WS_NOHTTP, soon());
+  return { ws, peer: b };
+}
+
+/** Reads exactly `n` bytes, then checks that the stream ends there. */
+async function readAllThenEnd(peer: Handle, n: number): Promise<Uint8Array> {
+  const got = await brecv(peer, new Uint8Array(n), soon());
+  await rejectsWith(brecv(peer, new Uint8Array(1), soon()), "EPIPE");
+  return got;
+}
+
+Deno.test("send-close/ws: on hclose, a pong queued before the close echo goes out with it", async () => {
+  const { ws, peer } = await rawPeerPair();
+  try {
+    // A send larger than the pipe is being written when the peer pings, then closes.
+    const big = msend(ws, new Uint8Array(20_000), soon()).catch(() => "cut");
+    await bsend(peer, frame({ opcode: 9, payload: "hi", mask: true }), soon());
+    await bsend(peer, frame({ opcode: 8, payload: closeBody(1000), mask: true }), soon());
+    await rejectsWith(mrecv(ws, soon()), "EPIPE");
+    hclose(ws);
+    // The write in progress, then the pong, then the echo of the close: nothing cut.
+    const got = await readAllThenEnd(peer, 4 + 20_000 + 4 + 4);
+    assert.deepEqual([...got.subarray(-8)], [0x8a, 2, 0x68, 0x69, 0x88, 2, 0x03, 0xe8]);
+    await big;
+  } finally {
+    hclose(peer);
+  }
+});
+
+Deno.test("send-close/ws: hclose never writes the header of a large send queued behind the write in progress", async () => {
+  const { ws, peer } = await rawPeerPair();
+  try {
+    const first = msend(ws, new Uint8Array(20_000), soon()).catch(() => "cut");
+    const second = msend(ws, new Uint8Array(30_000), soon()).catch(() => "cut");
+    await delay(20); // the first is being written; the second waits behind it
+    hclose(ws);
+    // Only the frame in progress arrives, whole: not the second one's header alone.
+    const got = await readAllThenEnd(peer, 4 + 20_000);
+    assert.deepEqual([...got.subarray(0, 4)], [0x82, 126, 20_000 >> 8, 20_000 & 0xff]);
+    assert.equal(await second, "cut");
+    await first;
+  } finally {
+    hclose(peer);
   }
 });
