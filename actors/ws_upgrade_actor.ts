@@ -19,6 +19,7 @@
  * @module
  */
 
+import { decodeValidText } from "../protocol/text_message.ts";
 import { DillError } from "../protocol/errors.ts";
 import { Opcode } from "../protocol/frame.ts";
 import { SocketLayer } from "./handle.ts";
@@ -330,7 +331,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (this.#sends.failure) return req.reject(this.#sends.failure);
     if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
     // A text message goes to Deno as a string so that it is sent as a text frame.
-    this.#sends.send(text ? new TextDecoder().decode(payload) : payload, req, this.#open);
+    this.#sends.send(text ? decodeValidText(payload) : payload, req, this.#open);
   }
 
   // ---- closing --------------------------------------------------------------------
@@ -432,6 +433,6 @@ function decodeClose(payload: Uint8Array): { code?: number; reason?: string } {
   if (payload.length < 2) return {};
   return {
     code: (payload[0] << 8) | payload[1],
-    reason: new TextDecoder().decode(payload.subarray(2)),
+    reason: decodeValidText(payload.subarray(2)),
   };
 }

@@ -9,10 +9,12 @@ import {
   type Handle,
   hclose,
   mrecvText,
+  msend,
   now,
   WS_BINARY,
   WS_TEXT,
   wsDone,
+  wsSend,
   wsStatus,
   wsStream,
   wsUpgrade,
@@ -117,6 +119,25 @@ Deno.test("wsUpgrade/wsStream: a WebSocketStream-shaped echo (pipeTo) under Deno
     assert.deepEqual(await wss.closed, { closeCode: 3000, reason: "done" });
     assert.equal((await c.closed).code, 3000);
   } finally {
+    await server.close();
+  }
+});
+
+Deno.test("wsUpgrade/npm ws: text keeps a leading BOM, in messages and in the close reason", async () => {
+  const server = upgradeServer(WS_TEXT);
+  const peer = NodePeer.connect(`ws://127.0.0.1:${server.port}/`);
+  const h = await server.next();
+  try {
+    await peer.opened;
+    await msend(h, "\uFEFFhi", now() + 5000);
+    await wsSend(h, WS_TEXT, new Uint8Array([0xef, 0xbb, 0xbf, 0x79, 0x6f]), now() + 5000);
+    assert.deepEqual(await peer.inbox.next("the string"), { type: WS_TEXT, data: "\uFEFFhi" });
+    assert.deepEqual(await peer.inbox.next("the bytes"), { type: WS_TEXT, data: "\uFEFFyo" });
+    await wsDone(h, 4000, "\uFEFFbye", now() + 5000);
+    assert.deepEqual(await peer.closed, { code: 4000, reason: "\uFEFFbye" });
+  } finally {
+    hclose(h);
+    await peer.dispose();
     await server.close();
   }
 });

@@ -45,7 +45,7 @@ interface NodeWsServer {
 
 const OPEN = 1;
 const CLOSED = 3;
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }); // a BOM is text
 
 /** What a `ws` peer saw when the connection closed. */
 export interface NodeClose {
