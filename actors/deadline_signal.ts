@@ -12,7 +12,8 @@ import { type Deadline, deadlineOf, type DeadlineOptions, now, signalOf } from "
 /**
  * An `AbortSignal` that aborts with a `TimeoutError` when `deadline` passes (never for
  * `-1`, at once for `0` or a past time), and with the bag's own signal when that
- * aborts first. Pass it to `fetch` or any API that takes a signal.
+ * aborts first. Pass it to `fetch` or any API that takes a signal. Like every call
+ * taking a deadline, it throws `ECANCELED` when the bag's signal has already aborted.
  *
  * @example
  * ```ts

@@ -115,7 +115,7 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     clearTimeout(timer);
     try {
       if (error instanceof DillError && error.code === "EPIPE") {
-        const { status, reason } = await wsStatus(h);
+        const { status, reason } = wsStatus(h);
         closed.resolve({ closeCode: status, reason });
       } else closed.reject(error);
     } catch (e) {
@@ -143,7 +143,8 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     cancel() {
       cancelled = true;
       close();
-      drain();
+      // close() drains by itself when nobody holds the readable; one drain loop only.
+      if (readable.locked) drain();
     },
   }, new CountQueuingStrategy({ highWaterMark: readAhead }));
 
