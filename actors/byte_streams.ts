@@ -32,7 +32,8 @@ export interface ByteStreams {
  * Turns a bytestream handle into a `readable` and a `writable`, like `Deno.Conn`. The
  * handle is taken over (using it afterwards fails with `EBADF`); the connection closes
  * once both streams are done (the readable ended or was cancelled, the writable
- * closed or aborted) or one of them failed.
+ * closed or aborted) or one of them failed. Chunks read may be views into a buffer
+ * that small reads share: `slice()` one before transferring its `buffer`.
  *
  * @example
  * ```ts

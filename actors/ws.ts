@@ -56,7 +56,10 @@ export interface WsClientAttached {
   headers: Headers;
 }
 
-/** A received message with its type: text as a string, binary as bytes. */
+/**
+ * A received message with its type: text as a string, binary as bytes (which may be a
+ * view into a buffer that small reads share: `slice()` before transferring its buffer).
+ */
 export type WsMessage =
   | { type: typeof WS_TEXT; data: string }
   | { type: typeof WS_BINARY; data: Uint8Array };
@@ -245,7 +248,9 @@ export function msendl(h: Handle, bufs: Uint8Array[], deadline: Deadline): Promi
  * peer's close frame (and every message before it), fails with `EPIPE`. `EPROTO` for
  * the type and `EMSGSIZE` consume that one message and keep the socket usable (the
  * next receive gets the next message); a timeout, a reset or a protocol violation
- * ends receiving (libdill's rule).
+ * ends receiving (libdill's rule). A resolved payload may be a view into a buffer that
+ * small reads share: `slice()` it before transferring its `buffer` or keeping the
+ * whole `buffer` around.
  *
  * @example
  * ```ts
