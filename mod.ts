@@ -81,7 +81,7 @@ export {
   type WsServerAttached,
   wsStatus,
 } from "./actors/ws.ts";
-export { wsRequestKey, wsResponseKey } from "./protocol/handshake.ts";
+export { wsRequestKey, wsResponseKey } from "./protocol/handshake_keys.ts";
 export type { HttpLimits, HttpRequestHead } from "./protocol/http11.ts";
 
 // ---- TLS ------------------------------------------------------------------------------

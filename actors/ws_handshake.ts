@@ -12,10 +12,10 @@ import { HttpError, HttpHeadReader, writeHttpErrorResponse } from "../protocol/h
 import type { HttpLimits } from "../protocol/http11.ts";
 import {
   acceptUpgrade,
-  checkUpgradeResponse,
   HandshakeError,
   type ServerHandshakeOptions,
 } from "../protocol/handshake.ts";
+import { checkUpgradeResponse } from "../protocol/handshake_client.ts";
 import type { NegotiatedDeflate, PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { wsClientDeflate, type WsDeflateOffer } from "./ws_deflate.ts";
 

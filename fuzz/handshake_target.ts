@@ -10,7 +10,8 @@
  * @module
  */
 
-import { acceptUpgrade, checkUpgradeResponse, HandshakeError } from "../protocol/handshake.ts";
+import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import { checkUpgradeResponse } from "../protocol/handshake_client.ts";
 import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../protocol/http11.ts";
 import { DillError } from "../protocol/errors.ts";
 import { latin1Bytes } from "./gen_http.ts";

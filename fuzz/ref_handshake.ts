@@ -3,7 +3,7 @@
  * the rules `acceptUpgrade` documents (in its documented order), working on the header
  * lines as the reference head parser read them rather than on a `Headers` object. Keys
  * are checked by base64 round trip and hosts by a character loop, not by the regular
- * expressions `protocol/handshake.ts` uses.
+ * expressions the handshake uses (`protocol/handshake_keys.ts`, `protocol/header_values.ts`).
  *
  * @module
  */

@@ -1,8 +1,8 @@
 /**
- * The WebSocket opening handshake of RFC 6455 section 4, both sides, without I/O: key
- * derivation, validating an upgrade request and writing the `101 Switching Protocols`
- * answer (or the HTTP error to send instead), and writing an upgrade request and
- * validating its answer. Heads come from `HttpHeadReader` (`./http11.ts`).
+ * The server side of the WebSocket opening handshake (RFC 6455 section 4.2), without
+ * I/O: validating an upgrade request and writing the `101 Switching Protocols` answer
+ * (or the HTTP error to send instead). Heads come from `HttpHeadReader` (`./http11.ts`);
+ * the keys are in `./handshake_keys.ts`, the client side in `./handshake_client.ts`.
  *
  * The one extension negotiated is permessage-deflate (RFC 7692), when the options
  * enable it (`./permessage_deflate.ts` holds the rules): other extension offers are
@@ -12,84 +12,24 @@
  * @module
  */
 
-import { sha1Base64 } from "./sha1.ts";
 import type { DeflateBudget } from "./deflate_budget.ts";
 import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
-import {
-  checkDeflateAnswer,
-  type DeflateParams,
-  negotiateDeflate,
-  type ResolvedDeflateOptions,
-} from "./permessage_deflate.ts";
+import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
+import { isHost, quote, tokenList } from "./header_values.ts";
+import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
 import {
   type HttpRequestHead,
-  type HttpResponseHead,
   isHttpToken,
   writeHttpErrorResponse,
-  writeHttpRequest,
   writeHttpResponse,
 } from "./http11.ts";
-
-/** The GUID that RFC 6455 appends to the key before hashing. */
-const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/**
- * Canonical base64 of exactly 16 bytes: 21 free characters, a last character whose four
- * unused low bits are zero, and the `==` padding.
- */
-const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 
 /** Default for {@link ServerHandshakeOptions.maxResourceLength} (libdill's `resourcelen`). */
 const DEFAULT_MAX_RESOURCE_LENGTH = 1024;
 /** Default for {@link ServerHandshakeOptions.maxHostLength} (libdill's `hostlen`). */
 const DEFAULT_MAX_HOST_LENGTH = 256;
-
-/**
- * A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
- *
- * @returns the key, 24 characters
- *
- * @example
- * ```ts
- * import { wsRequestKey } from "./handshake.ts";
- *
- * console.log(wsRequestKey().length); // 24
- * ```
- */
-export function wsRequestKey(): string {
-  const nonce = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...nonce));
-}
-
-/**
- * The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`:
- * base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
- *
- * @param requestKey the client's key
- * @returns the accept key, 28 characters
- * @throws {DillError} `EPROTO` unless `requestKey` is the base64 encoding of exactly 16
- *   bytes
- *
- * @example
- * ```ts
- * import { wsResponseKey } from "./handshake.ts";
- *
- * // The example of RFC 6455 section 1.3.
- * console.log(wsResponseKey("dGhlIHNhbXBsZSBub25jZQ==")); // s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
- * ```
- */
-export function wsResponseKey(requestKey: string): string {
-  if (!KEY_PATTERN.test(requestKey)) {
-    throw new DillError(
-      "EPROTO",
-      `Sec-WebSocket-Key ${quote(requestKey)} is not the base64 encoding of 16 bytes`,
-    );
-  }
-  // SHA-1 is what RFC 6455 prescribes; it proves the server read this key, nothing more.
-  return sha1Base64(requestKey + WS_GUID);
-}
 
 /** What a server accepts in an upgrade request. */
 export interface ServerHandshakeOptions {
@@ -339,7 +279,7 @@ export function acceptUpgrade(
   const key = headers.get("sec-websocket-key");
   if (key === null) throw refuse("missing Sec-WebSocket-Key");
   if (key.includes(",")) throw refuse("more than one Sec-WebSocket-Key");
-  if (!KEY_PATTERN.test(key)) {
+  if (!isWsKey(key)) {
     throw refuse(`Sec-WebSocket-Key ${quote(key)} is not the base64 encoding of 16 bytes`);
   }
 
@@ -451,255 +391,7 @@ function splitTarget(target: string): { resource: string; authority: string | nu
   return { resource, authority };
 }
 
-/**
- * Whether `s` looks like `uri-host [ ":" port ]`: a name, IPv4 or bracketed IPv6 address
- * with an optional port. Commas are refused although RFC 3986 allows them in names: no
- * real host has one, and a comma is what two joined `Host` headers look like.
- */
-function isHost(s: string): boolean {
-  return /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]+)(?::[0-9]*)?$/.test(s);
-}
-
-/**
- * Splits an RFC 9110 list (`a, b,,c`) into its non-empty elements, without the optional
- * whitespace (SP and HTAB only) around them. `String.prototype.trim` would not do: it
- * also strips U+00A0, which is how the obs-text byte 0xA0 reads, so `websocket\xA0`
- * would pass for `websocket`.
- */
-function tokenList(value: string | null): string[] {
-  if (value === null) return [];
-  const elements: string[] = [];
-  for (const part of value.split(",")) {
-    let start = 0;
-    let end = part.length;
-    while (start < end && isOws(part.charCodeAt(start))) start++;
-    while (end > start && isOws(part.charCodeAt(end - 1))) end--;
-    if (end > start) elements.push(part.slice(start, end));
-  }
-  return elements;
-}
-
-/** Whether `c` is optional whitespace (RFC 9110 section 5.6.3): SP or HTAB. */
-function isOws(c: number): boolean {
-  return c === 0x20 || c === 0x09;
-}
-
 /** A 400 refusal with code `EPROTO`. */
 function refuse(message: string): HandshakeError {
   return new HandshakeError("EPROTO", 400, message);
-}
-
-/** Quotes a peer-supplied string for a message, cut short so answers stay small. */
-function quote(s: string): string {
-  return JSON.stringify(s.length > 64 ? s.slice(0, 64) + "..." : s);
-}
-
-/** What a client asks for in its upgrade request. */
-export interface ClientHandshakeOptions {
-  /** Subprotocols to offer, in order of preference. */
-  protocols?: string[];
-  /**
-   * Extra request headers, such as `Authorization`. They may not set the headers the
-   * handshake writes (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`), nor a body.
-   */
-  headers?: [string, string][];
-  /** The `Origin` header to send, as browsers do. */
-  origin?: string;
-  /** The `Sec-WebSocket-Extensions` offer, such as `deflateOffer`'s (`./permessage_deflate.ts`). */
-  extensions?: string;
-}
-
-/** Headers the handshake itself writes in the request; options may not set them. */
-const CLIENT_OWNED_HEADERS = new Set([
-  "host",
-  "upgrade",
-  "connection",
-  "sec-websocket-key",
-  "sec-websocket-version",
-  "sec-websocket-protocol",
-  "sec-websocket-extensions",
-  "sec-websocket-accept",
-  // Bytes after the head must be WebSocket frames, so the request cannot have a body.
-  "content-length",
-  "transfer-encoding",
-]);
-
-/**
- * Writes the upgrade request that opens a WebSocket (RFC 6455 section 4.1): `GET resource`,
- * `Host`, `Upgrade: websocket`, `Connection: Upgrade`, the key, `Sec-WebSocket-Version: 13`,
- * then `Sec-WebSocket-Protocol` if protocols are offered, `Sec-WebSocket-Extensions` if
- * an extension offer is given, `Origin` if given, and the extra headers.
- *
- * @param resource path and query, starting with `/`
- * @param host the `Host` header: host name or address, with a port if not the default
- * @param key a key from {@link wsRequestKey}
- * @param options subprotocols, origin and extra headers
- * @returns the request bytes
- * @throws {DillError} `EINVAL` for an invalid argument, a duplicate or invalid
- *   subprotocol, or an extra header that would override a handshake header
- *
- * @example
- * ```ts
- * import { wsRequestKey, writeUpgradeRequest } from "./handshake.ts";
- *
- * const bytes = writeUpgradeRequest("/chat", "example.com:8080", wsRequestKey(), {
- *   protocols: ["chat"],
- *   origin: "https://example.com",
- * });
- * console.log(new TextDecoder().decode(bytes).split("\r\n")[0]); // GET /chat HTTP/1.1
- * ```
- */
-export function writeUpgradeRequest(
-  resource: string,
-  host: string,
-  key: string,
-  options: ClientHandshakeOptions = {},
-): Uint8Array {
-  const where = "writeUpgradeRequest";
-  if (!/^\/[\x21-\x7e]*$/.test(resource) || resource.includes("#")) {
-    throw new DillError(
-      "EINVAL",
-      `${where}: resource must start with "/" and be visible ASCII without a fragment`,
-    );
-  }
-  if (!isHost(host)) throw new DillError("EINVAL", `${where}: malformed host ${quote(host)}`);
-  if (!KEY_PATTERN.test(key)) {
-    throw new DillError("EINVAL", `${where}: key must be the base64 encoding of 16 bytes`);
-  }
-  const protocols = options.protocols ?? [];
-  for (const name of protocols) {
-    if (!isHttpToken(name)) {
-      throw new DillError("EINVAL", `${where}: invalid subprotocol name ${quote(name)}`);
-    }
-  }
-  if (new Set(protocols).size !== protocols.length) {
-    throw new DillError("EINVAL", `${where}: subprotocols must be unique`);
-  }
-  const extra = options.headers ?? [];
-  for (const [name] of extra) {
-    const lower = name.toLowerCase();
-    if (CLIENT_OWNED_HEADERS.has(lower) || (lower === "origin" && options.origin !== undefined)) {
-      throw new DillError("EINVAL", `${where}: headers may not set ${name}; the handshake owns it`);
-    }
-  }
-  const lines: [string, string][] = [
-    ["Host", host],
-    ["Upgrade", "websocket"],
-    ["Connection", "Upgrade"],
-    ["Sec-WebSocket-Key", key],
-    ["Sec-WebSocket-Version", "13"],
-  ];
-  if (protocols.length > 0) lines.push(["Sec-WebSocket-Protocol", protocols.join(", ")]);
-  if (options.extensions !== undefined) {
-    lines.push(["Sec-WebSocket-Extensions", options.extensions]);
-  }
-  if (options.origin !== undefined) lines.push(["Origin", options.origin]);
-  lines.push(...extra);
-  // writeHttpRequest refuses invalid names and values (header injection) with EINVAL.
-  return writeHttpRequest("GET", resource, lines);
-}
-
-/**
- * Validates the server's answer to an upgrade request (RFC 6455 section 4.1): status 101,
- * HTTP/1.1 or a later 1.x, `Upgrade` listing `websocket`, `Connection` listing `upgrade`,
- * `Sec-WebSocket-Accept` matching the key, `Sec-WebSocket-Extensions` absent unless
- * permessage-deflate was offered (then it must be a valid answer to that offer, RFC 7692
- * 7.1), and `Sec-WebSocket-Protocol` either absent or a single one of the offered
- * subprotocols.
- *
- * @param response the response head, as read by `HttpHeadReader` (`./http11.ts`)
- * @param key the key sent in the request
- * @param offeredProtocols the subprotocols offered in the request
- * @param deflateOffer the permessage-deflate settings offered (and whether the offer
- *   asked for no context takeover both ways), or `null` if none was offered
- * @returns the subprotocol the server chose, or `null`, and, when deflate was offered,
- *   the negotiated permessage-deflate parameters, or `null` if the server declined
- * @throws {DillError} `EPROTO` naming the first rule the answer breaks; `EINVAL` if `key`
- *   is not a valid key
- *
- * @example
- * ```ts
- * import { checkUpgradeResponse } from "./handshake.ts";
- *
- * const headers = new Headers({
- *   "Upgrade": "websocket",
- *   "Connection": "Upgrade",
- *   "Sec-WebSocket-Accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
- * });
- * const head = { version: "HTTP/1.1", status: 101, reason: "Switching Protocols", headers };
- * console.log(checkUpgradeResponse(head, "dGhlIHNhbXBsZSBub25jZQ==", []).protocol); // null
- * ```
- */
-export function checkUpgradeResponse(
-  response: HttpResponseHead,
-  key: string,
-  offeredProtocols: string[],
-  deflateOffer: { options: ResolvedDeflateOptions; stateless: boolean } | null = null,
-): { protocol: string | null; deflate?: DeflateParams | null } {
-  if (!KEY_PATTERN.test(key)) {
-    throw new DillError("EINVAL", "checkUpgradeResponse: key must be the base64 of 16 bytes");
-  }
-  const { status, reason, version, headers } = response;
-  if (status !== 101) {
-    const phrase = reason === "" ? "" : ` ${quote(reason)}`;
-    throw new DillError(
-      "EPROTO",
-      `server answered the WebSocket upgrade with status ${status}${phrase} instead of 101`,
-    );
-  }
-  if (!/^HTTP\/1\.[1-9]$/.test(version)) {
-    throw new DillError("EPROTO", `server answered the upgrade in ${quote(version)}`);
-  }
-  const upgrade = tokenList(headers.get("upgrade")).map((t) => t.toLowerCase());
-  if (!upgrade.includes("websocket")) {
-    throw new DillError("EPROTO", "server's 101 answer has no Upgrade: websocket");
-  }
-  const connection = tokenList(headers.get("connection")).map((t) => t.toLowerCase());
-  if (!connection.includes("upgrade")) {
-    throw new DillError("EPROTO", "server's 101 answer has no Connection: Upgrade");
-  }
-  const accept = headers.get("sec-websocket-accept");
-  if (accept === null) {
-    throw new DillError("EPROTO", "server's 101 answer has no Sec-WebSocket-Accept");
-  }
-  if (accept !== wsResponseKey(key)) {
-    throw new DillError(
-      "EPROTO",
-      `server's Sec-WebSocket-Accept ${quote(accept)} does not match the key sent`,
-    );
-  }
-  const extensions = headers.get("sec-websocket-extensions");
-  let deflate: DeflateParams | null = null;
-  if (extensions !== null) {
-    if (deflateOffer === null) {
-      throw new DillError(
-        "EPROTO",
-        "server accepted a WebSocket extension although none was offered",
-      );
-    }
-    deflate = checkDeflateAnswer(
-      parseExtensions(extensions),
-      deflateOffer.options,
-      deflateOffer.stateless,
-    );
-  }
-  const chosen = headers.get("sec-websocket-protocol");
-  const result = (protocol: string | null) =>
-    deflateOffer === null ? { protocol } : { protocol, deflate };
-  if (chosen === null) return result(null);
-  if (offeredProtocols.length === 0) {
-    throw new DillError(
-      "EPROTO",
-      `server chose subprotocol ${quote(chosen)} although none was offered`,
-    );
-  }
-  if (!offeredProtocols.includes(chosen)) {
-    throw new DillError(
-      "EPROTO",
-      chosen.includes(",")
-        ? `server chose more than one subprotocol (${quote(chosen)})`
-        : `server chose subprotocol ${quote(chosen)}, which was not offered`,
-    );
-  }
-  return result(chosen);
 }

@@ -9,7 +9,7 @@ import { type Demo, type DemoMode, startDemo } from "../examples/demo.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import { HttpHeadReader } from "../protocol/http11.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
-import { wsRequestKey } from "../protocol/handshake.ts";
+import { wsRequestKey } from "../protocol/handshake_keys.ts";
 import { ChatClient } from "./helpers/chat_client.ts";
 import { within } from "./helpers/transports.ts";
 

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { DillError } from "../protocol/errors.ts";
-import { acceptUpgrade, checkUpgradeResponse, HandshakeError } from "../protocol/handshake.ts";
+import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import { checkUpgradeResponse } from "../protocol/handshake_client.ts";
 import { HttpHeadReader } from "../protocol/http11.ts";
 import { genFrameCase } from "../fuzz/gen_frames.ts";
 import { genHeadCase } from "../fuzz/gen_http.ts";

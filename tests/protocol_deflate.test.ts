@@ -14,7 +14,8 @@ import {
 import { DeflateBudget } from "../protocol/deflate_budget.ts";
 import { PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { SyncZlib } from "../protocol/zlib_sync.ts";
-import { acceptUpgrade, checkUpgradeResponse, HandshakeError } from "../protocol/handshake.ts";
+import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import { checkUpgradeResponse } from "../protocol/handshake_client.ts";
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import { isDillError } from "../protocol/errors.ts";

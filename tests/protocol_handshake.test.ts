@@ -4,13 +4,11 @@ import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../
 import {
   type AcceptedUpgrade,
   acceptUpgrade,
-  checkUpgradeResponse,
   HandshakeError,
   type ServerHandshakeOptions,
-  writeUpgradeRequest,
-  wsRequestKey,
-  wsResponseKey,
 } from "../protocol/handshake.ts";
+import { checkUpgradeResponse, writeUpgradeRequest } from "../protocol/handshake_client.ts";
+import { wsRequestKey, wsResponseKey } from "../protocol/handshake_keys.ts";
 
 const RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { concatBytes } from "../protocol/bytes.ts";
 import { encodeFrameHeader, Opcode } from "../protocol/frame.ts";
-import { acceptUpgrade, checkUpgradeResponse, HandshakeError } from "../protocol/handshake.ts";
+import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
+import { checkUpgradeResponse } from "../protocol/handshake_client.ts";
 import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../protocol/http11.ts";
 import { Receiver } from "../protocol/receiver.ts";
 import { assertLinear } from "./helpers/growth.ts";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { sha1Base64 } from "../protocol/sha1.ts";
-import { wsResponseKey } from "../protocol/handshake.ts";
+import { wsResponseKey } from "../protocol/handshake_keys.ts";
 import { isDillError } from "../protocol/errors.ts";
 
 function reference(text: string): string {
