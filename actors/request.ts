@@ -26,6 +26,8 @@ export interface PendingCall {
   timeOut(): void;
   /** Arms the deadline; see {@link Request.park}. */
   park(onExpire: (req: PendingCall) => void): boolean;
+  /** Whether the call was failed because its signal aborted (not its deadline). */
+  readonly aborted: boolean;
   /** Listens for the signal only; see {@link Request.listenForAbort}. */
   listenForAbort(onExpire: (req: PendingCall) => void): boolean;
 }
@@ -72,6 +74,11 @@ export class Request<T> implements PendingCall {
   /** Whether the request was already answered. */
   get settled(): boolean {
     return this.#settled;
+  }
+
+  /** Whether the call was failed because its signal aborted (not its deadline). */
+  get aborted(): boolean {
+    return this.#aborted;
   }
 
   /** Answers the call; later answers are ignored. */
@@ -156,4 +163,26 @@ export class Request<T> implements PendingCall {
       this.#timer = undefined;
     }
   }
+}
+
+/**
+ * libdill's rule after a call that failed mid-way (its deadline passed or its signal
+ * aborted): the error every later call in that direction gets, naming the first failure.
+ *
+ * @example
+ * ```ts
+ * import { brokenAfter, Request } from "./request.ts";
+ *
+ * const req = new Request<void>("brecv", 0);
+ * req.promise.catch(() => {}); // the caller's side, not shown
+ * req.timeOut();
+ * console.log(brokenAfter("receive", req).code); // ECONNRESET
+ * ```
+ */
+export function brokenAfter(direction: "send" | "receive", failed: PendingCall): DillError {
+  const code = failed.aborted ? "ECANCELED" : "ETIMEDOUT";
+  return new DillError(
+    "ECONNRESET",
+    `this socket can no longer ${direction}: an earlier ${direction} failed (${code})`,
+  );
 }

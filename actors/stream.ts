@@ -15,7 +15,7 @@ import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
-import type { PendingCall, Request } from "./request.ts";
+import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 import { closeTransport, lingerThenClose, type Transport, transportError } from "./transport.ts";
 import { recycleBuffers, WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
@@ -220,7 +220,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (r >= 0) {
       this.#recvWaiters.splice(r, 1);
       req.timeOut();
-      this.#recvFailure ??= brokenAfter("receive", "ETIMEDOUT");
+      this.#recvFailure ??= brokenAfter("receive", req);
       return;
     }
     const s = this.#sendWaiters.findIndex((w) => w.req === req);
@@ -273,7 +273,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       this.#sendWaiters.push({ chunks, req });
       if (!this.park(req)) {
         this.#sendWaiters.pop();
-        this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
+        this.#sendFailure ??= brokenAfter("send", req);
       }
       return;
     }
@@ -313,7 +313,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (!this.watchAbort(req)) return this.#sendTimedOut(req);
     if (req.deadline < 0) return;
     if (req.deadline === 0 || req.deadline <= now()) return this.#withinTurn(req);
-    if (!this.park(req)) this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
+    if (!this.park(req)) this.#sendFailure ??= brokenAfter("send", req);
   }
 
   /**
@@ -343,7 +343,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #sendTimedOut(req: PendingCall): void {
     if (req.settled) return;
     req.timeOut();
-    this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
+    this.#sendFailure ??= brokenAfter("send", req);
   }
 
   #flush(): void {
@@ -403,7 +403,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       this.#doneReqs.push(req);
       if (!this.#parkOrTurn(req)) {
         this.#doneReqs.pop();
-        this.#sendFailure ??= brokenAfter("send", "ETIMEDOUT");
+        this.#sendFailure ??= brokenAfter("send", req);
         return;
       }
     }
@@ -434,7 +434,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (req.settled) return;
     if (!this.park(req)) {
       this.#recvWaiters.splice(this.#recvWaiters.findIndex((w) => w.req === req), 1);
-      this.#recvFailure ??= brokenAfter("receive", "ETIMEDOUT");
+      this.#recvFailure ??= brokenAfter("receive", req);
     }
   }
 
@@ -558,13 +558,6 @@ function totalLength(chunks: readonly Uint8Array[]): number {
   let n = 0;
   for (const chunk of chunks) n += chunk.length;
   return n;
-}
-
-function brokenAfter(direction: "send" | "receive", code: string): DillError {
-  return new DillError(
-    "ECONNRESET",
-    `this socket can no longer ${direction}: an earlier ${direction} failed (${code})`,
-  );
 }
 
 function tooManyWaiting(name: string, direction: string, limit: number): DillError {

@@ -10,7 +10,7 @@
 import { DillError } from "../protocol/errors.ts";
 import type { ReceiverEvent } from "../protocol/receiver.ts";
 import { Fifo } from "./fifo.ts";
-import type { PendingCall, Request } from "./request.ts";
+import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 import { WS_BINARY, WS_TEXT, type WsType } from "./ws_options.ts";
 
 /** One received message as handed to the API layer. */
@@ -127,7 +127,7 @@ export class Inbox {
     this.#waiters.push(call);
     if (!park(call.req)) {
       this.#waiters.pop();
-      this.#failure ??= brokenAfter("ETIMEDOUT");
+      this.#failure ??= brokenAfter("receive", call.req);
     }
     return false;
   }
@@ -138,7 +138,7 @@ export class Inbox {
     if (i < 0) return false;
     this.#waiters.splice(i, 1);
     req.timeOut();
-    this.#failure ??= brokenAfter("ETIMEDOUT");
+    this.#failure ??= brokenAfter("receive", req);
     return true;
   }
 
@@ -234,13 +234,6 @@ export function deliver(
   }
   w.req.resolve({ type, size: data.length, data: null });
   return null;
-}
-
-function brokenAfter(code: string): DillError {
-  return new DillError(
-    "ECONNRESET",
-    `this socket can no longer receive: an earlier receive failed (${code})`,
-  );
 }
 
 function typeName(type: WsType): string {

@@ -24,7 +24,7 @@ import { DillError } from "../protocol/errors.ts";
 import { Opcode } from "../protocol/frame.ts";
 import { SocketLayer } from "./handle.ts";
 import { Fifo } from "./fifo.ts";
-import type { PendingCall, Request } from "./request.ts";
+import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 import { now } from "./time.ts";
 import type { WsMsg } from "./ws_actor.ts";
 import { deliver } from "./ws_inbox.ts";
@@ -192,7 +192,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (w >= 0) {
       this.#recvWaiters.splice(w, 1);
       req.timeOut();
-      this.#recvFailure ??= brokenAfter("receive");
+      this.#recvFailure ??= brokenAfter("receive", req);
       return;
     }
     this.#sends.expire(req);
@@ -284,7 +284,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       this.#inboxBytes -= m.data.length;
       return this.#deliver(msg, m);
     }
-    if (this.#inputEnd) return this.#failRecv(msg, this.#inputEnd);
+    if (this.#inputEnd) return msg.req.reject(this.#inputEnd);
     if (this.#recvWaiters.length >= this.#limits.maxWaitingCalls) {
       return msg.req.reject(
         new DillError(
@@ -296,7 +296,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#recvWaiters.push(msg);
     if (!this.park(msg.req)) {
       this.#recvWaiters.pop();
-      this.#recvFailure ??= brokenAfter("receive");
+      this.#recvFailure ??= brokenAfter("receive", msg.req);
     }
   }
 
@@ -307,12 +307,6 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   #deliver(w: RecvMsg, m: Queued): void {
     const error = deliver(w, m.type, m.data, m.text, this.#settings.socketType);
     if (error) w.req.reject(error);
-  }
-
-  /** Fails one receive; unless input simply ended, receiving is over (libdill's rule). */
-  #failRecv(w: RecvMsg, error: DillError): void {
-    w.req.reject(error);
-    if (error !== this.#inputEnd) this.#recvFailure ??= brokenAfter("receive");
   }
 
   #endInput(error: DillError): void {
@@ -419,13 +413,6 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#idleTimer = undefined;
     this.#sends.stop();
   }
-}
-
-function brokenAfter(what: "send" | "receive"): DillError {
-  return new DillError(
-    "ECONNRESET",
-    `this socket can no longer ${what}: an earlier ${what} failed`,
-  );
 }
 
 /** The status and reason of an encoded close payload (empty: no status). */

@@ -10,7 +10,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import type { PendingCall, Request } from "./request.ts";
+import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 
 /** How often a send waiting for `bufferedAmount` to go down looks at it again. */
 export const DRAIN_POLL_MS = 5;
@@ -95,7 +95,7 @@ export class DenoSends {
     this.#unsent.push({ payload: data, req });
     if (!this.#host.park(req)) {
       this.#unsent.pop();
-      this.#failure ??= brokenAfterSend();
+      this.#failure ??= brokenAfter("send", req);
     }
   }
 
@@ -120,7 +120,7 @@ export class DenoSends {
     if (u < 0 && d < 0) return false;
     req.timeOut();
     // libdill's rule: after a failed send the socket can no longer send.
-    this.fail(brokenAfterSend());
+    this.fail(brokenAfter("send", req));
     return true;
   }
 
@@ -157,8 +157,4 @@ export class DenoSends {
       this.#host.wake();
     }, DRAIN_POLL_MS);
   }
-}
-
-function brokenAfterSend(): DillError {
-  return new DillError("ECONNRESET", "this socket can no longer send: an earlier send failed");
 }

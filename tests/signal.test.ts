@@ -69,7 +69,8 @@ Deno.test("signal/ws: aborting a waiting mrecv fails it with ECANCELED; receivin
     assert.equal((e.cause as Error).message, "user left", "the signal's reason is the cause");
     // libdill's rule: after a failed receive the socket can no longer receive.
     await msend(c, new Uint8Array([1]), now() + T);
-    assertFailed(await settle(mrecv(s, now() + T)), "ECONNRESET", "mrecv after the abort");
+    const later = assertFailed(await settle(mrecv(s, now() + T)), "ECONNRESET", "mrecv after");
+    assert.match(later.message, /earlier receive failed \(ECANCELED\)/, "names the abort");
     // Sending still works.
     await msend(s, new Uint8Array([2]), now() + T);
     assert.deepEqual([...await mrecv(c, now() + T)], [2]);
@@ -136,7 +137,12 @@ Deno.test("signal/bytestream: an aborted brecv is ECANCELED, and the socket can 
     setTimeout(() => ctl.abort(), 20);
     assertFailed(await pending, "ECANCELED", "brecv");
     await bsend(a, new Uint8Array([3, 4]), now() + T);
-    assertFailed(await settle(brecv(b, new Uint8Array(2), now() + T)), "ECONNRESET", "brecv after");
+    const later = assertFailed(
+      await settle(brecv(b, new Uint8Array(2), now() + T)),
+      "ECONNRESET",
+      "brecv after",
+    );
+    assert.match(later.message, /earlier receive failed \(ECANCELED\)/, "names the abort");
   } finally {
     hclose(a);
     hclose(b);
