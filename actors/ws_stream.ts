@@ -109,7 +109,7 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   /** The socket's input ended (or failed): settle `closed` and release the handle. */
-  const finish = async (error: unknown): Promise<void> => {
+  const finish = (error: unknown): void => {
     if (ended) return;
     ended = true;
     clearTimeout(timer);
@@ -137,7 +137,7 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
           if (e instanceof DillError && e.code === "EPIPE") controller.close();
           else controller.error(e);
         }
-        await finish(e);
+        finish(e);
       }
     },
     cancel() {
