@@ -188,8 +188,9 @@ export async function wsAttachClient(
 
 /**
  * Sends one message typed by the socket (`WS_TEXT` or `WS_BINARY`). A string is
- * sent as its UTF-8 bytes; bytes sent on a text socket must be valid UTF-8 (`EINVAL`). Resolves when the message is queued or written; fails
- * with `EPIPE` once a close frame was sent.
+ * sent as its UTF-8 bytes; bytes sent on a text socket must be valid UTF-8 (`EINVAL`).
+ * Resolves once the message was written to the layer beneath (so an `hclose` right
+ * after loses nothing); fails with `EPIPE` once a close frame was sent.
  *
  * @example
  * ```ts
