@@ -8,7 +8,8 @@
  * @module
  */
 
-import { concat, type Rng } from "./prng.ts";
+import { type Rng } from "./prng.ts";
+import { concatBytes as concat } from "../protocol/bytes.ts";
 
 /** One frame as the model sees it, before encoding. */
 export interface ModelFrame {

@@ -10,7 +10,8 @@
 import { HttpError, HttpHeadReader } from "../protocol/http11.ts";
 import { genHeadCase, type HeadCase } from "./gen_http.ts";
 import type { FuzzTarget } from "./harness.ts";
-import { concat, hex, type Rng } from "./prng.ts";
+import { hex, type Rng } from "./prng.ts";
+import { concatBytes as concat } from "../protocol/bytes.ts";
 import { referenceHead, type RefHead, type RefVerdict } from "./ref_http.ts";
 
 const DEFAULT_MAX_HEAD_BYTES = 8192;

@@ -10,7 +10,8 @@
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { type FrameCase, genFrameCase } from "./gen_frames.ts";
 import type { FuzzTarget } from "./harness.ts";
-import { concat, hex, type Rng } from "./prng.ts";
+import { hex, type Rng } from "./prng.ts";
+import { concatBytes as concat } from "../protocol/bytes.ts";
 import { referenceFrames, type RefEvent } from "./ref_frames.ts";
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });

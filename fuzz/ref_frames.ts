@@ -11,7 +11,8 @@
  * @module
  */
 
-import { concat, hex } from "./prng.ts";
+import { hex } from "./prng.ts";
+import { concatBytes as concat } from "../protocol/bytes.ts";
 import { utf8Verdict } from "./ref_utf8.ts";
 
 /** An expected event, in the comparable form the fuzzer also puts the receiver's in. */
