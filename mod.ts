@@ -18,9 +18,10 @@
  * @module
  */
 
-export { DillError, type ErrorCode, isDillError } from "./protocol/errors.ts";
-export { type Deadline, now } from "./actors/time.ts";
-export { Handle, hclose } from "./actors/handle.ts";
+// Everything `@dill/ws/serve` offers (errors, deadlines, handles, the message calls,
+// wsUpgrade, iteration and Web Streams), then what needs raw sockets.
+export * from "./serve.ts";
+
 export type { StreamOptions } from "./actors/stream.ts";
 export { brecv, brecvl, bsend, bsendl } from "./actors/bytestream.ts";
 export {
@@ -43,16 +44,7 @@ export {
   ipcPair,
   type PairOptions,
 } from "./actors/ipc.ts";
-export {
-  WS_BINARY,
-  WS_NOHTTP,
-  WS_TEXT,
-  type WsClientOptions,
-  type WsDeflateOptions,
-  type WsOptions,
-  type WsServerOptions,
-  type WsType,
-} from "./actors/ws_options.ts";
+export { WS_NOHTTP, type WsClientOptions, type WsDeflateOptions } from "./actors/ws_options.ts";
 export { DeflateBudget } from "./protocol/deflate_budget.ts";
 export {
   type DeflateCodecSettings,
@@ -63,28 +55,14 @@ export {
 } from "./protocol/deflate_codec.ts";
 export type { DeflateParams, PerMessageDeflateOptions } from "./protocol/permessage_deflate.ts";
 export {
-  mrecv,
-  mrecvl,
-  mrecvText,
-  msend,
-  msendl,
   wsAttachClient,
   wsAttachServer,
   type WsClientAttached,
   wsDetach,
-  wsDone,
-  type WsMessage,
-  wsRecv,
-  wsRecvl,
-  wsSend,
-  wsSendl,
   type WsServerAttached,
-  wsStatus,
 } from "./actors/ws.ts";
 export { wsRequestKey, wsResponseKey } from "./protocol/handshake_keys.ts";
-export type { HttpLimits, HttpRequestHead } from "./protocol/http11.ts";
-
-// ---- TLS ------------------------------------------------------------------------------
+export type { HttpLimits } from "./protocol/http11.ts";
 export {
   tlsAttachClient,
   tlsAttachServer,
@@ -96,22 +74,4 @@ export {
   type TlsOptions,
   type TlsServerConfig,
 } from "./actors/tls.ts";
-
-// ---- Deno.serve, cancellation, iteration, Web Streams ----------------------------------
-export { type DeadlineOptions } from "./actors/time.ts";
-export { deadlineAfter, deadlineSignal } from "./actors/deadline_signal.ts";
-export {
-  wsUpgrade,
-  type WsUpgraded,
-  WsUpgradeError,
-  type WsUpgradeOptions,
-} from "./actors/ws_upgrade.ts";
-export { messages } from "./actors/messages.ts";
-export {
-  type WsCloseInfo,
-  type WsStream,
-  wsStream,
-  type WsStreamOpened,
-  type WsStreamOptions,
-} from "./actors/ws_stream.ts";
 export { type ByteStreams, byteStreams, type ByteStreamsOptions } from "./actors/byte_streams.ts";
