@@ -5,13 +5,13 @@
  * listener outlives its call; the helpers between deadlines and AbortSignal.
  */
 
+import { nohttpWsPair } from "./helpers/transports.ts";
 import assert from "node:assert/strict";
 import {
   brecv,
   bsend,
   deadlineAfter,
   deadlineSignal,
-  type Handle,
   hclose,
   ipcPair,
   isDillError,
@@ -32,15 +32,6 @@ import { assertFailed, settle } from "./helpers/raw_peer.ts";
 
 const T = 5000;
 
-async function wsPair(): Promise<[Handle, Handle]> {
-  const [a, b] = ipcPair();
-  const [s, c] = await Promise.all([
-    wsAttachServer(a, WS_NOHTTP, now() + T),
-    wsAttachClient(b, WS_NOHTTP, "", "", now() + T),
-  ]);
-  return [s.handle, c.handle];
-}
-
 /** A signal that counts its live abort listeners. */
 function countingSignal(): { ctl: AbortController; live: () => number } {
   const ctl = new AbortController();
@@ -60,7 +51,7 @@ function countingSignal(): { ctl: AbortController; live: () => number } {
 }
 
 Deno.test("signal/ws: aborting a waiting mrecv fails it with ECANCELED; receiving is then over", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     const ctl = new AbortController();
     const pending = settle(mrecv(s, { signal: ctl.signal }));
@@ -81,7 +72,7 @@ Deno.test("signal/ws: aborting a waiting mrecv fails it with ECANCELED; receivin
 });
 
 Deno.test("signal/ws: a signal already aborted fails at once and leaves the socket usable", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     const aborted = AbortSignal.abort();
     assertFailed(await settle(mrecv(s, { signal: aborted })), "ECANCELED", "mrecv");
@@ -100,7 +91,7 @@ Deno.test("signal/ws: a signal already aborted fails at once and leaves the sock
 });
 
 Deno.test("signal/ws: with { deadline, signal } the deadline still fails the call with ETIMEDOUT", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     const ctl = new AbortController();
     const started = now();
@@ -209,7 +200,7 @@ Deno.test("signal/tcp: tcpAccept aborts with ECANCELED and the listener still ac
 });
 
 Deno.test("signal/args: a bad signal or options bag is EINVAL", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     // deno-lint-ignore no-explicit-any
     const bad: any[] = [{ signal: {} }, { deadline: -5 }, { deadline: "1" }, null, [1]];
@@ -226,7 +217,7 @@ Deno.test("signal/args: a bad signal or options bag is EINVAL", async () => {
 });
 
 Deno.test("signal/leaks: no abort listener outlives its call, answered at once or after waiting", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     const { ctl, live } = countingSignal();
     for (let i = 0; i < 50; i++) await msend(c, new Uint8Array([i]), { signal: ctl.signal });
@@ -266,13 +257,13 @@ Deno.test("signal/helpers: deadlineSignal aborts with TimeoutError at the deadli
 });
 
 Deno.test("signal/helpers: deadlineAfter bounds a call by time and by a signal", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     const t = deadlineAfter(30);
     assert.ok(t.deadline! > now() && t.deadline! <= now() + 30);
     assert.equal(deadlineAfter(-1).deadline, -1);
     assertFailed(await settle(mrecv(s, deadlineAfter(30))), "ETIMEDOUT", "mrecv(deadlineAfter)");
-    const [s2, c2] = await wsPair();
+    const [s2, c2] = await nohttpWsPair();
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 10);
     assertFailed(

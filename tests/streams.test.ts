@@ -4,12 +4,12 @@
  * with backpressure through the streams.
  */
 
+import { nohttpWsPair } from "./helpers/transports.ts";
 import assert from "node:assert/strict";
 import {
   brecv,
   bsend,
   byteStreams,
-  type Handle,
   hclose,
   ipcPair,
   messages,
@@ -17,10 +17,8 @@ import {
   now,
   WS_NOHTTP,
   WS_TEXT,
-  wsAttachClient,
   wsAttachServer,
   wsDone,
-  type WsOptions,
   wsSend,
   wsStatus,
   wsStream,
@@ -30,20 +28,8 @@ import { assertFailed, settle } from "./helpers/raw_peer.ts";
 const T = 5000;
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function wsPair(
-  server: WsOptions = {},
-  pipeCapacity?: number,
-): Promise<[Handle, Handle]> {
-  const [a, b] = ipcPair({ pipeCapacity, writeHighWater: pipeCapacity });
-  const [s, c] = await Promise.all([
-    wsAttachServer(a, WS_NOHTTP, now() + T, server),
-    wsAttachClient(b, WS_NOHTTP, "", "", now() + T),
-  ]);
-  return [s.handle, c.handle];
-}
-
 Deno.test("messages: for await yields every message and ends on the peer's close", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   try {
     await wsSend(c, WS_TEXT, "one", now() + T);
     await msend(c, new Uint8Array([2]), now() + T);
@@ -59,7 +45,7 @@ Deno.test("messages: for await yields every message and ends on the peer's close
 });
 
 Deno.test("messages: a broken connection or a cancelled signal is thrown, not a clean end", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   hclose(c); // no close frame: 1006
   try {
     const got = await settle((async () => {
@@ -69,7 +55,7 @@ Deno.test("messages: a broken connection or a cancelled signal is thrown, not a 
   } finally {
     hclose(s);
   }
-  const [s2, c2] = await wsPair();
+  const [s2, c2] = await nohttpWsPair();
   try {
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 20);
@@ -84,7 +70,7 @@ Deno.test("messages: a broken connection or a cancelled signal is thrown, not a 
 });
 
 Deno.test("wsStream: messages both ways, then close({ closeCode, reason }) settles both sides", async () => {
-  const [s, c] = await wsPair();
+  const [s, c] = await nohttpWsPair();
   const server = wsStream(s), client = wsStream(c, { protocol: "chat" });
   assert.equal((await client.opened).protocol, "chat");
   const cw = client.writable.getWriter();
@@ -109,7 +95,7 @@ Deno.test("wsStream: messages both ways, then close({ closeCode, reason }) settl
 
 Deno.test("wsStream: a slow reader stops reading from the socket; the sender waits, nothing is lost", async () => {
   // The server reads at most 4 messages / 1 KiB ahead, over a 4 KiB pipe.
-  const [s, c] = await wsPair({ maxQueuedMessages: 4, maxBufferedBytes: 1024 }, 4096);
+  const [s, c] = await nohttpWsPair({ maxQueuedMessages: 4, maxBufferedBytes: 1024 }, 4096);
   const server = wsStream(s, { readableHighWaterMark: 1 });
   const total = 200;
   let sent = 0;

@@ -22,6 +22,10 @@ import {
   tcpConnect,
   tcpListen,
   tcpLocalAddr,
+  WS_NOHTTP,
+  wsAttachClient,
+  wsAttachServer,
+  type WsOptions,
 } from "../../mod.ts";
 
 /** The transports every bytestream test runs over. */
@@ -248,4 +252,21 @@ export function assertWords(buf: Uint8Array, firstWord: number): void {
       );
     }
   }
+}
+
+/**
+ * A server and a client WebSocket over an in-memory pair, without the HTTP handshake;
+ * `pipeCapacity` also bounds the write queue, so a peer that does not read soon stops
+ * the sender.
+ */
+export async function nohttpWsPair(
+  server: WsOptions = {},
+  pipeCapacity?: number,
+): Promise<[Handle, Handle]> {
+  const [a, b] = ipcPair({ pipeCapacity, writeHighWater: pipeCapacity });
+  const [s, c] = await Promise.all([
+    wsAttachServer(a, WS_NOHTTP, now() + 5000, server),
+    wsAttachClient(b, WS_NOHTTP, "", "", now() + 5000),
+  ]);
+  return [s.handle, c.handle];
 }
