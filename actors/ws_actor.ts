@@ -92,6 +92,8 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   readonly #receiver: Receiver;
   #receiverDone = false;
+  /** The end of input, held until the frames read before it were handled. */
+  #heldInputEnd: { readonly failure: DillError | null } | null = null;
   /** The negotiated permessage-deflate codec, or `null`. */
   #deflate: PerMessageDeflate | null = null;
   readonly #inbox: Inbox;
@@ -336,9 +338,13 @@ export class WsActor extends SocketLayer<WsMsg> {
    * ping flood costs at most `maxPongBytes` of pongs plus what was already read.
    */
   #parse(): void {
+    let drained = this.#receiverDone;
     while (!this.#receiverDone && !this.#inboxFull() && !this.#owesTooManyPongs()) {
       const ev = this.#receiver.next();
-      if (ev === undefined) break;
+      if (ev === undefined) {
+        drained = true;
+        break;
+      }
       switch (ev.type) {
         case "message":
           this.#onMessage(ev);
@@ -359,6 +365,11 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     this.#sendPongs();
     this.#flowControl();
+    if (this.#heldInputEnd && (drained || this.#receiverDone)) {
+      const { failure } = this.#heldInputEnd;
+      this.#heldInputEnd = null;
+      this.#closing.inputEnded(failure, this.#inbox.ended);
+    }
   }
 
   /** Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached. */
@@ -412,6 +423,12 @@ export class WsActor extends SocketLayer<WsMsg> {
         failure ??
           new DillError("ECONNRESET", "the peer closed the connection during the handshake"),
       );
+    }
+    if (!this.#receiverDone && this.#receiver.bufferedBytes > 0) {
+      // Frames the peer sent before its input ended still wait (the application is
+      // behind): they are handled first, and the end after them, by #parse.
+      this.#heldInputEnd = { failure };
+      return this.#parse();
     }
     this.#closing.inputEnded(failure, this.#inbox.ended);
   }
