@@ -15,7 +15,7 @@ import {
   listenerHandle,
   streamHandle,
 } from "./sockets.ts";
-import type { StreamOptions } from "./stream.ts";
+import { checkStreamOptions, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { transportError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
@@ -64,6 +64,7 @@ export async function ipcAccept(
   deadline: Deadline,
   options?: StreamOptions,
 ): Promise<Handle> {
+  checkStreamOptions("ipcAccept", options);
   return streamHandle(await acceptConn(listener, "ipcAccept", deadline), "ipc", options);
 }
 
@@ -83,6 +84,7 @@ export async function ipcConnect(
   options?: StreamOptions,
 ): Promise<Handle> {
   checkPath("ipcConnect", path);
+  checkStreamOptions("ipcConnect", options);
   const conn = await connectWithin(
     "ipcConnect",
     deadline,
@@ -128,6 +130,7 @@ export interface PairOptions extends StreamOptions {
  * ```
  */
 export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
+  checkStreamOptions("ipcPair", options);
   const [a, b] = pipePair(options.pipeCapacity);
   return [streamHandle(a, "pipe", options), streamHandle(b, "pipe", options)];
 }

@@ -5,7 +5,8 @@
  * coalesces small writes into one transport write). When a protocol is attached
  * on top, the upper actor takes the read side: chunks are delivered to its mailbox,
  * paced by `pause`/`resume` so that a slow reader never makes memory grow. A send
- * completes once the transport wrote its last byte, never earlier.
+ * completes once the transport wrote its last byte, never earlier (unless the socket
+ * was given a send buffer: {@link StreamOptions.sendBuffer}).
  *
  * @module
  */
@@ -28,6 +29,50 @@ export interface StreamOptions {
   writeHighWater?: number;
   /** Calls that may wait at once in each direction; more fail with `EBUSY`. Default 1024. */
   maxWaitingCalls?: number;
+  /**
+   * Bytes a send may leave queued in the socket and still complete at once, before
+   * they were written. Default 0: a send completes once its bytes were written to the
+   * OS (or to the peer end of a pair), as in libdill. With a send buffer, an
+   * application that awaits each send (an echo loop) no longer makes one write per
+   * message: the sends of a batch complete as they are queued and go out in one write.
+   * Bytes of a completed send are still written if the socket is closed right after
+   * (`hclose` lingers up to 1 s for them), and a write that fails later fails the next
+   * call instead. Applies to every layer on top of this socket.
+   */
+  sendBuffer?: number;
+}
+
+/**
+ * Checks a socket's {@link StreamOptions}: every limit given must be a whole number,
+ * at least 1 (`sendBuffer`: at least 0). Called before any resource is taken.
+ *
+ * @example
+ * ```ts
+ * import { checkStreamOptions } from "./stream.ts";
+ *
+ * checkStreamOptions("tcpConnect", { sendBuffer: 65536 });
+ * try {
+ *   checkStreamOptions("tcpConnect", { sendBuffer: -1 });
+ * } catch (e) {
+ *   console.log((e as { code: string }).code); // "EINVAL"
+ * }
+ * ```
+ */
+export function checkStreamOptions(op: string, options: StreamOptions | undefined): void {
+  if (!options) return;
+  const limits: [keyof StreamOptions, number][] = [
+    ["readHighWater", 1],
+    ["writeHighWater", 1],
+    ["maxWaitingCalls", 1],
+    ["sendBuffer", 0],
+  ];
+  for (const [name, min] of limits) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new DillError("EINVAL", `${op}: option ${name} must be a whole number >= ${min}`);
+    }
+  }
 }
 
 /** Events a bytestream delivers to the protocol attached on top of it. */
@@ -126,7 +171,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #shutdownReq: Request<void> | null = null;
 
   // Outbound: bytes queued in order, and the senders waiting for room.
-  readonly #outbound = new WriteQueue();
+  readonly #outbound: WriteQueue;
   #writing = false;
   /** The transport write in progress (it settles when the write ended either way). */
   #inflight: Promise<void> | null = null;
@@ -138,6 +183,10 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #closeWriteStarted = false;
   /** A write is due once the running code finished (a microtask is queued). */
   #flushScheduled = false;
+  /** A write is due once the running code stops adding bytes (no send waits for it). */
+  #lateFlushScheduled = false;
+  #lateSeenBytes = 0;
+  #lateIdleHops = 0;
   #outputClosed = false;
   /** Calls with deadline 0 (or past) that must complete within this turn. */
   #mustWriteNow: PendingCall[] = [];
@@ -154,6 +203,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#readHighWater = options.readHighWater ?? 256 * KIB;
     this.#writeHighWater = options.writeHighWater ?? 256 * KIB;
     this.#maxWaiting = options.maxWaitingCalls ?? 1024;
+    this.#outbound = new WriteQueue(options.sendBuffer ?? 0);
     this.#pumpRead();
   }
 
@@ -277,9 +327,11 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       }
       return;
     }
-    this.#enqueue(chunks, req, waits);
+    const waiting = this.#enqueue(chunks, req, waits);
     if (urgent || this.#mustWriteNow.length > 0) this.#flush();
-    else this.#scheduleFlush();
+    else if (this.#outbound.sendBuffer > 0 && !waiting && this.#outbound.waitingSends === 0) {
+      this.#scheduleLateFlush();
+    } else this.#scheduleFlush();
   }
 
   /**
@@ -299,14 +351,47 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   }
 
   /**
-   * Queues chunks in order; the request settles once the transport took its last byte.
-   * Waiting for the write is what every send does: its deadline is watched like any
-   * parked call's, by the process-wide deadline scheduler (one heap entry, no timer
-   * of its own).
+   * Starts writing once the running code stopped adding bytes, when no send waits for
+   * the write (they all fit in the send buffer): an echo loop that awaits each send
+   * then answers every message of a read before the one write that carries them all.
+   * "Stopped" is {@link LATE_FLUSH_IDLE_HOPS} microtasks in a row without new bytes: an
+   * application's next send comes a few promise hops after the last one completed.
+   * Microtasks, not an event-loop turn: a request answered alone gains no delay worth
+   * measuring (`setImmediate` was measured: one in-flight round trip 1.6 times slower).
    */
-  #enqueue(chunks: Uint8Array[], req: Request<void> | undefined, claimed: boolean): void {
-    if (!this.#outbound.append(chunks, req ?? null, claimed)) return req?.resolve();
+  #scheduleLateFlush(): void {
+    if (this.#writing || this.#flushScheduled || this.#lateFlushScheduled) return;
+    this.#lateFlushScheduled = true;
+    this.#lateSeenBytes = this.#outbound.bytes;
+    this.#lateIdleHops = 0;
+    queueMicrotask(this.#lateFlushCheck);
+  }
+
+  readonly #lateFlushCheck = (): void => {
+    const bytes = this.#outbound.bytes;
+    if (bytes !== this.#lateSeenBytes) {
+      this.#lateSeenBytes = bytes;
+      this.#lateIdleHops = 0;
+    } else if (++this.#lateIdleHops >= LATE_FLUSH_IDLE_HOPS || this.closedReason) {
+      this.#lateFlushScheduled = false;
+      return this.send({ kind: "flushNow" });
+    }
+    queueMicrotask(this.#lateFlushCheck);
+  };
+
+  /**
+   * Queues chunks in order; the request settles once the transport took its last byte
+   * (or at once, when it fits in the send buffer). Waiting for the write is what every
+   * other send does: its deadline is watched like any parked call's, by the
+   * process-wide deadline scheduler (one heap entry, no timer of its own).
+   */
+  #enqueue(chunks: Uint8Array[], req: Request<void> | undefined, claimed: boolean): boolean {
+    if (!this.#outbound.append(chunks, req ?? null, claimed)) {
+      req?.resolve();
+      return false;
+    }
     if (req) this.#watchSend(req);
+    return req !== undefined;
   }
 
   #watchSend(req: Request<void>): void {
@@ -550,6 +635,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     return new DillError("ETIMEDOUT", `${this.name}: the peer did not close before the deadline`);
   }
 }
+
+/**
+ * Microtasks in a row without a new send after which a send-buffered stream writes
+ * what it holds (see `ByteStream.#scheduleLateFlush`).
+ */
+const LATE_FLUSH_IDLE_HOPS = 16;
 
 /** Handed-over chunks smaller than this on average are joined before going up. */
 const SMALL_CHUNK = 4 * KIB;

@@ -16,7 +16,7 @@ import {
   listenerHandle,
   streamHandle,
 } from "./sockets.ts";
-import type { StreamOptions } from "./stream.ts";
+import { checkStreamOptions, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { transportError } from "./transport.ts";
 
@@ -163,6 +163,7 @@ export async function tcpAccept(
   deadline: Deadline,
   options?: StreamOptions,
 ): Promise<{ handle: Handle; addr: Required<TcpAddr> }> {
+  checkStreamOptions("tcpAccept", options);
   const conn = await acceptConn(listener, "tcpAccept", deadline) as Deno.TcpConn;
   noDelay(conn);
   const peer = conn.remoteAddr;
@@ -189,6 +190,7 @@ export async function tcpConnect(
 ): Promise<Handle> {
   checkDeadline("tcpConnect", deadline);
   checkTcpAddr("tcpConnect", addr);
+  checkStreamOptions("tcpConnect", options);
   const conn = await connectWithin(
     "tcpConnect",
     deadline,

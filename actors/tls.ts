@@ -18,7 +18,7 @@ import { call } from "./actor.ts";
 import { checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import { halfClose } from "./sockets.ts";
-import { ByteStream, type StreamMsg, type StreamOptions } from "./stream.ts";
+import { ByteStream, checkStreamOptions, type StreamMsg, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
 
@@ -248,6 +248,7 @@ async function attach(
   deadline: Deadline,
   options: TlsOptions,
 ): Promise<Handle> {
+  checkStreamOptions(op, options);
   const lower = takeLayer<ByteStream>(s, op, "bytestream");
   let tlsActor: TlsActor;
   try {

@@ -1,7 +1,9 @@
 /**
  * The outbound side of a bytestream: bytes queued for the transport, in order, each
  * send attached to the segment that holds its last byte (it completes when that
- * segment was written). Small sends are copied into a shared coalescing buffer so
+ * segment was written), or, with a send buffer, completed as soon as it is queued
+ * while the queue holds no more than the buffer's bytes (those bytes are then written
+ * even if the stream is closed right after). Small sends are copied into a shared coalescing buffer so
  * that many of them go out in one write; large ones are queued as they are (no
  * copy). Coalescing buffers come from a small pool shared by every stream, so an
  * idle connection holds none.
@@ -88,6 +90,7 @@ export interface Segment {
  * ```
  */
 export class WriteQueue {
+  readonly #sendBuffer: number;
   #segments: Segment[] = [];
   #tail: Uint8Array | null = null;
   #tailLen = 0;
@@ -96,6 +99,31 @@ export class WriteQueue {
   /** Whether bytes of an application's send are in the tail. */
   #tailClaimed = false;
   #bytes = 0;
+  /** Sends waiting for their write (attached to a segment or to the tail). */
+  #waitingSends = 0;
+  /**
+   * Bytes from the head of the queue that belong to sends already completed (with a
+   * send buffer): they must be written even after the stream was closed.
+   */
+  #committed = 0;
+
+  /**
+   * @param sendBuffer bytes a send may leave queued and still complete at once (see
+   *   `StreamOptions.sendBuffer`); 0: every send waits for its write
+   */
+  constructor(sendBuffer = 0) {
+    this.#sendBuffer = sendBuffer;
+  }
+
+  /** Bytes a send may leave queued and still complete at once. */
+  get sendBuffer(): number {
+    return this.#sendBuffer;
+  }
+
+  /** Sends waiting for their write. */
+  get waitingSends(): number {
+    return this.#waitingSends;
+  }
 
   /** Bytes queued and not yet written. */
   get bytes(): number {
@@ -107,8 +135,9 @@ export class WriteQueue {
    * ones queued without a copy. `req` completes when the segment holding its last
    * byte was written. `claimed` says the bytes are an application's send (not a frame
    * a protocol layer sent on its own, such as a pong or a close echo): see
-   * {@link WriteQueue.unclaimed}. Returns `false` (and keeps nothing of `req`) when
-   * there was nothing to send.
+   * {@link WriteQueue.unclaimed}. Returns `false` (and keeps nothing of `req`: the
+   * caller completes it) when there was nothing to send, or when the send may complete
+   * at once: no earlier send waits and the queue, with it, fits in the send buffer.
    */
   append(
     chunks: readonly Uint8Array[],
@@ -131,12 +160,16 @@ export class WriteQueue {
         this.#segments.push(last);
       }
     }
-    if (last) {
-      if (req) last.reqs.push(req);
-      return true;
-    }
     if (!any) return false;
-    if (req) this.#tailReqs.push(req);
+    if (req && this.#waitingSends === 0 && this.#bytes <= this.#sendBuffer) {
+      this.#committed = this.#bytes;
+      return false;
+    }
+    if (req) {
+      this.#waitingSends++;
+      if (last) last.reqs.push(req);
+      else this.#tailReqs.push(req);
+    }
     return true;
   }
 
@@ -150,6 +183,8 @@ export class WriteQueue {
   written(): Segment {
     const segment = this.#segments.shift()!;
     this.#bytes -= segment.bytes.length;
+    this.#committed = Math.max(0, this.#committed - segment.bytes.length);
+    this.#waitingSends -= segment.reqs.length;
     // A written coalescing buffer goes back to the pool: no allocation per message, and
     // nothing held by a connection that went quiet.
     if (segment.ownBuffer) returnCoalescingBuffer(segment.bytes.buffer);
@@ -168,17 +203,22 @@ export class WriteQueue {
   }
 
   /**
-   * The queued bytes of frames a protocol layer sent on its own (pongs, the echo of a
-   * close frame), from the head up to the first bytes of an application's send (a
-   * segment holding any of them, a frame header included, ends the list, so no frame is
-   * ever cut); `skip` leaves out the head segment (a write in progress).
+   * The queued bytes that must be written even though the stream is closing: those of
+   * sends already completed (with a send buffer), then frames a protocol layer sent on
+   * its own (pongs, the echo of a close frame), up to the first bytes of a send still
+   * waiting (a segment holding any of them, a frame header included, ends the list, so
+   * no frame is ever cut); `skip` leaves out the head segment (a write in progress).
    */
   unclaimed(skip: boolean): Uint8Array[] {
-    if (!this.#tailClaimed) this.#sealTail();
+    if (!this.#tailClaimed || this.#committed > this.#bytes - this.#tailLen) this.#sealTail();
     const out: Uint8Array[] = [];
-    for (let i = skip ? 1 : 0; i < this.#segments.length; i++) {
-      if (this.#segments[i].claimed) break;
-      out.push(this.#segments[i].bytes);
+    let offset = 0;
+    for (let i = 0; i < this.#segments.length; i++) {
+      const segment = this.#segments[i];
+      offset += segment.bytes.length;
+      if (i === 0 && skip) continue;
+      if (segment.claimed && offset - segment.bytes.length >= this.#committed) break;
+      out.push(segment.bytes);
     }
     return out;
   }
@@ -205,6 +245,8 @@ export class WriteQueue {
     this.#tailReqs = [];
     this.#tailClaimed = false;
     this.#bytes = 0;
+    this.#waitingSends = 0;
+    this.#committed = 0;
     this.#segments = [];
     return reqs;
   }

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { recycleBuffers, WriteQueue } from "../actors/write_queue.ts";
 import { ReadAhead } from "../actors/read_ahead.ts";
+import { Request } from "../actors/request.ts";
 
 Deno.test("write queue: buffers taken from a closing queue go back to the pool", () => {
   const closing = new WriteQueue();
@@ -107,4 +108,36 @@ Deno.test("read ahead: small reads share a slab, which is never read into", () =
   next.fill(9);
   assert.notEqual(next.buffer, a.buffer);
   assert.deepEqual([...a, ...b], [1, 2, 3, 4, 5], "chunks handed out keep their bytes");
+});
+
+Deno.test("write queue: with a send buffer, sends complete while they fit, in order", () => {
+  const q = new WriteQueue(100);
+  const req = (op: string) => new Request<void>(op, -1);
+  assert.equal(q.append([new Uint8Array(60)], req("a")), false); // fits: completes now
+  assert.equal(q.append([new Uint8Array(30)], req("b")), false); // 90 bytes held: fits
+  const c = req("c");
+  assert.equal(q.append([new Uint8Array(20)], c), true); // 110 > 100: waits for its write
+  assert.equal(q.append([new Uint8Array(1)], req("d")), true); // behind a waiting send: waits
+  assert.equal(q.waitingSends, 2);
+  // Closing now: the completed sends' 90 bytes must still be written, and they share a
+  // segment with the waiting ones, so the whole segment goes (no frame is ever cut).
+  assert.deepEqual(q.unclaimed(false).map((b) => b.length), [111]);
+  assert.deepEqual(q.written().reqs.map((r) => r.op), ["c", "d"]);
+  assert.equal(q.waitingSends, 0);
+  assert.equal(q.append([new Uint8Array(5)], req("e")), false); // empty again: fits
+});
+
+Deno.test("write queue: completed bytes behind a write in progress are still handed over at close", () => {
+  const q = new WriteQueue(64 * 1024);
+  const req = () => new Request<void>("bsend", -1);
+  q.append([new Uint8Array(20_000)], req()); // large: its own segment, completed
+  q.next(); // its write is in progress
+  q.append([new Uint8Array(10)], req()); // completed, in the tail
+  assert.deepEqual(q.unclaimed(true).map((b) => b.length), [10]);
+  // Without a send buffer, bytes of a send still waiting are never handed over.
+  const plain = new WriteQueue();
+  plain.append([new Uint8Array(20_000)], req());
+  plain.next();
+  plain.append([new Uint8Array(10)], req());
+  assert.deepEqual(plain.unclaimed(true), []);
 });

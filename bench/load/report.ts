@@ -152,6 +152,35 @@ const PEERS: readonly { ws: string; wss: string; label: string }[] = [
   { ws: "bun", wss: "bun-tls", label: "Bun" },
 ];
 
+/** Our server with a send buffer (`sendBuffer`), beside the default one. */
+const SEND_BUFFERED = "dill-sb";
+const SEND_BUFFERED_NOTE = "with sendBuffer 64 KiB";
+
+/** The ratio row of one of our servers on one workload (none if it did not run). */
+function ratioRows(d: RunData, w: Workload, id: string, prefix: string): string[] {
+  const mine = cell(d.samples, w.id, id);
+  if (mine.rounds === 0) return [];
+  const ref = cell(d.samples, w.id, referenceOf(w.scheme));
+  const peers = PEERS.map((p) => {
+    const other = cell(d.samples, w.id, w.scheme === "wss" ? p.wss : p.ws);
+    return other.rounds === 0
+      ? "–"
+      : w.kind === "idle"
+      ? ratioCell(mine, other, "kibPerConn")
+      : ratioCell(mine, other, "rate");
+  });
+  if (w.kind === "idle") {
+    return [
+      `| idle memory (KiB per connection ÷) | ${ratioCell(mine, ref, "kibPerConn")} | – | ` +
+      `${peers.join(" | ")} |`,
+    ];
+  }
+  return [
+    `| ${prefix}${workloadLabel(w)} | ${ratioCell(mine, ref, "rate")} | ` +
+    `${ratioCell(mine, ref, "serverCpuUs")} | ${peers.join(" | ")} |`,
+  ];
+}
+
 function ratioTable(d: RunData): string[] {
   const ours = (w: Workload) => (w.scheme === "wss" ? "dill-tls" : "dill");
   const rows = [
@@ -168,28 +197,10 @@ function ratioTable(d: RunData): string[] {
     `| --- | ---: | ---: |${PEERS.map(() => " ---: |").join("")}`,
   ];
   for (const w of d.workloads) {
-    const mine = cell(d.samples, w.id, ours(w));
-    if (mine.rounds === 0) continue;
-    const ref = cell(d.samples, w.id, referenceOf(w.scheme));
-    const peers = PEERS.map((p) => {
-      const other = cell(d.samples, w.id, w.scheme === "wss" ? p.wss : p.ws);
-      return other.rounds === 0
-        ? "–"
-        : w.kind === "idle"
-        ? ratioCell(mine, other, "kibPerConn")
-        : ratioCell(mine, other, "rate");
-    });
-    if (w.kind === "idle") {
-      rows.push(
-        `| idle memory (KiB per connection ÷) | ${ratioCell(mine, ref, "kibPerConn")} | – | ` +
-          `${peers.join(" | ")} |`,
-      );
-      continue;
+    rows.push(...ratioRows(d, w, ours(w), ""));
+    if (w.scheme === "ws" && w.kind !== "idle") {
+      rows.push(...ratioRows(d, w, SEND_BUFFERED, `${SEND_BUFFERED_NOTE}: `));
     }
-    rows.push(
-      `| ${workloadLabel(w)} | ${ratioCell(mine, ref, "rate")} | ` +
-        `${ratioCell(mine, ref, "serverCpuUs")} | ${peers.join(" | ")} |`,
-    );
   }
   for (const w of d.clientWorkloads) {
     const mine = cell(d.clientSamples, w.label, "ours");

@@ -50,6 +50,15 @@ export function serverDefs(peers: Peers): ServerDef[] {
       command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/dill.ts"] },
     },
     {
+      id: "dill-sb",
+      label: "dill-ws (ours), sendBuffer 64 KiB",
+      scheme: "ws",
+      command: {
+        cmd: DENO,
+        args: [...DENO_RUN, "bench/servers/dill.ts", "--send-buffer", String(64 * 1024)],
+      },
+    },
+    {
       id: REFERENCE,
       label: "Deno native",
       scheme: "ws",

@@ -13,6 +13,7 @@ import {
   hclose,
   isDillError,
   now,
+  type StreamOptions,
   tcpAccept,
   tlsAttachServer,
   type TlsServerConfig,
@@ -87,11 +88,15 @@ export async function echoConnection(tcp: Handle, settings: EchoSettings): Promi
  * await accepting; // returns once the listener is closed
  * ```
  */
-export async function acceptEach(listener: Handle, serve: (tcp: Handle) => void): Promise<void> {
+export async function acceptEach(
+  listener: Handle,
+  serve: (tcp: Handle) => void,
+  options?: StreamOptions,
+): Promise<void> {
   for (;;) {
     let tcp: Handle;
     try {
-      tcp = (await tcpAccept(listener, -1)).handle;
+      tcp = (await tcpAccept(listener, -1, options)).handle;
     } catch (e) {
       if (isDillError(e, "ECANCELED") || isDillError(e, "EBADF")) return; // closed
       throw e;

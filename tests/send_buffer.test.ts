@@ -1,0 +1,244 @@
+/**
+ * `sendBuffer` (a `StreamOptions` field): a send completes once queued while the queue
+ * fits in the buffer, instead of once written. What must still hold: nothing a
+ * completed send carried is lost by a close that follows (on every stack, TLS and
+ * WebSocket on top included, with a real peer), the buffer bounds what is held,
+ * sends complete in order, a write that fails later fails the next call, and bad
+ * values are refused before anything is opened.
+ */
+
+import assert from "node:assert/strict";
+import {
+  brecv,
+  bsend,
+  type Handle,
+  hclose,
+  ipcPair,
+  mrecv,
+  msend,
+  now,
+  tcpAccept,
+  tcpConnect,
+  tcpListen,
+  tcpLocalAddr,
+  tlsAttachClient,
+  tlsAttachServer,
+  WS_BINARY,
+  wsAttachClient,
+  wsAttachServer,
+} from "../mod.ts";
+import {
+  closeQuietly,
+  delay,
+  KINDS,
+  openPair,
+  patternBytes,
+  rejectsWith,
+  rejectsWithOneOf,
+  within,
+} from "./helpers/transports.ts";
+
+const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
+const pem = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
+const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
+const CLIENT = { hostname: "localhost", caCerts: [pem("ca.pem")] };
+const soon = (ms = 5000) => now() + ms;
+const BUFFERED = { sendBuffer: 64 * 1024 };
+
+/** Resolves to whether `p` settled within `ms` (it is left running either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  p.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  const result = await Promise.race([p.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return result;
+}
+
+Deno.test("send-buffer/pipe: a send completes once queued while the peer reads nothing", async () => {
+  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });
+  try {
+    // 2 KiB fill the pipe (1 KiB) and what the peer's stream reads ahead (1 KiB).
+    await bsend(a, patternBytes(0, 2048), soon());
+    // The pipe is full and nobody reads: without a send buffer this would wait.
+    await bsend(a, patternBytes(2048, 2048), soon(500));
+    // 2 KiB are held; 4 KiB more do not fit in the buffer: this one waits for its write.
+    await rejectsWith(bsend(a, patternBytes(4096, 4096), now() + 100), "ETIMEDOUT");
+    const got = await brecv(b, new Uint8Array(4096), soon());
+    assert.deepEqual(got, patternBytes(0, 4096));
+  } finally {
+    hclose(a);
+    hclose(b);
+  }
+});
+
+Deno.test("send-buffer/pipe: without the option, the same send waits for its write", async () => {
+  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024 });
+  try {
+    await bsend(a, patternBytes(0, 2048), soon());
+    await rejectsWith(bsend(a, patternBytes(2048, 2048), now() + 100), "ETIMEDOUT");
+  } finally {
+    hclose(a);
+    hclose(b);
+  }
+});
+
+Deno.test("send-buffer/pipe: a small send never completes before a larger one queued ahead of it", async () => {
+  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });
+  try {
+    await bsend(a, patternBytes(0, 2048), soon());
+    const order: string[] = [];
+    const big = bsend(a, patternBytes(2048, 8192), soon()).then(() => order.push("big"));
+    const small = bsend(a, patternBytes(10_240, 10), soon()).then(() => order.push("small"));
+    // The big one does not fit the buffer and waits; the small one waits behind it.
+    assert.equal(await settlesWithin(small, 100), false);
+    const got = await brecv(b, new Uint8Array(10_250), soon());
+    await Promise.all([big, small]);
+    assert.deepEqual(order, ["big", "small"]);
+    assert.deepEqual(got, patternBytes(0, 10_250));
+  } finally {
+    hclose(a);
+    hclose(b);
+  }
+});
+
+Deno.test("send-buffer/pipe: a write that fails after its send completed fails the next call", async () => {
+  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });
+  try {
+    await bsend(a, patternBytes(0, 2048), soon());
+    await bsend(a, patternBytes(2048, 100), soon()); // completed, waiting in the queue
+    hclose(b); // the peer goes away: the queued bytes can never be written
+    let failure: unknown = null;
+    for (let i = 0; i < 20 && failure === null; i++) {
+      await bsend(a, patternBytes(0, 10), soon()).catch((e) => failure = e);
+      await delay(5); // the failed write is reported through the event loop
+    }
+    assert.ok(failure !== null, "no later send failed");
+    await rejectsWithOneOf(bsend(a, patternBytes(0, 10), soon()), ["EPIPE", "ECONNRESET"]);
+  } finally {
+    hclose(a);
+    closeQuietly(b);
+  }
+});
+
+Deno.test("send-buffer: bad values are refused with EINVAL before anything is opened", async () => {
+  for (const sendBuffer of [-1, 1.5, Number.NaN, Infinity]) {
+    assert.throws(() => ipcPair({ sendBuffer }), { code: "EINVAL" });
+    await rejectsWith(tcpConnect({ port: 1 }, soon(), { sendBuffer }), "EINVAL");
+  }
+  assert.throws(() => ipcPair({ writeHighWater: 0 }), { code: "EINVAL" });
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    // Refused at once, without waiting for (or taking) a connection.
+    await rejectsWith(tcpAccept(ls, -1, { sendBuffer: -5 }), "EINVAL");
+  } finally {
+    hclose(ls);
+  }
+  const [a, b] = ipcPair();
+  try {
+    await rejectsWith(tlsAttachServer(a, SERVER, soon(), { sendBuffer: -1 }), "EINVAL");
+    // The socket was not taken: it still works.
+    await bsend(a, new Uint8Array([7]), soon());
+    assert.deepEqual(await brecv(b, new Uint8Array(1), soon()), new Uint8Array([7]));
+  } finally {
+    hclose(a);
+    hclose(b);
+  }
+});
+
+for (const kind of KINDS) {
+  for (const layers of ["plain", "tls"] as const) {
+    const name = layers === "plain" ? kind : `tls over ${kind}`;
+
+    Deno.test(`send-buffer/${name}: awaited sends then hclose deliver every byte in order`, async () => {
+      const pair = await openPair(kind, { b: BUFFERED, a: BUFFERED, pipeCapacity: 8192 });
+      let s = pair.b;
+      let c = pair.a;
+      try {
+        if (layers === "tls") {
+          [s, c] = await Promise.all([
+            tlsAttachServer(s, SERVER, soon()),
+            tlsAttachClient(c, CLIENT, soon()),
+          ]);
+        }
+        const sizes = [1, 100, 5000, 20_000, 70_000, 3, 64];
+        const total = 20 * sizes.reduce((x, y) => x + y);
+        // The peer reads all along (a stack holds less than this in its buffers).
+        const receiving = within(brecv(c, new Uint8Array(total), soon()), 10_000, "brecv");
+        let offset = 0;
+        for (let round = 0; round < 20; round++) {
+          for (const size of sizes) {
+            await bsend(s, patternBytes(offset, size), soon());
+            offset += size;
+          }
+        }
+        hclose(s);
+        assert.deepEqual(await receiving, patternBytes(0, total));
+      } finally {
+        closeQuietly(s);
+        closeQuietly(c);
+        await pair.cleanup();
+      }
+    });
+
+    Deno.test(`send-buffer/ws over ${name}: awaited msends then hclose deliver every message`, async () => {
+      const pair = await openPair(kind, { b: BUFFERED, a: BUFFERED, pipeCapacity: 8192 });
+      let s = pair.b;
+      let c = pair.a;
+      try {
+        if (layers === "tls") {
+          [s, c] = await Promise.all([
+            tlsAttachServer(s, SERVER, soon()),
+            tlsAttachClient(c, CLIENT, soon()),
+          ]);
+        }
+        const [server, client] = await Promise.all([
+          wsAttachServer(s, WS_BINARY, soon()),
+          wsAttachClient(c, WS_BINARY, "/", "localhost", soon()),
+        ]);
+        s = server.handle;
+        c = client.handle;
+        const sizes = [0, 64, 20_000, 1, 125, 126, 65_536];
+        for (let i = 0; i < 100; i++) {
+          await msend(s, patternBytes(i, sizes[i % sizes.length]), soon());
+        }
+        hclose(s);
+        for (let i = 0; i < 100; i++) {
+          const got = await within(mrecv(c, soon()), 10_000, `message ${i}`);
+          assert.deepEqual(got, patternBytes(i, sizes[i % sizes.length]), `message ${i}`);
+        }
+      } finally {
+        closeQuietly(s);
+        closeQuietly(c);
+        await pair.cleanup();
+      }
+    });
+  }
+}
+
+Deno.test("send-buffer/tcp: Deno's WebSocket client gets every message sent before hclose", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  const received: string[] = [];
+  const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+  const peer = new WebSocket(`ws://127.0.0.1:${tcpLocalAddr(ls).port}/`);
+  peer.binaryType = "arraybuffer";
+  peer.onmessage = (e) => received.push(new TextDecoder().decode(e.data));
+  peer.onclose = () => end();
+  peer.onerror = () => {};
+  let tcp: Handle | null = null;
+  try {
+    tcp = (await tcpAccept(ls, soon(), BUFFERED)).handle;
+    const { handle: ws } = await wsAttachServer(tcp, 0, soon());
+    tcp = ws;
+    for (let i = 0; i < 500; i++) await msend(ws, new TextEncoder().encode(`m${i}`), soon());
+    hclose(ws);
+    tcp = null;
+    await within(ended, 10_000, "the peer's close event");
+    assert.equal(received.length, 500);
+    assert.deepEqual(received, Array.from({ length: 500 }, (_, i) => `m${i}`));
+  } finally {
+    if (tcp) hclose(tcp);
+    hclose(ls);
+    peer.close();
+  }
+});
