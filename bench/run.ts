@@ -13,7 +13,7 @@
  */
 
 import { Children, DENO, runCommand, withTimeout } from "./load/children.ts";
-import type { Answer, Command } from "./load/commands.ts";
+import type { Answer, ClientId, Command } from "./load/commands.ts";
 import {
   type BenchConfig,
   CALIBRATED,
@@ -144,7 +144,7 @@ class Round {
     }
   }
 
-  async #libCell(w: ClientWorkload, client: "ours" | "deno", ref: ServerProc): Promise<Answer> {
+  async #libCell(w: ClientWorkload, client: ClientId, ref: ServerProc): Promise<Answer> {
     const cmd = {
       client,
       port: ref.port,

@@ -85,10 +85,16 @@ export type Command =
   | IdleCommand
   | { readonly op: "exit" };
 
+/**
+ * The clients compared: `ours` (dill-ws, sends complete once written), `ours-sb` (dill-ws
+ * on a socket with a 64 KiB `sendBuffer`) and `deno` (Deno's built-in `WebSocket`).
+ */
+export type ClientId = "ours" | "ours-sb" | "deno";
+
 /** Which client to run and how. */
 export interface LibClientCommand extends Target {
-  /** `ours` (dill-ws) or `deno` (built-in `WebSocket`). */
-  readonly client: "ours" | "deno";
+  /** Which client runs. */
+  readonly client: ClientId;
   /** Binary payload size. */
   readonly size: number;
   /** Messages in flight. */

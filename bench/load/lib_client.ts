@@ -32,8 +32,14 @@ interface Running {
   stop(): Promise<string | null>;
 }
 
+/** The `sendBuffer` of the `ours-sb` client (the same as the `dill-sb` server's). */
+const SEND_BUFFER = 64 * 1024;
+
 async function startOurs(cmd: LibClientCommand, payload: Uint8Array): Promise<Running> {
-  const tcp = await tcpConnect({ hostname: "127.0.0.1", port: cmd.port }, now() + 5000);
+  const sendBuffer = cmd.client === "ours-sb" ? SEND_BUFFER : 0;
+  const tcp = await tcpConnect({ hostname: "127.0.0.1", port: cmd.port }, now() + 5000, {
+    sendBuffer,
+  });
   const { handle } = await wsAttachClient(tcp, WS_BINARY, "/", "127.0.0.1", now() + 5000);
   let echoed = 0;
   let credits = cmd.window;
@@ -112,7 +118,7 @@ async function startDeno(cmd: LibClientCommand, payload: Uint8Array): Promise<Ru
 
 async function measure(cmd: LibClientCommand): Promise<Measurement> {
   const payload = binaryPayload(cmd.size);
-  const run = cmd.client === "ours" ? await startOurs(cmd, payload) : await startDeno(cmd, payload);
+  const run = cmd.client === "deno" ? await startDeno(cmd, payload) : await startOurs(cmd, payload);
   let stopped = false;
   try {
     await sleep(cmd.warmupMs);

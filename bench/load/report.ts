@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Answer } from "./commands.ts";
+import type { Answer, ClientId } from "./commands.ts";
 import type { BenchConfig, ClientWorkload, Workload } from "./config.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Peers } from "./peers.ts";
@@ -42,8 +42,9 @@ export interface RunData {
 }
 
 /** The clients of the client-side comparison. */
-export const CLIENTS: readonly { id: "ours" | "deno"; label: string }[] = [
+export const CLIENTS: readonly { id: ClientId; label: string }[] = [
   { id: "ours", label: "dill-ws client (ours)" },
+  { id: "ours-sb", label: "dill-ws client (ours), sendBuffer 64 KiB" },
   { id: "deno", label: "Deno WebSocket" },
 ];
 const CLIENT_REFERENCE = "deno";
@@ -203,14 +204,16 @@ function ratioTable(d: RunData): string[] {
     }
   }
   for (const w of d.clientWorkloads) {
-    const mine = cell(d.clientSamples, w.label, "ours");
     const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE);
-    if (mine.rounds === 0) continue;
-    rows.push(
-      `| client: ${w.label}, ${w.window} in flight (÷ Deno's WebSocket client; CPU is the ` +
-        `client's) | ${ratioCell(mine, ref, "rate")} | ${ratioCell(mine, ref, "clientCpuUs")} | ` +
-        `${PEERS.map(() => "–").join(" | ")} |`,
-    );
+    for (const [id, prefix] of [["ours", ""], ["ours-sb", `${SEND_BUFFERED_NOTE}: `]]) {
+      const mine = cell(d.clientSamples, w.label, id);
+      if (mine.rounds === 0) continue;
+      rows.push(
+        `| ${prefix}client: ${w.label}, ${w.window} in flight (÷ Deno's WebSocket client; CPU ` +
+          `is the client's) | ${ratioCell(mine, ref, "rate")} | ` +
+          `${ratioCell(mine, ref, "clientCpuUs")} | ${PEERS.map(() => "–").join(" | ")} |`,
+      );
+    }
   }
   return [...rows, ""];
 }
