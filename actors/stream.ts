@@ -121,6 +121,11 @@ export type StreamMsg =
   | { readonly kind: "readFailed"; readonly error: unknown }
   | { readonly kind: "writeDone" }
   | { readonly kind: "flushNow" }
+  /**
+   * The protocol on top waits for input (its application called receive and nothing
+   * is there): bytes held back to batch sends (see `sendBuffer`) go out now.
+   */
+  | { readonly kind: "consumerWaits" }
   | { readonly kind: "writeFailed"; readonly error: unknown }
   | { readonly kind: "closeWriteDone" }
   | { readonly kind: "turnEnded" };
@@ -246,6 +251,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "flushNow":
         this.#flushScheduled = false;
         return this.#flush();
+      case "consumerWaits":
+        if (this.#lateFlushScheduled) this.#flush();
+        return;
       case "writeDone":
         return this.#writeDone();
       case "writeFailed":
@@ -354,10 +362,11 @@ export class ByteStream extends SocketLayer<StreamMsg> {
    * Starts writing once the running code stopped adding bytes, when no send waits for
    * the write (they all fit in the send buffer): an echo loop that awaits each send
    * then answers every message of a read before the one write that carries them all.
-   * "Stopped" is {@link LATE_FLUSH_IDLE_HOPS} microtasks in a row without new bytes: an
-   * application's next send comes a few promise hops after the last one completed.
-   * Microtasks, not an event-loop turn: a request answered alone gains no delay worth
-   * measuring (`setImmediate` was measured: one in-flight round trip 1.6 times slower).
+   * "Stopped" is the application waiting to receive (the consumer on top says so with
+   * `consumerWaits`, a `brecv` parks), or else {@link LATE_FLUSH_IDLE_HOPS} microtasks in
+   * a row without new bytes: an echo loop's next send comes 2 or 3 promise hops after
+   * the last one completed. Microtasks, not an event-loop turn: `setImmediate` was
+   * measured, one in-flight round trip 1.6 times slower.
    */
   #scheduleLateFlush(): void {
     if (this.#writing || this.#flushScheduled || this.#lateFlushScheduled) return;
@@ -368,11 +377,15 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   }
 
   readonly #lateFlushCheck = (): void => {
+    if (this.#writing || this.closedReason) {
+      this.#lateFlushScheduled = false; // a write started: it takes what was queued
+      return;
+    }
     const bytes = this.#outbound.bytes;
     if (bytes !== this.#lateSeenBytes) {
       this.#lateSeenBytes = bytes;
       this.#lateIdleHops = 0;
-    } else if (++this.#lateIdleHops >= LATE_FLUSH_IDLE_HOPS || this.closedReason) {
+    } else if (++this.#lateIdleHops >= LATE_FLUSH_IDLE_HOPS) {
       this.#lateFlushScheduled = false;
       return this.send({ kind: "flushNow" });
     }
@@ -517,6 +530,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#recvWaiters.push({ bufs, req, index: 0, offset: 0 });
     this.#serveInbound();
     if (req.settled) return;
+    if (this.#lateFlushScheduled) this.#flush(); // the application waits: batch over
     if (!this.park(req)) {
       this.#recvWaiters.splice(this.#recvWaiters.findIndex((w) => w.req === req), 1);
       this.#recvFailure ??= brokenAfter("receive", req);

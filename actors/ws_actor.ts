@@ -392,6 +392,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   #recv(call: WsRecvCall): void {
     // Taking a message may make room: frames held back in the receiver go on then.
     if (this.#inbox.recv(call, (req) => this.park(req))) return this.#parse();
+    // The application waits for a message: what it sent before goes out now.
+    this.#lower.send({ kind: "consumerWaits" });
     // The application asked past the last message before a violation: it is done with
     // them (and its replies are queued), so the connection fails now.
     if (this.#closing.failing && this.#inbox.length === 0) this.#closing.failNow();
