@@ -157,8 +157,8 @@ for (const kind of KINDS) {
       try {
         if (layers === "tls") {
           [s, c] = await Promise.all([
-            tlsAttachServer(s, SERVER, soon()),
-            tlsAttachClient(c, CLIENT, soon()),
+            tlsAttachServer(s, SERVER, soon(), BUFFERED),
+            tlsAttachClient(c, CLIENT, soon(), BUFFERED),
           ]);
         }
         const sizes = [1, 100, 5000, 20_000, 70_000, 3, 64];
@@ -188,8 +188,8 @@ for (const kind of KINDS) {
       try {
         if (layers === "tls") {
           [s, c] = await Promise.all([
-            tlsAttachServer(s, SERVER, soon()),
-            tlsAttachClient(c, CLIENT, soon()),
+            tlsAttachServer(s, SERVER, soon(), BUFFERED),
+            tlsAttachClient(c, CLIENT, soon(), BUFFERED),
           ]);
         }
         const [server, client] = await Promise.all([
