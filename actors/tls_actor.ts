@@ -65,8 +65,7 @@ const MAX_PLAIN_WRITE = 256 * 1024;
  * beneath is still writing: encrypting and writing overlap, and the records of
  * several writes go out in fewer writes beneath. Beyond it, a write waits until the
  * stream beneath caught up (flow control). The records are `internal` sends, which a
- * closing stream still writes (for up to `CLOSE_LINGER_MS`, as it finishes a write in
- * progress): a close right after an answered write loses nothing.
+ * closing stream still writes: a close right after an answered write loses nothing.
  */
 const CIPHER_HIGH_WATER = 512 * 1024;
 
