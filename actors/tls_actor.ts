@@ -13,20 +13,18 @@
  *
  * This module is the actor's state machine: the handshake, the flow of plaintext and
  * ciphertext, close_notify, detach and failures. The engine itself (`node:tls`, its
- * duplex, record plumbing and error mapping) is behind `./tls_engine.ts`, the
- * plaintext side offered upwards in `./tls_plaintext.ts`.
+ * duplex, record plumbing and error mapping) is behind `./tls_engine.ts`.
  *
  * @module
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { Actor } from "./actor.ts";
+import { Actor, call } from "./actor.ts";
 import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
 import { TlsEngine, type TlsEngineReport, type TlsSession, type TlsStart } from "./tls_engine.ts";
-import { PlaintextTransport } from "./tls_plaintext.ts";
 import type { Transport } from "./transport.ts";
 
 export type { TlsSession, TlsStart } from "./tls_engine.ts";
@@ -57,17 +55,6 @@ export type TlsMsg =
  * below the mailbox limit.
  */
 const MAX_PLAIN_WRITE = 256 * 1024;
-
-/**
- * Ciphertext handed to the stream beneath and not yet written by it, up to which a
- * write is answered without waiting for that write, as a kernel socket answers once
- * its buffer took the bytes. The next write then reaches the engine while the stream
- * beneath is still writing: encrypting and writing overlap, and the records of
- * several writes go out in fewer writes beneath. Beyond it, a write waits until the
- * stream beneath caught up (flow control). The records are `internal` sends, which a
- * closing stream still writes: a close right after an answered write loses nothing.
- */
-const CIPHER_HIGH_WATER = 512 * 1024;
 
 type Phase = "handshake" | "open" | "detached";
 
@@ -371,15 +358,13 @@ export class TlsActor extends Actor<TlsMsg> {
   }
 
   /**
-   * A write is answered once the engine encrypted it and handed every record it made
-   * to the stream beneath, with at most {@link CIPHER_HIGH_WATER} of them not yet
-   * written there: a send above then means "taken for sending", as on a plain socket,
-   * and a close right after it loses nothing (a closing stream still writes `internal`
-   * sends).
+   * A write is answered once the engine took it and every ciphertext record it made
+   * was written by the stream beneath: a send above then means "handed to the OS",
+   * as on a plain socket, and a close right after it loses nothing.
    */
   #finishWrite(): void {
     const w = this.#writer;
-    if (!w || !w.engineDone || this.#cipherInFlight > CIPHER_HIGH_WATER) return;
+    if (!w || !w.engineDone || this.#cipherInFlight > 0) return;
     this.#writer = null;
     w.req.resolve(w.n);
   }
@@ -393,8 +378,7 @@ export class TlsActor extends Actor<TlsMsg> {
       () => this.send({ kind: "cipherSent", bytes }),
       (error) => this.send({ kind: "cipherFailed", error }),
     );
-    // Internal: written even after a close (see CIPHER_HIGH_WATER), never behind a wait.
-    this.#lower.send({ kind: "send", chunks: [chunk], req, internal: true });
+    this.#lower.send({ kind: "send", chunks: [chunk], req });
   }
 
   #failOutput(error: unknown): void {
@@ -471,6 +455,45 @@ export class TlsActor extends Actor<TlsMsg> {
 type PlainReader =
   | { readonly buf: Uint8Array; readonly req: Request<number | null> }
   | { readonly buf: null; readonly req: Request<Uint8Array[] | null> };
+
+/** The plaintext side of a {@link TlsActor}, as a transport: every call is a message. */
+class PlaintextTransport implements Transport {
+  constructor(readonly actor: TlsActor) {}
+
+  read(buf: Uint8Array): Promise<number | null> {
+    return call<number | null, TlsMsg>(this.actor, "tls read", -1, (req) => ({
+      kind: "read",
+      buf,
+      req,
+    }));
+  }
+
+  readChunks(): Promise<Uint8Array[] | null> {
+    return call<Uint8Array[] | null, TlsMsg>(this.actor, "tls read", -1, (req) => ({
+      kind: "readChunks",
+      req,
+    }));
+  }
+
+  write(buf: Uint8Array): Promise<number> {
+    return call<number, TlsMsg>(this.actor, "tls write", -1, (req) => ({
+      kind: "write",
+      buf,
+      req,
+    }));
+  }
+
+  closeWrite(): Promise<void> {
+    return call<void, TlsMsg>(this.actor, "tls close_notify", -1, (req) => ({
+      kind: "closeWrite",
+      req,
+    }));
+  }
+
+  close(): void {
+    this.actor.close(new DillError("ECANCELED", "the TLS socket was closed"));
+  }
+}
 
 function timedOut(op: string): DillError {
   return new DillError("ETIMEDOUT", `${op}: the TLS handshake did not finish before the deadline`);

@@ -337,52 +337,6 @@ Deno.test("tls: a slow reader makes the sender wait instead of buffering without
   }, { server: opts, client: opts });
 });
 
-Deno.test("tls: a send is taken while its records still wait beneath, and hclose right after delivers them", async () => {
-  // A pipe holding 4 KiB, and a server that buffers little and reads nothing yet: most
-  // of the 256 KiB of records wait in the stream beneath the client, as bytes wait in a
-  // kernel socket's buffer after a send.
-  const pair = await openPair("pipe", { pipeCapacity: 4096 });
-  try {
-    const [s, c] = await Promise.all([
-      tlsAttachServer(pair.b, SERVER, soon(), { readHighWater: 1024 }),
-      tlsAttachClient(pair.a, CLIENT, soon()),
-    ]);
-    const data = new Uint8Array(256 * 1024);
-    fillWords(data, 7);
-    await within(bsend(c, data, soon()), 2000, "bsend with the records still queued");
-    hclose(c);
-    const got = await brecv(s, new Uint8Array(data.length), soon());
-    assertWords(got, 7);
-    await rejectsWith(brecv(s, new Uint8Array(1), soon()), "ECONNRESET");
-    hclose(s);
-  } finally {
-    await pair.cleanup();
-  }
-});
-
-Deno.test("tls: tlsDetach right after a send still queued beneath: the records, then close_notify, then plaintext", async () => {
-  const pair = await openPair("pipe", { pipeCapacity: 4096 });
-  try {
-    const [s, c] = await Promise.all([
-      tlsAttachServer(pair.b, SERVER, soon(), { readHighWater: 1024 }),
-      tlsAttachClient(pair.a, CLIENT, soon()),
-    ]);
-    const data = new Uint8Array(256 * 1024);
-    fillWords(data, 3);
-    await within(bsend(c, data, soon()), 2000, "bsend with the records still queued");
-    const clientSide = tlsDetach(c, soon());
-    assertWords(await brecv(s, new Uint8Array(data.length), soon()), 3);
-    const ps = await tlsDetach(s, soon());
-    const pc = await clientSide;
-    await bsend(pc, enc.encode("plain again"), soon());
-    assert.equal(dec.decode(await brecv(ps, new Uint8Array(11), soon())), "plain again");
-    hclose(ps);
-    hclose(pc);
-  } finally {
-    await pair.cleanup();
-  }
-});
-
 Deno.test("tls over tls: a TLS stream can carry another TLS session", async () => {
   await withTls("pipe", async ({ s, c }) => {
     const [s2, c2] = await Promise.all([
