@@ -14,6 +14,11 @@
  * - `dill (node:tls)`: `tcpAccept` → `tlsAttachServer` → `brecv`/`bsend`, the
  *   module's path (the `node:tls` engine over an in-memory duplex under the TLS actor).
  *
+ * A last line gives the `node:tls` engine alone, with no socket at all: two engines
+ * wired back to back in this process (`actors/tls_engine.ts`), one encrypting 16 KiB
+ * writes, 8 in flight, the other decrypting them: the time per MB of one encryption
+ * plus one decryption, which is what an echo server spends on TLS at the least.
+ *
  * Run with `deno run -A bench/tls_server_paths.ts`; `MIB` sets the megabytes per
  * round (default 128), `ROUNDS` the rounds (default 3; the median is printed).
  *
@@ -22,6 +27,7 @@
 
 import { brecv, bsend, hclose, now, tcpAccept, tcpListen, tcpLocalAddr } from "../mod.ts";
 import { tlsAttachServer } from "../mod.ts";
+import { TlsEngine, type TlsEngineReport } from "../actors/tls_engine.ts";
 
 const CHUNK = 1 << 20;
 const WINDOW = 4 * CHUNK;
@@ -157,6 +163,51 @@ async function round(kind: ServerKind): Promise<{ usPerMb: number; mbps: number 
   }
 }
 
+/** The engine alone: µs per MB of plaintext encrypted by one engine and decrypted by another. */
+async function engineAlone(): Promise<number> {
+  const size = 16 * 1024;
+  const inFlight = 8;
+  let server: TlsEngine | null = null;
+  let decrypted = 0;
+  let target = Infinity;
+  const reached = { resolve: () => {} };
+  const secure = Promise.withResolvers<void>();
+  const client = new TlsEngine(
+    { side: "client", hostname: "localhost", caCerts: [pem("ca.pem")], alpn: [] },
+    (r: TlsEngineReport) => {
+      if (r.kind === "cipher") queueMicrotask(() => server!.feed(r.chunk));
+      else if (r.kind === "secure") secure.resolve();
+      else if (r.kind === "plain" && (decrypted += r.chunk.length) >= target) reached.resolve();
+    },
+  );
+  server = new TlsEngine(
+    { side: "server", cert: pem("cert.pem"), key: pem("key.pem"), alpn: [] },
+    (r: TlsEngineReport) => {
+      if (r.kind === "cipher") client.feed(r.chunk);
+    },
+  );
+  try {
+    await secure.promise;
+    const message = new Uint8Array(size);
+    const run = async (messages: number) => {
+      for (let sent = 0; sent < messages; sent += inFlight) {
+        target = decrypted + size * inFlight;
+        const done = new Promise<void>((resolve) => reached.resolve = resolve);
+        for (let i = 0; i < inFlight; i++) server!.write(message);
+        await done;
+      }
+    };
+    await run(1024); // warm-up
+    const messages = (MIB * CHUNK) / size;
+    const t0 = performance.now();
+    await run(messages);
+    return (performance.now() - t0) * 1000 / (messages * size / 1e6);
+  } finally {
+    client.destroy();
+    server.destroy();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1];
@@ -188,4 +239,12 @@ if (Deno.args[0] === "--serve") {
       } |`,
     );
   }
+  const engine: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) engine.push(await engineAlone());
+  const e = median(engine);
+  console.log(
+    `| node:tls engine alone, no socket (16 KiB writes) | ${e.toFixed(0)} | ${
+      (e / reference).toFixed(2)
+    }× | – |`,
+  );
 }
