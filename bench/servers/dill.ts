@@ -24,6 +24,6 @@ exitOnStdinEnd(endings);
 announcePort(tcpLocalAddr(listener).port);
 await acceptEach(
   listener,
-  (tcp) => echoConnection(tcp, { tls, sendTimeout: -1, ended }),
+  (tcp) => echoConnection(tcp, { tls, tlsOptions: { sendBuffer }, sendTimeout: -1, ended }),
   { sendBuffer },
 );

@@ -28,6 +28,8 @@ export interface EchoSettings {
   readonly tls?: TlsServerConfig | null;
   /** Deadline of each echoed send, in ms from now; -1 waits forever. */
   readonly sendTimeout: number;
+  /** Options of the TLS layer (its `sendBuffer`, for instance). */
+  readonly tlsOptions?: StreamOptions;
   /**
    * How the connection ended (every connection ends with an error: `EPIPE` when the
    * client closed), and whether in the handshakes or while echoing.
@@ -56,7 +58,9 @@ export interface EchoSettings {
 export async function echoConnection(tcp: Handle, settings: EchoSettings): Promise<void> {
   let ws: Handle;
   try {
-    const s = settings.tls ? await tlsAttachServer(tcp, settings.tls, now() + 5000) : tcp;
+    const s = settings.tls
+      ? await tlsAttachServer(tcp, settings.tls, now() + 5000, settings.tlsOptions)
+      : tcp;
     ws = (await wsAttachServer(s, 0, now() + 5000)).handle; // handshake, then messages
   } catch (e) {
     return settings.ended(e, "handshake"); // the attach already closed the stack
