@@ -58,7 +58,8 @@ export abstract class Actor<M extends Message> {
   #busy = false;
   #closed: DillError | null = null;
   #owner: Actor<Message> | null = null;
-  readonly #owned = new Set<Actor<Message>>();
+  /** The actors this one owns; made on the first adoption (most actors own none or one). */
+  #owned: Set<Actor<Message>> | null = null;
 
   /**
    * @param name shown in error messages
@@ -133,16 +134,16 @@ export abstract class Actor<M extends Message> {
 
   /** Makes `child` part of this actor's stack: it closes when this actor closes. */
   protected adopt(child: Actor<Message>): void {
-    if (child.#owner) child.#owner.#owned.delete(child);
+    if (child.#owner) child.#owner.#owned?.delete(child);
     child.#owner = this as Actor<Message>;
-    this.#owned.add(child);
+    (this.#owned ??= new Set()).add(child);
   }
 
   /** Gives `child` back (on detach): it no longer closes with this actor. */
   protected release(child: Actor<Message>): void {
     if (child.#owner !== (this as Actor<Message>)) return;
     child.#owner = null;
-    this.#owned.delete(child);
+    this.#owned?.delete(child);
   }
 
   /**
@@ -165,15 +166,18 @@ export abstract class Actor<M extends Message> {
     try {
       this.terminate(reason);
     } finally {
-      for (const child of this.#owned) {
-        child.#owner = null;
-        child.close(reason);
+      const owned = this.#owned;
+      this.#owned = null;
+      if (owned) {
+        for (const child of owned) {
+          child.#owner = null;
+          child.close(reason);
+        }
       }
-      this.#owned.clear();
       const owner = this.#owner;
       if (owner) {
         this.#owner = null;
-        owner.#owned.delete(this as Actor<Message>);
+        owner.#owned?.delete(this as Actor<Message>);
         if (!owner.#closed) owner.#post(new ChildExit(this as Actor<Message>, reason));
       }
     }

@@ -22,6 +22,7 @@ import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import type { ByteStream } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { WsActor, type WsAttachInfo, type WsMsg, type WsReceived } from "./ws_actor.ts";
+import { ClientAttached, ServerAttached } from "./ws_handshake.ts";
 import type { WsLayer } from "./ws_layer.ts";
 import {
   WS_BINARY,
@@ -118,7 +119,7 @@ export async function wsAttachServer(
     options.httpLimits,
   );
   const info = await attach(actor, "wsAttachServer", deadline);
-  return { handle: openHandle(actor, "ws"), ...info };
+  return new ServerAttached(openHandle(actor, "ws"), info);
 }
 
 /**
@@ -182,8 +183,8 @@ export async function wsAttachClient(
     limits,
     options.httpLimits,
   );
-  const { protocol, headers } = await attach(actor, "wsAttachClient", deadline);
-  return { handle: openHandle(actor, "ws"), protocol, headers };
+  const info = await attach(actor, "wsAttachClient", deadline);
+  return new ClientAttached(openHandle(actor, "ws"), info);
 }
 
 /**

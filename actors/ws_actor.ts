@@ -79,7 +79,6 @@ const GOING_AWAY = 1001;
 export class WsActor extends SocketLayer<WsMsg> {
   readonly kind = "message" as const;
   readonly #lower: ByteStream;
-  readonly #start: WsStart;
   readonly #masked: boolean;
   readonly #socketType: WsType;
   readonly #limits: WsLimits;
@@ -148,7 +147,6 @@ export class WsActor extends SocketLayer<WsMsg> {
   ) {
     super(`ws ${start.side}`);
     this.#lower = lower;
-    this.#start = start;
     this.#masked = start.side === "client";
     this.#socketType = socketType;
     this.#limits = limits;

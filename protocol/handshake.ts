@@ -20,6 +20,8 @@ import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, quote, tokenList } from "./header_values.ts";
 import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
 import {
+  type HeaderLookup,
+  headerLookup,
   type HttpRequestHead,
   isHttpToken,
   writeHttpErrorResponse,
@@ -204,7 +206,9 @@ export function acceptUpgrade(
   const extraHeaders = options.responseHeaders ?? [];
   checkServerOptions(maxResourceLength, maxHostLength, supported, extraHeaders);
 
-  const { method, version, headers } = request;
+  const { method, version } = request;
+  // A head from HttpHeadReader is looked up without building its Headers.
+  const headers = headerLookup(request);
   if (method !== "GET") {
     throw new HandshakeError(
       "EPROTO",
@@ -319,7 +323,7 @@ export function acceptUpgrade(
  * without, and appends the answer header.
  */
 function negotiateServerDeflate(
-  headers: Headers,
+  headers: HeaderLookup,
   config: ServerHandshakeOptions["perMessageDeflate"],
   answer: [string, string][],
 ): NegotiatedDeflate | null {

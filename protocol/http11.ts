@@ -22,9 +22,10 @@ export interface HttpLimits {
    */
   maxHeadBytes?: number;
   /**
-   * Most header field lines in a head. Default 64. Keep it small: building the `Headers`
-   * object costs time that grows with the square of the number of distinct names (each
-   * `Headers.append` looks the name up among those already there).
+   * Most header field lines in a head. Default 64. Keep it small: each lookup the
+   * handshake makes scans the fields, and building the head's `Headers` object (when it is
+   * first read) costs time that grows with the square of the number of distinct names
+   * (each `Headers.append` looks the name up among those already there).
    */
   maxHeaders?: number;
 }
@@ -89,6 +90,116 @@ export class HttpError extends DillError {
     this.name = "HttpError";
     this.status = status;
   }
+}
+
+/** The lookups the handshake makes in header fields: those of `Headers`. */
+export type HeaderLookup = Pick<Headers, "get" | "has">;
+
+/**
+ * Header fields as the head reader read them, before any `Headers` is built: lowercase
+ * names and values, in order, in one array. Building a `Headers` costs a validated
+ * `append` per field and keeps more objects alive; the handshake only looks a few
+ * fields up, so the `Headers` of a head is built only when someone asks for it.
+ */
+class HeaderFields implements HeaderLookup {
+  /** Name, value, name, value, ...: the names lowercased as `Headers` does. */
+  readonly #list: string[] = [];
+
+  add(name: string, value: string): void {
+    this.#list.push(name.toLowerCase(), value);
+  }
+
+  /** As `Headers.get`: the values of every field with this name joined by `", "`, or `null`. */
+  get(name: string): string | null {
+    const key = name.toLowerCase();
+    const list = this.#list;
+    let out: string | null = null;
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i] === key) out = out === null ? list[i + 1] : `${out}, ${list[i + 1]}`;
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.#list.includes(name.toLowerCase());
+  }
+
+  /**
+   * The `Headers` these fields make. The reader let through only names that are tokens
+   * and values of field bytes without surrounding whitespace, which `append` takes as
+   * they are.
+   */
+  toHeaders(): Headers {
+    const headers = new Headers();
+    const list = this.#list;
+    for (let i = 0; i < list.length; i += 2) headers.append(list[i], list[i + 1]);
+    return headers;
+  }
+}
+
+/** A head the reader parsed: its `headers` are built on first access. */
+class ParsedHead {
+  readonly #fields: HeaderFields;
+  #headers: Headers | null = null;
+
+  constructor(fields: HeaderFields) {
+    this.#fields = fields;
+  }
+
+  /** The header fields; repeated fields are combined with `", "`. */
+  get headers(): Headers {
+    return this.#headers ??= this.#fields.toHeaders();
+  }
+
+  set headers(headers: Headers) {
+    this.#headers = headers;
+  }
+
+  /** The fields to look up in: without building a `Headers` unless one was built or set. */
+  static lookup(head: { headers: Headers }): HeaderLookup {
+    return head instanceof ParsedHead && head.#headers === null ? head.#fields : head.headers;
+  }
+}
+
+class ParsedRequestHead extends ParsedHead implements HttpRequestHead {
+  constructor(
+    public method: string,
+    public target: string,
+    public version: string,
+    fields: HeaderFields,
+  ) {
+    super(fields);
+  }
+}
+
+class ParsedResponseHead extends ParsedHead implements HttpResponseHead {
+  constructor(
+    public version: string,
+    public status: number,
+    public reason: string,
+    fields: HeaderFields,
+  ) {
+    super(fields);
+  }
+}
+
+/**
+ * The header fields of a head, for lookups: a head from {@link HttpHeadReader} answers
+ * them without building its `Headers` (which it builds when `headers` is first read);
+ * any other head answers with its `headers`.
+ *
+ * @example
+ * ```ts
+ * import { headerLookup, HttpHeadReader } from "./http11.ts";
+ *
+ * const done = new HttpHeadReader("request").feed(
+ *   new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n"),
+ * )!;
+ * console.log(headerLookup(done.head).get("X-A")); // 1, 2
+ * ```
+ */
+export function headerLookup(head: HttpRequestHead | HttpResponseHead): HeaderLookup {
+  return ParsedHead.lookup(head);
 }
 
 /** Default for {@link HttpLimits.maxHeadBytes}. */
@@ -193,7 +304,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
   #status = 0;
   #reason = "";
   #name = "";
-  #headers = new Headers();
+  #fields = new HeaderFields();
   #failure: HttpError | undefined;
 
   /**
@@ -263,18 +374,8 @@ export class HttpHeadReader<K extends "request" | "response"> {
   /** The parsed head; only meaningful once the state is `Done`. */
   #head(): K extends "request" ? HttpRequestHead : HttpResponseHead {
     const head: HttpRequestHead | HttpResponseHead = this.#kind === "request"
-      ? {
-        method: this.#method,
-        target: this.#target,
-        version: this.#version,
-        headers: this.#headers,
-      }
-      : {
-        version: this.#version,
-        status: this.#status,
-        reason: this.#reason,
-        headers: this.#headers,
-      };
+      ? new ParsedRequestHead(this.#method, this.#target, this.#version, this.#fields)
+      : new ParsedResponseHead(this.#version, this.#status, this.#reason, this.#fields);
     return head as K extends "request" ? HttpRequestHead : HttpResponseHead;
   }
 
@@ -421,11 +522,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
     // Trailing optional whitespace is not part of the value either.
     const value = this.#take().slice(0, this.#valueEnd);
     this.#valueEnd = 0;
-    try {
-      this.#headers.append(this.#name, value);
-    } catch (e) {
-      throw bad(`header "${this.#name}" rejected: ${(e as Error).message}`);
-    }
+    this.#fields.add(this.#name, value);
   }
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DillError } from "../protocol/errors.ts";
 import {
+  headerLookup,
   HttpError,
   HttpHeadReader,
   type HttpLimits,
@@ -530,4 +531,26 @@ Deno.test("http11: HttpError carries code, status and a readable message", () =>
   assert.equal(e.code, "EPROTO");
   assert.equal(e.status, 400);
   assert.equal(e.message, "EPROTO: bad");
+});
+
+Deno.test("http11: lookups in a parsed head agree with its Headers, which are built on first read", () => {
+  const text = "GET / HTTP/1.1\r\nHost: a.example\r\nX-Dup: 1\r\nUpgrade: websocket\r\n" +
+    "x-dup: 2 \r\nX-DUP:3\r\nEmpty:\r\n\r\n";
+  const { head } = new HttpHeadReader("request").feed(new TextEncoder().encode(text))!;
+  const fields = headerLookup(head);
+  for (const name of ["host", "X-Dup", "UPGRADE", "empty", "missing"]) {
+    const viaFields = fields.get(name);
+    assert.deepEqual(viaFields, head.headers.get(name), name);
+    assert.deepEqual(fields.has(name), head.headers.has(name), name);
+  }
+  assert.deepEqual(fields.get("x-dup"), "1, 2, 3");
+  assert.deepEqual([...head.headers], [
+    ["empty", ""],
+    ["host", "a.example"],
+    ["upgrade", "websocket"],
+    ["x-dup", "1, 2, 3"],
+  ]);
+  // Once built (or replaced), the Headers object is the one looked up in.
+  head.headers = new Headers({ host: "b.example" });
+  assert.deepEqual(headerLookup(head).get("host"), "b.example");
 });
