@@ -365,6 +365,11 @@ export class WsActor extends SocketLayer<WsMsg> {
       this.#inbox.length >= this.#limits.maxQueuedMessages;
   }
 
+  /** Server: the client's close frame arrived, and no `wsDetach` waits for what follows. */
+  #inputDone(): boolean {
+    return !this.#masked && this.#closing.closeReceived && this.#detachReq === null;
+  }
+
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
     return !this.#closing.closeSent && this.#pongs.exhausted;
@@ -387,10 +392,13 @@ export class WsActor extends SocketLayer<WsMsg> {
   /**
    * Pauses the socket while the application is behind, or while the peer does not read
    * the pongs we owe it (their bytes use up `maxPongBytes`); resumes when that is over.
+   * A server also stops reading once the client's close frame arrived: what follows it is
+   * dropped, and the server closes TCP first (RFC 6455 7.1.1), so a read still pending
+   * then would only fail when it does (in Deno, an error built per connection).
    */
   #flowControl(): void {
     if (this.closedReason) return;
-    const behind = this.#inboxFull() || this.#owesTooManyPongs();
+    const behind = this.#inboxFull() || this.#owesTooManyPongs() || this.#inputDone();
     if (behind === this.#paused) return;
     this.#paused = behind;
     this.#lower.send({ kind: behind ? "pause" : "resume" });
