@@ -17,7 +17,7 @@ import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
-import { isHost, quote, tokenList } from "./header_values.ts";
+import { isHost, listHasToken, quote, tokenList } from "./header_values.ts";
 import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
 import {
   type HeaderLookup,
@@ -256,12 +256,10 @@ export function acceptUpgrade(
     throw refuse("an upgrade request has no body");
   }
 
-  const upgrade = tokenList(headers.get("upgrade")).map((t) => t.toLowerCase());
-  if (!upgrade.includes("websocket")) {
+  if (!listHasToken(headers.get("upgrade"), "websocket")) {
     throw refuse("Upgrade header must list websocket");
   }
-  const connection = tokenList(headers.get("connection")).map((t) => t.toLowerCase());
-  if (!connection.includes("upgrade")) {
+  if (!listHasToken(headers.get("connection"), "upgrade")) {
     throw refuse("Connection header must list upgrade");
   }
 

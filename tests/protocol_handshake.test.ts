@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { listHasToken, tokenList } from "../protocol/header_values.ts";
 import { DillError } from "../protocol/errors.ts";
 import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../protocol/http11.ts";
 import {
@@ -729,4 +730,32 @@ Deno.test("handshake: client and server complete the handshake through the reade
   });
   // A different key does not match.
   eproto(() => checkUpgradeResponse(answerRead.head, wsRequestKey(), ["v2.chat"]), /match/);
+});
+
+Deno.test("header values: listHasToken agrees with tokenList lowercased and searched", () => {
+  const values = [
+    null,
+    "",
+    ",",
+    "websocket",
+    "WebSocket",
+    " \twebsocket\t ",
+    "keep-alive, Upgrade",
+    "keep-alive,upgrade,",
+    ",,UPGRADE,,",
+    "web socket",
+    "websocket2",
+    "websocket\xa0", // obs-text is not whitespace
+    "\xa0websocket",
+    "upgrade;q=1",
+    "x, web, socket",
+  ];
+  for (const value of values) {
+    for (const token of ["websocket", "upgrade"]) {
+      const expected = tokenList(value).map((t) => t.toLowerCase()).includes(token);
+      assert.equal(listHasToken(value, token), expected, `${JSON.stringify(value)} ${token}`);
+    }
+  }
+  assert.equal(listHasToken("keep-alive, Upgrade", "upgrade"), true);
+  assert.equal(listHasToken("websocket\xa0", "websocket"), false);
 });

@@ -554,3 +554,29 @@ Deno.test("http11: lookups in a parsed head agree with its Headers, which are bu
   head.headers = new Headers({ host: "b.example" });
   assert.deepEqual(headerLookup(head).get("host"), "b.example");
 });
+
+Deno.test("http11: every split of a head into chunks reads the same head", () => {
+  const text = "GET /chat?x=1 HTTP/1.1\r\nHost: a.example\r\nX-Obs: v\x80\xff w \r\n" +
+    "Empty:  \r\nX-Long: " + "y".repeat(300) + "\r\n\r\nREST";
+  const input = bytes(text);
+  const whole = new HttpHeadReader("request").feed(input)!;
+  const expected = JSON.stringify({ ...whole.head, headers: [...whole.head.headers] });
+  assert.deepEqual([...whole.head.headers].find(([n]) => n === "x-obs"), ["x-obs", "v\x80\xff w"]);
+  const splits = [...Array(input.length + 1).keys()].map((cut) => [cut]);
+  splits.push([...Array(input.length).keys()].slice(1)); // one byte at a time
+  for (const cuts of splits) {
+    const reader = new HttpHeadReader("request");
+    let done = null;
+    let rest = "";
+    let last = 0;
+    for (const cut of [...cuts, input.length]) {
+      const chunk = input.subarray(last, cut);
+      if (done) rest += String.fromCharCode(...chunk);
+      else if ((done = reader.feed(chunk))) rest = String.fromCharCode(...done.rest);
+      last = cut;
+    }
+    assert.ok(done, `cuts ${cuts}`);
+    assert.equal(JSON.stringify({ ...done.head, headers: [...done.head.headers] }), expected);
+    assert.equal(rest, "REST");
+  }
+});
