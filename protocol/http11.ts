@@ -299,8 +299,12 @@ export class HttpHeadReader<K extends "request" | "response"> {
   #len = 0;
   #carry = "";
   #from = 0;
-  /** The chunk being fed, and the index of the byte being stepped. */
-  #chunk: Uint8Array = EMPTY;
+  /**
+   * The chunk being fed as a string (one character per byte, up to where the head's
+   * budget ends: no byte past it can belong to the head), and the index of the byte
+   * being stepped. Elements are sliced out of it.
+   */
+  #chunkText = "";
   #i = 0;
   /**
    * In a header value: its length up to its last byte that is not SP or HTAB.
@@ -362,14 +366,14 @@ export class HttpHeadReader<K extends "request" | "response"> {
     if (this.#at === At.Done) {
       throw new DillError("EINVAL", "HttpHeadReader.feed: the head is already complete");
     }
-    this.#chunk = chunk;
+    this.#chunkText = latin1(chunk, 0, Math.min(chunk.length, this.#maxHeadBytes - this.#consumed));
     this.#from = 0;
     try {
       for (let i = 0; i < chunk.length; i++) {
         this.#consumed++;
         this.#i = i;
         if (this.#step(chunk[i])) {
-          this.#chunk = EMPTY;
+          this.#chunkText = "";
           return { head: this.#head(), rest: chunk.slice(i + 1) };
         }
         // The head is incomplete and has used its whole budget: no further byte can make
@@ -377,10 +381,10 @@ export class HttpHeadReader<K extends "request" | "response"> {
         if (this.#consumed >= this.#maxHeadBytes) throw this.#tooLarge();
       }
       // An element that goes on in the next chunk keeps what it has of this one.
-      if (this.#len > 0) this.#carry += latin1(chunk, this.#from, chunk.length);
-      this.#chunk = EMPTY;
+      if (this.#len > 0) this.#carry += this.#chunkText.slice(this.#from);
+      this.#chunkText = "";
     } catch (e) {
-      this.#chunk = EMPTY;
+      this.#chunkText = "";
       this.#failure = e instanceof HttpError
         ? e
         : new HttpError("EPROTO", 400, "malformed HTTP head", { cause: e });
@@ -539,7 +543,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
   /** Ends the element being read (before the current byte) and returns it. */
   #take(): string {
     if (this.#len === 0) return "";
-    const text = this.#carry + latin1(this.#chunk, this.#from, this.#i);
+    const text = this.#carry + this.#chunkText.slice(this.#from, this.#i);
     this.#len = 0;
     this.#carry = "";
     return text;
