@@ -17,6 +17,7 @@ import { wsRequestKey } from "../protocol/handshake_keys.ts";
 import { isValidUtf8 } from "../protocol/utf8.ts";
 import { encodeText } from "../protocol/text_encode.ts";
 import { call } from "./actor.ts";
+import type { Request } from "./request.ts";
 import { checkByteList, checkBytes, checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import type { ByteStream } from "./stream.ts";
@@ -454,7 +455,16 @@ export function wsRecv(
         type: m.type,
       }));
     }
-    return receive(h, "wsRecv", false, null, bufOrDeadline).then(toMessage);
+    checkDeadline("wsRecv", bufOrDeadline);
+    const ws = wsLayer(h, "wsRecv");
+    // Answered in the WsMessage shape directly: no second promise per message.
+    return call<WsMessage, WsMsg>(ws, "wsRecv", bufOrDeadline, (req) => ({
+      kind: "recv",
+      typed: false,
+      into: null,
+      asMessage: true,
+      req: req as unknown as Request<WsReceived>,
+    }));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -657,10 +667,6 @@ function receive(
   checkDeadline(op, deadline);
   const ws = wsLayer(h, op);
   return call<WsReceived, WsMsg>(ws, op, deadline, (req) => ({ kind: "recv", typed, into, req }));
-}
-
-function toMessage(m: WsReceived): WsMessage {
-  return m.type === WS_TEXT ? { type: WS_TEXT, data: m.text! } : { type: WS_BINARY, data: m.data! };
 }
 
 function parseFlags(op: string, flags: number): { socketType: WsType; noHttp: boolean } {

@@ -8,7 +8,12 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { HttpError, HttpHeadReader, writeHttpErrorResponse } from "../protocol/http11.ts";
+import {
+  deferHeaders,
+  HttpError,
+  HttpHeadReader,
+  writeHttpErrorResponse,
+} from "../protocol/http11.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import {
   acceptUpgrade,
@@ -127,7 +132,7 @@ export class OpeningHandshake {
       const accepted = acceptUpgrade(done.head, start.http ?? undefined);
       const { resource, host, protocol } = accepted;
       return {
-        info: new AttachInfo(resource, host, protocol, done.head),
+        info: new AttachInfo(resource, host, protocol, deferHeaders(done.head)),
         response: accepted.response,
         rest: done.rest,
         deflate: accepted.deflate?.takeCodec() ?? null,
@@ -144,7 +149,7 @@ export class OpeningHandshake {
     );
     this.#offerPending = false;
     return {
-      info: new AttachInfo("", "", protocol, done.head),
+      info: new AttachInfo("", "", protocol, deferHeaders(done.head)),
       response: null,
       rest: done.rest,
       deflate: http.deflate ? wsClientDeflate(http.deflate, deflate ?? null) : null,
@@ -183,7 +188,7 @@ export class OpeningHandshake {
 
 /**
  * What an attach reports: the peer's `Headers` are built on first read (most servers
- * never read them, and a connection then keeps only the fields, in one array).
+ * never read them, and a connection then keeps only the head's text, one string).
  */
 class AttachInfo implements WsAttachInfo {
   readonly #head: { readonly headers: Headers } | null;

@@ -32,6 +32,11 @@ export interface WsRecvCall {
   readonly typed: boolean;
   /** Caller buffers to copy into, or `null` to hand over the payload. */
   readonly into: Uint8Array[] | null;
+  /**
+   * With `into: null` (`wsRecv`): resolve with `{ type, data }`, text as a string (the
+   * request then carries that shape, not a {@link WsReceived}).
+   */
+  readonly asMessage?: boolean;
   readonly req: Request<WsReceived>;
 }
 
@@ -209,7 +214,12 @@ export function deliver(
     );
   }
   if (!w.into) {
-    w.req.resolve({ type, size: data.length, data, text });
+    if (w.asMessage) {
+      const message = type === WS_TEXT ? { type, data: text } : { type, data };
+      w.req.resolve(message as unknown as WsReceived);
+    } else {
+      w.req.resolve({ type, size: data.length, data, text });
+    }
     return null;
   }
   // No buffers at all (libdill: first = last = NULL): the message is dropped, its size told.

@@ -140,10 +140,13 @@ class HeaderFields implements HeaderLookup {
 /** A head the reader parsed: its `headers` are built on first access. */
 class ParsedHead {
   readonly #fields: HeaderFields;
+  /** The head as read (one character per byte), to read it again for {@link deferHeaders}. */
+  readonly #raw: string;
   #headers: Headers | null = null;
 
-  constructor(fields: HeaderFields) {
+  constructor(fields: HeaderFields, raw: string) {
     this.#fields = fields;
+    this.#raw = raw;
   }
 
   /** The header fields; repeated fields are combined with `", "`. */
@@ -159,6 +162,62 @@ class ParsedHead {
   static lookup(head: { headers: Headers }): HeaderLookup {
     return head instanceof ParsedHead && head.#headers === null ? head.#fields : head.headers;
   }
+
+  /** The head's text, unless its `Headers` were built or replaced (they may differ then). */
+  static raw(head: { headers: Headers }): string | null {
+    return head instanceof ParsedHead && head.#headers === null ? head.#raw : null;
+  }
+}
+
+/** A head's `Headers`, kept as the head's text until asked for. */
+class HeadersFromText {
+  readonly #kind: "request" | "response";
+  #raw: string | null;
+  #headers: Headers | null = null;
+
+  constructor(kind: "request" | "response", raw: string) {
+    this.#kind = kind;
+    this.#raw = raw;
+  }
+
+  get headers(): Headers {
+    if (this.#headers === null) {
+      // The text was read once within the limits: read again without any, it is the same.
+      const raw = this.#raw!;
+      const reader = new HttpHeadReader(this.#kind, {
+        maxHeadBytes: raw.length,
+        maxHeaders: Number.MAX_SAFE_INTEGER,
+      });
+      this.#headers = reader.feed(Uint8Array.from(raw, (c) => c.charCodeAt(0)))!.head.headers;
+      this.#raw = null;
+    }
+    return this.#headers;
+  }
+}
+
+/**
+ * A head's `Headers` for later: for a head from {@link HttpHeadReader} whose `headers`
+ * were not read yet, an object that keeps only the head's text (one string) and builds
+ * the same `Headers` when asked; for any other head, its `headers`. For a connection that
+ * reports the headers it was opened with but whose application may never read them.
+ *
+ * @example
+ * ```ts
+ * import { deferHeaders, HttpHeadReader } from "./http11.ts";
+ *
+ * const done = new HttpHeadReader("request").feed(
+ *   new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+ * )!;
+ * const later = deferHeaders(done.head);
+ * console.log(later.headers.get("host")); // a
+ * ```
+ */
+export function deferHeaders(
+  head: HttpRequestHead | HttpResponseHead,
+): { readonly headers: Headers } {
+  const raw = ParsedHead.raw(head);
+  if (raw === null) return { headers: head.headers };
+  return new HeadersFromText("method" in head ? "request" : "response", raw);
 }
 
 class ParsedRequestHead extends ParsedHead implements HttpRequestHead {
@@ -167,8 +226,9 @@ class ParsedRequestHead extends ParsedHead implements HttpRequestHead {
     public target: string,
     public version: string,
     fields: HeaderFields,
+    raw: string,
   ) {
-    super(fields);
+    super(fields, raw);
   }
 }
 
@@ -178,8 +238,9 @@ class ParsedResponseHead extends ParsedHead implements HttpResponseHead {
     public status: number,
     public reason: string,
     fields: HeaderFields,
+    raw: string,
   ) {
-    super(fields);
+    super(fields, raw);
   }
 }
 
@@ -306,6 +367,8 @@ export class HttpHeadReader<K extends "request" | "response"> {
    */
   #chunkText = "";
   #i = 0;
+  /** The head's text from earlier chunks. */
+  #rawBefore = "";
   /**
    * In a header value: its length up to its last byte that is not SP or HTAB.
    * Tracking it per byte trims trailing whitespace in constant time; a trimming regex
@@ -373,8 +436,9 @@ export class HttpHeadReader<K extends "request" | "response"> {
         this.#consumed++;
         this.#i = i;
         if (this.#step(chunk[i])) {
-          this.#chunkText = "";
-          return { head: this.#head(), rest: chunk.slice(i + 1) };
+          const raw = this.#rawBefore + this.#chunkText.slice(0, i + 1);
+          this.#chunkText = this.#rawBefore = "";
+          return { head: this.#head(raw), rest: chunk.slice(i + 1) };
         }
         // The head is incomplete and has used its whole budget: no further byte can make
         // it valid, so fail now instead of waiting for the peer.
@@ -382,6 +446,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
       }
       // An element that goes on in the next chunk keeps what it has of this one.
       if (this.#len > 0) this.#carry += this.#chunkText.slice(this.#from);
+      this.#rawBefore += this.#chunkText;
       this.#chunkText = "";
     } catch (e) {
       this.#chunkText = "";
@@ -394,10 +459,10 @@ export class HttpHeadReader<K extends "request" | "response"> {
   }
 
   /** The parsed head; only meaningful once the state is `Done`. */
-  #head(): K extends "request" ? HttpRequestHead : HttpResponseHead {
+  #head(raw: string): K extends "request" ? HttpRequestHead : HttpResponseHead {
     const head: HttpRequestHead | HttpResponseHead = this.#kind === "request"
-      ? new ParsedRequestHead(this.#method, this.#target, this.#version, this.#fields)
-      : new ParsedResponseHead(this.#version, this.#status, this.#reason, this.#fields);
+      ? new ParsedRequestHead(this.#method, this.#target, this.#version, this.#fields, raw)
+      : new ParsedResponseHead(this.#version, this.#status, this.#reason, this.#fields, raw);
     return head as K extends "request" ? HttpRequestHead : HttpResponseHead;
   }
 

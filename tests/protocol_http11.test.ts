@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DillError } from "../protocol/errors.ts";
 import {
+  deferHeaders,
   headerLookup,
   HttpError,
   HttpHeadReader,
@@ -579,4 +580,20 @@ Deno.test("http11: every split of a head into chunks reads the same head", () =>
     assert.equal(JSON.stringify({ ...done.head, headers: [...done.head.headers] }), expected);
     assert.equal(rest, "REST");
   }
+});
+
+Deno.test("http11: deferHeaders keeps the head's text and builds the same Headers later", () => {
+  const text =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-A: 1\r\nx-a: \xe9\r\n\r\n";
+  const { head } = new HttpHeadReader("response").feed(bytes(text))!;
+  const later = deferHeaders(head);
+  assert.deepEqual([...later.headers], [...head.headers]);
+  assert.equal(later.headers.get("x-a"), "1, \xe9");
+  assert.equal(later.headers, later.headers, "built once");
+  // A head whose Headers were replaced: those are what is deferred.
+  const replaced = new Headers({ a: "b" });
+  head.headers = replaced;
+  assert.equal(deferHeaders(head).headers, replaced);
+  const own = { version: "HTTP/1.1", status: 101, reason: "", headers: new Headers() };
+  assert.equal(deferHeaders(own).headers, own.headers);
 });
