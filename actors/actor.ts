@@ -52,7 +52,8 @@ class Expiry {
  * ```
  */
 export abstract class Actor<M extends Message> {
-  #mailbox: (M | Expiry | ChildExit)[] = [];
+  /** Messages queued while busy; the shared {@link NO_MAIL} until the first one (idle actors hold no array). */
+  #mailbox: (M | Expiry | ChildExit)[] = NO_MAIL;
   /** Index of the next queued message while draining. */
   #next = 0;
   #busy = false;
@@ -94,13 +95,18 @@ export abstract class Actor<M extends Message> {
         );
         return;
       }
-      this.#mailbox.push(msg);
+      this.#enqueue(msg);
       return;
     }
     this.#busy = true;
     this.#dispatch(msg);
     if (this.#mailbox.length > 0) this.#drain();
     this.#busy = false;
+  }
+
+  #enqueue(msg: M | Expiry | ChildExit): void {
+    if (this.#mailbox === NO_MAIL) this.#mailbox = [];
+    this.#mailbox.push(msg);
   }
 
   /**
@@ -186,7 +192,7 @@ export abstract class Actor<M extends Message> {
   #post(msg: Expiry | ChildExit): void {
     if (this.#closed) return;
     if (this.#busy) {
-      this.#mailbox.push(msg);
+      this.#enqueue(msg);
       return;
     }
     this.#busy = true;
@@ -219,6 +225,10 @@ export abstract class Actor<M extends Message> {
     }
   }
 }
+
+/** The empty mailbox every actor starts with; never written to (see `#enqueue`). */
+// deno-lint-ignore no-explicit-any
+const NO_MAIL: any[] = [];
 
 /** Posted to an owner when a child closed on its own. */
 class ChildExit {

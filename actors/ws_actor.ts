@@ -101,7 +101,8 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   readonly #pongs: PongBudget;
 
-  readonly #keepalive: Keepalive<WsActor>;
+  /** `null` when both its timers are off (the default): nothing to count then. */
+  readonly #keepalive: Keepalive<WsActor> | null;
 
   /** What the keepalive does, for every connection (no closures per connection). */
   static readonly #keepaliveHost: KeepaliveHost<WsActor> = {
@@ -120,7 +121,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       a.#lower.send({ kind: "send", chunks, req, urgent: true });
     },
     endInput: (a, error) => a.#endInput(error),
-    stopKeepalive: (a) => a.#keepalive.stop(),
+    stopKeepalive: (a) => a.#keepalive?.stop(),
     hangUp: (a) => a.#lower.send({ kind: "done", req: quiet() }),
     queued: (a) => a.#inbox.length,
     detaching: (a) => a.#detachReq !== null,
@@ -154,7 +155,9 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
     this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
-    this.#keepalive = new Keepalive(limits, this, WsActor.#keepaliveHost);
+    this.#keepalive = limits.pingInterval > 0 || limits.idleTimeout > 0
+      ? new Keepalive(limits, this, WsActor.#keepaliveHost)
+      : null;
     this.#closing = new Closing(start.side === "server", limits, this, WsActor.#closingHost);
     this.adopt(lower);
   }
@@ -208,7 +211,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "closeTcp":
         return this.#closing.closeTcp();
       case "tick":
-        if (!this.#receiverDone) this.#keepalive.tick(this.#closing.closeSent);
+        if (!this.#receiverDone) this.#keepalive?.tick(this.#closing.closeSent);
         return;
     }
   }
@@ -230,7 +233,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   protected terminate(reason: DillError): void {
     this.#handshake?.abandon();
     this.#deflate?.close();
-    this.#keepalive.stop();
+    this.#keepalive?.stop();
     this.#closing.stop();
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
@@ -293,7 +296,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     const req = this.#attachReq!;
     this.#attachReq = null;
     req.resolve(info);
-    this.#keepalive.start();
+    this.#keepalive?.start();
     if (rest && rest.length > 0) this.#onData(rest);
   }
 
@@ -320,7 +323,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#phase === "handshake") return this.#handshakeData(chunk);
-    this.#keepalive.inbound();
+    this.#keepalive?.inbound();
     if (this.#receiverDone) return; // after a close frame or a violation, input is dropped
     this.#receiver.feed(chunk);
     this.#parse();
@@ -377,7 +380,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #onMessage(ev: ReceivedMessage): void {
     if (this.#detachReq) return; // detaching: messages are read and dropped
-    this.#keepalive.activity();
+    this.#keepalive?.activity();
     this.#inbox.push(ev);
   }
 
@@ -459,7 +462,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #send(opcode: number, payload: Uint8Array, req: Request<void>): void {
     const refused = this.#closing.refuseSend(req.op);
     if (refused) return req.reject(refused);
-    this.#keepalive.activity();
+    this.#keepalive?.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
     const packed = this.#deflate?.compress(payload) ?? null;
     const chunks = packed === null
