@@ -89,7 +89,11 @@ export class WsActor extends SocketLayer<WsMsg> {
   #handshake: OpeningHandshake | null;
   #refusal: DillError | null = null;
 
-  readonly #receiver: Receiver;
+  /**
+   * Made when the first frame bytes arrive (see {@link WsActor.#frames}): a connection
+   * that has not received any holds none of its parsing state.
+   */
+  #receiver: Receiver | null = null;
   #receiverDone = false;
   /** The negotiated permessage-deflate codec, or `null`. */
   #deflate: PerMessageDeflate | null = null;
@@ -99,7 +103,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   readonly #closing: Closing<WsActor>;
   #detachReq: Request<ByteStream> | null = null;
 
-  readonly #pongs: PongBudget;
+  /** Made at the first ping. */
+  #pongs: PongBudget | null = null;
 
   /** `null` when both its timers are off (the default): nothing to count then. */
   readonly #keepalive: Keepalive<WsActor> | null;
@@ -152,9 +157,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#socketType = socketType;
     this.#limits = limits;
     this.#handshake = new OpeningHandshake(start, httpLimits);
-    this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
-    this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
     this.#keepalive = limits.pingInterval > 0 || limits.idleTimeout > 0
       ? new Keepalive(limits, this, WsActor.#keepaliveHost)
       : null;
@@ -198,7 +201,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "refused":
         return this.#failAttach(this.#refusal!);
       case "pongWritten":
-        this.#pongs.written(msg.size);
+        this.#pongs!.written(msg.size);
         return this.#parse();
       case "replyClose":
         if (this.closedReason) return;
@@ -291,7 +294,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (deflate) {
       // Compression was negotiated: from now on messages may be compressed both ways.
       this.#deflate = deflate;
-      this.#receiver.useInflater(deflate);
+      this.#receiver?.useInflater(deflate);
     }
     const req = this.#attachReq!;
     this.#attachReq = null;
@@ -325,8 +328,18 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (this.#phase === "handshake") return this.#handshakeData(chunk);
     this.#keepalive?.inbound();
     if (this.#receiverDone) return; // after a close frame or a violation, input is dropped
-    this.#receiver.feed(chunk);
+    this.#frames().feed(chunk);
     this.#parse();
+  }
+
+  /** The receiver, made on first use. */
+  #frames(): Receiver {
+    if (this.#receiver === null) {
+      const role = this.#masked ? "client" : "server";
+      this.#receiver = new Receiver({ role, maxMessageSize: this.#limits.maxMessageSize });
+      if (this.#deflate) this.#receiver.useInflater(this.#deflate);
+    }
+    return this.#receiver;
   }
 
   /**
@@ -338,7 +351,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    */
   #parse(): void {
     while (!this.#receiverDone && !this.#inboxFull() && !this.#owesTooManyPongs()) {
-      const ev = this.#receiver.next();
+      const ev = this.#receiver?.next();
       if (ev === undefined) break;
       switch (ev.type) {
         case "message":
@@ -346,7 +359,10 @@ export class WsActor extends SocketLayer<WsMsg> {
           break;
         case "ping":
           // The pong joins this pass's batch (sent at its end), owed until written.
-          if (!this.#closing.closeSent) this.#pongs.answer(ev.data);
+          if (!this.#closing.closeSent) {
+            this.#pongs ??= new PongBudget(this.#limits.maxPongBytes, this.#masked);
+            this.#pongs.answer(ev.data);
+          }
           break;
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
@@ -375,7 +391,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
-    return !this.#closing.closeSent && this.#pongs.exhausted;
+    return !this.#closing.closeSent && this.#pongs !== null && this.#pongs.exhausted;
   }
 
   #onMessage(ev: ReceivedMessage): void {
@@ -448,7 +464,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #finishDetach(): void {
     const req = this.#detachReq!;
     this.#detachReq = null;
-    const leftover = this.#receiver.leftover();
+    const leftover = this.#receiver?.leftover() ?? [];
     for (const m of this.takeQueued()) if (m.kind === "data") leftover.push(m.chunk);
     this.release(this.#lower);
     if (this.#paused) this.#lower.send({ kind: "resume" });
@@ -473,7 +489,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** Sends the pongs of this pass, in one message; their bytes stay owed until written. */
   #sendPongs(): void {
-    const batch = this.#pongs.take();
+    const batch = this.#pongs?.take();
     if (!batch) return;
     const { chunks, size } = batch;
     const written = new Request<void>("pong", -1);
