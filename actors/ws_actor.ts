@@ -151,7 +151,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     limits: WsLimits,
     httpLimits?: HttpLimits,
   ) {
-    super(`ws ${start.side}`);
+    super(start.side === "server" ? "ws server" : "ws client"); // one string, not one per actor
     this.#lower = lower;
     this.#masked = start.side === "client";
     this.#socketType = socketType;

@@ -206,6 +206,11 @@ class AttachInfo implements WsAttachInfo {
   get headers(): Headers {
     return this.#headers ??= this.#head?.headers ?? new Headers();
   }
+
+  /** Where `info`'s headers come from, for a result that keeps only that (`null`: none). */
+  static later(info: WsAttachInfo): { readonly headers: Headers } | null {
+    return info instanceof AttachInfo && info.#headers === null ? info.#head : info;
+  }
 }
 
 /** The handshake result with `WS_NOHTTP`: nothing was read. */
@@ -232,7 +237,7 @@ export class ServerAttached<H> {
   host: string;
   /** The negotiated subprotocol, or `null`. */
   protocol: string | null;
-  #info: WsAttachInfo | null;
+  #later: { readonly headers: Headers } | null;
   #headers: Headers | null = null;
 
   /**
@@ -243,21 +248,21 @@ export class ServerAttached<H> {
     this.resource = info.resource;
     this.host = info.host;
     this.protocol = info.protocol;
-    this.#info = info;
+    this.#later = AttachInfo.later(info);
   }
 
   /** The client's request headers. */
   get headers(): Headers {
     if (this.#headers === null) {
-      this.#headers = this.#info!.headers;
-      this.#info = null;
+      this.#headers = this.#later?.headers ?? new Headers();
+      this.#later = null;
     }
     return this.#headers;
   }
 
   set headers(headers: Headers) {
     this.#headers = headers;
-    this.#info = null;
+    this.#later = null;
   }
 }
 
@@ -278,7 +283,7 @@ export class ServerAttached<H> {
 export class ClientAttached<H> {
   /** The subprotocol the server chose, or `null`. */
   protocol: string | null;
-  #info: WsAttachInfo | null;
+  #later: { readonly headers: Headers } | null;
   #headers: Headers | null = null;
 
   /**
@@ -287,20 +292,20 @@ export class ClientAttached<H> {
    */
   constructor(public handle: H, info: WsAttachInfo) {
     this.protocol = info.protocol;
-    this.#info = info;
+    this.#later = AttachInfo.later(info);
   }
 
   /** The server's response headers. */
   get headers(): Headers {
     if (this.#headers === null) {
-      this.#headers = this.#info!.headers;
-      this.#info = null;
+      this.#headers = this.#later?.headers ?? new Headers();
+      this.#later = null;
     }
     return this.#headers;
   }
 
   set headers(headers: Headers) {
     this.#headers = headers;
-    this.#info = null;
+    this.#later = null;
   }
 }

@@ -59,7 +59,8 @@ export type ReceivedMessage = ReceiverEvent & { type: "message" };
 export class Inbox {
   readonly #socketType: WsType;
   readonly #maxWaiting: number;
-  readonly #queue = new Fifo<ReceivedMessage>();
+  /** Messages nobody asked for yet; made when the first one has to wait. */
+  #queue: Fifo<ReceivedMessage> | null = null;
   #bytes = 0;
   #waiters: WsRecvCall[] = [];
   /** Set once a receive failed: later receives fail the same way. */
@@ -78,7 +79,7 @@ export class Inbox {
 
   /** Messages queued. */
   get length(): number {
-    return this.#queue.length;
+    return this.#queue?.length ?? 0;
   }
 
   /** Payload bytes queued. */
@@ -93,11 +94,11 @@ export class Inbox {
 
   /** A message arrived: the oldest waiting call gets it, else it is queued. */
   push(ev: ReceivedMessage): void {
-    while (this.#waiters.length > 0 && this.#queue.length === 0) {
+    while (this.#waiters.length > 0 && this.length === 0) {
       const w = this.#waiters.shift()!;
       if (!w.req.settled) return this.#deliver(w, ev);
     }
-    this.#queue.push(ev);
+    (this.#queue ??= new Fifo()).push(ev);
     this.#bytes += ev.data.length;
   }
 
@@ -110,7 +111,7 @@ export class Inbox {
       call.req.reject(this.#failure);
       return false;
     }
-    const ev = this.#queue.shift();
+    const ev = this.#queue?.shift();
     if (ev) {
       this.#bytes -= ev.data.length;
       this.#deliver(call, ev);
@@ -150,7 +151,7 @@ export class Inbox {
   /** Input ended: queued messages are still delivered, then every receive fails with `error`. */
   end(error: DillError): void {
     this.#end ??= error;
-    if (this.#queue.length === 0) {
+    if (this.length === 0) {
       for (const w of this.#waiters.splice(0)) w.req.reject(this.#end);
     }
   }
@@ -158,7 +159,7 @@ export class Inbox {
   /** Fails every waiting call with `reason` and drops the queue. */
   cancel(reason: DillError): void {
     for (const w of this.#waiters.splice(0)) w.req.reject(reason);
-    this.#queue.clear();
+    this.#queue?.clear();
     this.#bytes = 0;
   }
 
