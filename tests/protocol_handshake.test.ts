@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { listHasToken, tokenList } from "../protocol/header_values.ts";
 import { DillError } from "../protocol/errors.ts";
-import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../protocol/http11.ts";
+import {
+  HttpHeadReader,
+  type HttpRequestHead,
+  type HttpResponseHead,
+  writeHttpResponse,
+} from "../protocol/http11.ts";
 import {
   type AcceptedUpgrade,
   acceptUpgrade,
@@ -758,4 +763,24 @@ Deno.test("header values: listHasToken agrees with tokenList lowercased and sear
   }
   assert.equal(listHasToken("keep-alive, Upgrade", "upgrade"), true);
   assert.equal(listHasToken("websocket\xa0", "websocket"), false);
+});
+
+Deno.test("handshake: the plain 101 answer is byte for byte what writeHttpResponse writes", () => {
+  for (let i = 0; i < 20; i++) {
+    const key = wsRequestKey();
+    const headers = new Headers({
+      host: "h",
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": key,
+      "sec-websocket-version": "13",
+    });
+    const up = acceptUpgrade({ method: "GET", target: "/", version: "HTTP/1.1", headers });
+    const expected = writeHttpResponse(101, "Switching Protocols", [
+      ["Upgrade", "websocket"],
+      ["Connection", "Upgrade"],
+      ["Sec-WebSocket-Accept", wsResponseKey(key)],
+    ]);
+    assert.deepEqual(up.response, expected);
+  }
 });
