@@ -634,8 +634,14 @@ function asciiBytes(text: string): Uint8Array {
   return bytes;
 }
 
+const ASCII = new TextDecoder();
+
 /** The bytes `from` to `to` of `bytes` as a string, one character per byte. */
 function latin1(bytes: Uint8Array, from: number, to: number): string {
+  // ASCII (every head in practice) reads the same in UTF-8, which the decoder does fastest.
+  let ascii = true;
+  for (let i = from; i < to && ascii; i++) ascii = bytes[i] < 0x80;
+  if (ascii) return ASCII.decode(bytes.subarray(from, to));
   let out = "";
   // In slices: a spread or apply of too many arguments would overflow the stack.
   for (let at = from; at < to; at += 4096) {
