@@ -100,7 +100,9 @@ export class WsActor extends SocketLayer<WsMsg> {
   readonly #inbox: Inbox;
   #paused = false;
 
-  readonly #closing: Closing<WsActor>;
+  /** Made when the closing handshake first has something to do (a connection that only
+   * exchanges messages never needs it): read through the queries below until then. */
+  #cl: Closing<WsActor> | null = null;
   #detachReq: Request<ByteStream> | null = null;
 
   /** Made at the first ping. */
@@ -113,7 +115,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   static readonly #keepaliveHost: KeepaliveHost<WsActor> = {
     wake: (a) => a.send({ kind: "tick" }),
     ping: (a) => a.#write(Opcode.PING, new Uint8Array(0)),
-    closeIdle: (a) => a.#closing.sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
+    closeIdle: (a) => a.#closing().sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
     peerDead: (a, why) => a.#onDeadPeer(why),
   };
 
@@ -161,7 +163,6 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive = limits.pingInterval > 0 || limits.idleTimeout > 0
       ? new Keepalive(limits, this, WsActor.#keepaliveHost)
       : null;
-    this.#closing = new Closing(start.side === "server", limits, this, WsActor.#closingHost);
     this.adopt(lower);
   }
 
@@ -176,7 +177,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    * state, safe at any time: it changes only inside the actor's handlers.
    */
   get peerStatus(): { status: number; reason: string } | null {
-    const status = this.#closing.peerStatus;
+    const status = this.#cl?.peerStatus ?? null;
     return status ? { ...status } : null;
   }
 
@@ -195,7 +196,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "recv":
         return this.#recv(msg);
       case "done":
-        return this.#closing.done(msg.payload, msg.req);
+        return this.#closing().done(msg.payload, msg.req);
       case "detach":
         return this.#detach(msg.payload, msg.req);
       case "refused":
@@ -205,16 +206,16 @@ export class WsActor extends SocketLayer<WsMsg> {
         return this.#parse();
       case "replyClose":
         if (this.closedReason) return;
-        return this.#closing.replyClose();
+        return this.#closing().replyClose();
       case "failNow":
-        return this.#closing.failTimerFired();
+        return this.#closing().failTimerFired();
       case "judge":
         if (!msg.req.settled) this.expired(msg.req);
         return;
       case "closeTcp":
-        return this.#closing.closeTcp();
+        return this.#closing().closeTcp();
       case "tick":
-        if (!this.#receiverDone) this.#keepalive?.tick(this.#closing.closeSent);
+        if (!this.#receiverDone) this.#keepalive?.tick(this.#closeSent());
         return;
     }
   }
@@ -237,7 +238,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#handshake?.abandon();
     this.#deflate?.close();
     this.#keepalive?.stop();
-    this.#closing.stop();
+    this.#cl?.stop();
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     this.#inbox.cancel(reason);
@@ -359,7 +360,7 @@ export class WsActor extends SocketLayer<WsMsg> {
           break;
         case "ping":
           // The pong joins this pass's batch (sent at its end), owed until written.
-          if (!this.#closing.closeSent) {
+          if (!this.#closeSent()) {
             this.#pongs ??= new PongBudget(this.#limits.maxPongBytes, this.#masked);
             this.#pongs.answer(ev.data);
           }
@@ -367,10 +368,10 @@ export class WsActor extends SocketLayer<WsMsg> {
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
         case "close":
-          this.#closing.peerClosed(ev.code, ev.reason);
+          this.#closing().peerClosed(ev.code, ev.reason);
           break;
         case "error":
-          this.#closing.violation(ev.code, ev.message);
+          this.#closing().violation(ev.code, ev.message);
           break;
       }
     }
@@ -386,12 +387,13 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** Server: the client's close frame arrived, and no `wsDetach` waits for what follows. */
   #inputDone(): boolean {
-    return !this.#masked && this.#closing.closeReceived && this.#detachReq === null;
+    return !this.#masked && this.#cl !== null && this.#cl.closeReceived &&
+      this.#detachReq === null;
   }
 
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
-    return !this.#closing.closeSent && this.#pongs !== null && this.#pongs.exhausted;
+    return this.#pongs !== null && this.#pongs.exhausted && !this.#closeSent();
   }
 
   #onMessage(ev: ReceivedMessage): void {
@@ -405,7 +407,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (this.#inbox.recv(call, (req) => this.park(req))) return this.#parse();
     // The application asked past the last message before a violation: it is done with
     // them (and its replies are queued), so the connection fails now.
-    if (this.#closing.failing && this.#inbox.length === 0) this.#closing.failNow();
+    if (this.#cl?.failing && this.#inbox.length === 0) this.#cl.failNow();
   }
 
   /**
@@ -430,6 +432,16 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   // ---- closing (the handshake itself is the Closing's) ----------------------------
 
+  /** The closing handshake's state, made on first use. */
+  #closing(): Closing<WsActor> {
+    return this.#cl ??= new Closing(!this.#masked, this.#limits, this, WsActor.#closingHost);
+  }
+
+  /** Whether our close frame went (or is queued). */
+  #closeSent(): boolean {
+    return this.#cl !== null && this.#cl.closeSent;
+  }
+
   #onInputEnd(failure: DillError | null): void {
     if (this.#phase === "handshake") {
       if (this.#refusal) return;
@@ -438,22 +450,23 @@ export class WsActor extends SocketLayer<WsMsg> {
           new DillError("ECONNRESET", "the peer closed the connection during the handshake"),
       );
     }
-    this.#closing.inputEnded(failure, this.#inbox.ended);
+    this.#closing().inputEnded(failure, this.#inbox.ended);
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
     this.#detachReq = req;
     const detached = new DillError("ECANCELED", "wsDetach: the handle was detached");
     this.#inbox.cancel(detached);
-    if (this.#closing.failing) this.#closing.failNow();
-    this.#closing.sendClose(payload);
+    const closing = this.#closing();
+    if (closing.failing) closing.failNow();
+    closing.sendClose(payload);
     // Frames held back for owed pongs are handled now (no pongs after our close): the
     // peer's close may be among them.
     this.#parse();
     if (this.closedReason) return;
-    if (this.#closing.closeReceived) return this.#finishDetach();
+    if (closing.closeReceived) return this.#finishDetach();
     const ended = this.#inbox.ended;
-    if (!this.#closing.detachMayWait(ended)) {
+    if (!closing.detachMayWait(ended)) {
       req.reject(ended!);
       return this.close(ended!);
     }
@@ -476,7 +489,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   // ---- sending --------------------------------------------------------------------
 
   #send(opcode: number, payload: Uint8Array, req: Request<void>): void {
-    const refused = this.#closing.refuseSend(req.op);
+    const refused = this.#cl?.refuseSend(req.op) ?? null;
     if (refused) return req.reject(refused);
     this.#keepalive?.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
@@ -511,7 +524,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   // ---- keepalive and idle timeout -------------------------------------------------
 
   #onDeadPeer(why: string): void {
-    const error = this.#closing.peerDead(why);
+    const error = this.#closing().peerDead(why);
     this.release(this.#lower);
     this.#lower.close(error);
   }
