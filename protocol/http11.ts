@@ -13,6 +13,9 @@
  */
 
 import { DillError, type ErrorCode } from "./errors.ts";
+import { HeaderFields, ParsedHead, ParsedRequestHead, ParsedResponseHead } from "./http_head.ts";
+
+export { type HeaderLookup, headerLookup } from "./http_head.ts";
 
 /** Limits that bound how much a peer can make an {@link HttpHeadReader} buffer. */
 export interface HttpLimits {
@@ -92,83 +95,6 @@ export class HttpError extends DillError {
   }
 }
 
-/** The lookups the handshake makes in header fields: those of `Headers`. */
-export type HeaderLookup = Pick<Headers, "get" | "has">;
-
-/**
- * Header fields as the head reader read them, before any `Headers` is built: lowercase
- * names and values, in order, in one array. Building a `Headers` costs a validated
- * `append` per field and keeps more objects alive; the handshake only looks a few
- * fields up, so the `Headers` of a head is built only when someone asks for it.
- */
-class HeaderFields implements HeaderLookup {
-  /** Name, value, name, value, ...: the names lowercased as `Headers` does. */
-  readonly #list: string[] = [];
-
-  add(name: string, value: string): void {
-    this.#list.push(name.toLowerCase(), value);
-  }
-
-  /** As `Headers.get`: the values of every field with this name joined by `", "`, or `null`. */
-  get(name: string): string | null {
-    const key = name.toLowerCase();
-    const list = this.#list;
-    let out: string | null = null;
-    for (let i = 0; i < list.length; i += 2) {
-      if (list[i] === key) out = out === null ? list[i + 1] : `${out}, ${list[i + 1]}`;
-    }
-    return out;
-  }
-
-  has(name: string): boolean {
-    return this.#list.includes(name.toLowerCase());
-  }
-
-  /**
-   * The `Headers` these fields make. The reader let through only names that are tokens
-   * and values of field bytes without surrounding whitespace, which `append` takes as
-   * they are.
-   */
-  toHeaders(): Headers {
-    const headers = new Headers();
-    const list = this.#list;
-    for (let i = 0; i < list.length; i += 2) headers.append(list[i], list[i + 1]);
-    return headers;
-  }
-}
-
-/** A head the reader parsed: its `headers` are built on first access. */
-class ParsedHead {
-  readonly #fields: HeaderFields;
-  /** The head as read (one character per byte), to read it again for {@link deferHeaders}. */
-  readonly #raw: string;
-  #headers: Headers | null = null;
-
-  constructor(fields: HeaderFields, raw: string) {
-    this.#fields = fields;
-    this.#raw = raw;
-  }
-
-  /** The header fields; repeated fields are combined with `", "`. */
-  get headers(): Headers {
-    return this.#headers ??= this.#fields.toHeaders();
-  }
-
-  set headers(headers: Headers) {
-    this.#headers = headers;
-  }
-
-  /** The fields to look up in: without building a `Headers` unless one was built or set. */
-  static lookup(head: { headers: Headers }): HeaderLookup {
-    return head instanceof ParsedHead && head.#headers === null ? head.#fields : head.headers;
-  }
-
-  /** The head's text, unless its `Headers` were built or replaced (they may differ then). */
-  static raw(head: { headers: Headers }): string | null {
-    return head instanceof ParsedHead && head.#headers === null ? head.#raw : null;
-  }
-}
-
 /** A head's `Headers`, kept as the head's text until asked for. */
 class HeadersFromText {
   readonly #kind: "request" | "response";
@@ -218,49 +144,6 @@ export function deferHeaders(
   const raw = ParsedHead.raw(head);
   if (raw === null) return { headers: head.headers };
   return new HeadersFromText("method" in head ? "request" : "response", raw);
-}
-
-class ParsedRequestHead extends ParsedHead implements HttpRequestHead {
-  constructor(
-    public method: string,
-    public target: string,
-    public version: string,
-    fields: HeaderFields,
-    raw: string,
-  ) {
-    super(fields, raw);
-  }
-}
-
-class ParsedResponseHead extends ParsedHead implements HttpResponseHead {
-  constructor(
-    public version: string,
-    public status: number,
-    public reason: string,
-    fields: HeaderFields,
-    raw: string,
-  ) {
-    super(fields, raw);
-  }
-}
-
-/**
- * The header fields of a head, for lookups: a head from {@link HttpHeadReader} answers
- * them without building its `Headers` (which it builds when `headers` is first read);
- * any other head answers with its `headers`.
- *
- * @example
- * ```ts
- * import { headerLookup, HttpHeadReader } from "./http11.ts";
- *
- * const done = new HttpHeadReader("request").feed(
- *   new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n"),
- * )!;
- * console.log(headerLookup(done.head).get("X-A")); // 1, 2
- * ```
- */
-export function headerLookup(head: HttpRequestHead | HttpResponseHead): HeaderLookup {
-  return ParsedHead.lookup(head);
 }
 
 /** Default for {@link HttpLimits.maxHeadBytes}. */
