@@ -312,21 +312,24 @@ export class HttpHeadReader<K extends "request" | "response"> {
     if (this.#at === At.Done) {
       throw new DillError("EINVAL", "HttpHeadReader.feed: the head is already complete");
     }
-    this.#chunkText = latin1(chunk, 0, Math.min(chunk.length, this.#maxHeadBytes - this.#consumed));
+    // Bytes of this chunk the head's budget leaves room for.
+    const limit = Math.min(chunk.length, this.#maxHeadBytes - this.#consumed);
+    this.#chunkText = latin1(chunk, 0, limit);
     this.#from = 0;
     try {
-      for (let i = 0; i < chunk.length; i++) {
-        this.#consumed++;
+      for (let i = 0; i < limit; i++) {
         this.#i = i;
         if (this.#step(chunk[i])) {
+          this.#consumed += i + 1;
           const raw = this.#rawBefore + this.#chunkText.slice(0, i + 1);
           this.#chunkText = this.#rawBefore = "";
           return { head: this.#head(raw), rest: chunk.slice(i + 1) };
         }
-        // The head is incomplete and has used its whole budget: no further byte can make
-        // it valid, so fail now instead of waiting for the peer.
-        if (this.#consumed >= this.#maxHeadBytes) throw this.#tooLarge();
       }
+      this.#consumed += limit;
+      // The head is incomplete and has used its whole budget: no further byte can make
+      // it valid, so fail now instead of waiting for the peer.
+      if (this.#consumed >= this.#maxHeadBytes) throw this.#tooLarge();
       // An element that goes on in the next chunk keeps what it has of this one.
       if (this.#len > 0) this.#carry += this.#chunkText.slice(this.#from);
       this.#rawBefore += this.#chunkText;
