@@ -45,7 +45,10 @@ export interface WsServerAttached {
   host: string;
   /** The negotiated subprotocol, or `null`. */
   protocol: string | null;
-  /** The client's request headers. */
+  /**
+   * The client's request headers. Built when first read: until then the connection keeps
+   * only the request head's text.
+   */
   headers: Headers;
 }
 
@@ -55,7 +58,7 @@ export interface WsClientAttached {
   handle: Handle;
   /** The subprotocol the server chose, or `null`. */
   protocol: string | null;
-  /** The server's response headers. */
+  /** The server's response headers (built when first read, like the server's). */
   headers: Headers;
 }
 
