@@ -52,13 +52,15 @@ class Expiry {
  * ```
  */
 export abstract class Actor<M extends Message> {
-  #mailbox: (M | Expiry | ChildExit)[] = [];
+  /** Messages queued while busy; the shared {@link NO_MAIL} until the first one (idle actors hold no array). */
+  #mailbox: (M | Expiry | ChildExit)[] = NO_MAIL;
   /** Index of the next queued message while draining. */
   #next = 0;
   #busy = false;
   #closed: DillError | null = null;
   #owner: Actor<Message> | null = null;
-  readonly #owned = new Set<Actor<Message>>();
+  /** The actors this one owns; made on the first adoption (most actors own none or one). */
+  #owned: Set<Actor<Message>> | null = null;
 
   /**
    * @param name shown in error messages
@@ -93,13 +95,18 @@ export abstract class Actor<M extends Message> {
         );
         return;
       }
-      this.#mailbox.push(msg);
+      this.#enqueue(msg);
       return;
     }
     this.#busy = true;
     this.#dispatch(msg);
     if (this.#mailbox.length > 0) this.#drain();
     this.#busy = false;
+  }
+
+  #enqueue(msg: M | Expiry | ChildExit): void {
+    if (this.#mailbox === NO_MAIL) this.#mailbox = [];
+    this.#mailbox.push(msg);
   }
 
   /**
@@ -133,16 +140,16 @@ export abstract class Actor<M extends Message> {
 
   /** Makes `child` part of this actor's stack: it closes when this actor closes. */
   protected adopt(child: Actor<Message>): void {
-    if (child.#owner) child.#owner.#owned.delete(child);
+    if (child.#owner) child.#owner.#owned?.delete(child);
     child.#owner = this as Actor<Message>;
-    this.#owned.add(child);
+    (this.#owned ??= new Set()).add(child);
   }
 
   /** Gives `child` back (on detach): it no longer closes with this actor. */
   protected release(child: Actor<Message>): void {
     if (child.#owner !== (this as Actor<Message>)) return;
     child.#owner = null;
-    this.#owned.delete(child);
+    this.#owned?.delete(child);
   }
 
   /**
@@ -165,15 +172,18 @@ export abstract class Actor<M extends Message> {
     try {
       this.terminate(reason);
     } finally {
-      for (const child of this.#owned) {
-        child.#owner = null;
-        child.close(reason);
+      const owned = this.#owned;
+      this.#owned = null;
+      if (owned) {
+        for (const child of owned) {
+          child.#owner = null;
+          child.close(reason);
+        }
       }
-      this.#owned.clear();
       const owner = this.#owner;
       if (owner) {
         this.#owner = null;
-        owner.#owned.delete(this as Actor<Message>);
+        owner.#owned?.delete(this as Actor<Message>);
         if (!owner.#closed) owner.#post(new ChildExit(this as Actor<Message>, reason));
       }
     }
@@ -182,7 +192,7 @@ export abstract class Actor<M extends Message> {
   #post(msg: Expiry | ChildExit): void {
     if (this.#closed) return;
     if (this.#busy) {
-      this.#mailbox.push(msg);
+      this.#enqueue(msg);
       return;
     }
     this.#busy = true;
@@ -215,6 +225,10 @@ export abstract class Actor<M extends Message> {
     }
   }
 }
+
+/** The empty mailbox every actor starts with; never written to (see `#enqueue`). */
+// deno-lint-ignore no-explicit-any
+const NO_MAIL: any[] = [];
 
 /** Posted to an owner when a child closed on its own. */
 class ChildExit {

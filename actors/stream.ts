@@ -116,6 +116,8 @@ export type StreamMsg =
   /** The consumer is done with a chunk it was given: its buffer may serve another read. */
   | { readonly kind: "recycle"; readonly chunk: Uint8Array }
   | { readonly kind: "resume" }
+  /** Reads on (posted to itself after handing a chunk up: a `pause` it caused goes first). */
+  | { readonly kind: "pumpRead" }
   | { readonly kind: "readDone"; readonly buf: Uint8Array; readonly n: number | null }
   | { readonly kind: "chunksRead"; readonly chunks: Uint8Array[] | null }
   | { readonly kind: "readFailed"; readonly error: unknown }
@@ -240,6 +242,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         return this.#inbound.recycle(msg.chunk);
       case "resume":
         this.#paused = false;
+        return this.#pumpRead();
+      case "pumpRead":
         return this.#pumpRead();
       case "readDone":
         return this.#readDone(msg.buf, msg.n);
@@ -615,9 +619,14 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#reading = false;
     if (n === null) return this.#inputEnded(null);
     const chunk = this.#inbound.chunkOf(buf, n);
-    if (this.#consumer) this.#consumer.send({ kind: "data", chunk });
-    else this.#inbound.push(chunk);
-    this.#consumer ? this.#pumpRead() : this.#serveInbound();
+    if (!this.#consumer) {
+      this.#inbound.push(chunk);
+      return this.#serveInbound();
+    }
+    this.#consumer.send({ kind: "data", chunk });
+    // The consumer may have paused the input over this chunk (its `pause` is queued here
+    // behind this message): the next read starts after it, so none starts in vain.
+    this.send(PUMP_READ);
   }
 
   /** A transport that hands its chunks over (see {@link Transport.readChunks}) read some. */
@@ -655,6 +664,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
  * what it holds (see `ByteStream.#scheduleLateFlush`).
  */
 const LATE_FLUSH_IDLE_HOPS = 16;
+
+const PUMP_READ: StreamMsg = { kind: "pumpRead" };
 
 /** Handed-over chunks smaller than this on average are joined before going up. */
 const SMALL_CHUNK = 4 * KIB;

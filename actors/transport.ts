@@ -7,7 +7,7 @@
 
 import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
-import { atDeadline, cancelDeadline, type DeadlineEntry } from "./deadline_scheduler.ts";
+import { atDeadline, cancelDeadline } from "./deadline_scheduler.ts";
 import { now } from "./time.ts";
 
 /**
@@ -125,25 +125,38 @@ export function closeTransport(transport: Transport): void {
  * b.close();
  * ```
  */
-export async function lingerThenClose(
+export function lingerThenClose(
   transport: Transport,
   inflight: Promise<void> | null,
   chunks: Uint8Array[],
 ): Promise<boolean> {
-  const rest = concatBytes(chunks);
-  let timer: DeadlineEntry | undefined;
-  const expiry = new Promise<void>((resolve) =>
-    timer = atDeadline(now() + CLOSE_LINGER_MS, resolve)
-  );
-  const flush = async () => {
-    await inflight;
-    for (let off = 0; off < rest.length;) {
-      off += await transport.write(off === 0 ? rest : rest.subarray(off));
-    }
-  };
-  let settled = false;
-  await Promise.race([flush().catch(() => {}).then(() => settled = true), expiry]);
-  cancelDeadline(timer!);
-  closeTransport(transport);
-  return settled;
+  return new Promise((resolve) => {
+    let ended = false;
+    const end = (written: boolean) => {
+      if (ended) return;
+      ended = true;
+      cancelDeadline(timer);
+      closeTransport(transport);
+      resolve(written);
+    };
+    const timer = atDeadline(now() + CLOSE_LINGER_MS, () => end(false));
+    // Usually only a write is in flight (the echo of a close frame): wait for it alone.
+    const flushed = chunks.length === 0 ? inflight ?? Promise.resolve() : writeRest(
+      transport,
+      inflight,
+      concatBytes(chunks),
+    );
+    flushed.then(() => end(true), () => end(true));
+  });
+}
+
+async function writeRest(
+  transport: Transport,
+  inflight: Promise<void> | null,
+  rest: Uint8Array,
+): Promise<void> {
+  await inflight;
+  for (let off = 0; off < rest.length;) {
+    off += await transport.write(off === 0 ? rest : rest.subarray(off));
+  }
 }

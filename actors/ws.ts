@@ -17,11 +17,13 @@ import { wsRequestKey } from "../protocol/handshake_keys.ts";
 import { isValidUtf8 } from "../protocol/utf8.ts";
 import { encodeText } from "../protocol/text_encode.ts";
 import { call } from "./actor.ts";
+import type { Request } from "./request.ts";
 import { checkByteList, checkBytes, checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import type { ByteStream } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 import { WsActor, type WsAttachInfo, type WsMsg, type WsReceived } from "./ws_actor.ts";
+import { ClientAttached, ServerAttached } from "./ws_handshake.ts";
 import type { WsLayer } from "./ws_layer.ts";
 import {
   WS_BINARY,
@@ -43,7 +45,10 @@ export interface WsServerAttached {
   host: string;
   /** The negotiated subprotocol, or `null`. */
   protocol: string | null;
-  /** The client's request headers. */
+  /**
+   * The client's request headers. Built when first read: until then the connection keeps
+   * only the request head's text.
+   */
   headers: Headers;
 }
 
@@ -53,7 +58,7 @@ export interface WsClientAttached {
   handle: Handle;
   /** The subprotocol the server chose, or `null`. */
   protocol: string | null;
-  /** The server's response headers. */
+  /** The server's response headers (built when first read, like the server's). */
   headers: Headers;
 }
 
@@ -118,7 +123,7 @@ export async function wsAttachServer(
     options.httpLimits,
   );
   const info = await attach(actor, "wsAttachServer", deadline);
-  return { handle: openHandle(actor, "ws"), ...info };
+  return new ServerAttached(openHandle(actor, "ws"), info);
 }
 
 /**
@@ -182,8 +187,8 @@ export async function wsAttachClient(
     limits,
     options.httpLimits,
   );
-  const { protocol, headers } = await attach(actor, "wsAttachClient", deadline);
-  return { handle: openHandle(actor, "ws"), protocol, headers };
+  const info = await attach(actor, "wsAttachClient", deadline);
+  return new ClientAttached(openHandle(actor, "ws"), info);
 }
 
 /**
@@ -453,7 +458,16 @@ export function wsRecv(
         type: m.type,
       }));
     }
-    return receive(h, "wsRecv", false, null, bufOrDeadline).then(toMessage);
+    checkDeadline("wsRecv", bufOrDeadline);
+    const ws = wsLayer(h, "wsRecv");
+    // Answered in the WsMessage shape directly: no second promise per message.
+    return call<WsMessage, WsMsg>(ws, "wsRecv", bufOrDeadline, (req) => ({
+      kind: "recv",
+      typed: false,
+      into: null,
+      asMessage: true,
+      req: req as unknown as Request<WsReceived>,
+    }));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -656,10 +670,6 @@ function receive(
   checkDeadline(op, deadline);
   const ws = wsLayer(h, op);
   return call<WsReceived, WsMsg>(ws, op, deadline, (req) => ({ kind: "recv", typed, into, req }));
-}
-
-function toMessage(m: WsReceived): WsMessage {
-  return m.type === WS_TEXT ? { type: WS_TEXT, data: m.text! } : { type: WS_BINARY, data: m.data! };
 }
 
 function parseFlags(op: string, flags: number): { socketType: WsType; noHttp: boolean } {

@@ -79,7 +79,6 @@ const GOING_AWAY = 1001;
 export class WsActor extends SocketLayer<WsMsg> {
   readonly kind = "message" as const;
   readonly #lower: ByteStream;
-  readonly #start: WsStart;
   readonly #masked: boolean;
   readonly #socketType: WsType;
   readonly #limits: WsLimits;
@@ -90,7 +89,11 @@ export class WsActor extends SocketLayer<WsMsg> {
   #handshake: OpeningHandshake | null;
   #refusal: DillError | null = null;
 
-  readonly #receiver: Receiver;
+  /**
+   * Made when the first frame bytes arrive (see {@link WsActor.#frames}): a connection
+   * that has not received any holds none of its parsing state.
+   */
+  #receiver: Receiver | null = null;
   #receiverDone = false;
   /** The end of input, held until the frames read before it were handled. */
   #heldInputEnd: { readonly failure: DillError | null } | null = null;
@@ -99,18 +102,22 @@ export class WsActor extends SocketLayer<WsMsg> {
   readonly #inbox: Inbox;
   #paused = false;
 
-  readonly #closing: Closing<WsActor>;
+  /** Made when the closing handshake first has something to do (a connection that only
+   * exchanges messages never needs it): read through the queries below until then. */
+  #cl: Closing<WsActor> | null = null;
   #detachReq: Request<ByteStream> | null = null;
 
-  readonly #pongs: PongBudget;
+  /** Made at the first ping. */
+  #pongs: PongBudget | null = null;
 
-  readonly #keepalive: Keepalive<WsActor>;
+  /** `null` when both its timers are off (the default): nothing to count then. */
+  readonly #keepalive: Keepalive<WsActor> | null;
 
   /** What the keepalive does, for every connection (no closures per connection). */
   static readonly #keepaliveHost: KeepaliveHost<WsActor> = {
     wake: (a) => a.send({ kind: "tick" }),
     ping: (a) => a.#write(Opcode.PING, new Uint8Array(0)),
-    closeIdle: (a) => a.#closing.sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
+    closeIdle: (a) => a.#closing().sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
     peerDead: (a, why) => a.#onDeadPeer(why),
   };
 
@@ -123,7 +130,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       a.#lower.send({ kind: "send", chunks, req, urgent: true });
     },
     endInput: (a, error) => a.#endInput(error),
-    stopKeepalive: (a) => a.#keepalive.stop(),
+    stopKeepalive: (a) => a.#keepalive?.stop(),
     hangUp: (a) => a.#lower.send({ kind: "done", req: quiet() }),
     queued: (a) => a.#inbox.length,
     detaching: (a) => a.#detachReq !== null,
@@ -148,18 +155,16 @@ export class WsActor extends SocketLayer<WsMsg> {
     limits: WsLimits,
     httpLimits?: HttpLimits,
   ) {
-    super(`ws ${start.side}`);
+    super(start.side === "server" ? "ws server" : "ws client"); // one string, not one per actor
     this.#lower = lower;
-    this.#start = start;
     this.#masked = start.side === "client";
     this.#socketType = socketType;
     this.#limits = limits;
     this.#handshake = new OpeningHandshake(start, httpLimits);
-    this.#receiver = new Receiver({ role: start.side, maxMessageSize: limits.maxMessageSize });
     this.#inbox = new Inbox(socketType, limits.maxWaitingCalls);
-    this.#pongs = new PongBudget(limits.maxPongBytes, this.#masked);
-    this.#keepalive = new Keepalive(limits, this, WsActor.#keepaliveHost);
-    this.#closing = new Closing(start.side === "server", limits, this, WsActor.#closingHost);
+    this.#keepalive = limits.pingInterval > 0 || limits.idleTimeout > 0
+      ? new Keepalive(limits, this, WsActor.#keepaliveHost)
+      : null;
     this.adopt(lower);
   }
 
@@ -174,7 +179,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    * state, safe at any time: it changes only inside the actor's handlers.
    */
   get peerStatus(): { status: number; reason: string } | null {
-    const status = this.#closing.peerStatus;
+    const status = this.#cl?.peerStatus ?? null;
     return status ? { ...status } : null;
   }
 
@@ -193,26 +198,26 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "recv":
         return this.#recv(msg);
       case "done":
-        return this.#closing.done(msg.payload, msg.req);
+        return this.#closing().done(msg.payload, msg.req);
       case "detach":
         return this.#detach(msg.payload, msg.req);
       case "refused":
         return this.#failAttach(this.#refusal!);
       case "pongWritten":
-        this.#pongs.written(msg.size);
+        this.#pongs!.written(msg.size);
         return this.#parse();
       case "replyClose":
         if (this.closedReason) return;
-        return this.#closing.replyClose();
+        return this.#closing().replyClose();
       case "failNow":
-        return this.#closing.failTimerFired();
+        return this.#closing().failTimerFired();
       case "judge":
         if (!msg.req.settled) this.expired(msg.req);
         return;
       case "closeTcp":
-        return this.#closing.closeTcp();
+        return this.#closing().closeTcp();
       case "tick":
-        if (!this.#receiverDone) this.#keepalive.tick(this.#closing.closeSent);
+        if (!this.#receiverDone) this.#keepalive?.tick(this.#closeSent());
         return;
     }
   }
@@ -234,8 +239,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   protected terminate(reason: DillError): void {
     this.#handshake?.abandon();
     this.#deflate?.close();
-    this.#keepalive.stop();
-    this.#closing.stop();
+    this.#keepalive?.stop();
+    this.#cl?.stop();
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     this.#inbox.cancel(reason);
@@ -292,12 +297,12 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (deflate) {
       // Compression was negotiated: from now on messages may be compressed both ways.
       this.#deflate = deflate;
-      this.#receiver.useInflater(deflate);
+      this.#receiver?.useInflater(deflate);
     }
     const req = this.#attachReq!;
     this.#attachReq = null;
     req.resolve(info);
-    this.#keepalive.start();
+    this.#keepalive?.start();
     if (rest && rest.length > 0) this.#onData(rest);
   }
 
@@ -324,10 +329,20 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#phase === "handshake") return this.#handshakeData(chunk);
-    this.#keepalive.inbound();
+    this.#keepalive?.inbound();
     if (this.#receiverDone) return; // after a close frame or a violation, input is dropped
-    this.#receiver.feed(chunk);
+    this.#frames().feed(chunk);
     this.#parse();
+  }
+
+  /** The receiver, made on first use. */
+  #frames(): Receiver {
+    if (this.#receiver === null) {
+      const role = this.#masked ? "client" : "server";
+      this.#receiver = new Receiver({ role, maxMessageSize: this.#limits.maxMessageSize });
+      if (this.#deflate) this.#receiver.useInflater(this.#deflate);
+    }
+    return this.#receiver;
   }
 
   /**
@@ -340,7 +355,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #parse(): void {
     let drained = this.#receiverDone;
     while (!this.#receiverDone && !this.#inboxFull() && !this.#owesTooManyPongs()) {
-      const ev = this.#receiver.next();
+      const ev = this.#receiver?.next();
       if (ev === undefined) {
         drained = true;
         break;
@@ -351,15 +366,18 @@ export class WsActor extends SocketLayer<WsMsg> {
           break;
         case "ping":
           // The pong joins this pass's batch (sent at its end), owed until written.
-          if (!this.#closing.closeSent) this.#pongs.answer(ev.data);
+          if (!this.#closeSent()) {
+            this.#pongs ??= new PongBudget(this.#limits.maxPongBytes, this.#masked);
+            this.#pongs.answer(ev.data);
+          }
           break;
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
         case "close":
-          this.#closing.peerClosed(ev.code, ev.reason);
+          this.#closing().peerClosed(ev.code, ev.reason);
           break;
         case "error":
-          this.#closing.violation(ev.code, ev.message);
+          this.#closing().violation(ev.code, ev.message);
           break;
       }
     }
@@ -368,7 +386,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (this.#heldInputEnd && (drained || this.#receiverDone)) {
       const { failure } = this.#heldInputEnd;
       this.#heldInputEnd = null;
-      this.#closing.inputEnded(failure, this.#inbox.ended);
+      this.#closing().inputEnded(failure, this.#inbox.ended);
     }
   }
 
@@ -378,14 +396,20 @@ export class WsActor extends SocketLayer<WsMsg> {
       this.#inbox.length >= this.#limits.maxQueuedMessages;
   }
 
+  /** Server: the client's close frame arrived, and no `wsDetach` waits for what follows. */
+  #inputDone(): boolean {
+    return !this.#masked && this.#cl !== null && this.#cl.closeReceived &&
+      this.#detachReq === null;
+  }
+
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
-    return !this.#closing.closeSent && this.#pongs.exhausted;
+    return this.#pongs !== null && this.#pongs.exhausted && !this.#closeSent();
   }
 
   #onMessage(ev: ReceivedMessage): void {
     if (this.#detachReq) return; // detaching: messages are read and dropped
-    this.#keepalive.activity();
+    this.#keepalive?.activity();
     this.#inbox.push(ev);
   }
 
@@ -396,16 +420,19 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#lower.send({ kind: "consumerWaits" });
     // The application asked past the last message before a violation: it is done with
     // them (and its replies are queued), so the connection fails now.
-    if (this.#closing.failing && this.#inbox.length === 0) this.#closing.failNow();
+    if (this.#cl?.failing && this.#inbox.length === 0) this.#cl.failNow();
   }
 
   /**
    * Pauses the socket while the application is behind, or while the peer does not read
    * the pongs we owe it (their bytes use up `maxPongBytes`); resumes when that is over.
+   * A server also stops reading once the client's close frame arrived: what follows it is
+   * dropped, and the server closes TCP first (RFC 6455 7.1.1), so a read still pending
+   * then would only fail when it does (in Deno, an error built per connection).
    */
   #flowControl(): void {
     if (this.closedReason) return;
-    const behind = this.#inboxFull() || this.#owesTooManyPongs();
+    const behind = this.#inboxFull() || this.#owesTooManyPongs() || this.#inputDone();
     if (behind === this.#paused) return;
     this.#paused = behind;
     this.#lower.send({ kind: behind ? "pause" : "resume" });
@@ -418,6 +445,16 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   // ---- closing (the handshake itself is the Closing's) ----------------------------
 
+  /** The closing handshake's state, made on first use. */
+  #closing(): Closing<WsActor> {
+    return this.#cl ??= new Closing(!this.#masked, this.#limits, this, WsActor.#closingHost);
+  }
+
+  /** Whether our close frame went (or is queued). */
+  #closeSent(): boolean {
+    return this.#cl !== null && this.#cl.closeSent;
+  }
+
   #onInputEnd(failure: DillError | null): void {
     if (this.#phase === "handshake") {
       if (this.#refusal) return;
@@ -426,28 +463,29 @@ export class WsActor extends SocketLayer<WsMsg> {
           new DillError("ECONNRESET", "the peer closed the connection during the handshake"),
       );
     }
-    if (!this.#receiverDone && this.#receiver.bufferedBytes > 0) {
+    if (!this.#receiverDone && (this.#receiver?.bufferedBytes ?? 0) > 0) {
       // Frames the peer sent before its input ended still wait (the application is
       // behind): they are handled first, and the end after them, by #parse.
       this.#heldInputEnd = { failure };
       return this.#parse();
     }
-    this.#closing.inputEnded(failure, this.#inbox.ended);
+    this.#closing().inputEnded(failure, this.#inbox.ended);
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
     this.#detachReq = req;
     const detached = new DillError("ECANCELED", "wsDetach: the handle was detached");
     this.#inbox.cancel(detached);
-    if (this.#closing.failing) this.#closing.failNow();
-    this.#closing.sendClose(payload);
+    const closing = this.#closing();
+    if (closing.failing) closing.failNow();
+    closing.sendClose(payload);
     // Frames held back for owed pongs are handled now (no pongs after our close): the
     // peer's close may be among them.
     this.#parse();
     if (this.closedReason) return;
-    if (this.#closing.closeReceived) return this.#finishDetach();
+    if (closing.closeReceived) return this.#finishDetach();
     const ended = this.#inbox.ended;
-    if (!this.#closing.detachMayWait(ended)) {
+    if (!closing.detachMayWait(ended)) {
       req.reject(ended!);
       return this.close(ended!);
     }
@@ -458,7 +496,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   #finishDetach(): void {
     const req = this.#detachReq!;
     this.#detachReq = null;
-    const leftover = this.#receiver.leftover();
+    const leftover = this.#receiver?.leftover() ?? [];
     for (const m of this.takeQueued()) if (m.kind === "data") leftover.push(m.chunk);
     this.release(this.#lower);
     if (this.#paused) this.#lower.send({ kind: "resume" });
@@ -470,9 +508,9 @@ export class WsActor extends SocketLayer<WsMsg> {
   // ---- sending --------------------------------------------------------------------
 
   #send(opcode: number, payload: Uint8Array, req: Request<void>): void {
-    const refused = this.#closing.refuseSend(req.op);
+    const refused = this.#cl?.refuseSend(req.op) ?? null;
     if (refused) return req.reject(refused);
-    this.#keepalive.activity();
+    this.#keepalive?.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
     const packed = this.#deflate?.compress(payload) ?? null;
     const chunks = packed === null
@@ -483,7 +521,7 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   /** Sends the pongs of this pass, in one message; their bytes stay owed until written. */
   #sendPongs(): void {
-    const batch = this.#pongs.take();
+    const batch = this.#pongs?.take();
     if (!batch) return;
     const { chunks, size } = batch;
     const written = new Request<void>("pong", -1);
@@ -505,7 +543,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   // ---- keepalive and idle timeout -------------------------------------------------
 
   #onDeadPeer(why: string): void {
-    const error = this.#closing.peerDead(why);
+    const error = this.#closing().peerDead(why);
     this.release(this.#lower);
     this.#lower.close(error);
   }

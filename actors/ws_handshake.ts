@@ -8,7 +8,12 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { HttpError, HttpHeadReader, writeHttpErrorResponse } from "../protocol/http11.ts";
+import {
+  deferHeaders,
+  HttpError,
+  HttpHeadReader,
+  writeHttpErrorResponse,
+} from "../protocol/http11.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import {
   acceptUpgrade,
@@ -127,7 +132,7 @@ export class OpeningHandshake {
       const accepted = acceptUpgrade(done.head, start.http ?? undefined);
       const { resource, host, protocol } = accepted;
       return {
-        info: { resource, host, protocol, headers: done.head.headers },
+        info: new AttachInfo(resource, host, protocol, deferHeaders(done.head)),
         response: accepted.response,
         rest: done.rest,
         deflate: accepted.deflate?.takeCodec() ?? null,
@@ -144,7 +149,7 @@ export class OpeningHandshake {
     );
     this.#offerPending = false;
     return {
-      info: { resource: "", host: "", protocol, headers: done.head.headers },
+      info: new AttachInfo("", "", protocol, deferHeaders(done.head)),
       response: null,
       rest: done.rest,
       deflate: http.deflate ? wsClientDeflate(http.deflate, deflate ?? null) : null,
@@ -181,10 +186,126 @@ export class OpeningHandshake {
   }
 }
 
+/**
+ * What an attach reports: the peer's `Headers` are built on first read (most servers
+ * never read them, and a connection then keeps only the head's text, one string).
+ */
+class AttachInfo implements WsAttachInfo {
+  readonly #head: { readonly headers: Headers } | null;
+  #headers: Headers | null = null;
+
+  constructor(
+    readonly resource: string,
+    readonly host: string,
+    readonly protocol: string | null,
+    head: { readonly headers: Headers } | null,
+  ) {
+    this.#head = head;
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= this.#head?.headers ?? new Headers();
+  }
+
+  /** Where `info`'s headers come from, for a result that keeps only that (`null`: none). */
+  static later(info: WsAttachInfo): { readonly headers: Headers } | null {
+    return info instanceof AttachInfo && info.#headers === null ? info.#head : info;
+  }
+}
+
 /** The handshake result with `WS_NOHTTP`: nothing was read. */
-export const NO_HTTP_INFO: () => WsAttachInfo = () => ({
-  resource: "",
-  host: "",
-  protocol: null,
-  headers: new Headers(),
-});
+export const NO_HTTP_INFO: () => WsAttachInfo = () => new AttachInfo("", "", null, null);
+
+/**
+ * The result of `wsAttachServer`: the handle and what the handshake found, the request's
+ * `Headers` built when `headers` is first read.
+ *
+ * @example
+ * ```ts
+ * import { ServerAttached } from "./ws_handshake.ts";
+ *
+ * const attached = new ServerAttached(null as never, {
+ *   resource: "/", host: "a", protocol: null, headers: new Headers({ host: "a" }),
+ * });
+ * console.log(attached.resource, attached.headers.get("host")); // / a
+ * ```
+ */
+export class ServerAttached<H> {
+  /** The request target the client asked for (`""` with `WS_NOHTTP`). */
+  resource: string;
+  /** The client's Host header (`""` with `WS_NOHTTP`). */
+  host: string;
+  /** The negotiated subprotocol, or `null`. */
+  protocol: string | null;
+  #later: { readonly headers: Headers } | null;
+  #headers: Headers | null = null;
+
+  /**
+   * @param handle the WebSocket handle
+   * @param info what the handshake reported
+   */
+  constructor(public handle: H, info: WsAttachInfo) {
+    this.resource = info.resource;
+    this.host = info.host;
+    this.protocol = info.protocol;
+    this.#later = AttachInfo.later(info);
+  }
+
+  /** The client's request headers. */
+  get headers(): Headers {
+    if (this.#headers === null) {
+      this.#headers = this.#later?.headers ?? new Headers();
+      this.#later = null;
+    }
+    return this.#headers;
+  }
+
+  set headers(headers: Headers) {
+    this.#headers = headers;
+    this.#later = null;
+  }
+}
+
+/**
+ * The result of `wsAttachClient`: the handle, the chosen subprotocol and the response's
+ * `Headers`, built when `headers` is first read.
+ *
+ * @example
+ * ```ts
+ * import { ClientAttached } from "./ws_handshake.ts";
+ *
+ * const attached = new ClientAttached(null as never, {
+ *   resource: "", host: "", protocol: "chat", headers: new Headers(),
+ * });
+ * console.log(attached.protocol); // chat
+ * ```
+ */
+export class ClientAttached<H> {
+  /** The subprotocol the server chose, or `null`. */
+  protocol: string | null;
+  #later: { readonly headers: Headers } | null;
+  #headers: Headers | null = null;
+
+  /**
+   * @param handle the WebSocket handle
+   * @param info what the handshake reported
+   */
+  constructor(public handle: H, info: WsAttachInfo) {
+    this.protocol = info.protocol;
+    this.#later = AttachInfo.later(info);
+  }
+
+  /** The server's response headers. */
+  get headers(): Headers {
+    if (this.#headers === null) {
+      this.#headers = this.#later?.headers ?? new Headers();
+      this.#later = null;
+    }
+    return this.#headers;
+  }
+
+  set headers(headers: Headers) {
+    this.#headers = headers;
+    this.#later = null;
+  }
+}

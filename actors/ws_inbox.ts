@@ -32,6 +32,11 @@ export interface WsRecvCall {
   readonly typed: boolean;
   /** Caller buffers to copy into, or `null` to hand over the payload. */
   readonly into: Uint8Array[] | null;
+  /**
+   * With `into: null` (`wsRecv`): resolve with `{ type, data }`, text as a string (the
+   * request then carries that shape, not a {@link WsReceived}).
+   */
+  readonly asMessage?: boolean;
   readonly req: Request<WsReceived>;
 }
 
@@ -54,7 +59,8 @@ export type ReceivedMessage = ReceiverEvent & { type: "message" };
 export class Inbox {
   readonly #socketType: WsType;
   readonly #maxWaiting: number;
-  readonly #queue = new Fifo<ReceivedMessage>();
+  /** Messages nobody asked for yet; made when the first one has to wait. */
+  #queue: Fifo<ReceivedMessage> | null = null;
   #bytes = 0;
   #waiters: WsRecvCall[] = [];
   /** Set once a receive failed: later receives fail the same way. */
@@ -73,7 +79,7 @@ export class Inbox {
 
   /** Messages queued. */
   get length(): number {
-    return this.#queue.length;
+    return this.#queue?.length ?? 0;
   }
 
   /** Payload bytes queued. */
@@ -88,11 +94,11 @@ export class Inbox {
 
   /** A message arrived: the oldest waiting call gets it, else it is queued. */
   push(ev: ReceivedMessage): void {
-    while (this.#waiters.length > 0 && this.#queue.length === 0) {
+    while (this.#waiters.length > 0 && this.length === 0) {
       const w = this.#waiters.shift()!;
       if (!w.req.settled) return this.#deliver(w, ev);
     }
-    this.#queue.push(ev);
+    (this.#queue ??= new Fifo()).push(ev);
     this.#bytes += ev.data.length;
   }
 
@@ -105,7 +111,7 @@ export class Inbox {
       call.req.reject(this.#failure);
       return false;
     }
-    const ev = this.#queue.shift();
+    const ev = this.#queue?.shift();
     if (ev) {
       this.#bytes -= ev.data.length;
       this.#deliver(call, ev);
@@ -145,7 +151,7 @@ export class Inbox {
   /** Input ended: queued messages are still delivered, then every receive fails with `error`. */
   end(error: DillError): void {
     this.#end ??= error;
-    if (this.#queue.length === 0) {
+    if (this.length === 0) {
       for (const w of this.#waiters.splice(0)) w.req.reject(this.#end);
     }
   }
@@ -153,7 +159,7 @@ export class Inbox {
   /** Fails every waiting call with `reason` and drops the queue. */
   cancel(reason: DillError): void {
     for (const w of this.#waiters.splice(0)) w.req.reject(reason);
-    this.#queue.clear();
+    this.#queue?.clear();
     this.#bytes = 0;
   }
 
@@ -209,7 +215,12 @@ export function deliver(
     );
   }
   if (!w.into) {
-    w.req.resolve({ type, size: data.length, data, text });
+    if (w.asMessage) {
+      const message = type === WS_TEXT ? { type, data: text } : { type, data };
+      w.req.resolve(message as unknown as WsReceived);
+    } else {
+      w.req.resolve({ type, size: data.length, data, text });
+    }
     return null;
   }
   // No buffers at all (libdill: first = last = NULL): the message is dropped, its size told.

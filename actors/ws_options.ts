@@ -160,6 +160,16 @@ export interface WsLimits {
  * ```
  */
 export function wsLimits(options: WsServerOptions): WsLimits {
+  const limits = resolveLimits(options);
+  // Every connection keeps its limits: those on the defaults share one object.
+  DEFAULT_LIMITS ??= Object.freeze(resolveLimits({}));
+  return sameLimits(limits, DEFAULT_LIMITS) ? DEFAULT_LIMITS : limits;
+}
+
+/** The limits with every default (resolved on first use). */
+let DEFAULT_LIMITS: WsLimits | undefined;
+
+function resolveLimits(options: WsServerOptions): WsLimits {
   if (typeof options !== "object" || options === null) {
     throw new DillError("EINVAL", "WebSocket options must be an object");
   }
@@ -170,7 +180,7 @@ export function wsLimits(options: WsServerOptions): WsLimits {
     }
     return value;
   };
-  return {
+  const limits: WsLimits = {
     maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
     maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
     maxQueuedMessages: pick("maxQueuedMessages", 1024),
@@ -183,4 +193,10 @@ export function wsLimits(options: WsServerOptions): WsLimits {
     idleTimeout: pick("idleTimeout", 0),
     closeGrace: pick("closeGrace", 0),
   };
+  return limits;
+}
+
+function sameLimits(a: WsLimits, b: WsLimits): boolean {
+  for (const key in a) if (a[key as keyof WsLimits] !== b[key as keyof WsLimits]) return false;
+  return true;
 }

@@ -130,6 +130,8 @@ export function encodeClosePayload(code: number, reason: string): Uint8Array {
       `close status ${code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999 (0 for none)`,
     );
   }
+  // A status alone (every echo of a peer's close): no encoder call.
+  if (reason === "") return Uint8Array.of(code >>> 8, code & 0xff);
   if (!reason.isWellFormed()) {
     throw new DillError("EINVAL", "close reason contains a lone UTF-16 surrogate");
   }

@@ -17,9 +17,11 @@ import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
-import { isHost, quote, tokenList } from "./header_values.ts";
+import { isHost, listHasToken, quote, tokenList } from "./header_values.ts";
 import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
 import {
+  type HeaderLookup,
+  headerLookup,
   type HttpRequestHead,
   isHttpToken,
   writeHttpErrorResponse,
@@ -204,7 +206,9 @@ export function acceptUpgrade(
   const extraHeaders = options.responseHeaders ?? [];
   checkServerOptions(maxResourceLength, maxHostLength, supported, extraHeaders);
 
-  const { method, version, headers } = request;
+  const { method, version } = request;
+  // A head from HttpHeadReader is looked up without building its Headers.
+  const headers = headerLookup(request);
   if (method !== "GET") {
     throw new HandshakeError(
       "EPROTO",
@@ -252,12 +256,10 @@ export function acceptUpgrade(
     throw refuse("an upgrade request has no body");
   }
 
-  const upgrade = tokenList(headers.get("upgrade")).map((t) => t.toLowerCase());
-  if (!upgrade.includes("websocket")) {
+  if (!listHasToken(headers.get("upgrade"), "websocket")) {
     throw refuse("Upgrade header must list websocket");
   }
-  const connection = tokenList(headers.get("connection")).map((t) => t.toLowerCase());
-  if (!connection.includes("upgrade")) {
+  if (!listHasToken(headers.get("connection"), "upgrade")) {
     throw refuse("Connection header must list upgrade");
   }
 
@@ -293,14 +295,19 @@ export function acceptUpgrade(
   }
   const protocol = offered.find((name) => supported.includes(name)) ?? null;
 
+  const accept = wsResponseKey(key);
   const answer: [string, string][] = [
     ["Upgrade", "websocket"],
     ["Connection", "Upgrade"],
-    ["Sec-WebSocket-Accept", wsResponseKey(key)],
+    ["Sec-WebSocket-Accept", accept],
   ];
   if (protocol !== null) answer.push(["Sec-WebSocket-Protocol", protocol]);
   // Last: nothing can refuse the request after the budget is reserved.
   const deflate = negotiateServerDeflate(headers, options.perMessageDeflate, answer);
+  if (answer.length === 3 && extraHeaders.length === 0) {
+    // The usual answer: the same bytes as below, from a template (no checks, no encoding).
+    return { resource, host, key, protocol, deflate, request, response: plainAnswer(accept) };
+  }
   answer.push(...extraHeaders);
   let response: Uint8Array;
   try {
@@ -319,7 +326,7 @@ export function acceptUpgrade(
  * without, and appends the answer header.
  */
 function negotiateServerDeflate(
-  headers: Headers,
+  headers: HeaderLookup,
   config: ServerHandshakeOptions["perMessageDeflate"],
   answer: [string, string][],
 ): NegotiatedDeflate | null {
@@ -340,6 +347,26 @@ function negotiateServerDeflate(
   }
   answer.push(["Sec-WebSocket-Extensions", agreed.answer]);
   return new NegotiatedDeflate(agreed.params, options, budget);
+}
+
+const PLAIN_HEAD = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+  "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+const PLAIN_PREFIX = Uint8Array.from(PLAIN_HEAD, (c) => c.charCodeAt(0));
+/** Length of an accept key: base64 of a 20-byte digest. */
+const ACCEPT_LENGTH = 28;
+
+/**
+ * `writeHttpResponse(101, "Switching Protocols", [Upgrade, Connection, Sec-WebSocket-Accept])`
+ * for a 28-character accept key, written into a template.
+ */
+function plainAnswer(accept: string): Uint8Array {
+  const at = PLAIN_PREFIX.length;
+  const bytes = new Uint8Array(at + ACCEPT_LENGTH + 4);
+  bytes.set(PLAIN_PREFIX);
+  for (let i = 0; i < ACCEPT_LENGTH; i++) bytes[at + i] = accept.charCodeAt(i);
+  bytes[at + ACCEPT_LENGTH] = bytes[at + ACCEPT_LENGTH + 2] = 0x0d;
+  bytes[at + ACCEPT_LENGTH + 1] = bytes[at + ACCEPT_LENGTH + 3] = 0x0a;
+  return bytes;
 }
 
 /** Throws `EINVAL` for server options that could never work. */

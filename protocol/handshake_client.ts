@@ -11,7 +11,7 @@ import { DillError } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, quote, tokenList } from "./header_values.ts";
-import { type HttpResponseHead, isHttpToken, writeHttpRequest } from "./http11.ts";
+import { headerLookup, type HttpResponseHead, isHttpToken, writeHttpRequest } from "./http11.ts";
 import {
   checkDeflateAnswer,
   type DeflateParams,
@@ -164,7 +164,8 @@ export function checkUpgradeResponse(
   if (!isWsKey(key)) {
     throw new DillError("EINVAL", "checkUpgradeResponse: key must be the base64 of 16 bytes");
   }
-  const { status, reason, version, headers } = response;
+  const { status, reason, version } = response;
+  const headers = headerLookup(response);
   if (status !== 101) {
     const phrase = reason === "" ? "" : ` ${quote(reason)}`;
     throw new DillError(

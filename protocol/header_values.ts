@@ -47,6 +47,43 @@ export function tokenList(value: string | null): string[] {
   return elements;
 }
 
+/**
+ * Whether the RFC 9110 list `value` has an element equal to `token` (given in lowercase)
+ * without regard to ASCII case: what `tokenList(value)` lowercased and searched says,
+ * without building the list (the opening handshake asks this of two headers).
+ *
+ * @example
+ * ```ts
+ * import { listHasToken } from "./header_values.ts";
+ *
+ * console.log(listHasToken("keep-alive, Upgrade", "upgrade")); // true
+ * ```
+ */
+export function listHasToken(value: string | null, token: string): boolean {
+  if (value === null) return false;
+  let start = 0;
+  while (start <= value.length) {
+    let end = value.indexOf(",", start);
+    if (end < 0) end = value.length;
+    const next = end + 1;
+    while (start < end && isOws(value.charCodeAt(start))) start++;
+    while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+    if (end - start === token.length && equalsLowercase(value, start, token)) return true;
+    start = next;
+  }
+  return false;
+}
+
+/** Whether `value` from `at` on starts with `lower` (lowercase) in any ASCII case. */
+function equalsLowercase(value: string, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = value.charCodeAt(at + i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Whether `c` is optional whitespace (RFC 9110 section 5.6.3): SP or HTAB. */
 function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;

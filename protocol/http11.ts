@@ -13,6 +13,9 @@
  */
 
 import { DillError, type ErrorCode } from "./errors.ts";
+import { HeaderFields, ParsedHead, ParsedRequestHead, ParsedResponseHead } from "./http_head.ts";
+
+export { type HeaderLookup, headerLookup } from "./http_head.ts";
 
 /** Limits that bound how much a peer can make an {@link HttpHeadReader} buffer. */
 export interface HttpLimits {
@@ -22,9 +25,10 @@ export interface HttpLimits {
    */
   maxHeadBytes?: number;
   /**
-   * Most header field lines in a head. Default 64. Keep it small: building the `Headers`
-   * object costs time that grows with the square of the number of distinct names (each
-   * `Headers.append` looks the name up among those already there).
+   * Most header field lines in a head. Default 64. Keep it small: each lookup the
+   * handshake makes scans the fields, and building the head's `Headers` object (when it is
+   * first read) costs time that grows with the square of the number of distinct names
+   * (each `Headers.append` looks the name up among those already there).
    */
   maxHeaders?: number;
 }
@@ -89,6 +93,57 @@ export class HttpError extends DillError {
     this.name = "HttpError";
     this.status = status;
   }
+}
+
+/** A head's `Headers`, kept as the head's text until asked for. */
+class HeadersFromText {
+  readonly #kind: "request" | "response";
+  #raw: string | null;
+  #headers: Headers | null = null;
+
+  constructor(kind: "request" | "response", raw: string) {
+    this.#kind = kind;
+    this.#raw = raw;
+  }
+
+  get headers(): Headers {
+    if (this.#headers === null) {
+      // The text was read once within the limits: read again without any, it is the same.
+      const raw = this.#raw!;
+      const reader = new HttpHeadReader(this.#kind, {
+        maxHeadBytes: raw.length,
+        maxHeaders: Number.MAX_SAFE_INTEGER,
+      });
+      this.#headers = reader.feed(Uint8Array.from(raw, (c) => c.charCodeAt(0)))!.head.headers;
+      this.#raw = null;
+    }
+    return this.#headers;
+  }
+}
+
+/**
+ * A head's `Headers` for later: for a head from {@link HttpHeadReader} whose `headers`
+ * were not read yet, an object that keeps only the head's text (one string) and builds
+ * the same `Headers` when asked; for any other head, its `headers`. For a connection that
+ * reports the headers it was opened with but whose application may never read them.
+ *
+ * @example
+ * ```ts
+ * import { deferHeaders, HttpHeadReader } from "./http11.ts";
+ *
+ * const done = new HttpHeadReader("request").feed(
+ *   new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+ * )!;
+ * const later = deferHeaders(done.head);
+ * console.log(later.headers.get("host")); // a
+ * ```
+ */
+export function deferHeaders(
+  head: HttpRequestHead | HttpResponseHead,
+): { readonly headers: Headers } {
+  const raw = ParsedHead.raw(head);
+  if (raw === null) return { headers: head.headers };
+  return new HeadersFromText("method" in head ? "request" : "response", raw);
 }
 
 /** Default for {@link HttpLimits.maxHeadBytes}. */
@@ -179,10 +234,26 @@ export class HttpHeadReader<K extends "request" | "response"> {
   #at: At;
   #consumed = 0;
   #headerCount = 0;
-  /** The element being read (method, target, version, reason, name or value). */
-  #text = "";
   /**
-   * In a header value: the length of `#text` up to its last byte that is not SP or HTAB.
+   * The element being read (method, target, version, reason, name or value) is kept as
+   * positions, not built a byte at a time: its first `#len` bytes are `#carry` (from
+   * earlier chunks) and those of the current chunk from index `#from` on. It becomes a
+   * string once, when it ends.
+   */
+  #len = 0;
+  #carry = "";
+  #from = 0;
+  /**
+   * The chunk being fed as a string (one character per byte, up to where the head's
+   * budget ends: no byte past it can belong to the head), and the index of the byte
+   * being stepped. Elements are sliced out of it.
+   */
+  #chunkText = "";
+  #i = 0;
+  /** The head's text from earlier chunks. */
+  #rawBefore = "";
+  /**
+   * In a header value: its length up to its last byte that is not SP or HTAB.
    * Tracking it per byte trims trailing whitespace in constant time; a trimming regex
    * such as `/[ \t]+$/` backtracks and is quadratic on "a" + many spaces + "b".
    */
@@ -193,7 +264,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
   #status = 0;
   #reason = "";
   #name = "";
-  #headers = new Headers();
+  #fields = new HeaderFields();
   #failure: HttpError | undefined;
 
   /**
@@ -241,17 +312,30 @@ export class HttpHeadReader<K extends "request" | "response"> {
     if (this.#at === At.Done) {
       throw new DillError("EINVAL", "HttpHeadReader.feed: the head is already complete");
     }
+    // Bytes of this chunk the head's budget leaves room for.
+    const limit = Math.min(chunk.length, this.#maxHeadBytes - this.#consumed);
+    this.#chunkText = latin1(chunk, 0, limit);
+    this.#from = 0;
     try {
-      for (let i = 0; i < chunk.length; i++) {
-        this.#consumed++;
+      for (let i = 0; i < limit; i++) {
+        this.#i = i;
         if (this.#step(chunk[i])) {
-          return { head: this.#head(), rest: chunk.slice(i + 1) };
+          this.#consumed += i + 1;
+          const raw = this.#rawBefore + this.#chunkText.slice(0, i + 1);
+          this.#chunkText = this.#rawBefore = "";
+          return { head: this.#head(raw), rest: chunk.slice(i + 1) };
         }
-        // The head is incomplete and has used its whole budget: no further byte can make
-        // it valid, so fail now instead of waiting for the peer.
-        if (this.#consumed >= this.#maxHeadBytes) throw this.#tooLarge();
       }
+      this.#consumed += limit;
+      // The head is incomplete and has used its whole budget: no further byte can make
+      // it valid, so fail now instead of waiting for the peer.
+      if (this.#consumed >= this.#maxHeadBytes) throw this.#tooLarge();
+      // An element that goes on in the next chunk keeps what it has of this one.
+      if (this.#len > 0) this.#carry += this.#chunkText.slice(this.#from);
+      this.#rawBefore += this.#chunkText;
+      this.#chunkText = "";
     } catch (e) {
+      this.#chunkText = "";
       this.#failure = e instanceof HttpError
         ? e
         : new HttpError("EPROTO", 400, "malformed HTTP head", { cause: e });
@@ -261,20 +345,10 @@ export class HttpHeadReader<K extends "request" | "response"> {
   }
 
   /** The parsed head; only meaningful once the state is `Done`. */
-  #head(): K extends "request" ? HttpRequestHead : HttpResponseHead {
+  #head(raw: string): K extends "request" ? HttpRequestHead : HttpResponseHead {
     const head: HttpRequestHead | HttpResponseHead = this.#kind === "request"
-      ? {
-        method: this.#method,
-        target: this.#target,
-        version: this.#version,
-        headers: this.#headers,
-      }
-      : {
-        version: this.#version,
-        status: this.#status,
-        reason: this.#reason,
-        headers: this.#headers,
-      };
+      ? new ParsedRequestHead(this.#method, this.#target, this.#version, this.#fields, raw)
+      : new ParsedResponseHead(this.#version, this.#status, this.#reason, this.#fields, raw);
     return head as K extends "request" ? HttpRequestHead : HttpResponseHead;
   }
 
@@ -302,8 +376,8 @@ export class HttpHeadReader<K extends "request" | "response"> {
   #step(b: number): boolean {
     switch (this.#at) {
       case At.Method:
-        if (TCHAR[b] === 1) this.#text += String.fromCharCode(b);
-        else if (b === SP && this.#text !== "") {
+        if (TCHAR[b] === 1) this.#grow();
+        else if (b === SP && this.#len > 0) {
           this.#method = this.#take();
           this.#at = At.Target;
         } else throw bad(`invalid ${describe(b)} in the request method`);
@@ -311,8 +385,8 @@ export class HttpHeadReader<K extends "request" | "response"> {
       case At.Target:
         // Request targets are ASCII without spaces (RFC 9112 section 3.2); anything else,
         // including raw UTF-8, is rejected rather than guessed at.
-        if (b > SP && b < 0x7f) this.#text += String.fromCharCode(b);
-        else if (b === SP && this.#text !== "") {
+        if (b > SP && b < 0x7f) this.#grow();
+        else if (b === SP && this.#len > 0) {
           this.#target = this.#take();
           this.#at = At.Version;
         } else throw bad(`invalid ${describe(b)} in the request target`);
@@ -321,12 +395,12 @@ export class HttpHeadReader<K extends "request" | "response"> {
         this.#stepVersion(b);
         return false;
       case At.StatusCode:
-        if (b >= 0x30 && b <= 0x39 && this.#text.length < 3) {
-          this.#text += String.fromCharCode(b);
-          if (this.#text.length === 1 && (b < 0x31 || b > 0x35)) {
+        if (b >= 0x30 && b <= 0x39 && this.#len < 3) {
+          this.#grow();
+          if (this.#len === 1 && (b < 0x31 || b > 0x35)) {
             throw bad(`status code must be in 100-599`);
           }
-        } else if ((b === SP || b === CR) && this.#text.length === 3) {
+        } else if ((b === SP || b === CR) && this.#len === 3) {
           this.#status = Number(this.#take());
           // A missing reason phrase (and its SP) is tolerated: clients ignore it anyway.
           this.#at = b === SP ? At.Reason : At.StartLineLf;
@@ -336,7 +410,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
         if (b === CR) {
           this.#reason = this.#take();
           this.#at = At.StartLineLf;
-        } else if (isFieldByte(b)) this.#text += String.fromCharCode(b);
+        } else if (isFieldByte(b)) this.#grow();
         else throw bad(`invalid ${describe(b)} in the reason phrase`);
         return false;
       case At.StartLineLf:
@@ -349,7 +423,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
           if (++this.#headerCount > this.#maxHeaders) {
             throw new HttpError("EMSGSIZE", 431, `more than ${this.#maxHeaders} header fields`);
           }
-          this.#text = String.fromCharCode(b);
+          this.#grow();
           this.#at = At.Name;
         } else if (b === SP || b === HT) {
           throw bad("header line starts with whitespace (obsolete line folding is not allowed)");
@@ -358,22 +432,22 @@ export class HttpHeadReader<K extends "request" | "response"> {
         else throw bad(`invalid ${describe(b)} at the start of a header line`);
         return false;
       case At.Name:
-        if (TCHAR[b] === 1) this.#text += String.fromCharCode(b);
+        if (TCHAR[b] === 1) this.#grow();
         else if (b === COLON) {
           this.#name = this.#take();
           this.#at = At.Value;
         } else if (b === SP || b === HT) {
-          throw bad(`whitespace between header name "${this.#text}" and its colon`);
-        } else if (b === CR || b === LF) throw bad(`header line "${this.#text}" has no colon`);
-        else throw bad(`invalid ${describe(b)} in header name "${this.#text}"`);
+          throw bad(`whitespace between header name "${this.#take()}" and its colon`);
+        } else if (b === CR || b === LF) throw bad(`header line "${this.#take()}" has no colon`);
+        else throw bad(`invalid ${describe(b)} in header name "${this.#take()}"`);
         return false;
       case At.Value:
         if (b === CR) this.#at = At.ValueLf;
-        else if ((b === SP || b === HT) && this.#text === "") {
+        else if ((b === SP || b === HT) && this.#len === 0) {
           // Leading optional whitespace is not part of the value.
         } else if (isFieldByte(b)) {
-          this.#text += String.fromCharCode(b);
-          if (b !== SP && b !== HT) this.#valueEnd = this.#text.length;
+          this.#grow();
+          if (b !== SP && b !== HT) this.#valueEnd = this.#len;
         } else if (b === LF) throw bad("bare LF line ending (CRLF required)");
         else throw bad(`invalid ${describe(b)} in the value of header "${this.#name}"`);
         return false;
@@ -392,7 +466,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
   }
 
   #stepVersion(b: number): void {
-    const i = this.#text.length;
+    const i = this.#len;
     if (i === VERSION_TEMPLATE.length) {
       // A request line ends after the version; a status line continues with the code.
       const end = this.#kind === "request" ? CR : SP;
@@ -404,16 +478,25 @@ export class HttpHeadReader<K extends "request" | "response"> {
     const want = VERSION_TEMPLATE[i];
     const ok = want === "d" ? b >= 0x30 && b <= 0x39 : b === want.charCodeAt(0);
     if (!ok) throw bad(`malformed HTTP version (expected HTTP/1.x)`);
-    this.#text += String.fromCharCode(b);
+    this.#grow();
     // The major digit is enough to know this is not HTTP/1.x.
     if (i === 5 && b !== 0x31) {
-      throw new HttpError("EPROTO", 505, `unsupported HTTP version ${this.#text}.x`);
+      this.#i++; // the digit is part of the version quoted
+      throw new HttpError("EPROTO", 505, `unsupported HTTP version ${this.#take()}.x`);
     }
   }
 
+  /** The current byte belongs to the element being read. */
+  #grow(): void {
+    if (this.#len++ === 0) this.#from = this.#i;
+  }
+
+  /** Ends the element being read (before the current byte) and returns it. */
   #take(): string {
-    const text = this.#text;
-    this.#text = "";
+    if (this.#len === 0) return "";
+    const text = this.#carry + this.#chunkText.slice(this.#from, this.#i);
+    this.#len = 0;
+    this.#carry = "";
     return text;
   }
 
@@ -421,12 +504,37 @@ export class HttpHeadReader<K extends "request" | "response"> {
     // Trailing optional whitespace is not part of the value either.
     const value = this.#take().slice(0, this.#valueEnd);
     this.#valueEnd = 0;
-    try {
-      this.#headers.append(this.#name, value);
-    } catch (e) {
-      throw bad(`header "${this.#name}" rejected: ${(e as Error).message}`);
-    }
+    this.#fields.add(this.#name, value);
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The bytes of a head already checked to be printable ASCII: one per character, without
+ * a `TextEncoder` call (a native call per handshake).
+ */
+function asciiBytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+const ASCII = new TextDecoder();
+
+/** The bytes `from` to `to` of `bytes` as a string, one character per byte. */
+function latin1(bytes: Uint8Array, from: number, to: number): string {
+  // ASCII (every head in practice) reads the same in UTF-8, which the decoder does fastest.
+  let ascii = true;
+  for (let i = from; i < to && ascii; i++) ascii = bytes[i] < 0x80;
+  if (ascii) return ASCII.decode(bytes.subarray(from, to));
+  let out = "";
+  // In slices: a spread or apply of too many arguments would overflow the stack.
+  for (let at = from; at < to; at += 4096) {
+    const part = bytes.subarray(at, Math.min(to, at + 4096));
+    out += String.fromCharCode.apply(null, part as unknown as number[]);
+  }
+  return out;
 }
 
 function bad(message: string): HttpError {
@@ -539,8 +647,7 @@ export function writeHttpResponse(
   if (!isPrintableAscii(reason, true)) {
     throw new DillError("EINVAL", `${where}: reason phrase must be printable ASCII`);
   }
-  const encoder = new TextEncoder();
-  const bodyBytes = body === undefined ? new Uint8Array(0) : encoder.encode(body);
+  const bodyBytes = body === undefined ? EMPTY : new TextEncoder().encode(body);
   const lines = [...headers];
   if (body !== undefined) {
     const given = headers.filter(([name]) => name.toLowerCase() === "content-length");
@@ -549,7 +656,7 @@ export function writeHttpResponse(
       throw new DillError("EINVAL", `${where}: Content-Length does not match the body`);
     }
   }
-  const head = encoder.encode(`HTTP/1.1 ${status} ${reason}\r\n${headerLines(lines, where)}`);
+  const head = asciiBytes(`HTTP/1.1 ${status} ${reason}\r\n${headerLines(lines, where)}`);
   if (bodyBytes.length === 0) return head;
   const bytes = new Uint8Array(head.length + bodyBytes.length);
   bytes.set(head);
@@ -586,9 +693,7 @@ export function writeHttpRequest(
   if (target === "" || !isPrintableAscii(target, false)) {
     throw new DillError("EINVAL", `${where}: target must be visible ASCII without spaces`);
   }
-  return new TextEncoder().encode(
-    `${method} ${target} HTTP/1.1\r\n${headerLines(headers, where)}`,
-  );
+  return asciiBytes(`${method} ${target} HTTP/1.1\r\n${headerLines(headers, where)}`);
 }
 
 /**

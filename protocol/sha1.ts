@@ -101,17 +101,25 @@ function byteAt(text: string, at: number): number {
 
 const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/** The digest's bytes and the base64 character codes, reused like {@link W}. */
+const DIGEST = new Uint8Array(21); // 20 bytes, and a zero that pads the last group
+const DIGEST_VIEW = new DataView(DIGEST.buffer);
+const CHARS: number[] = new Array(28).fill(0);
+
 /** Base64 of five big-endian 32-bit words (20 bytes: 27 characters and one `=`). */
-function base64Words(...words: number[]): string {
-  const bytes: number[] = [];
-  for (const w of words) {
-    bytes.push((w >>> 24) & 0xff, (w >>> 16) & 0xff, (w >>> 8) & 0xff, w & 0xff);
+function base64Words(h0: number, h1: number, h2: number, h3: number, h4: number): string {
+  DIGEST_VIEW.setInt32(0, h0);
+  DIGEST_VIEW.setInt32(4, h1);
+  DIGEST_VIEW.setInt32(8, h2);
+  DIGEST_VIEW.setInt32(12, h3);
+  DIGEST_VIEW.setInt32(16, h4);
+  for (let i = 0, o = 0; i < 21; i += 3, o += 4) {
+    const n = (DIGEST[i] << 16) | (DIGEST[i + 1] << 8) | DIGEST[i + 2];
+    CHARS[o] = BASE64.charCodeAt(n >>> 18);
+    CHARS[o + 1] = BASE64.charCodeAt((n >>> 12) & 63);
+    CHARS[o + 2] = BASE64.charCodeAt((n >>> 6) & 63);
+    CHARS[o + 3] = BASE64.charCodeAt(n & 63);
   }
-  let out = "";
-  for (let i = 0; i < 18; i += 3) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += BASE64[n >>> 18] + BASE64[(n >>> 12) & 63] + BASE64[(n >>> 6) & 63] + BASE64[n & 63];
-  }
-  const n = (bytes[18] << 16) | (bytes[19] << 8);
-  return out + BASE64[n >>> 18] + BASE64[(n >>> 12) & 63] + BASE64[(n >>> 6) & 63] + "=";
+  CHARS[27] = 0x3d; // "=": 20 bytes leave one byte short of a last group
+  return String.fromCharCode.apply(null, CHARS);
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
+import { listHasToken, tokenList } from "../protocol/header_values.ts";
 import { DillError } from "../protocol/errors.ts";
-import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../protocol/http11.ts";
+import {
+  HttpHeadReader,
+  type HttpRequestHead,
+  type HttpResponseHead,
+  writeHttpResponse,
+} from "../protocol/http11.ts";
 import {
   type AcceptedUpgrade,
   acceptUpgrade,
@@ -729,4 +735,52 @@ Deno.test("handshake: client and server complete the handshake through the reade
   });
   // A different key does not match.
   eproto(() => checkUpgradeResponse(answerRead.head, wsRequestKey(), ["v2.chat"]), /match/);
+});
+
+Deno.test("header values: listHasToken agrees with tokenList lowercased and searched", () => {
+  const values = [
+    null,
+    "",
+    ",",
+    "websocket",
+    "WebSocket",
+    " \twebsocket\t ",
+    "keep-alive, Upgrade",
+    "keep-alive,upgrade,",
+    ",,UPGRADE,,",
+    "web socket",
+    "websocket2",
+    "websocket\xa0", // obs-text is not whitespace
+    "\xa0websocket",
+    "upgrade;q=1",
+    "x, web, socket",
+  ];
+  for (const value of values) {
+    for (const token of ["websocket", "upgrade"]) {
+      const expected = tokenList(value).map((t) => t.toLowerCase()).includes(token);
+      assert.equal(listHasToken(value, token), expected, `${JSON.stringify(value)} ${token}`);
+    }
+  }
+  assert.equal(listHasToken("keep-alive, Upgrade", "upgrade"), true);
+  assert.equal(listHasToken("websocket\xa0", "websocket"), false);
+});
+
+Deno.test("handshake: the plain 101 answer is byte for byte what writeHttpResponse writes", () => {
+  for (let i = 0; i < 20; i++) {
+    const key = wsRequestKey();
+    const headers = new Headers({
+      host: "h",
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": key,
+      "sec-websocket-version": "13",
+    });
+    const up = acceptUpgrade({ method: "GET", target: "/", version: "HTTP/1.1", headers });
+    const expected = writeHttpResponse(101, "Switching Protocols", [
+      ["Upgrade", "websocket"],
+      ["Connection", "Upgrade"],
+      ["Sec-WebSocket-Accept", wsResponseKey(key)],
+    ]);
+    assert.deepEqual(up.response, expected);
+  }
 });

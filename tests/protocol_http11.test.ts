@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { DillError } from "../protocol/errors.ts";
 import {
+  deferHeaders,
+  headerLookup,
   HttpError,
   HttpHeadReader,
   type HttpLimits,
@@ -530,4 +532,68 @@ Deno.test("http11: HttpError carries code, status and a readable message", () =>
   assert.equal(e.code, "EPROTO");
   assert.equal(e.status, 400);
   assert.equal(e.message, "EPROTO: bad");
+});
+
+Deno.test("http11: lookups in a parsed head agree with its Headers, which are built on first read", () => {
+  const text = "GET / HTTP/1.1\r\nHost: a.example\r\nX-Dup: 1\r\nUpgrade: websocket\r\n" +
+    "x-dup: 2 \r\nX-DUP:3\r\nEmpty:\r\n\r\n";
+  const { head } = new HttpHeadReader("request").feed(new TextEncoder().encode(text))!;
+  const fields = headerLookup(head);
+  for (const name of ["host", "X-Dup", "UPGRADE", "empty", "missing"]) {
+    const viaFields = fields.get(name);
+    assert.deepEqual(viaFields, head.headers.get(name), name);
+    assert.deepEqual(fields.has(name), head.headers.has(name), name);
+  }
+  assert.deepEqual(fields.get("x-dup"), "1, 2, 3");
+  assert.deepEqual([...head.headers], [
+    ["empty", ""],
+    ["host", "a.example"],
+    ["upgrade", "websocket"],
+    ["x-dup", "1, 2, 3"],
+  ]);
+  // Once built (or replaced), the Headers object is the one looked up in.
+  head.headers = new Headers({ host: "b.example" });
+  assert.deepEqual(headerLookup(head).get("host"), "b.example");
+});
+
+Deno.test("http11: every split of a head into chunks reads the same head", () => {
+  const text = "GET /chat?x=1 HTTP/1.1\r\nHost: a.example\r\nX-Obs: v\x80\xff w \r\n" +
+    "Empty:  \r\nX-Long: " + "y".repeat(300) + "\r\n\r\nREST";
+  const input = bytes(text);
+  const whole = new HttpHeadReader("request").feed(input)!;
+  const expected = JSON.stringify({ ...whole.head, headers: [...whole.head.headers] });
+  assert.deepEqual([...whole.head.headers].find(([n]) => n === "x-obs"), ["x-obs", "v\x80\xff w"]);
+  const splits = [...Array(input.length + 1).keys()].map((cut) => [cut]);
+  splits.push([...Array(input.length).keys()].slice(1)); // one byte at a time
+  for (const cuts of splits) {
+    const reader = new HttpHeadReader("request");
+    let done = null;
+    let rest = "";
+    let last = 0;
+    for (const cut of [...cuts, input.length]) {
+      const chunk = input.subarray(last, cut);
+      if (done) rest += String.fromCharCode(...chunk);
+      else if ((done = reader.feed(chunk))) rest = String.fromCharCode(...done.rest);
+      last = cut;
+    }
+    assert.ok(done, `cuts ${cuts}`);
+    assert.equal(JSON.stringify({ ...done.head, headers: [...done.head.headers] }), expected);
+    assert.equal(rest, "REST");
+  }
+});
+
+Deno.test("http11: deferHeaders keeps the head's text and builds the same Headers later", () => {
+  const text =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-A: 1\r\nx-a: \xe9\r\n\r\n";
+  const { head } = new HttpHeadReader("response").feed(bytes(text))!;
+  const later = deferHeaders(head);
+  assert.deepEqual([...later.headers], [...head.headers]);
+  assert.equal(later.headers.get("x-a"), "1, \xe9");
+  assert.equal(later.headers, later.headers, "built once");
+  // A head whose Headers were replaced: those are what is deferred.
+  const replaced = new Headers({ a: "b" });
+  head.headers = replaced;
+  assert.equal(deferHeaders(head).headers, replaced);
+  const own = { version: "HTTP/1.1", status: 101, reason: "", headers: new Headers() };
+  assert.equal(deferHeaders(own).headers, own.headers);
 });

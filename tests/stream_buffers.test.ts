@@ -66,8 +66,29 @@ Deno.test("write queue: a batch that outgrows a small buffer stays one write, in
   assert.ok(q.empty);
 });
 
-Deno.test("read ahead: a consumed read buffer serves the next read", () => {
+/** A ReadAhead past its smallest read size, where reads can be handed over without a copy. */
+function grownReadAhead(): ReadAhead {
   const inbound = new ReadAhead();
+  const first = inbound.readBuffer();
+  inbound.chunkOf(first, first.length); // a full read doubles the read size
+  return inbound;
+}
+
+Deno.test("read ahead: an idle connection waits on a small read buffer that nothing else pins", () => {
+  const inbound = new ReadAhead();
+  const buf = inbound.readBuffer();
+  assert.ok(buf.length <= 256, `first read buffer is ${buf.length} bytes`);
+  // An upgrade request fits; its bytes are copied out, so the chunk (which the handshake
+  // may keep) does not hold the read buffer, and the buffer serves the next read.
+  buf.fill(7, 0, 200);
+  const chunk = inbound.chunkOf(buf, 200);
+  assert.notEqual(chunk.buffer, buf.buffer);
+  assert.deepEqual([...chunk], new Array(200).fill(7));
+  assert.equal(inbound.readBuffer(), buf);
+});
+
+Deno.test("read ahead: a consumed read buffer serves the next read", () => {
+  const inbound = grownReadAhead();
   const buf = inbound.readBuffer();
   // Half-full reads: handed over without a copy, and the read size stays as it is.
   const chunk = inbound.chunkOf(buf, buf.length / 2);
@@ -81,7 +102,7 @@ Deno.test("read ahead: a consumed read buffer serves the next read", () => {
 });
 
 Deno.test("read ahead: partial views and buffers of another size are not reused", () => {
-  const inbound = new ReadAhead();
+  const inbound = grownReadAhead();
   const buf = inbound.readBuffer();
   inbound.chunkOf(buf, buf.length / 2);
   const other = new Uint8Array(buf.length);

@@ -49,6 +49,9 @@ import {
   type Transport,
   upgradeRequest,
 } from "./helpers/raw_peer.ts";
+import { pipePair } from "../actors/pipe.ts";
+import { streamHandle } from "../actors/sockets.ts";
+import type { Transport as StreamTransport } from "../actors/transport.ts";
 
 const MODES = ["nohttp", "http"] as const;
 type Mode = typeof MODES[number];
@@ -964,4 +967,35 @@ Deno.test("ws api: no _mem variants: the module exports none (README, Difference
   const api = await import("../mod.ts");
   assert.deepEqual(Object.keys(api).filter((name) => /_?mem$/i.test(name)), []);
   assert.equal(typeof api.wsAttachServer, "function"); // the call to use instead
+});
+
+Deno.test("ws server: once the client's close frame arrived no read is left pending to fail at close", async () => {
+  const [a, b] = pipePair();
+  let pending = 0;
+  let pendingAtClose = -1;
+  const counted: StreamTransport = {
+    read: (buf) => {
+      pending++;
+      return a.read(buf).finally(() => pending--);
+    },
+    write: (buf) => a.write(buf),
+    closeWrite: () => a.closeWrite(),
+    close: () => {
+      pendingAtClose = pending;
+      a.close();
+    },
+  };
+  const [{ handle: s }, { handle: c }] = await Promise.all([
+    wsAttachServer(streamHandle(counted, "pipe"), WS_NOHTTP, T()),
+    wsAttachClient(streamHandle(b, "pipe"), WS_NOHTTP, "", "", T()),
+  ]);
+  await msend(c, bytes("hi"), T());
+  assert.deepEqual(await mrecv(s, T()), bytes("hi"));
+  assert.ok(pending > 0, "the server reads while the connection is open");
+  await wsDone(c, 1000, "bye", T());
+  await assert.rejects(mrecv(s, T()), (e: { code?: string }) => e.code === "EPIPE");
+  assert.deepEqual(wsStatus(s), { status: 1000, reason: "bye" });
+  hclose(s);
+  assert.equal(pendingAtClose, 0, "a read was still pending when the server closed");
+  hclose(c);
 });
