@@ -20,6 +20,7 @@ import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import { halfClose } from "./sockets.ts";
 import { ByteStream, checkStreamOptions, type StreamMsg, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
+import { TlsConnTransport } from "./tls_conn_transport.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
 
 /** Credentials of a TLS server. Give each of certificate and key as PEM text or as a file. */
@@ -156,7 +157,8 @@ export function nativeTlsHandle(
   session: TlsSession,
   options?: TlsOptions,
 ): Handle {
-  const top = new ByteStream("tls", conn, options);
+  const transport = new TlsConnTransport(conn, options?.readHighWater ?? DEFAULT_HIGH_WATER);
+  const top = new ByteStream("tls", transport, options);
   nativeSessions.set(top, session);
   return openHandle(top, "tls");
 }
