@@ -17,6 +17,8 @@ import {
   type Handle,
   hclose,
   isDillError,
+  mrecv,
+  msend,
   now,
   tcpAccept,
   tcpClose,
@@ -31,7 +33,9 @@ import {
   tlsListen,
   type TlsOptions,
   WS_BINARY,
+  wsAttachClient,
   wsAttachServer,
+  wsDetach,
   type WsMessage,
   wsRecv,
   wsSend,
@@ -260,6 +264,37 @@ Deno.test("tls listen: Python websockets client talks to tlsListen → wsAttachS
     await py.dispose();
     hclose(ls);
   }
+});
+
+Deno.test("tls listen: our wss client, then wsDetach back to the native TLS bytestream", async () => {
+  await withListener(async (ls) => {
+    const { s: tlsS, c: tlsC } = await tlsPair(ls);
+    let server: Handle = tlsS, client: Handle = tlsC;
+    try {
+      const [accepted, attached] = await Promise.all([
+        wsAttachServer(tlsS, WS_BINARY, soon()),
+        wsAttachClient(tlsC, WS_BINARY, "/layers", "localhost", soon()),
+      ]);
+      server = accepted.handle;
+      client = attached.handle;
+      for (let i = 0; i < 12; i++) {
+        const payload = pattern(1 + i * 90_000, i);
+        await msend(client, payload, soon());
+        assert.deepEqual(await mrecv(server, soon()), payload);
+      }
+      // Down one layer: the TLS bytestreams again, bytes right behind the close frames kept.
+      [server, client] = await Promise.all([
+        wsDetach(server, 1000, "", soon()),
+        wsDetach(client, 1000, "", soon()),
+      ]);
+      await bsend(client, enc.encode("tls again"), soon());
+      assert.equal(dec.decode(await brecv(server, new Uint8Array(9), soon())), "tls again");
+      await rejectsWith(tlsDetach(server, soon()), "ENOTSUP");
+    } finally {
+      closeQuietly(server);
+      closeQuietly(client);
+    }
+  });
 });
 
 // ---- the attach path's guarantees ------------------------------------------------------------
