@@ -74,4 +74,11 @@ export {
   type TlsOptions,
   type TlsServerConfig,
 } from "./actors/tls.ts";
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_HANDSHAKES,
+  tlsAccept,
+  tlsListen,
+  type TlsListenOptions,
+} from "./actors/tls_listen.ts";
 export { type ByteStreams, byteStreams, type ByteStreamsOptions } from "./actors/byte_streams.ts";

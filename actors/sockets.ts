@@ -52,6 +52,10 @@ export function acceptConn(listener: Handle, op: string, deadline: Deadline): Pr
   try {
     checkDeadline(op, deadline);
     const layer = layerOf<ListenerActor>(listener, op, "listener");
+    if (!(layer instanceof ListenerActor)) {
+      // A tlsListen listener hands out finished TLS connections, through tlsAccept only.
+      throw new DillError("ENOTSUP", `${op}: ${listener} is a TLS listener; use tlsAccept`);
+    }
     return call<Deno.Conn, ListenerMsg>(layer, op, deadline, (req) => ({ kind: "accept", req }));
   } catch (e) {
     return Promise.reject(e);

@@ -20,6 +20,7 @@ import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import { halfClose } from "./sockets.ts";
 import { ByteStream, checkStreamOptions, type StreamMsg, type StreamOptions } from "./stream.ts";
 import type { Deadline } from "./time.ts";
+import { TlsConnTransport } from "./tls_conn_transport.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
 
 /** Credentials of a TLS server. Give each of certificate and key as PEM text or as a file. */
@@ -56,6 +57,9 @@ export type TlsInfo = TlsSession;
 
 /** The TLS actor beneath each TLS bytestream, for detach and info. */
 const tlsBeneath = new WeakMap<ByteStream, TlsActor>();
+
+/** TLS bytestreams on Deno's own TLS (from `tlsAccept`): what their handshake settled. */
+const nativeSessions = new WeakMap<ByteStream, TlsSession>();
 
 const DEFAULT_HIGH_WATER = 256 * 1024;
 
@@ -94,14 +98,69 @@ export async function tlsAttachServer(
 ): Promise<Handle> {
   const op = "tlsAttachServer";
   checkDeadline(op, deadline);
+  const { cert, key, alpn } = await serverCredentials(op, config);
+  return await attach(op, s, { side: "server", cert, key, alpn }, deadline, options);
+}
+
+/** A server's certificate chain, key and ALPN list, read and checked. */
+export interface ServerCredentials {
+  /** The certificate chain, PEM text. */
+  readonly cert: string;
+  /** The private key of the leaf, PEM text. */
+  readonly key: string;
+  /** ALPN protocols offered, most preferred first (possibly none). */
+  readonly alpn: string[];
+}
+
+/**
+ * Reads (from files if so configured) and checks a {@link TlsServerConfig}: `EINVAL`
+ * for missing, unreadable or mismatched credentials and a bad ALPN list.
+ *
+ * @example
+ * ```ts
+ * import { serverCredentials } from "./tls.ts";
+ *
+ * await serverCredentials("tlsListen", { cert: "nope", key: "nope" })
+ *   .catch((e) => console.log(e.code)); // EINVAL
+ * ```
+ */
+export async function serverCredentials(
+  op: string,
+  config: TlsServerConfig,
+): Promise<ServerCredentials> {
   if (!config || typeof config !== "object") {
     throw new DillError("EINVAL", `${op}: config must be { cert, key } or { certFile, keyFile }`);
   }
   const cert = await pemOf(op, "cert", config.cert, config.certFile, "CERTIFICATE");
   const key = await pemOf(op, "key", config.key, config.keyFile, "PRIVATE KEY");
   checkCredentials(op, cert, key);
-  const alpn = alpnOf(op, config.alpn);
-  return await attach(op, s, { side: "server", cert, key, alpn }, deadline, options);
+  return { cert, key, alpn: alpnOf(op, config.alpn) };
+}
+
+/**
+ * Wraps a `Deno.TlsConn` whose handshake completed in a TLS bytestream handle (label
+ * `"tls"`): `tlsDone`, `tlsInfo` and the clean close work on it as on an attached
+ * TLS, `tlsDetach` fails with `ENOTSUP`.
+ *
+ * @example
+ * ```ts
+ * import { nativeTlsHandle } from "./tls.ts";
+ * import type { Handle } from "./handle.ts";
+ *
+ * function wrap(conn: Deno.TlsConn): Handle {
+ *   return nativeTlsHandle(conn, { version: null, alpnProtocol: null });
+ * }
+ * ```
+ */
+export function nativeTlsHandle(
+  conn: Deno.TlsConn,
+  session: TlsSession,
+  options?: TlsOptions,
+): Handle {
+  const transport = new TlsConnTransport(conn, options?.readHighWater ?? DEFAULT_HIGH_WATER);
+  const top = new ByteStream("tls", transport, options);
+  nativeSessions.set(top, session);
+  return openHandle(top, "tls");
 }
 
 /**
@@ -167,7 +226,15 @@ export async function tlsAttachClient(
 export async function tlsDetach(s: Handle, deadline: Deadline): Promise<Handle> {
   const op = "tlsDetach";
   checkDeadline(op, deadline);
-  const tlsActor = tlsBeneath.get(layerOf<ByteStream>(s, op, "bytestream"));
+  const stream = layerOf<ByteStream>(s, op, "bytestream");
+  if (nativeSessions.has(stream)) {
+    throw new DillError(
+      "ENOTSUP",
+      `${op}: ${s} runs on Deno's own TLS (tlsAccept), which cannot hand back the TCP ` +
+        "socket beneath; for a detachable TLS, accept with tcpAccept and attach tlsAttachServer",
+    );
+  }
+  const tlsActor = tlsBeneath.get(stream);
   if (!tlsActor) throw new DillError("ENOTSUP", `${op}: ${s} is not a TLS socket`);
   const top = takeLayer<ByteStream>(s, op, "bytestream");
   try {
@@ -209,7 +276,8 @@ export async function tlsDetach(s: Handle, deadline: Deadline): Promise<Handle> 
 export function tlsDone(s: Handle, deadline: Deadline): Promise<void> {
   try {
     checkDeadline("tlsDone", deadline);
-    if (!tlsBeneath.has(layerOf<ByteStream>(s, "tlsDone", "bytestream"))) {
+    const stream = layerOf<ByteStream>(s, "tlsDone", "bytestream");
+    if (!tlsBeneath.has(stream) && !nativeSessions.has(stream)) {
       throw new DillError("ENOTSUP", `tlsDone: ${s} is not a TLS socket`);
     }
     return halfClose(s, "tlsDone", deadline, ["tls"]);
@@ -234,7 +302,10 @@ export function tlsDone(s: Handle, deadline: Deadline): Promise<void> {
  * ```
  */
 export function tlsInfo(s: Handle): TlsInfo {
-  const tlsActor = tlsBeneath.get(layerOf<ByteStream>(s, "tlsInfo", "bytestream"));
+  const stream = layerOf<ByteStream>(s, "tlsInfo", "bytestream");
+  const native = nativeSessions.get(stream);
+  if (native) return { ...native };
+  const tlsActor = tlsBeneath.get(stream);
   if (!tlsActor?.session) throw new DillError("ENOTSUP", `tlsInfo: ${s} is not a TLS socket`);
   return { ...tlsActor.session };
 }

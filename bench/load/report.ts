@@ -12,7 +12,14 @@ import type { BenchConfig, ClientWorkload, Workload } from "./config.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Peers } from "./peers.ts";
 import type { ServerDef, ServerReport } from "./server_procs.ts";
-import { REFERENCE, referenceOf, REFLECTOR, REFLECTOR_TLS, reflectorOf } from "./server_procs.ts";
+import {
+  NATIVE_TLS,
+  REFERENCE,
+  referenceOf,
+  REFLECTOR,
+  REFLECTOR_TLS,
+  reflectorOf,
+} from "./server_procs.ts";
 import { type Figures, roundRatios, type Sample, summarize, type Summary } from "./stats.ts";
 
 /** Everything a run collected. */
@@ -156,6 +163,8 @@ const PEERS: readonly { ws: string; wss: string; label: string }[] = [
 /** Our server with a send buffer (`sendBuffer`), beside the default one. */
 const SEND_BUFFERED = "dill-sb";
 const SEND_BUFFERED_NOTE = "with sendBuffer 64 KiB";
+/** Our wss server on tlsListen (Deno's own TLS), beside the tcp → tls → ws one. */
+const NATIVE_TLS_NOTE = "tlsListen (native TLS)";
 
 /** The ratio row of one of our servers on one workload (none if it did not run). */
 function ratioRows(d: RunData, w: Workload, id: string, prefix: string): string[] {
@@ -202,6 +211,7 @@ function ratioTable(d: RunData): string[] {
     if (w.scheme === "ws" && w.kind !== "idle") {
       rows.push(...ratioRows(d, w, SEND_BUFFERED, `${SEND_BUFFERED_NOTE}: `));
     }
+    if (w.scheme === "wss") rows.push(...ratioRows(d, w, NATIVE_TLS, `${NATIVE_TLS_NOTE}: `));
   }
   for (const w of d.clientWorkloads) {
     const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE);

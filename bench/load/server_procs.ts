@@ -25,6 +25,9 @@ export const REFERENCE = "deno";
 /** The reference of the wss workloads: `Deno.serve` with the certificate and key. */
 export const TLS_REFERENCE = "deno-tls";
 
+/** Our wss server on tlsListen/tlsAccept (Deno's own TLS), beside the attach path. */
+export const NATIVE_TLS = "dill-tlsn";
+
 /** The reference server of a scheme. */
 export function referenceOf(scheme: "ws" | "wss"): string {
   return scheme === "wss" ? TLS_REFERENCE : REFERENCE;
@@ -78,6 +81,21 @@ export function serverDefs(peers: Peers): ServerDef[] {
       label: "dill-ws (ours): tcp → tls → ws",
       scheme: "wss",
       command: { cmd: DENO, args: [...DENO_TLS_RUN, "bench/servers/dill.ts", ...TLS_ARGS] },
+    },
+    {
+      id: NATIVE_TLS,
+      label: "dill-ws (ours): tlsListen (native TLS) → ws",
+      scheme: "wss",
+      command: {
+        cmd: DENO,
+        args: [
+          ...DENO_TLS_RUN,
+          "bench/servers/dill.ts",
+          "--tls-listen",
+          `${TLS_DIR}/cert.pem`,
+          `${TLS_DIR}/key.pem`,
+        ],
+      },
     },
     {
       id: TLS_REFERENCE,
