@@ -70,12 +70,21 @@ export type StreamMsg =
   | { readonly kind: "pause" }
   /** The consumer is done with a chunk it was given: its buffer may serve another read. */
   | { readonly kind: "recycle"; readonly chunk: Uint8Array }
+  /**
+   * The consumer wants the bytes of the stream from offset `at` (counted from its
+   * attach) on in `buf` (the rest of a large message, read in place): those not
+   * delivered yet go there, each chunk of them a view of `buf` in order (see
+   * {@link ReadAhead.setTarget}); those already on their way it copies in itself.
+   */
+  | { readonly kind: "readInto"; readonly buf: Uint8Array; readonly at: number }
   | { readonly kind: "resume" }
   | { readonly kind: "readDone"; readonly buf: Uint8Array; readonly n: number | null }
   | { readonly kind: "chunksRead"; readonly chunks: Uint8Array[] | null }
   | { readonly kind: "readFailed"; readonly error: unknown }
   | { readonly kind: "writeDone" }
   | { readonly kind: "flushNow" }
+  /** Reads on, after what the consumer answered to the chunk just delivered (a read target). */
+  | { readonly kind: "readOn" }
   | { readonly kind: "writeFailed"; readonly error: unknown }
   | { readonly kind: "closeWriteDone" }
   | { readonly kind: "turnEnded" };
@@ -122,6 +131,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   /** Set once a receive failed: later receives fail the same way. */
   #recvFailure: DillError | null = null;
   #consumer: StreamConsumer | null = null;
+  /** Bytes delivered to the consumer since it attached. */
+  #delivered = 0;
   #paused = false;
   #shutdownReq: Request<void> | null = null;
 
@@ -176,6 +187,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "detach":
         this.#consumer = null;
         this.#paused = false;
+        this.#inbound.clearTarget();
         for (const chunk of msg.leftover) this.#inbound.push(chunk);
         return this.#pumpRead();
       case "pause":
@@ -183,6 +195,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         return;
       case "recycle":
         return this.#inbound.recycle(msg.chunk);
+      case "readInto": {
+        const sent = this.#delivered - msg.at;
+        if (this.#consumer && sent < msg.buf.length) {
+          this.#inbound.setTarget(msg.buf.subarray(sent));
+        }
+        return;
+      }
       case "resume":
         this.#paused = false;
         return this.#pumpRead();
@@ -196,6 +215,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "flushNow":
         this.#flushScheduled = false;
         return this.#flush();
+      case "readOn":
+        return this.#pumpRead();
       case "writeDone":
         return this.#writeDone();
       case "writeFailed":
@@ -484,11 +505,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #attach(consumer: StreamConsumer): void {
     this.#consumer = consumer;
+    this.#delivered = 0;
     if (this.#recvWaiters.length > 0) {
       const failure = new DillError("ECANCELED", `${this.name}: a protocol was attached`);
       for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
     }
-    for (const chunk of this.#inbound.takeAll()) consumer.send({ kind: "data", chunk });
+    for (const chunk of this.#inbound.takeAll()) this.#deliver(chunk);
     if (this.#readFailure) consumer.send({ kind: "fail", error: this.#readFailure });
     else if (this.#eof) consumer.send({ kind: "eof" });
     else this.#pumpRead();
@@ -516,9 +538,25 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#reading = false;
     if (n === null) return this.#inputEnded(null);
     const chunk = this.#inbound.chunkOf(buf, n);
-    if (this.#consumer) this.#consumer.send({ kind: "data", chunk });
-    else this.#inbound.push(chunk);
-    this.#consumer ? this.#pumpRead() : this.#serveInbound();
+    if (!this.#consumer) {
+      this.#inbound.push(chunk);
+      return this.#serveInbound();
+    }
+    this.#deliver(chunk);
+    // The next read starts once the consumer's answers, queued behind this message, were
+    // handled: a read target it set takes that read.
+    this.send({ kind: "readOn" });
+  }
+
+  /** Hands a chunk to the consumer: into its read target first, while it has one. */
+  #deliver(chunk: Uint8Array): void {
+    for (;;) {
+      const part = this.#inbound.redirect(chunk);
+      this.#delivered += part.length;
+      this.#consumer!.send({ kind: "data", chunk: part });
+      if (part.length === chunk.length) return;
+      chunk = chunk.subarray(part.length);
+    }
   }
 
   /** A transport that hands its chunks over (see {@link Transport.readChunks}) read some. */
@@ -530,7 +568,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       ? [concatBytes(chunks)]
       : chunks;
     for (const chunk of joined) {
-      if (this.#consumer) this.#consumer.send({ kind: "data", chunk });
+      if (this.#consumer) this.#deliver(chunk);
       else this.#inbound.push(chunk);
     }
     this.#consumer ? this.#pumpRead() : this.#serveInbound();

@@ -96,6 +96,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   #deflate: PerMessageDeflate | null = null;
   readonly #inbox: Inbox;
   #paused = false;
+  /** Bytes the stream delivered so far (its offsets, for a read target). */
+  #inBytes = 0;
 
   readonly #closing: Closing<WsActor>;
   #detachReq: Request<ByteStream> | null = null;
@@ -179,6 +181,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   protected receive(msg: WsMsg): void {
     switch (msg.kind) {
       case "data":
+        this.#inBytes += msg.chunk.length;
         return this.#onData(msg.chunk);
       case "eof":
         return this.#onInputEnd(null);
@@ -359,6 +362,11 @@ export class WsActor extends SocketLayer<WsMsg> {
     }
     this.#sendPongs();
     this.#flowControl();
+    if (!this.#receiverDone) {
+      // The rest of a large message is read straight into its buffer (no copy).
+      const target = this.#receiver.readTarget();
+      if (target !== null) this.#lower.send({ kind: "readInto", buf: target, at: this.#inBytes });
+    }
   }
 
   /** Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached. */

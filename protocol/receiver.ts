@@ -74,9 +74,11 @@ type Step = ReceiverEvent | typeof NEED_MORE | typeof PROGRESSED;
  * Fed chunks become the receiver's: payloads are unmasked in place, and a message that
  * arrived as one frame inside one chunk is returned as a view into it, without copying.
  * A message spread over several chunks or frames is copied into one buffer as it
- * completes; memory grows with the bytes actually received, never with an announced
- * length. Text is validated as soon as its bytes are fed, even mid-frame, so invalid
- * UTF-8 is reported without waiting for the rest of the message.
+ * completes, unless the rest of a large one was read straight into its buffer (see
+ * {@link Receiver.readTarget}); memory grows with the bytes actually received (at most
+ * 8 times them), never with an announced length alone. Text is validated as soon as its
+ * bytes are fed, even mid-frame, so invalid UTF-8 is reported without waiting for the
+ * rest of the message.
  *
  * With permessage-deflate negotiated (`inflater`), a message whose first frame has RSV1
  * is gathered compressed, under the size limit plus DEFLATE's worst overhead, and
@@ -110,6 +112,8 @@ export class Receiver {
   #closed = false;
   /** The header of the current frame was read; its payload is being read. */
   #inFrame = false;
+  /** {@link Receiver.readTarget} gave out the place of the current frame's rest. */
+  #targetGiven = false;
 
   /**
    * Creates a receiver for one connection.
@@ -196,6 +200,53 @@ export class Receiver {
   }
 
   /**
+   * Where the rest of the current frame's payload may be read, to spare copying a large
+   * message out of read buffers: a view into the buffer the message is assembled in, or
+   * `null`. Given out at most once per frame, when every fed byte was parsed and the
+   * frame is the final one of a message with at least 64 KiB still to come (and at
+   * least an eighth of the message already received: see
+   * {@link MessageAssembly.reserveRest}).
+   *
+   * Every payload byte fed from then on goes to its place in `target`: a chunk that is
+   * a view of that very place (a read into `target`) is taken as is, any other is
+   * copied there. So the caller may have the stream's next bytes read into `target`,
+   * each at its position, while bytes already on their way are fed from elsewhere; it
+   * must never let a read write a place whose byte was fed from elsewhere.
+   *
+   * @returns the view to read the frame's rest into, or `null`
+   *
+   * @example
+   * ```ts
+   * import { Receiver } from "./receiver.ts";
+   *
+   * const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+   * const size = 200_000; // an unmasked binary frame, 64-bit length form
+   * const header = new Uint8Array([0x82, 127, 0, 0, 0, 0, 0, 0x03, 0x0d, 0x40]);
+   * receiver.feed(header);
+   * receiver.feed(new Uint8Array(100_000).fill(7)); // half the payload
+   * console.log(receiver.next()); // undefined: needs more bytes
+   * const target = receiver.readTarget()!;
+   * console.log(target.length); // 100000: the rest goes straight into the message
+   * target.fill(7); // as a read would
+   * receiver.feed(target);
+   * const event = receiver.next();
+   * if (event?.type === "message") console.log(event.data.length, event.data.buffer === target.buffer); // 200000 true
+   * ```
+   */
+  readTarget(): Uint8Array | null {
+    const frame = this.#frame;
+    if (
+      this.#targetGiven || !this.#inFrame || this.#finished || this.#queue.size > 0 ||
+      frame.opcode >= Opcode.CLOSE || !frame.fin
+    ) {
+      return null;
+    }
+    const target = this.#message.reserveRest(frame.remaining);
+    if (target !== null) this.#targetGiven = true;
+    return target;
+  }
+
+  /**
    * After a close event: hands over the fed bytes that followed the close frame (views
    * into the fed chunks, in order) and forgets them. Returns `[]` before a close event,
    * after an error event, and on later calls.
@@ -213,6 +264,7 @@ export class Receiver {
     if (result === NEED_MORE) return NEED_MORE;
     if (result !== HEADER_READ) return this.#fail(result.code, result.message);
     this.#inFrame = true;
+    this.#targetGiven = false;
     const opcode = frame.opcode;
     if (opcode >= Opcode.CLOSE) {
       this.#control.begin();
