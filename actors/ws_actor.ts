@@ -366,6 +366,10 @@ export class WsActor extends SocketLayer<WsMsg> {
       // The rest of a large message is read straight into its buffer (no copy).
       const target = this.#receiver.readTarget();
       if (target !== null) this.#lower.send({ kind: "readInto", buf: target, at: this.#inBytes });
+      // A read whose bytes were all copied out (fragments, the head of a large message)
+      // lends its buffer to the next read: no new zero-filled buffer.
+      const done = this.#receiver.releasable();
+      if (done !== null) this.#lower.send({ kind: "recycle", chunk: done });
     }
   }
 

@@ -75,6 +75,8 @@ export class MessageAssembly implements MessageSequence {
   #assemblyLength = 0;
   /** #assembly holds the whole payload's room, given out by reserveRest; #parts stays empty. */
   #reserved = false;
+  /** Payload length of the message before (a likely size for the next). */
+  #previousLength = 0;
 
   /**
    * Creates the message state of one connection, with no message in progress.
@@ -132,6 +134,7 @@ export class MessageAssembly implements MessageSequence {
   /** Ends the message (its payload taken or dropped). */
   end(): void {
     this.inMessage = false;
+    this.#previousLength = this.length;
     this.length = 0;
   }
 
@@ -223,6 +226,20 @@ export class MessageAssembly implements MessageSequence {
     return this.#assembly.subarray(held, total);
   }
 
+  /**
+   * Copies the pieces that are views of `buffer` into the message's own buffer, so
+   * that nothing here refers to `buffer` any more; `false` when `buffer` is that own
+   * buffer (bytes read in place: see {@link MessageAssembly.reserveRest}).
+   *
+   * @param buffer the memory of a chunk about to be reused
+   * @param lastFrame whether the message's final frame is being read (the total is known)
+   */
+  release(buffer: ArrayBufferLike, lastFrame: boolean): boolean {
+    if (this.#assembly?.buffer === buffer) return false;
+    if (this.#parts.some((part) => part.buffer === buffer)) this.#gather(lastFrame);
+    return true;
+  }
+
   /** Forgets the payload held. */
   drop(): void {
     this.#reserved = false;
@@ -242,9 +259,14 @@ export class MessageAssembly implements MessageSequence {
       // In the final frame the total is known, so the buffer never goes past it (and the
       // last one is exact); before it, more fragments may come, and capping at what was
       // announced so far would regrow and recopy the whole message for every few frames.
-      const doubled = Math.max(needed, 2 * (assembly?.length ?? 0), MIN_ASSEMBLY_CAPACITY);
+      // A message as long as the previous one is likely (a peer sending fragmented
+      // messages of one size): that size is taken at once when it is within 8 times the
+      // bytes received, sparing the regrowths (each a new zero-filled buffer and a copy).
+      let size = Math.max(needed, 2 * (assembly?.length ?? 0), MIN_ASSEMBLY_CAPACITY);
+      const likely = this.#previousLength;
+      if (likely > size && likely <= RESERVE_FACTOR * needed) size = likely;
       const cap = lastFrame ? this.length : this.maxMessageSize;
-      const grown = new Uint8Array(Math.max(needed, Math.min(doubled, cap)));
+      const grown = new Uint8Array(Math.max(needed, Math.min(size, cap)));
       if (assembly !== null) grown.set(assembly.subarray(0, this.#assemblyLength));
       this.#assembly = assembly = grown;
     }

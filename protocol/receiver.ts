@@ -114,6 +114,10 @@ export class Receiver {
   #inFrame = false;
   /** {@link Receiver.readTarget} gave out the place of the current frame's rest. */
   #targetGiven = false;
+  /** The chunk fed last, until {@link Receiver.releasable} gives it back. */
+  #lastChunk: Uint8Array | null = null;
+  /** A view of #lastChunk's buffer went out (in an event, or to the inflater). */
+  #lastChunkShared = false;
 
   /**
    * Creates a receiver for one connection.
@@ -167,6 +171,8 @@ export class Receiver {
   feed(chunk: Uint8Array): void {
     if (this.#finished || chunk.length === 0) return;
     this.#queue.push(chunk);
+    this.#lastChunk = chunk;
+    this.#lastChunkShared = false;
   }
 
   /**
@@ -186,9 +192,49 @@ export class Receiver {
         step = this.#readDataPayload();
       }
       if (step === NEED_MORE) return undefined;
-      if (step !== PROGRESSED) return step;
+      if (step !== PROGRESSED) {
+        if ("data" in step && step.data.buffer === this.#lastChunk?.buffer) {
+          this.#lastChunkShared = true;
+        }
+        return step;
+      }
     }
     return undefined;
+  }
+
+  /**
+   * The chunk fed last, once the receiver is done with it, so that its memory may serve
+   * another read: every byte of it parsed, no view of it handed out, none kept (the
+   * pieces of a message in progress that lie in it are copied out now, as they would be
+   * anyway when the message completes in a later chunk). Gives a chunk back at most
+   * once; returns `null` when the last chunk is not free (or after a close or error).
+   *
+   * @returns the chunk whose buffer nothing here refers to any more, or `null`
+   *
+   * @example
+   * ```ts
+   * import { Receiver } from "./receiver.ts";
+   *
+   * const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+   * const read = new Uint8Array([0x02, 0x03, 1, 2, 3]); // a first fragment: more to come
+   * receiver.feed(read);
+   * console.log(receiver.next()); // undefined
+   * console.log(receiver.releasable() === read); // true: its payload was copied out
+   * read.fill(0); // reused for the next read: the message keeps its own copy
+   * receiver.feed(new Uint8Array([0x80, 0x01, 4]));
+   * const event = receiver.next();
+   * if (event?.type === "message") console.log(event.data); // Uint8Array(4) [ 1, 2, 3, 4 ]
+   * ```
+   */
+  releasable(): Uint8Array | null {
+    const chunk = this.#lastChunk;
+    if (chunk === null || this.#lastChunkShared || this.#finished || this.#queue.size > 0) {
+      return null;
+    }
+    this.#lastChunk = null;
+    const frame = this.#frame;
+    const finalDataFrame = this.#inFrame && frame.opcode < Opcode.CLOSE && frame.fin;
+    return this.#message.release(chunk.buffer, finalDataFrame) ? chunk : null;
   }
 
   /**
@@ -338,6 +384,7 @@ export class Receiver {
 
   /** Inflates a whole compressed message, under the size limit, and checks its text. */
   #endCompressedMessage(compressed: Uint8Array): Step {
+    if (compressed.buffer === this.#lastChunk?.buffer) this.#lastChunkShared = true;
     const message = this.#message;
     message.drop();
     message.end();

@@ -1,8 +1,10 @@
 /**
- * Large messages read straight into their buffer (Receiver.readTarget with the read
- * target of actors/read_ahead.ts): byte-exact under random traffic, random read sizes,
- * every masking alignment, and reads already in progress (or bytes already delivered)
- * when the target is set; plus the target's bookkeeping in ReadAhead.
+ * Large messages in the receiver: read straight into their buffer (Receiver.readTarget
+ * with the read target of actors/read_ahead.ts) and read buffers given back for reuse
+ * (Receiver.releasable), byte-exact under random traffic, random read sizes, every
+ * masking alignment, and reads already in progress (or bytes already delivered) when
+ * the target is set; the target's bookkeeping in ReadAhead; and the size a fragmented
+ * message is assembled in.
  */
 
 import assert from "node:assert/strict";
@@ -130,6 +132,7 @@ function play(role: Role, wire: Uint8Array, random: () => number) {
   let delivered = 0; // stream offset: bytes delivered to the consumer
   let fed = 0; // consumer offset: bytes fed to the receiver
   let inflight: Uint8Array | null = null;
+  let released = 0;
 
   const consume = (count: number) => {
     for (let i = 0; i < count && transit.length > 0; i++) {
@@ -143,6 +146,13 @@ function play(role: Role, wire: Uint8Array, random: () => number) {
         // The stream's "readInto": bytes already delivered are the consumer's to copy.
         const sent = delivered - fed;
         if (sent < target.length) inbound.setTarget(target.subarray(sent));
+      }
+      const done = receiver.releasable();
+      if (done !== null) {
+        // Reused at once (as by the next read): any view of it still held would show.
+        released++;
+        done.fill(0xee);
+        inbound.recycle(done);
       }
     }
   };
@@ -167,16 +177,18 @@ function play(role: Role, wire: Uint8Array, random: () => number) {
     }
     if (inflight === null && read === wire.length) consume(transit.length);
   }
-  return { events, targets };
+  return { events, targets, released };
 }
 
 for (const role of ["server", "client"] as const) {
-  Deno.test(`read target (${role}): random traffic is byte-exact, large messages read in place`, () => {
+  Deno.test(`receiver large (${role}): random traffic is byte-exact, read in place, chunks given back`, () => {
     let inPlace = 0;
+    let releasedTotal = 0;
     for (let seed = 1; seed <= 6; seed++) {
       const random = prng(seed * 7919 + (role === "server" ? 1 : 2));
       const { wire, messages } = traffic(role, random);
-      const { events, targets } = play(role, wire.slice(), random);
+      const { events, targets, released } = play(role, wire.slice(), random);
+      releasedTotal += released;
       const got = events.filter((e) => e.type === "message");
       assert.equal(events.filter((e) => e.type === "error").length, 0, `seed ${seed}: no error`);
       assert.equal(got.length, messages.length, `seed ${seed}: message count`);
@@ -188,6 +200,7 @@ for (const role of ["server", "client"] as const) {
       inPlace += got.filter((e) => e.type === "message" && buffers.has(e.data.buffer)).length;
     }
     assert.ok(inPlace >= 10, `large messages were assembled in their read target (${inPlace})`);
+    assert.ok(releasedTotal >= 10, `read chunks were given back (${releasedTotal})`);
   });
 }
 
@@ -264,6 +277,79 @@ Deno.test("read target: invalid UTF-8 arriving in the target fails at once, and 
   receiver.feed(target.subarray(60_000));
   assert.equal(receiver.next(), undefined);
   assert.equal(receiver.readTarget(), null);
+});
+
+Deno.test("releasable: a chunk whose payload was copied out is given back, once", () => {
+  const receiver = new Receiver({ role: "server", maxMessageSize: 1 << 20 });
+  const key = new Uint8Array([9, 8, 7, 6]);
+  const data = new Uint8Array(3000).map((_, i) => i * 7);
+  // A first fragment whole in one read, the rest in a second read.
+  const first = rawFrame(Opcode.BINARY, data.subarray(0, 1000), false, key);
+  const rest = rawFrame(Opcode.CONTINUATION, data.subarray(1000), true, key);
+  receiver.feed(first);
+  assert.equal(receiver.next(), undefined);
+  assert.equal(receiver.releasable(), first, "its payload was copied out");
+  assert.equal(receiver.releasable(), null, "only once");
+  first.fill(0);
+  receiver.feed(rest.subarray(0, 100));
+  assert.equal(receiver.next(), undefined);
+  const second = rest.subarray(100);
+  receiver.feed(second);
+  const event = receiver.next();
+  assert.ok(event?.type === "message");
+  assertSameBytes(event.data, data, "the message");
+  assert.equal(receiver.releasable(), second, "the message was a copy, not a view of it");
+});
+
+Deno.test("releasable: not while bytes are unparsed, a view went out, or it holds the message", () => {
+  const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 21 });
+  const whole = rawFrame(Opcode.BINARY, new Uint8Array([1, 2, 3]), true, null);
+  receiver.feed(whole);
+  assert.equal(receiver.releasable(), null, "not parsed yet");
+  assert.ok(receiver.next()?.type === "message");
+  assert.equal(receiver.releasable(), null, "the message is a view of it");
+  const ping = rawFrame(Opcode.PING, new Uint8Array([5]), true, null);
+  receiver.feed(ping);
+  assert.ok(receiver.next()?.type === "ping");
+  assert.equal(receiver.releasable(), null, "the ping's payload is a view of it");
+  // A large message read in place: the chunks read into the target are the message.
+  const data = new Uint8Array(400_000).fill(3);
+  const frame = rawFrame(Opcode.BINARY, data, true, null);
+  receiver.feed(frame.slice(0, 100_000));
+  assert.equal(receiver.next(), undefined);
+  const target = receiver.readTarget()!;
+  assert.ok(receiver.releasable() !== null, "the head was copied into the target's buffer");
+  target.set(frame.subarray(100_000, 200_000));
+  receiver.feed(target.subarray(0, 100_000));
+  assert.equal(receiver.next(), undefined);
+  assert.equal(receiver.releasable(), null, "that chunk is the message's own buffer");
+  // After a close, what follows it may be handed over: nothing is given back.
+  const closing = new Receiver({ role: "client", maxMessageSize: 100 });
+  const close = rawFrame(Opcode.CLOSE, new Uint8Array([3, 232]), true, null);
+  closing.feed(close);
+  assert.ok(closing.next()?.type === "close");
+  assert.equal(closing.releasable(), null);
+});
+
+Deno.test("assembly: a fragmented message as long as the one before is gathered at its size", () => {
+  const size = 1_000_000; // not a power of two: doubling alone ends past it
+  const data = new Uint8Array(size).map((_, i) => i * 31);
+  const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 24 });
+  const sizes: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    for (let at = 0; at < size; at += 1024) {
+      const piece = data.subarray(at, Math.min(size, at + 1024));
+      const opcode = at === 0 ? Opcode.BINARY : Opcode.CONTINUATION;
+      receiver.feed(rawFrame(opcode, piece, at + 1024 >= size, null));
+      if (at % (64 * 1024) === 0) receiver.releasable(); // as after each read
+    }
+    const event = receiver.next();
+    assert.ok(event?.type === "message");
+    assertSameBytes(event.data, data, `round ${round}`);
+    sizes.push(event.data.buffer.byteLength);
+  }
+  assert.ok(sizes[0] > size, `the first grew by doubling (${sizes[0]})`);
+  assert.equal(sizes[1], size, "the second took the likely size at once");
 });
 
 // ---------------------------------------------------------------------------------------
