@@ -56,6 +56,8 @@ export type StreamMsg =
      * frames sent without a request it is still written after an `hclose`.
      */
     readonly internal?: boolean;
+    /** The only chunk is a view of a buffer from `takeWriteBuffer`: the queue owns it. */
+    readonly pooled?: boolean;
   }
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
   | {
@@ -171,7 +173,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected receive(msg: StreamMsg): void {
     switch (msg.kind) {
       case "send":
-        return this.#send(msg.chunks, msg.req, msg.urgent === true, msg.internal === true);
+        return this.#send(
+          msg.chunks,
+          msg.req,
+          msg.urgent === true,
+          msg.internal === true,
+          msg.pooled === true,
+        );
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":
@@ -279,6 +287,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     req: Request<void> | undefined,
     urgent: boolean,
     internal: boolean,
+    pooled: boolean,
   ): void {
     const failure = this.#sendFailure ??
       (this.#outputDone
@@ -298,7 +307,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       }
       return;
     }
-    this.#enqueue(chunks, req, waits);
+    this.#enqueue(chunks, req, waits, pooled);
     if (urgent || this.#mustWriteNow.length > 0) this.#flush();
     else this.#scheduleFlush();
   }
@@ -325,8 +334,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
    * parked call's, by the process-wide deadline scheduler (one heap entry, no timer
    * of its own).
    */
-  #enqueue(chunks: Uint8Array[], req: Request<void> | undefined, claimed: boolean): void {
-    if (!this.#outbound.append(chunks, req ?? null, claimed)) return req?.resolve();
+  #enqueue(
+    chunks: Uint8Array[],
+    req: Request<void> | undefined,
+    claimed: boolean,
+    pooled = false,
+  ): void {
+    if (!this.#outbound.append(chunks, req ?? null, claimed, pooled)) return req?.resolve();
     if (req) this.#watchSend(req);
   }
 

@@ -60,6 +60,29 @@ export function recycleBuffers(buffers: readonly ArrayBufferLike[]): void {
   for (const buffer of buffers) returnCoalescingBuffer(buffer);
 }
 
+/**
+ * A pooled buffer of at least `size` bytes for a caller to build one large write in
+ * (a masked frame, instead of a fresh zero-filled buffer per frame): queued with
+ * {@link WriteQueue.append}'s `pooled`, it goes back to the pool once written. `null`
+ * for a write the queue would copy into its coalescing buffer anyway (at most 16 KiB),
+ * or one larger than a pooled buffer (64 KiB).
+ *
+ * @example
+ * ```ts
+ * import { takeWriteBuffer, WriteQueue } from "./write_queue.ts";
+ *
+ * const buffer = takeWriteBuffer(20_000)!;
+ * const frame = buffer.subarray(0, 20_000); // filled by the caller
+ * const q = new WriteQueue();
+ * q.append([frame], null, false, true);
+ * console.log(q.next()!.ownBuffer); // true: back to the pool once written
+ * ```
+ */
+export function takeWriteBuffer(size: number): Uint8Array | null {
+  if (size <= COPY_LIMIT || size > COALESCE_SIZE) return null;
+  return takeCoalescingBuffer(size);
+}
+
 /** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */
 export interface Segment {
   /** The bytes to write. */
@@ -107,14 +130,23 @@ export class WriteQueue {
    * ones queued without a copy. `req` completes when the segment holding its last
    * byte was written. `claimed` says the bytes are an application's send (not a frame
    * a protocol layer sent on its own, such as a pong or a close echo): see
-   * {@link WriteQueue.unclaimed}. Returns `false` (and keeps nothing of `req`) when
-   * there was nothing to send.
+   * {@link WriteQueue.unclaimed}. `pooled` says the only chunk is a view of a buffer
+   * from {@link takeWriteBuffer}: it is queued as it is and returns to the pool once
+   * written. Returns `false` (and keeps nothing of `req`) when there was nothing to send.
    */
   append(
     chunks: readonly Uint8Array[],
     req: Request<void> | null,
     claimed = req !== null,
+    pooled = false,
   ): boolean {
+    if (pooled) {
+      this.#sealTail();
+      const chunk = chunks[0];
+      this.#bytes += chunk.length;
+      this.#segments.push({ bytes: chunk, ownBuffer: true, reqs: req ? [req] : [], claimed });
+      return true;
+    }
     let last: Segment | null = null;
     let any = false;
     for (const chunk of chunks) {

@@ -14,7 +14,7 @@
 import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload } from "../protocol/close_codes.ts";
-import { encodeFrame, Opcode } from "../protocol/frame.ts";
+import { encodeFrame, encodeMaskedFrameInto, maskedFrameSpace, Opcode } from "../protocol/frame.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import { Receiver } from "../protocol/receiver.ts";
 import type { PerMessageDeflate } from "../protocol/deflate_codec.ts";
@@ -22,6 +22,7 @@ import { SocketLayer } from "./handle.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
+import { takeWriteBuffer } from "./write_queue.ts";
 import { now } from "./time.ts";
 import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
@@ -468,9 +469,16 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
     const packed = this.#deflate?.compress(payload) ?? null;
-    const chunks = packed === null
-      ? encodeFrame(opcode, payload, { masked: this.#masked })
-      : encodeFrame(opcode, packed, { masked: this.#masked, rsv1: true });
+    const body = packed ?? payload;
+    const rsv1 = packed !== null;
+    // A client's large frame is masked into a pooled write buffer, not a fresh one.
+    const pooled = this.#masked ? takeWriteBuffer(maskedFrameSpace(body.length)) : null;
+    if (pooled !== null) {
+      const frame = encodeMaskedFrameInto(pooled, opcode, body, { rsv1 });
+      this.#lower.send({ kind: "send", chunks: [frame], req, pooled: true });
+      return;
+    }
+    const chunks = encodeFrame(opcode, body, { masked: this.#masked, rsv1 });
     this.#lower.send({ kind: "send", chunks, req });
   }
 
