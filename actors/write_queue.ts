@@ -35,8 +35,40 @@ function takeCoalescingBuffer(size: number): Uint8Array {
   return new Uint8Array(size);
 }
 
+/**
+ * Write buffers larger than a coalescing buffer (a client's masked frames of up to
+ * 4 MiB), kept for reuse up to 4 MiB in all, process-wide, instead of a fresh
+ * zero-filled buffer per frame. Sizes are rounded up to 64 KiB so that frames of about
+ * one size share buffers.
+ */
+const MAX_BIG_WRITE = 4 * 1024 * KIB;
+const MAX_POOLED_BIG_BYTES = 4 * 1024 * KIB;
+const bigPool: Uint8Array[] = [];
+let bigPooledBytes = 0;
+/** The big buffers handed out by takeWriteBuffer: only these go back to bigPool. */
+const bigBuffers = new WeakSet<ArrayBufferLike>();
+
+function takeBigBuffer(size: number): Uint8Array {
+  for (let i = 0; i < bigPool.length; i++) {
+    const buffer = bigPool[i];
+    // A pooled buffer at most a quarter larger than needed.
+    if (buffer.length >= size && buffer.length - size <= size >> 2) {
+      bigPool.splice(i, 1);
+      bigPooledBytes -= buffer.length;
+      return buffer;
+    }
+  }
+  const buffer = new Uint8Array(Math.ceil(size / COALESCE_SIZE) * COALESCE_SIZE);
+  bigBuffers.add(buffer.buffer);
+  return buffer;
+}
+
 function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
-  if (buffer.byteLength === SMALL_SIZE) {
+  if (bigBuffers.has(buffer)) {
+    if (bigPooledBytes + buffer.byteLength > MAX_POOLED_BIG_BYTES) return;
+    bigPool.push(new Uint8Array(buffer));
+    bigPooledBytes += buffer.byteLength;
+  } else if (buffer.byteLength === SMALL_SIZE) {
     if (smallPool.length < MAX_POOLED_SMALL) smallPool.push(new Uint8Array(buffer));
   } else if (buffer.byteLength === COALESCE_SIZE && largePool.length < MAX_POOLED_LARGE) {
     largePool.push(new Uint8Array(buffer));
@@ -65,7 +97,7 @@ export function recycleBuffers(buffers: readonly ArrayBufferLike[]): void {
  * (a masked frame, instead of a fresh zero-filled buffer per frame): queued with
  * {@link WriteQueue.append}'s `pooled`, it goes back to the pool once written. `null`
  * for a write the queue would copy into its coalescing buffer anyway (at most 16 KiB),
- * or one larger than a pooled buffer (64 KiB).
+ * or one over 4 MiB.
  *
  * @example
  * ```ts
@@ -79,8 +111,8 @@ export function recycleBuffers(buffers: readonly ArrayBufferLike[]): void {
  * ```
  */
 export function takeWriteBuffer(size: number): Uint8Array | null {
-  if (size <= COPY_LIMIT || size > COALESCE_SIZE) return null;
-  return takeCoalescingBuffer(size);
+  if (size <= COPY_LIMIT || size > MAX_BIG_WRITE) return null;
+  return size <= COALESCE_SIZE ? takeCoalescingBuffer(size) : takeBigBuffer(size);
 }
 
 /** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */

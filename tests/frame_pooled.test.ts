@@ -90,8 +90,7 @@ Deno.test("encodeMaskedFrameInto: a target too small, or bad fields, are EINVAL"
 });
 
 Deno.test("takeWriteBuffer: only for writes the queue would not copy, back in the pool once written", () => {
-  assert.equal(takeWriteBuffer(16 * 1024), null, "copied into the coalescing buffer anyway");
-  assert.equal(takeWriteBuffer(64 * 1024 + 1), null, "larger than a pooled buffer");
+  assert.ok(takeWriteBuffer(16 * 1024) === null, "copied into the coalescing buffer anyway");
   const buffer = takeWriteBuffer(20_000)!;
   assert.ok(buffer.length >= 20_000);
   const frame = buffer.subarray(3, 20_003);
@@ -103,18 +102,36 @@ Deno.test("takeWriteBuffer: only for writes the queue would not copy, back in th
   assert.deepEqual([...head.bytes], [1, 2]);
   q.written();
   const segment = q.next()!;
-  assert.equal(segment.bytes, frame, "queued as it is, not copied");
+  assert.ok(segment.bytes === frame, "queued as it is, not copied");
   assert.ok(segment.ownBuffer);
   assert.equal(q.bytes, 20_000);
   // Not written yet: the pool must not hand the buffer out again.
   const other = takeWriteBuffer(20_000)!;
-  assert.notEqual(other.buffer, buffer.buffer);
+  assert.ok(other.buffer !== buffer.buffer);
   q.written();
   assert.equal(q.bytes, 0);
-  assert.equal(takeWriteBuffer(20_000)!.buffer, buffer.buffer, "written: back in the pool");
+  assert.ok(takeWriteBuffer(20_000)!.buffer === buffer.buffer, "written: back in the pool");
 });
 
-Deno.test("pooled client frames: 300 messages of 16-64 KiB echo byte-exact, pipelined", async () => {
+Deno.test("takeWriteBuffer: big buffers are pooled up to 4 MiB in all, near their size", () => {
+  const size = (1 << 20) + 15; // a masked 1 MiB frame's space
+  const taken = Array.from({ length: 5 }, () => takeWriteBuffer(size)!);
+  for (const buffer of taken) assert.ok(buffer.length >= size && buffer.length % 65536 === 0);
+  assert.ok(takeWriteBuffer(4 * 1024 * 1024 + 1) === null, "over 4 MiB: a fresh buffer");
+  const q = new WriteQueue();
+  for (const buffer of taken) q.append([buffer.subarray(0, size)], null, false, true);
+  while (!q.empty) {
+    q.next();
+    q.written();
+  }
+  const small = takeWriteBuffer(100_000)!;
+  assert.ok(!taken.some((b) => b.buffer === small.buffer), "no 1 MiB buffer for 100 KB");
+  const again = Array.from({ length: 5 }, () => takeWriteBuffer(size)!);
+  const reused = again.filter((b) => taken.some((t) => t.buffer === b.buffer)).length;
+  assert.equal(reused, 3, "as many as fit in 4 MiB came back");
+});
+
+Deno.test("pooled client frames: 300 messages of 16 KiB to 3 MiB echo byte-exact, pipelined", async () => {
   const pair = await openPair("tcp");
   try {
     const [s, c] = await Promise.all([
@@ -135,7 +152,10 @@ Deno.test("pooled client frames: 300 messages of 16-64 KiB echo byte-exact, pipe
     })();
     const sent = Array.from(
       { length: 300 },
-      (_, i) => randomPayload(16 * 1024 + ((i * 7919) % (48 * 1024))),
+      (_, i) =>
+        randomPayload(
+          i % 10 === 9 ? 65_536 + ((i * 104_729) % 3_000_000) : 16 * 1024 + ((i * 7919) % 49_152),
+        ),
     );
     const sending = (async () => {
       // Not awaiting each send: frames queue up while earlier ones are being written.
