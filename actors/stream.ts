@@ -86,7 +86,7 @@ export type StreamMsg =
   | { readonly kind: "writeDone" }
   | { readonly kind: "flushNow" }
   /** Reads on, after what the consumer answered to the chunk just delivered (a read target). */
-  | { readonly kind: "readOn" }
+  | { readonly kind: "readOn"; readonly evenIfPaused: boolean }
   | { readonly kind: "writeFailed"; readonly error: unknown }
   | { readonly kind: "closeWriteDone" }
   | { readonly kind: "turnEnded" };
@@ -224,7 +224,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         this.#flushScheduled = false;
         return this.#flush();
       case "readOn":
-        return this.#pumpRead();
+        return this.#pumpRead(msg.evenIfPaused);
       case "writeDone":
         return this.#writeDone();
       case "writeFailed":
@@ -530,9 +530,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     else this.#pumpRead();
   }
 
-  #pumpRead(): void {
+  #pumpRead(evenIfPaused = false): void {
     if (this.#reading || this.#eof || this.#readFailure || this.closedReason) return;
-    if (this.#consumer ? this.#paused : this.#inbound.bytes >= this.#readHighWater) return;
+    if (
+      this.#consumer ? this.#paused && !evenIfPaused : this.#inbound.bytes >= this.#readHighWater
+    ) {
+      return;
+    }
     this.#reading = true;
     if (this.#transport.readChunks) {
       this.#transport.readChunks().then(
@@ -556,10 +560,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       this.#inbound.push(chunk);
       return this.#serveInbound();
     }
-    this.#deliver(chunk);
     // The next read starts once the consumer's answers, queued behind this message, were
-    // handled: a read target it set takes that read.
-    this.send({ kind: "readOn" });
+    // handled: a read target it set takes that read. A pause among them still lets that
+    // one read go, as if it had started at once (reading stops after it).
+    const evenIfPaused = !this.#paused;
+    this.#deliver(chunk);
+    this.send({ kind: "readOn", evenIfPaused });
   }
 
   /** Hands a chunk to the consumer: into its read target first, while it has one. */

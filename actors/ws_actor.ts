@@ -362,7 +362,6 @@ export class WsActor extends SocketLayer<WsMsg> {
       }
     }
     this.#sendPongs();
-    this.#flowControl();
     if (!this.#receiverDone) {
       // The rest of a large message is read straight into its buffer (no copy).
       const target = this.#receiver.readTarget();
@@ -372,6 +371,8 @@ export class WsActor extends SocketLayer<WsMsg> {
       const done = this.#receiver.releasable();
       if (done !== null) this.#lower.send({ kind: "recycle", chunk: done });
     }
+    // After the target: a resume starts a read at once, and the target should take it.
+    this.#flowControl();
   }
 
   /** Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached. */
