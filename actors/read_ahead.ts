@@ -2,7 +2,9 @@
  * The inbound side of a bytestream: bytes read ahead of the application, served to
  * exact-length receives in order, and the read buffer, sized to the traffic (it
  * grows while reads fill it and shrinks again when they get small, so an idle
- * connection's pending read pins little memory).
+ * connection's pending read pins little memory). A consumer may lend a buffer back
+ * once done with it (`recycle`), or name where its next bytes should go (a read
+ * target: the rest of a large message, read in place).
  *
  * @module
  */
