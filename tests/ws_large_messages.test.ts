@@ -75,30 +75,41 @@ async function echo(server: Handle): Promise<number> {
 }
 
 for (const kind of KINDS) {
-  Deno.test(`ws large messages (${kind}): random sizes echo byte-exact, pipelined`, async () => {
-    const pair = await openPair(kind);
-    try {
-      const [s, c] = await Promise.all([
-        wsAttachServer(pair.b, WS_BINARY, now() + 5000),
-        wsAttachClient(pair.a, WS_BINARY, "/", "localhost", now() + 5000),
-      ]);
-      const serving = echo(s.handle);
-      const client = c.handle;
-      const sent = messages(kind.length * 31, 24);
-      const sending = (async () => {
-        for (const m of sent) await msend(client, m, now() + 20_000);
-      })();
-      for (let i = 0; i < sent.length; i++) {
-        assertSameBytes(await mrecv(client, now() + 20_000), sent[i], `${kind} message ${i}`);
-      }
-      await sending;
-      await wsDone(client, 1000, "", now() + 5000);
-      hclose(client);
-      assert.equal(await serving, sent.length);
-    } finally {
-      await pair.cleanup();
+  for (const deflate of [false, true]) {
+    const how = deflate ? "compressed" : "uncompressed";
+    Deno.test(`ws large messages (${kind}, ${how}): random sizes echo byte-exact`, async () => {
+      await echoRandom(kind, deflate);
+    });
+  }
+}
+
+/** Our client sends random messages to our server and checks every echo. */
+async function echoRandom(kind: typeof KINDS[number], deflate: boolean): Promise<void> {
+  const pair = await openPair(kind);
+  try {
+    const options = { perMessageDeflate: deflate };
+    const [s, c] = await Promise.all([
+      wsAttachServer(pair.b, WS_BINARY, now() + 5000, options),
+      wsAttachClient(pair.a, WS_BINARY, "/", "localhost", now() + 5000, options),
+    ]);
+    const negotiated = s.headers.get("sec-websocket-extensions") !== null;
+    assert.equal(negotiated, deflate, "permessage-deflate as asked");
+    const serving = echo(s.handle);
+    const client = c.handle;
+    const sent = messages(kind.length * 31, 24);
+    const sending = (async () => {
+      for (const m of sent) await msend(client, m, now() + 20_000);
+    })();
+    for (let i = 0; i < sent.length; i++) {
+      assertSameBytes(await mrecv(client, now() + 20_000), sent[i], `${kind} message ${i}`);
     }
-  });
+    await sending;
+    await wsDone(client, 1000, "", now() + 5000);
+    hclose(client);
+    assert.equal(await serving, sent.length);
+  } finally {
+    await pair.cleanup();
+  }
 }
 
 /**
