@@ -208,6 +208,8 @@ export class Receiver {
    * pieces of a message in progress that lie in it are copied out now, as they would be
    * anyway when the message completes in a later chunk). Gives a chunk back at most
    * once; returns `null` when the last chunk is not free (or after a close or error).
+   * Call it once the fed bytes were parsed: the receiver then forgets the chunk, given
+   * back or not.
    *
    * @returns the chunk whose buffer nothing here refers to any more, or `null`
    *
@@ -228,10 +230,10 @@ export class Receiver {
    */
   releasable(): Uint8Array | null {
     const chunk = this.#lastChunk;
-    if (chunk === null || this.#lastChunkShared || this.#finished || this.#queue.size > 0) {
-      return null;
-    }
+    if (chunk === null || this.#queue.size > 0) return null;
+    // Parsed: it is not kept here either way (an idle connection pins no read buffer).
     this.#lastChunk = null;
+    if (this.#lastChunkShared || this.#finished) return null;
     const frame = this.#frame;
     const finalDataFrame = this.#inFrame && frame.opcode < Opcode.CLOSE && frame.fin;
     return this.#message.release(chunk.buffer, finalDataFrame) ? chunk : null;
@@ -425,6 +427,7 @@ export class Receiver {
   /** Ends parsing with a protocol error; later input is ignored. */
   #fail(code: number, message: string): ReceiverEvent {
     this.#finished = true;
+    this.#lastChunk = null;
     this.#message.drop();
     this.#queue.clear();
     this.#control.reset();

@@ -331,6 +331,22 @@ Deno.test("releasable: not while bytes are unparsed, a view went out, or it hold
   assert.equal(closing.releasable(), null);
 });
 
+Deno.test("releasable: once parsed, the receiver keeps no reference to the last chunk", async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  assert.ok(gc, "run with --v8-flags=--expose-gc");
+  const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+  const ref = (() => {
+    const chunk = new Uint8Array([0x82, 0x02, 1, 2]);
+    receiver.feed(chunk);
+    assert.ok(receiver.next()?.type === "message");
+    assert.equal(receiver.releasable(), null, "the message was a view of it");
+    return new WeakRef(chunk.buffer);
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  gc();
+  assert.equal(ref.deref(), undefined, "an idle connection pins no read buffer");
+});
+
 Deno.test("assembly: a fragmented message as long as the one before is gathered at its size", () => {
   const size = 1_000_000; // not a power of two: doubling alone ends past it
   const data = new Uint8Array(size).map((_, i) => i * 31);
