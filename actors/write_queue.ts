@@ -64,8 +64,10 @@ function takeBigBuffer(size: number): Uint8Array {
 }
 
 function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
-  if (bigBuffers.has(buffer)) {
-    if (bigPooledBytes + buffer.byteLength > MAX_POOLED_BIG_BYTES) return;
+  if (buffer.byteLength > COALESCE_SIZE) {
+    if (!bigBuffers.has(buffer) || bigPooledBytes + buffer.byteLength > MAX_POOLED_BIG_BYTES) {
+      return;
+    }
     bigPool.push(new Uint8Array(buffer));
     bigPooledBytes += buffer.byteLength;
   } else if (buffer.byteLength === SMALL_SIZE) {

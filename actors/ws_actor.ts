@@ -470,16 +470,19 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
     const packed = this.#deflate?.compress(payload) ?? null;
-    const body = packed ?? payload;
-    const rsv1 = packed !== null;
-    // A client's large frame is masked into a pooled write buffer, not a fresh one.
-    const pooled = this.#masked ? takeWriteBuffer(maskedFrameSpace(body.length)) : null;
-    if (pooled !== null) {
-      const frame = encodeMaskedFrameInto(pooled, opcode, body, { rsv1 });
-      this.#lower.send({ kind: "send", chunks: [frame], req, pooled: true });
-      return;
+    if (this.#masked) {
+      // A client's large frame is masked into a pooled write buffer, not a fresh one.
+      const body = packed ?? payload;
+      const pooled = takeWriteBuffer(maskedFrameSpace(body.length));
+      if (pooled !== null) {
+        const frame = encodeMaskedFrameInto(pooled, opcode, body, { rsv1: packed !== null });
+        this.#lower.send({ kind: "send", chunks: [frame], req, pooled: true });
+        return;
+      }
     }
-    const chunks = encodeFrame(opcode, body, { masked: this.#masked, rsv1 });
+    const chunks = packed === null
+      ? encodeFrame(opcode, payload, { masked: this.#masked })
+      : encodeFrame(opcode, packed, { masked: this.#masked, rsv1: true });
     this.#lower.send({ kind: "send", chunks, req });
   }
 
