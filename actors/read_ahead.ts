@@ -2,7 +2,9 @@
  * The inbound side of a bytestream: bytes read ahead of the application, served to
  * exact-length receives in order, and the read buffer, sized to the traffic (it
  * grows while reads fill it and shrinks again when they get small, so an idle
- * connection's pending read pins little memory).
+ * connection's pending read pins little memory). A consumer may lend a buffer back
+ * once done with it (`recycle`), or name where its next bytes should go (a read
+ * target: the rest of a large message, read in place).
  *
  * @module
  */
@@ -75,6 +77,11 @@ export class ReadAhead {
   #spare: Uint8Array | null = null;
   /** The read buffer last handed out in place (not copied): the only one `recycle` takes. */
   #lent: ArrayBufferLike | null = null;
+  /** Where the consumer wants its next bytes ({@link ReadAhead.setTarget}), and how far it is filled. */
+  #target: Uint8Array | null = null;
+  #targetUsed = 0;
+  /** The read in progress goes into the target (never to become a spare or lent buffer). */
+  #readingTarget = false;
 
   /** Bytes buffered. */
   get bytes(): number {
@@ -113,16 +120,59 @@ export class ReadAhead {
     return this.#chunks.drain();
   }
 
-  /** Drops everything buffered, and the spare read buffer. */
+  /** Drops everything buffered, the spare read buffer and the read target. */
   clear(): void {
     this.#chunks.clear();
     this.#bytes = 0;
     this.#spare = null;
     this.#lent = null;
+    this.#target = null;
   }
 
-  /** A buffer for the next read, of the current read size. */
+  /**
+   * The consumer wants the next `target.length` bytes of the stream in `target`: reads
+   * go straight into it, and bytes read elsewhere before (a read already in progress)
+   * are copied into it by {@link ReadAhead.redirect}, so that every byte delivered
+   * until it is full is a view of it, in order. Replaces an unfinished target (whose
+   * consumer gave up on it).
+   */
+  setTarget(target: Uint8Array): void {
+    this.#target = target.length > 0 ? target : null;
+    this.#targetUsed = 0;
+  }
+
+  /** Forgets the read target (the consumer went away). */
+  clearTarget(): void {
+    this.#target = null;
+  }
+
+  /**
+   * A chunk about to be delivered, taken into the read target if one is set and the
+   * chunk is not already its next bytes: copies what fits into the target and returns
+   * that view, leaving the rest of `chunk` (from the returned view's length on) for
+   * the caller to pass here again. Returns `chunk` itself when there is no target or
+   * the chunk was read into it.
+   */
+  redirect(chunk: Uint8Array): Uint8Array {
+    const target = this.#target;
+    if (target === null || chunk.buffer === target.buffer) return chunk;
+    const at = this.#targetUsed;
+    const n = Math.min(chunk.length, target.length - at);
+    const view = target.subarray(at, at + n);
+    view.set(n === chunk.length ? chunk : chunk.subarray(0, n));
+    this.#advanceTarget(n);
+    return view;
+  }
+
+  #advanceTarget(n: number): void {
+    this.#targetUsed += n;
+    if (this.#targetUsed === this.#target!.length) this.#target = null;
+  }
+
+  /** A buffer for the next read: the rest of the read target, else one of the current read size. */
   readBuffer(): Uint8Array {
+    this.#readingTarget = this.#target !== null;
+    if (this.#target !== null) return this.#target.subarray(this.#targetUsed);
     let buf = this.#spare;
     this.#spare = null;
     // A buffer grown during a burst is dropped once reads got small: an idle connection's
@@ -153,6 +203,19 @@ export class ReadAhead {
    * A small read is copied out so the big buffer serves the next read.
    */
   chunkOf(buf: Uint8Array, n: number): Uint8Array {
+    if (this.#readingTarget) {
+      // Read into the target: delivered in place, whatever its size. (If the target was
+      // dropped meanwhile, these are plain bytes in a buffer that is not the stream's.)
+      this.#readingTarget = false;
+      const target = this.#target;
+      if (
+        target !== null && buf.buffer === target.buffer &&
+        buf.byteOffset === target.byteOffset + this.#targetUsed
+      ) {
+        this.#advanceTarget(n);
+      }
+      return buf.subarray(0, n);
+    }
     // Reads into the smallest buffer are copied out too: the buffer then serves the next
     // read, and an idle connection's handshake buffer is not kept alive by its chunk.
     if (n < buf.length >> 3 || buf.length <= READ_MIN) {

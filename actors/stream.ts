@@ -101,6 +101,8 @@ export type StreamMsg =
      * frames sent without a request it is still written after an `hclose`.
      */
     readonly internal?: boolean;
+    /** The only chunk is a view of a buffer from `takeWriteBuffer`: the queue owns it. */
+    readonly pooled?: boolean;
   }
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
   | {
@@ -112,12 +114,21 @@ export type StreamMsg =
   | { readonly kind: "shutdown"; readonly req: Request<void> }
   | { readonly kind: "attach"; readonly consumer: StreamConsumer }
   | { readonly kind: "detach"; readonly leftover: Uint8Array[] }
-  | { readonly kind: "pause" }
+  | {
+    readonly kind: "pause";
+    /** No more input is wanted: not even the one read a pause lets go (see `readOn`). */
+    readonly final?: boolean;
+  }
   /** The consumer is done with a chunk it was given: its buffer may serve another read. */
   | { readonly kind: "recycle"; readonly chunk: Uint8Array }
+  /**
+   * The consumer wants the bytes of the stream from offset `at` (counted from its
+   * attach) on in `buf` (the rest of a large message, read in place): those not
+   * delivered yet go there, each chunk of them a view of `buf` in order (see
+   * {@link ReadAhead.setTarget}); those already on their way it copies in itself.
+   */
+  | { readonly kind: "readInto"; readonly buf: Uint8Array; readonly at: number }
   | { readonly kind: "resume" }
-  /** Reads on (posted to itself after handing a chunk up: a `pause` it caused goes first). */
-  | { readonly kind: "pumpRead" }
   | { readonly kind: "readDone"; readonly buf: Uint8Array; readonly n: number | null }
   | { readonly kind: "chunksRead"; readonly chunks: Uint8Array[] | null }
   | { readonly kind: "readFailed"; readonly error: unknown }
@@ -128,6 +139,8 @@ export type StreamMsg =
    * is there): bytes held back to batch sends (see `sendBuffer`) go out now.
    */
   | { readonly kind: "consumerWaits" }
+  /** Reads on, after what the consumer answered to the chunk just delivered (a read target). */
+  | { readonly kind: "readOn"; readonly evenIfPaused: boolean }
   | { readonly kind: "writeFailed"; readonly error: unknown }
   | { readonly kind: "closeWriteDone" }
   | { readonly kind: "turnEnded" };
@@ -174,7 +187,11 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   /** Set once a receive failed: later receives fail the same way. */
   #recvFailure: DillError | null = null;
   #consumer: StreamConsumer | null = null;
+  /** Bytes delivered to the consumer since it attached. */
+  #delivered = 0;
   #paused = false;
+  /** The consumer wants no more input (a final pause). */
+  #inputStopped = false;
   #shutdownReq: Request<void> | null = null;
 
   // Outbound: bytes queued in order, and the senders waiting for room.
@@ -217,7 +234,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected receive(msg: StreamMsg): void {
     switch (msg.kind) {
       case "send":
-        return this.#send(msg.chunks, msg.req, msg.urgent === true, msg.internal === true);
+        return this.#send(
+          msg.chunks,
+          msg.req,
+          msg.urgent === true,
+          msg.internal === true,
+          msg.pooled === true,
+        );
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":
@@ -233,17 +256,26 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "detach":
         this.#consumer = null;
         this.#paused = false;
+        this.#inputStopped = false;
+        this.#inbound.clearTarget();
         for (const chunk of msg.leftover) this.#inbound.push(chunk);
         return this.#pumpRead();
       case "pause":
         this.#paused = true;
+        this.#inputStopped = msg.final === true;
         return;
       case "recycle":
         return this.#inbound.recycle(msg.chunk);
+      case "readInto": {
+        const sent = this.#delivered - msg.at;
+        if (this.#consumer && sent < msg.buf.length) {
+          this.#inbound.setTarget(msg.buf.subarray(sent));
+        }
+        return;
+      }
       case "resume":
         this.#paused = false;
-        return this.#pumpRead();
-      case "pumpRead":
+        this.#inputStopped = false;
         return this.#pumpRead();
       case "readDone":
         return this.#readDone(msg.buf, msg.n);
@@ -258,6 +290,8 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "consumerWaits":
         if (this.#lateFlushScheduled) this.#flush();
         return;
+      case "readOn":
+        return this.#pumpRead(msg.evenIfPaused && !this.#inputStopped);
       case "writeDone":
         return this.#writeDone();
       case "writeFailed":
@@ -320,6 +354,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     req: Request<void> | undefined,
     urgent: boolean,
     internal: boolean,
+    pooled: boolean,
   ): void {
     const failure = this.#sendFailure ??
       (this.#outputDone
@@ -339,7 +374,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       }
       return;
     }
-    const waiting = this.#enqueue(chunks, req, waits);
+    const waiting = this.#enqueue(chunks, req, waits, pooled);
     if (urgent || this.#mustWriteNow.length > 0) this.#flush();
     else if (this.#outbound.sendBuffer > 0 && !waiting && this.#outbound.waitingSends === 0) {
       this.#scheduleLateFlush();
@@ -402,8 +437,13 @@ export class ByteStream extends SocketLayer<StreamMsg> {
    * other send does: its deadline is watched like any parked call's, by the
    * process-wide deadline scheduler (one heap entry, no timer of its own).
    */
-  #enqueue(chunks: Uint8Array[], req: Request<void> | undefined, claimed: boolean): boolean {
-    if (!this.#outbound.append(chunks, req ?? null, claimed)) {
+  #enqueue(
+    chunks: Uint8Array[],
+    req: Request<void> | undefined,
+    claimed: boolean,
+    pooled = false,
+  ): boolean {
+    if (!this.#outbound.append(chunks, req ?? null, claimed, pooled)) {
       req?.resolve();
       return false;
     }
@@ -587,19 +627,24 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   #attach(consumer: StreamConsumer): void {
     this.#consumer = consumer;
+    this.#delivered = 0;
     if (this.#recvWaiters.length > 0) {
       const failure = new DillError("ECANCELED", `${this.name}: a protocol was attached`);
       for (const w of this.#recvWaiters.splice(0)) w.req.reject(failure);
     }
-    for (const chunk of this.#inbound.takeAll()) consumer.send({ kind: "data", chunk });
+    for (const chunk of this.#inbound.takeAll()) this.#deliver(chunk);
     if (this.#readFailure) consumer.send({ kind: "fail", error: this.#readFailure });
     else if (this.#eof) consumer.send({ kind: "eof" });
     else this.#pumpRead();
   }
 
-  #pumpRead(): void {
+  #pumpRead(evenIfPaused = false): void {
     if (this.#reading || this.#eof || this.#readFailure || this.closedReason) return;
-    if (this.#consumer ? this.#paused : this.#inbound.bytes >= this.#readHighWater) return;
+    if (
+      this.#consumer ? this.#paused && !evenIfPaused : this.#inbound.bytes >= this.#readHighWater
+    ) {
+      return;
+    }
     this.#reading = true;
     if (this.#transport.readChunks) {
       this.#transport.readChunks().then(
@@ -623,10 +668,23 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       this.#inbound.push(chunk);
       return this.#serveInbound();
     }
-    this.#consumer.send({ kind: "data", chunk });
-    // The consumer may have paused the input over this chunk (its `pause` is queued here
-    // behind this message): the next read starts after it, so none starts in vain.
-    this.send(PUMP_READ);
+    // The next read starts once the consumer's answers, queued behind this message, were
+    // handled: a read target it set takes that read. A pause among them still lets that
+    // one read go, as if it had started at once (reading stops after it).
+    const evenIfPaused = !this.#paused;
+    this.#deliver(chunk);
+    this.send({ kind: "readOn", evenIfPaused });
+  }
+
+  /** Hands a chunk to the consumer: into its read target first, while it has one. */
+  #deliver(chunk: Uint8Array): void {
+    for (;;) {
+      const part = this.#inbound.redirect(chunk);
+      this.#delivered += part.length;
+      this.#consumer!.send({ kind: "data", chunk: part });
+      if (part.length === chunk.length) return;
+      chunk = chunk.subarray(part.length);
+    }
   }
 
   /** A transport that hands its chunks over (see {@link Transport.readChunks}) read some. */
@@ -638,7 +696,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       ? [concatBytes(chunks)]
       : chunks;
     for (const chunk of joined) {
-      if (this.#consumer) this.#consumer.send({ kind: "data", chunk });
+      if (this.#consumer) this.#deliver(chunk);
       else this.#inbound.push(chunk);
     }
     this.#consumer ? this.#pumpRead() : this.#serveInbound();
@@ -664,8 +722,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
  * what it holds (see `ByteStream.#scheduleLateFlush`).
  */
 const LATE_FLUSH_IDLE_HOPS = 16;
-
-const PUMP_READ: StreamMsg = { kind: "pumpRead" };
 
 /** Handed-over chunks smaller than this on average are joined before going up. */
 const SMALL_CHUNK = 4 * KIB;

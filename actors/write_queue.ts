@@ -37,8 +37,42 @@ function takeCoalescingBuffer(size: number): Uint8Array {
   return new Uint8Array(size);
 }
 
+/**
+ * Write buffers larger than a coalescing buffer (a client's masked frames of up to
+ * 4 MiB), kept for reuse up to 4 MiB in all, process-wide, instead of a fresh
+ * zero-filled buffer per frame. Sizes are rounded up to 64 KiB so that frames of about
+ * one size share buffers.
+ */
+const MAX_BIG_WRITE = 4 * 1024 * KIB;
+const MAX_POOLED_BIG_BYTES = 4 * 1024 * KIB;
+const bigPool: Uint8Array[] = [];
+let bigPooledBytes = 0;
+/** The big buffers handed out by takeWriteBuffer: only these go back to bigPool. */
+const bigBuffers = new WeakSet<ArrayBufferLike>();
+
+function takeBigBuffer(size: number): Uint8Array {
+  for (let i = 0; i < bigPool.length; i++) {
+    const buffer = bigPool[i];
+    // A pooled buffer at most a quarter larger than needed.
+    if (buffer.length >= size && buffer.length - size <= size >> 2) {
+      bigPool.splice(i, 1);
+      bigPooledBytes -= buffer.length;
+      return buffer;
+    }
+  }
+  const buffer = new Uint8Array(Math.ceil(size / COALESCE_SIZE) * COALESCE_SIZE);
+  bigBuffers.add(buffer.buffer);
+  return buffer;
+}
+
 function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
-  if (buffer.byteLength === SMALL_SIZE) {
+  if (buffer.byteLength > COALESCE_SIZE) {
+    if (!bigBuffers.has(buffer) || bigPooledBytes + buffer.byteLength > MAX_POOLED_BIG_BYTES) {
+      return;
+    }
+    bigPool.push(new Uint8Array(buffer));
+    bigPooledBytes += buffer.byteLength;
+  } else if (buffer.byteLength === SMALL_SIZE) {
     if (smallPool.length < MAX_POOLED_SMALL) smallPool.push(new Uint8Array(buffer));
   } else if (buffer.byteLength === COALESCE_SIZE && largePool.length < MAX_POOLED_LARGE) {
     largePool.push(new Uint8Array(buffer));
@@ -60,6 +94,29 @@ function returnCoalescingBuffer(buffer: ArrayBufferLike): void {
  */
 export function recycleBuffers(buffers: readonly ArrayBufferLike[]): void {
   for (const buffer of buffers) returnCoalescingBuffer(buffer);
+}
+
+/**
+ * A pooled buffer of at least `size` bytes for a caller to build one large write in
+ * (a masked frame, instead of a fresh zero-filled buffer per frame): queued with
+ * {@link WriteQueue.append}'s `pooled`, it goes back to the pool once written. `null`
+ * for a write the queue would copy into its coalescing buffer anyway (at most 16 KiB),
+ * or one over 4 MiB.
+ *
+ * @example
+ * ```ts
+ * import { takeWriteBuffer, WriteQueue } from "./write_queue.ts";
+ *
+ * const buffer = takeWriteBuffer(20_000)!;
+ * const frame = buffer.subarray(0, 20_000); // filled by the caller
+ * const q = new WriteQueue();
+ * q.append([frame], null, false, true);
+ * console.log(q.next()!.ownBuffer); // true: back to the pool once written
+ * ```
+ */
+export function takeWriteBuffer(size: number): Uint8Array | null {
+  if (size <= COPY_LIMIT || size > MAX_BIG_WRITE) return null;
+  return size <= COALESCE_SIZE ? takeCoalescingBuffer(size) : takeBigBuffer(size);
 }
 
 /** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */
@@ -135,31 +192,40 @@ export class WriteQueue {
    * ones queued without a copy. `req` completes when the segment holding its last
    * byte was written. `claimed` says the bytes are an application's send (not a frame
    * a protocol layer sent on its own, such as a pong or a close echo): see
-   * {@link WriteQueue.unclaimed}. Returns `false` (and keeps nothing of `req`: the
-   * caller completes it) when there was nothing to send, or when the send may complete
-   * at once: no earlier send waits and the queue, with it, fits in the send buffer.
+   * {@link WriteQueue.unclaimed}. `pooled` says the only chunk is a view of a buffer
+   * from {@link takeWriteBuffer}: it is queued as it is and returns to the pool once
+   * written. Returns `false` (and keeps nothing of `req`: the caller completes it) when
+   * there was nothing to send, or when the send may complete at once: no earlier send
+   * waits and the queue, with it, fits in the send buffer.
    */
   append(
     chunks: readonly Uint8Array[],
     req: Request<void> | null,
     claimed = req !== null,
+    pooled = false,
   ): boolean {
     let last: Segment | null = null;
     let any = false;
-    for (const chunk of chunks) {
-      if (chunk.length === 0) continue;
+    if (pooled) {
+      this.#sealTail();
       any = true;
-      this.#bytes += chunk.length;
-      if (chunk.length <= COPY_LIMIT) {
-        this.#appendToTail(chunk);
-        this.#tailClaimed ||= claimed;
-        last = null;
-      } else {
-        this.#sealTail();
-        last = { bytes: chunk, ownBuffer: false, reqs: [], claimed };
-        this.#segments.push(last);
-      }
-    }
+      this.#bytes += chunks[0].length;
+      last = { bytes: chunks[0], ownBuffer: true, reqs: [], claimed };
+      this.#segments.push(last);
+    } else {for (const chunk of chunks) {
+        if (chunk.length === 0) continue;
+        any = true;
+        this.#bytes += chunk.length;
+        if (chunk.length <= COPY_LIMIT) {
+          this.#appendToTail(chunk);
+          this.#tailClaimed ||= claimed;
+          last = null;
+        } else {
+          this.#sealTail();
+          last = { bytes: chunk, ownBuffer: false, reqs: [], claimed };
+          this.#segments.push(last);
+        }
+      }}
     if (!any) return false;
     if (req && this.#waitingSends === 0 && this.#bytes <= this.#sendBuffer) {
       this.#committed = this.#bytes;

@@ -14,7 +14,7 @@
 import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload } from "../protocol/close_codes.ts";
-import { encodeFrame, Opcode } from "../protocol/frame.ts";
+import { encodeFrame, encodeMaskedFrameInto, maskedFrameSpace, Opcode } from "../protocol/frame.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import { Receiver } from "../protocol/receiver.ts";
 import type { PerMessageDeflate } from "../protocol/deflate_codec.ts";
@@ -22,6 +22,7 @@ import { SocketLayer } from "./handle.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
+import { takeWriteBuffer } from "./write_queue.ts";
 import { now } from "./time.ts";
 import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
@@ -101,6 +102,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   #deflate: PerMessageDeflate | null = null;
   readonly #inbox: Inbox;
   #paused = false;
+  /** Bytes the stream delivered so far (its offsets, for a read target). */
+  #inBytes = 0;
 
   /** Made when the closing handshake first has something to do (a connection that only
    * exchanges messages never needs it): read through the queries below until then. */
@@ -186,6 +189,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   protected receive(msg: WsMsg): void {
     switch (msg.kind) {
       case "data":
+        this.#inBytes += msg.chunk.length;
         return this.#onData(msg.chunk);
       case "eof":
         return this.#onInputEnd(null);
@@ -382,6 +386,16 @@ export class WsActor extends SocketLayer<WsMsg> {
       }
     }
     this.#sendPongs();
+    if (!this.#receiverDone && this.#receiver !== null) {
+      // The rest of a large message is read straight into its buffer (no copy).
+      const target = this.#receiver.readTarget();
+      if (target !== null) this.#lower.send({ kind: "readInto", buf: target, at: this.#inBytes });
+      // A read whose bytes were all copied out (fragments, the head of a large message)
+      // lends its buffer to the next read: no new zero-filled buffer.
+      const done = this.#receiver.releasable();
+      if (done !== null) this.#lower.send({ kind: "recycle", chunk: done });
+    }
+    // After the target: a resume starts a read at once, and the target should take it.
     this.#flowControl();
     if (this.#heldInputEnd && (drained || this.#receiverDone)) {
       const { failure } = this.#heldInputEnd;
@@ -435,7 +449,9 @@ export class WsActor extends SocketLayer<WsMsg> {
     const behind = this.#inboxFull() || this.#owesTooManyPongs() || this.#inputDone();
     if (behind === this.#paused) return;
     this.#paused = behind;
-    this.#lower.send({ kind: behind ? "pause" : "resume" });
+    // Once no more input is wanted (the peer's close frame came), not even the read a
+    // pause lets go is started: closing then fails no pending read.
+    this.#lower.send(behind ? { kind: "pause", final: this.#inputDone() } : { kind: "resume" });
   }
 
   #endInput(error: DillError): void {
@@ -513,6 +529,16 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive?.activity();
     // Compressed whole, synchronously: messages leave in the order they were sent.
     const packed = this.#deflate?.compress(payload) ?? null;
+    if (this.#masked) {
+      // A client's large frame is masked into a pooled write buffer, not a fresh one.
+      const body = packed ?? payload;
+      const pooled = takeWriteBuffer(maskedFrameSpace(body.length));
+      if (pooled !== null) {
+        const frame = encodeMaskedFrameInto(pooled, opcode, body, { rsv1: packed !== null });
+        this.#lower.send({ kind: "send", chunks: [frame], req, pooled: true });
+        return;
+      }
+    }
     const chunks = packed === null
       ? encodeFrame(opcode, payload, { masked: this.#masked })
       : encodeFrame(opcode, packed, { masked: this.#masked, rsv1: true });

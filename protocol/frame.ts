@@ -206,7 +206,8 @@ export interface EncodeFrameOptions {
  *   itself, not a copy.
  * - Masked (clients): one fresh buffer holding the header, with a random key from
  *   {@link writeRandomMask}, and a masked copy of the payload. The payload part starts
- *   on a 4-byte boundary so it is masked a word at a time.
+ *   on an 8-byte boundary so it is masked a word at a time (see also
+ *   {@link encodeMaskedFrameInto}).
  *
  * @param opcode one of {@link Opcode}
  * @param payload the payload bytes
@@ -243,15 +244,84 @@ export function encodeFrame(
     return [header, payload];
   }
 
+  const space = new Uint8Array(maskedFrameSpace(payload.length));
+  return [writeMasked(space, opcode, payload, fin, rsv1)];
+}
+
+/**
+ * Room that {@link encodeMaskedFrameInto} needs for a frame of `payloadLength` payload
+ * bytes: the frame, plus up to 7 bytes of leading padding that put its payload on an
+ * 8-byte boundary (masked 8 bytes at a time).
+ *
+ * @param payloadLength payload length in bytes
+ *
+ * @example
+ * ```ts
+ * import { maskedFrameSpace } from "./frame.ts";
+ *
+ * console.log(maskedFrameSpace(16384)); // 16399: 8 header + 16384 + 7
+ * ```
+ */
+export function maskedFrameSpace(payloadLength: number): number {
+  return frameHeaderLength(payloadLength, true) + payloadLength + 7;
+}
+
+/**
+ * Encodes a masked frame (as a client sends it) into `target`, which the caller owns
+ * (a pooled buffer, say), instead of a fresh buffer: the frame is one view of
+ * `target`, its header with a random key from {@link writeRandomMask} and a masked
+ * copy of the payload. Never modifies `payload`.
+ *
+ * @param target where to build the frame, at least {@link maskedFrameSpace} bytes
+ * @param opcode one of {@link Opcode}
+ * @param payload the payload bytes
+ * @param options whether the frame is final (default `true`), and RSV1
+ * @returns the frame: a view of `target`
+ * @throws {DillError} `EINVAL` as {@link encodeFrame} does, or when `target` is too small
+ *
+ * @example
+ * ```ts
+ * import { encodeMaskedFrameInto, maskedFrameSpace, Opcode } from "./frame.ts";
+ *
+ * const payload = new TextEncoder().encode("hi");
+ * const target = new Uint8Array(maskedFrameSpace(payload.length));
+ * const frame = encodeMaskedFrameInto(target, Opcode.TEXT, payload);
+ * console.log(frame.buffer === target.buffer, frame.length); // true 8
+ * ```
+ */
+export function encodeMaskedFrameInto(
+  target: Uint8Array,
+  opcode: number,
+  payload: Uint8Array,
+  options: Omit<EncodeFrameOptions, "masked"> = {},
+): Uint8Array {
+  const fin = options.fin ?? true;
+  const rsv1 = options.rsv1 ?? false;
+  if (rsv1 && opcode !== Opcode.TEXT && opcode !== Opcode.BINARY) {
+    throw new DillError("EINVAL", "RSV1 (compressed) is only for a data message's first frame");
+  }
+  checkFrameFields(opcode, payload.length, fin);
+  if (target.length < maskedFrameSpace(payload.length)) {
+    throw new DillError("EINVAL", `${target.length} bytes are too few for this frame`);
+  }
+  return writeMasked(target, opcode, payload, fin, rsv1);
+}
+
+/** Builds a masked frame in `space` (fields pre-checked), its payload 8-byte aligned. */
+function writeMasked(
+  space: Uint8Array,
+  opcode: number,
+  payload: Uint8Array,
+  fin: boolean,
+  rsv1: boolean,
+): Uint8Array {
   const headerLength = frameHeaderLength(payload.length, true);
-  // Leading padding puts the payload on a 4-byte boundary of the buffer.
-  const padding = (4 - (headerLength & 3)) & 3;
-  const frameLength = headerLength + payload.length;
-  const frame = new Uint8Array(new ArrayBuffer(padding + frameLength), padding, frameLength);
+  const padding = (8 - ((space.byteOffset + headerLength) & 7)) & 7;
+  const frame = space.subarray(padding, padding + headerLength + payload.length);
   writeHeader(frame, 0, opcode, payload.length, fin, true, rsv1);
   const keyOffset = headerLength - MASK_LENGTH;
   writeRandomMask(frame, keyOffset);
   frame.set(payload, headerLength);
   applyMask(frame.subarray(headerLength), frame.subarray(keyOffset, headerLength), 0);
-  return [frame];
+  return frame;
 }

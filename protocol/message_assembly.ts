@@ -18,6 +18,18 @@ const MAX_PARTS = 64;
 const RETAINED_SLACK = 64 * 1024;
 /** Smallest buffer allocated to gather a partial message. */
 const MIN_ASSEMBLY_CAPACITY = 4096;
+/**
+ * A final frame whose missing payload is at least this long may have it read straight
+ * into the message's buffer ({@link MessageAssembly.reserveRest}); shorter remainders
+ * arrive within a read or two, and copying them costs less than arranging that.
+ */
+export const READ_TARGET_MIN = 64 * 1024;
+/**
+ * The buffer for a message's whole payload is allocated ahead of its bytes only once
+ * at least this fraction of them arrived: memory stays within this many times the
+ * bytes received, whatever length a peer announces.
+ */
+const RESERVE_FACTOR = 8;
 
 /**
  * One data message in progress. Pieces are kept as views while they are few and pin
@@ -61,6 +73,10 @@ export class MessageAssembly implements MessageSequence {
   /** Earlier pieces gathered into one buffer, when there were many or they pinned much. */
   #assembly: Uint8Array | null = null;
   #assemblyLength = 0;
+  /** #assembly holds the whole payload's room, given out by reserveRest; #parts stays empty. */
+  #reserved = false;
+  /** Payload length of the message before (a likely size for the next). */
+  #previousLength = 0;
 
   /**
    * Creates the message state of one connection, with no message in progress.
@@ -118,17 +134,31 @@ export class MessageAssembly implements MessageSequence {
   /** Ends the message (its payload taken or dropped). */
   end(): void {
     this.inMessage = false;
+    this.#previousLength = this.length;
     this.length = 0;
   }
 
   /**
-   * Adds a piece of payload, gathering pieces when they get many or pin much.
+   * Adds a piece of payload, gathering pieces when they get many or pin much. Once
+   * {@link MessageAssembly.reserveRest} gave out the payload's buffer, pieces go
+   * straight into it: one that was read into its place there is only counted.
    *
    * @param piece a view, kept as is
    * @param lastFrame whether it is from the message's final frame (the total is known)
    */
   add(piece: Uint8Array, lastFrame: boolean): void {
     if (piece.length === 0) return;
+    if (this.#reserved) {
+      // The buffer of the whole payload is there: a piece read into it is in place, and
+      // one that was on its way before is copied to where it belongs.
+      const assembly = this.#assembly!;
+      const at = this.#assemblyLength;
+      if (piece.buffer !== assembly.buffer || piece.byteOffset !== assembly.byteOffset + at) {
+        assembly.set(piece, at);
+      }
+      this.#assemblyLength = at + piece.length;
+      return;
+    }
     const parts = this.#parts;
     parts.push(piece);
     this.#partsBytes += piece.length;
@@ -165,8 +195,54 @@ export class MessageAssembly implements MessageSequence {
     return data;
   }
 
+  /**
+   * Gives out the place where the rest of the message's payload goes, so that it can be
+   * read there directly instead of being copied from read buffers: the buffer of the
+   * whole payload is allocated (the bytes held so far are moved in) and the view of its
+   * missing `rest` bytes is returned. Pieces added later go to their place in it (those
+   * read there cost no copy: {@link MessageAssembly.add}), and
+   * {@link MessageAssembly.take} returns the buffer itself. Only in the message's final frame (so the total is known), for at
+   * least {@link READ_TARGET_MIN} missing bytes, and once the bytes received are at
+   * least an eighth of the total; otherwise returns `null`.
+   *
+   * @param rest payload bytes of the message not received yet (all in its final frame)
+   */
+  reserveRest(rest: number): Uint8Array | null {
+    const total = this.length;
+    const held = this.#assemblyLength + this.#partsBytes;
+    if (
+      this.#reserved || rest < READ_TARGET_MIN || held + rest !== total ||
+      held * RESERVE_FACTOR < total
+    ) {
+      return null;
+    }
+    if (this.#assembly === null || this.#assembly.length < total) {
+      const whole = new Uint8Array(total);
+      if (this.#assembly !== null) whole.set(this.#assembly.subarray(0, this.#assemblyLength));
+      this.#assembly = whole;
+    }
+    this.#gather(true);
+    this.#reserved = true;
+    return this.#assembly.subarray(held, total);
+  }
+
+  /**
+   * Copies the pieces that are views of `buffer` into the message's own buffer, so
+   * that nothing here refers to `buffer` any more; `false` when `buffer` is that own
+   * buffer (bytes read in place: see {@link MessageAssembly.reserveRest}).
+   *
+   * @param buffer the memory of a chunk about to be reused
+   * @param lastFrame whether the message's final frame is being read (the total is known)
+   */
+  release(buffer: ArrayBufferLike, lastFrame: boolean): boolean {
+    if (this.#assembly?.buffer === buffer) return false;
+    if (this.#parts.some((part) => part.buffer === buffer)) this.#gather(lastFrame);
+    return true;
+  }
+
   /** Forgets the payload held. */
   drop(): void {
+    this.#reserved = false;
     this.#parts = [];
     this.#partsBytes = 0;
     this.#partsRetained = 0;
@@ -183,9 +259,14 @@ export class MessageAssembly implements MessageSequence {
       // In the final frame the total is known, so the buffer never goes past it (and the
       // last one is exact); before it, more fragments may come, and capping at what was
       // announced so far would regrow and recopy the whole message for every few frames.
-      const doubled = Math.max(needed, 2 * (assembly?.length ?? 0), MIN_ASSEMBLY_CAPACITY);
+      // A message as long as the previous one is likely (a peer sending fragmented
+      // messages of one size): that size is taken at once when it is within 8 times the
+      // bytes received, sparing the regrowths (each a new zero-filled buffer and a copy).
+      let size = Math.max(needed, 2 * (assembly?.length ?? 0), MIN_ASSEMBLY_CAPACITY);
+      const likely = this.#previousLength;
+      if (likely > size && likely <= RESERVE_FACTOR * needed) size = likely;
       const cap = lastFrame ? this.length : this.maxMessageSize;
-      const grown = new Uint8Array(Math.max(needed, Math.min(doubled, cap)));
+      const grown = new Uint8Array(Math.max(needed, Math.min(size, cap)));
       if (assembly !== null) grown.set(assembly.subarray(0, this.#assemblyLength));
       this.#assembly = assembly = grown;
     }

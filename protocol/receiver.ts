@@ -74,9 +74,11 @@ type Step = ReceiverEvent | typeof NEED_MORE | typeof PROGRESSED;
  * Fed chunks become the receiver's: payloads are unmasked in place, and a message that
  * arrived as one frame inside one chunk is returned as a view into it, without copying.
  * A message spread over several chunks or frames is copied into one buffer as it
- * completes; memory grows with the bytes actually received, never with an announced
- * length. Text is validated as soon as its bytes are fed, even mid-frame, so invalid
- * UTF-8 is reported without waiting for the rest of the message.
+ * completes, unless the rest of a large one was read straight into its buffer (see
+ * {@link Receiver.readTarget}); memory grows with the bytes actually received (at most
+ * 8 times them), never with an announced length alone. Text is validated as soon as its
+ * bytes are fed, even mid-frame, so invalid UTF-8 is reported without waiting for the
+ * rest of the message.
  *
  * With permessage-deflate negotiated (`inflater`), a message whose first frame has RSV1
  * is gathered compressed, under the size limit plus DEFLATE's worst overhead, and
@@ -110,6 +112,12 @@ export class Receiver {
   #closed = false;
   /** The header of the current frame was read; its payload is being read. */
   #inFrame = false;
+  /** {@link Receiver.readTarget} gave out the place of the current frame's rest. */
+  #targetGiven = false;
+  /** The chunk fed last, until {@link Receiver.releasable} gives it back. */
+  #lastChunk: Uint8Array | null = null;
+  /** A view of #lastChunk's buffer went out (in an event, or to the inflater). */
+  #lastChunkShared = false;
 
   /**
    * Creates a receiver for one connection.
@@ -163,6 +171,8 @@ export class Receiver {
   feed(chunk: Uint8Array): void {
     if (this.#finished || chunk.length === 0) return;
     this.#queue.push(chunk);
+    this.#lastChunk = chunk;
+    this.#lastChunkShared = false;
   }
 
   /**
@@ -182,9 +192,51 @@ export class Receiver {
         step = this.#readDataPayload();
       }
       if (step === NEED_MORE) return undefined;
-      if (step !== PROGRESSED) return step;
+      if (step !== PROGRESSED) {
+        if ("data" in step && step.data.buffer === this.#lastChunk?.buffer) {
+          this.#lastChunkShared = true;
+        }
+        return step;
+      }
     }
     return undefined;
+  }
+
+  /**
+   * The chunk fed last, once the receiver is done with it, so that its memory may serve
+   * another read: every byte of it parsed, no view of it handed out, none kept (the
+   * pieces of a message in progress that lie in it are copied out now, as they would be
+   * anyway when the message completes in a later chunk). Gives a chunk back at most
+   * once; returns `null` when the last chunk is not free (or after a close or error).
+   * Call it once the fed bytes were parsed: the receiver then forgets the chunk, given
+   * back or not.
+   *
+   * @returns the chunk whose buffer nothing here refers to any more, or `null`
+   *
+   * @example
+   * ```ts
+   * import { Receiver } from "./receiver.ts";
+   *
+   * const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+   * const read = new Uint8Array([0x02, 0x03, 1, 2, 3]); // a first fragment: more to come
+   * receiver.feed(read);
+   * console.log(receiver.next()); // undefined
+   * console.log(receiver.releasable() === read); // true: its payload was copied out
+   * read.fill(0); // reused for the next read: the message keeps its own copy
+   * receiver.feed(new Uint8Array([0x80, 0x01, 4]));
+   * const event = receiver.next();
+   * if (event?.type === "message") console.log(event.data); // Uint8Array(4) [ 1, 2, 3, 4 ]
+   * ```
+   */
+  releasable(): Uint8Array | null {
+    const chunk = this.#lastChunk;
+    if (chunk === null || this.#queue.size > 0) return null;
+    // Parsed: it is not kept here either way (an idle connection pins no read buffer).
+    this.#lastChunk = null;
+    if (this.#lastChunkShared || this.#finished) return null;
+    const frame = this.#frame;
+    const finalDataFrame = this.#inFrame && frame.opcode < Opcode.CLOSE && frame.fin;
+    return this.#message.release(chunk.buffer, finalDataFrame) ? chunk : null;
   }
 
   /**
@@ -193,6 +245,53 @@ export class Receiver {
    */
   get bufferedBytes(): number {
     return this.#queue.size + this.#message.bufferedBytes + this.#control.bufferedBytes;
+  }
+
+  /**
+   * Where the rest of the current frame's payload may be read, to spare copying a large
+   * message out of read buffers: a view into the buffer the message is assembled in, or
+   * `null`. Given out at most once per frame, when every fed byte was parsed and the
+   * frame is the final one of a message with at least 64 KiB still to come (and at
+   * least an eighth of the message already received: see
+   * {@link MessageAssembly.reserveRest}).
+   *
+   * Every payload byte fed from then on goes to its place in `target`: a chunk that is
+   * a view of that very place (a read into `target`) is taken as is, any other is
+   * copied there. So the caller may have the stream's next bytes read into `target`,
+   * each at its position, while bytes already on their way are fed from elsewhere; it
+   * must never let a read write a place whose byte was fed from elsewhere.
+   *
+   * @returns the view to read the frame's rest into, or `null`
+   *
+   * @example
+   * ```ts
+   * import { Receiver } from "./receiver.ts";
+   *
+   * const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+   * const size = 200_000; // an unmasked binary frame, 64-bit length form
+   * const header = new Uint8Array([0x82, 127, 0, 0, 0, 0, 0, 0x03, 0x0d, 0x40]);
+   * receiver.feed(header);
+   * receiver.feed(new Uint8Array(100_000).fill(7)); // half the payload
+   * console.log(receiver.next()); // undefined: needs more bytes
+   * const target = receiver.readTarget()!;
+   * console.log(target.length); // 100000: the rest goes straight into the message
+   * target.fill(7); // as a read would
+   * receiver.feed(target);
+   * const event = receiver.next();
+   * if (event?.type === "message") console.log(event.data.length, event.data.buffer === target.buffer); // 200000 true
+   * ```
+   */
+  readTarget(): Uint8Array | null {
+    const frame = this.#frame;
+    if (
+      this.#targetGiven || !this.#inFrame || this.#finished || this.#queue.size > 0 ||
+      frame.opcode >= Opcode.CLOSE || !frame.fin
+    ) {
+      return null;
+    }
+    const target = this.#message.reserveRest(frame.remaining);
+    if (target !== null) this.#targetGiven = true;
+    return target;
   }
 
   /**
@@ -213,6 +312,7 @@ export class Receiver {
     if (result === NEED_MORE) return NEED_MORE;
     if (result !== HEADER_READ) return this.#fail(result.code, result.message);
     this.#inFrame = true;
+    this.#targetGiven = false;
     const opcode = frame.opcode;
     if (opcode >= Opcode.CLOSE) {
       this.#control.begin();
@@ -286,6 +386,7 @@ export class Receiver {
 
   /** Inflates a whole compressed message, under the size limit, and checks its text. */
   #endCompressedMessage(compressed: Uint8Array): Step {
+    if (compressed.buffer === this.#lastChunk?.buffer) this.#lastChunkShared = true;
     const message = this.#message;
     message.drop();
     message.end();
@@ -326,6 +427,7 @@ export class Receiver {
   /** Ends parsing with a protocol error; later input is ignored. */
   #fail(code: number, message: string): ReceiverEvent {
     this.#finished = true;
+    this.#lastChunk = null;
     this.#message.drop();
     this.#queue.clear();
     this.#control.reset();
