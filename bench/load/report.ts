@@ -14,6 +14,7 @@ import type { Peers } from "./peers.ts";
 import type { ServerDef, ServerReport } from "./server_procs.ts";
 import {
   NATIVE_TLS,
+  NATIVE_TLS_SEND_BUFFERED,
   REFERENCE,
   referenceOf,
   REFLECTOR,
@@ -211,7 +212,17 @@ function ratioTable(d: RunData): string[] {
     if (w.scheme === "ws" && w.kind !== "idle") {
       rows.push(...ratioRows(d, w, SEND_BUFFERED, `${SEND_BUFFERED_NOTE}: `));
     }
-    if (w.scheme === "wss") rows.push(...ratioRows(d, w, NATIVE_TLS, `${NATIVE_TLS_NOTE}: `));
+    if (w.scheme === "wss") {
+      rows.push(...ratioRows(d, w, NATIVE_TLS, `${NATIVE_TLS_NOTE}: `));
+      rows.push(
+        ...ratioRows(
+          d,
+          w,
+          NATIVE_TLS_SEND_BUFFERED,
+          `${NATIVE_TLS_NOTE}, ${SEND_BUFFERED_NOTE}: `,
+        ),
+      );
+    }
   }
   for (const w of d.clientWorkloads) {
     const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE);

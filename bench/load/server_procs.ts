@@ -27,6 +27,8 @@ export const TLS_REFERENCE = "deno-tls";
 
 /** Our wss server on tlsListen/tlsAccept (Deno's own TLS), beside the attach path. */
 export const NATIVE_TLS = "dill-tlsn";
+/** The same with a 64 KiB `sendBuffer` on the accepted sockets. */
+export const NATIVE_TLS_SEND_BUFFERED = "dill-tlsn-sb";
 
 /** The reference server of a scheme. */
 export function referenceOf(scheme: "ws" | "wss"): string {
@@ -94,6 +96,23 @@ export function serverDefs(peers: Peers): ServerDef[] {
           "--tls-listen",
           `${TLS_DIR}/cert.pem`,
           `${TLS_DIR}/key.pem`,
+        ],
+      },
+    },
+    {
+      id: NATIVE_TLS_SEND_BUFFERED,
+      label: "dill-ws (ours): tlsListen (native TLS) → ws, sendBuffer 64 KiB",
+      scheme: "wss",
+      command: {
+        cmd: DENO,
+        args: [
+          ...DENO_TLS_RUN,
+          "bench/servers/dill.ts",
+          "--tls-listen",
+          `${TLS_DIR}/cert.pem`,
+          `${TLS_DIR}/key.pem`,
+          "--send-buffer",
+          String(64 * 1024),
         ],
       },
     },
