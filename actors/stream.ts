@@ -1,7 +1,7 @@
 /**
  * The bytestream actor: one per connection (TCP, Unix, in-memory pipe, TLS). It owns
  * the transport, reads ahead into a bounded buffer ({@link ReadAhead}), serves
- * exact-length `brecv`s, and writes what senders queued ({@link WriteQueue}, which
+ * exact-length `brecv`s, and writes what senders queued ({@link StreamOutput}, which
  * coalesces small writes into one transport write). When a protocol is attached
  * on top, the upper actor takes the read side: chunks are delivered to its mailbox,
  * paced by `pause`/`resume` so that a slow reader never makes memory grow. A send
@@ -11,69 +11,14 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { concatBytes } from "../protocol/bytes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
-import { closeTransport, lingerThenClose, type Transport, transportError } from "./transport.ts";
-import { recycleBuffers, WriteQueue } from "./write_queue.ts";
-import { now } from "./time.ts";
-
-/** Limits of a bytestream socket. Every field is optional. */
-export interface StreamOptions {
-  /** Bytes read ahead before reading stops until the application catches up. Default 256 KiB. */
-  readHighWater?: number;
-  /** Bytes queued for writing before senders wait. Default 256 KiB. */
-  writeHighWater?: number;
-  /** Calls that may wait at once in each direction; more fail with `EBUSY`. Default 1024. */
-  maxWaitingCalls?: number;
-  /**
-   * Bytes a send may leave queued in the socket and still complete at once, before
-   * they were written. Default 0: a send completes once its bytes were written to the
-   * OS (or to the peer end of a pair), as in libdill. With a send buffer, an
-   * application that awaits each send (an echo loop) no longer makes one write per
-   * message: the sends of a batch complete as they are queued and go out in one write.
-   * Bytes of a completed send are still written if the socket is closed right after
-   * (`hclose` lingers up to 1 s for them), and a write that fails later fails the next
-   * call instead. Applies to every layer on top of this socket.
-   */
-  sendBuffer?: number;
-}
-
-/**
- * Checks a socket's {@link StreamOptions}: every limit given must be a whole number,
- * at least 1 (`sendBuffer`: at least 0). Called before any resource is taken.
- *
- * @example
- * ```ts
- * import { checkStreamOptions } from "./stream.ts";
- *
- * checkStreamOptions("tcpConnect", { sendBuffer: 65536 });
- * try {
- *   checkStreamOptions("tcpConnect", { sendBuffer: -1 });
- * } catch (e) {
- *   console.log((e as { code: string }).code); // "EINVAL"
- * }
- * ```
- */
-export function checkStreamOptions(op: string, options: StreamOptions | undefined): void {
-  if (!options) return;
-  const limits: [keyof StreamOptions, number][] = [
-    ["readHighWater", 1],
-    ["writeHighWater", 1],
-    ["maxWaitingCalls", 1],
-    ["sendBuffer", 0],
-  ];
-  for (const [name, min] of limits) {
-    const value = options[name];
-    if (value === undefined) continue;
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new DillError("EINVAL", `${op}: option ${name} must be a whole number >= ${min}`);
-    }
-  }
-}
+import { StreamOutput, type StreamOutputHost, type StreamOutputMsg } from "./stream_output.ts";
+import { type Transport, transportError } from "./transport.ts";
+import { type StreamOptions, tooManyWaiting } from "./stream_options.ts";
 
 /** Events a bytestream delivers to the protocol attached on top of it. */
 export type StreamEvent =
@@ -132,8 +77,6 @@ export type StreamMsg =
   | { readonly kind: "readDone"; readonly buf: Uint8Array; readonly n: number | null }
   | { readonly kind: "chunksRead"; readonly chunks: Uint8Array[] | null }
   | { readonly kind: "readFailed"; readonly error: unknown }
-  | { readonly kind: "writeDone" }
-  | { readonly kind: "flushNow" }
   /**
    * The protocol on top waits for input (its application called receive and nothing
    * is there): bytes held back to batch sends (see `sendBuffer`) go out now.
@@ -141,18 +84,12 @@ export type StreamMsg =
   | { readonly kind: "consumerWaits" }
   /** Reads on, after what the consumer answered to the chunk just delivered (a read target). */
   | { readonly kind: "readOn"; readonly evenIfPaused: boolean }
-  | { readonly kind: "writeFailed"; readonly error: unknown }
-  | { readonly kind: "closeWriteDone" }
-  | { readonly kind: "turnEnded" };
+  /** The output's own messages: writes ended, a scheduled write is due, a turn ended. */
+  | StreamOutputMsg;
 
 const KIB = 1024;
 
 interface RecvWaiter extends Fill {
-  readonly req: Request<void>;
-}
-
-interface SendWaiter {
-  readonly chunks: Uint8Array[];
   readonly req: Request<void>;
 }
 
@@ -175,7 +112,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   readonly kind = "bytestream" as const;
   readonly #transport: Transport;
   readonly #readHighWater: number;
-  readonly #writeHighWater: number;
   readonly #maxWaiting: number;
 
   // Inbound: chunks read ahead, and the calls waiting for bytes.
@@ -194,27 +130,18 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #inputStopped = false;
   #shutdownReq: Request<void> | null = null;
 
-  // Outbound: bytes queued in order, and the senders waiting for room.
-  readonly #outbound: WriteQueue;
-  #writing = false;
-  /** The transport write in progress (it settles when the write ended either way). */
-  #inflight: Promise<void> | null = null;
-  #sendWaiters: SendWaiter[] = [];
-  /** Set once a send failed: later sends fail the same way. */
-  #sendFailure: DillError | null = null;
-  #outputDone = false;
-  #doneReqs: Request<void>[] = [];
-  #closeWriteStarted = false;
-  /** A write is due once the running code finished (a microtask is queued). */
-  #flushScheduled = false;
-  /** A write is due once the running code stops adding bytes (no send waits for it). */
-  #lateFlushScheduled = false;
-  #lateSeenBytes = 0;
-  #lateIdleHops = 0;
-  #outputClosed = false;
-  /** Calls with deadline 0 (or past) that must complete within this turn. */
-  #mustWriteNow: PendingCall[] = [];
-  #turnCheckScheduled = false;
+  // Outbound: what senders queued, written in order.
+  readonly #output: StreamOutput<ByteStream>;
+
+  /** What the output does, for every connection. */
+  static readonly #outputHost: StreamOutputHost<ByteStream> = {
+    post: (s, msg) => s.send(msg),
+    park: (s, req) => s.park(req),
+    watchAbort: (s, req) => s.watchAbort(req),
+    expire: (s, req) => s.expired(req),
+    closed: (s) => s.closedReason !== null,
+    ended: (s) => s.#finishShutdown(),
+  };
 
   /**
    * @param name label for messages, such as `"tcp"`
@@ -225,16 +152,15 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     super(name);
     this.#transport = transport;
     this.#readHighWater = options.readHighWater ?? 256 * KIB;
-    this.#writeHighWater = options.writeHighWater ?? 256 * KIB;
     this.#maxWaiting = options.maxWaitingCalls ?? 1024;
-    this.#outbound = new WriteQueue(options.sendBuffer ?? 0);
+    this.#output = new StreamOutput(name, transport, options, this, ByteStream.#outputHost);
     this.#pumpRead();
   }
 
   protected receive(msg: StreamMsg): void {
     switch (msg.kind) {
       case "send":
-        return this.#send(
+        return this.#output.send(
           msg.chunks,
           msg.req,
           msg.urgent === true,
@@ -244,12 +170,14 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":
-        return this.#done(msg.req, msg.once === true);
+        return this.#output.done(msg.req, msg.once === true);
       case "shutdown":
         this.#shutdownReq = msg.req;
-        this.#done(null, false);
+        this.#output.done(null, false);
         this.#serveInbound();
-        if (this.#shutdownReq && !this.#parkOrTurn(msg.req)) this.close(this.#timedOutClose());
+        if (this.#shutdownReq && !this.#output.parkOrTurn(msg.req)) {
+          this.close(this.#timedOutClose());
+        }
         return;
       case "attach":
         return this.#attach(msg.consumer);
@@ -285,28 +213,19 @@ export class ByteStream extends SocketLayer<StreamMsg> {
         this.#reading = false;
         return this.#inputEnded(transportError(this.name, msg.error));
       case "flushNow":
-        this.#flushScheduled = false;
-        return this.#flush();
+        return this.#output.flushNow();
       case "consumerWaits":
-        if (this.#lateFlushScheduled) this.#flush();
-        return;
+        return this.#output.consumerWaits();
       case "readOn":
         return this.#pumpRead(msg.evenIfPaused && !this.#inputStopped);
       case "writeDone":
-        return this.#writeDone();
+        return this.#output.writeDone();
       case "writeFailed":
-        this.#writing = false;
-        this.#inflight = null;
-        return this.#failOutput(transportError(this.name, msg.error));
+        return this.#output.writeFailed(transportError(this.name, msg.error));
       case "turnEnded":
-        this.#turnCheckScheduled = false;
-        // What could be done without waiting was done: calls still pending would wait.
-        for (const req of this.#mustWriteNow.splice(0)) if (!req.settled) this.expired(req);
-        return;
+        return this.#output.turnEnded();
       case "closeWriteDone":
-        this.#outputClosed = true;
-        for (const req of this.#doneReqs.splice(0)) req.resolve();
-        return this.#finishShutdown();
+        return this.#output.closeWriteDone();
     }
   }
 
@@ -319,246 +238,15 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       this.#recvFailure ??= brokenAfter("receive", req);
       return;
     }
-    const s = this.#sendWaiters.findIndex((w) => w.req === req);
-    if (s >= 0) this.#sendWaiters.splice(s, 1);
-    const queued = s < 0 && [...this.#outbound.waiting()].includes(req as Request<void>);
-    const d = this.#doneReqs.indexOf(req as Request<void>);
-    if (d >= 0) this.#doneReqs.splice(d, 1);
-    if (s >= 0 || queued || d >= 0) this.#sendTimedOut(req);
+    this.#output.expired(req);
   }
 
   protected terminate(reason: DillError): void {
-    const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
-    const buffers = this.#outbound.takeBuffers();
-    if (this.#inflight || unclaimed.length > 0) {
-      lingerThenClose(this.#transport, this.#inflight, unclaimed).then((done) => {
-        if (done) recycleBuffers(buffers);
-      });
-    } else {
-      closeTransport(this.#transport);
-      recycleBuffers(buffers);
-    }
     for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
-    for (const w of this.#sendWaiters.splice(0)) w.req.reject(reason);
-    for (const req of this.#outbound.clear()) req.reject(reason);
-    for (const req of this.#doneReqs.splice(0)) req.reject(reason);
-    this.#mustWriteNow = [];
+    // The output closes the transport (once completed sends are written).
+    this.#output.terminate(reason);
     this.#shutdownReq?.reject(reason);
     this.#inbound.clear();
-  }
-
-  // ---- outbound -------------------------------------------------------------------
-
-  #send(
-    chunks: Uint8Array[],
-    req: Request<void> | undefined,
-    urgent: boolean,
-    internal: boolean,
-    pooled: boolean,
-  ): void {
-    const failure = this.#sendFailure ??
-      (this.#outputDone
-        ? new DillError("EPIPE", `${this.name}: the output was already closed (done)`)
-        : null);
-    if (failure) return req?.reject(failure);
-    // Frames the protocol sends on its own (pongs, close echoes) never wait behind users.
-    const waits = req !== undefined && !internal;
-    if (waits && (this.#sendWaiters.length > 0 || this.#outbound.bytes >= this.#writeHighWater)) {
-      if (this.#sendWaiters.length >= this.#maxWaiting) {
-        return req.reject(tooManyWaiting(this.name, "send", this.#maxWaiting));
-      }
-      this.#sendWaiters.push({ chunks, req });
-      if (!this.park(req)) {
-        this.#sendWaiters.pop();
-        this.#sendFailure ??= brokenAfter("send", req);
-      }
-      return;
-    }
-    const waiting = this.#enqueue(chunks, req, waits, pooled);
-    if (urgent || this.#mustWriteNow.length > 0) this.#flush();
-    else if (this.#outbound.sendBuffer > 0 && !waiting && this.#outbound.waitingSends === 0) {
-      this.#scheduleLateFlush();
-    } else this.#scheduleFlush();
-  }
-
-  /**
-   * Starts writing once the code running now has finished (a microtask), rather than
-   * at once: every send made meanwhile (an application answering a batch of messages,
-   * a protocol adding a frame) goes out in the same write, and sends arriving while a
-   * write is in progress go out together in the next one. Not later than that: every
-   * send waits for its write, so an application that awaits each send (an echo loop)
-   * makes one write per message whatever is done here, and an event-loop turn of delay
-   * per write would only add to it (measured: about 2.5 times fewer echoes per second
-   * than with a microtask).
-   */
-  #scheduleFlush(): void {
-    if (this.#writing || this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    queueMicrotask(() => this.send({ kind: "flushNow" }));
-  }
-
-  /**
-   * Starts writing once the running code stopped adding bytes, when no send waits for
-   * the write (they all fit in the send buffer): an echo loop that awaits each send
-   * then answers every message of a read before the one write that carries them all.
-   * "Stopped" is the application waiting to receive (the consumer on top says so with
-   * `consumerWaits`, a `brecv` parks), or else {@link LATE_FLUSH_IDLE_HOPS} microtasks in
-   * a row without new bytes: an echo loop's next send comes 2 or 3 promise hops after
-   * the last one completed. Microtasks, not an event-loop turn: `setImmediate` was
-   * measured, one in-flight round trip 1.6 times slower.
-   */
-  #scheduleLateFlush(): void {
-    if (this.#writing || this.#flushScheduled || this.#lateFlushScheduled) return;
-    this.#lateFlushScheduled = true;
-    this.#lateSeenBytes = this.#outbound.bytes;
-    this.#lateIdleHops = 0;
-    queueMicrotask(this.#lateFlushCheck);
-  }
-
-  readonly #lateFlushCheck = (): void => {
-    if (this.#writing || this.closedReason) {
-      this.#lateFlushScheduled = false; // a write started: it takes what was queued
-      return;
-    }
-    const bytes = this.#outbound.bytes;
-    if (bytes !== this.#lateSeenBytes) {
-      this.#lateSeenBytes = bytes;
-      this.#lateIdleHops = 0;
-    } else if (++this.#lateIdleHops >= LATE_FLUSH_IDLE_HOPS) {
-      this.#lateFlushScheduled = false;
-      return this.send({ kind: "flushNow" });
-    }
-    queueMicrotask(this.#lateFlushCheck);
-  };
-
-  /**
-   * Queues chunks in order; the request settles once the transport took its last byte
-   * (or at once, when it fits in the send buffer). Waiting for the write is what every
-   * other send does: its deadline is watched like any parked call's, by the
-   * process-wide deadline scheduler (one heap entry, no timer of its own).
-   */
-  #enqueue(
-    chunks: Uint8Array[],
-    req: Request<void> | undefined,
-    claimed: boolean,
-    pooled = false,
-  ): boolean {
-    if (!this.#outbound.append(chunks, req ?? null, claimed, pooled)) {
-      req?.resolve();
-      return false;
-    }
-    if (req) this.#watchSend(req);
-    return req !== undefined;
-  }
-
-  #watchSend(req: Request<void>): void {
-    if (!this.watchAbort(req)) return this.#sendTimedOut(req);
-    if (req.deadline < 0) return;
-    if (req.deadline === 0 || req.deadline <= now()) return this.#withinTurn(req);
-    if (!this.park(req)) this.#sendFailure ??= brokenAfter("send", req);
-  }
-
-  /**
-   * Deadline 0 (or past) means "only if it can be done without waiting". The local
-   * I/O it takes (a write into a socket buffer with room, a FIN, a read of what the
-   * peer already sent) completes within the current turn of the event loop, while
-   * anything that needs the peer does not: a call still pending when the turn ends
-   * would wait, and fails as its deadline requires.
-   */
-  #withinTurn(req: PendingCall): void {
-    this.#mustWriteNow.push(req);
-    if (!this.#turnCheckScheduled) {
-      this.#turnCheckScheduled = true;
-      setImmediate(() => this.send({ kind: "turnEnded" }));
-    }
-  }
-
-  /** Parks `req`; with deadline 0 or past, gives it until the end of this turn instead. */
-  #parkOrTurn(req: PendingCall): boolean {
-    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
-      this.#withinTurn(req);
-      return true;
-    }
-    return this.park(req);
-  }
-
-  #sendTimedOut(req: PendingCall): void {
-    if (req.settled) return;
-    req.timeOut();
-    this.#sendFailure ??= brokenAfter("send", req);
-  }
-
-  #flush(): void {
-    if (this.#writing || this.closedReason) return;
-    const segment = this.#outbound.next();
-    if (segment === undefined) return this.#maybeCloseWrite();
-    this.#writing = true;
-    this.#inflight = this.#writeSegment(segment.bytes);
-  }
-
-  async #writeSegment(segment: Uint8Array): Promise<void> {
-    try {
-      let off = 0;
-      while (off < segment.length) {
-        off += await this.#transport.write(off === 0 ? segment : segment.subarray(off));
-      }
-      this.send({ kind: "writeDone" });
-    } catch (error) {
-      this.send({ kind: "writeFailed", error });
-    }
-  }
-
-  #writeDone(): void {
-    this.#writing = false;
-    this.#inflight = null;
-    for (const req of this.#outbound.written().reqs) req.resolve();
-    while (
-      this.#sendWaiters.length > 0 && this.#outbound.bytes < this.#writeHighWater &&
-      !this.#sendFailure
-    ) {
-      const w = this.#sendWaiters.shift()!;
-      if (!w.req.settled) this.#enqueue(w.chunks, w.req, true);
-    }
-    this.#flush();
-  }
-
-  #failOutput(error: DillError): void {
-    this.#sendFailure ??= error;
-    for (const req of this.#outbound.clear()) req.reject(error);
-    for (const w of this.#sendWaiters.splice(0)) w.req.reject(error);
-    for (const req of this.#doneReqs.splice(0)) req.reject(error);
-    this.#finishShutdown();
-  }
-
-  /**
-   * Closes the output once everything queued is written (TCP FIN, TLS close_notify);
-   * input goes on. With `once`, a second close of the output is `EPIPE`.
-   */
-  #done(req: Request<void> | null, once: boolean): void {
-    if (once && this.#outputDone) {
-      return req?.reject(new DillError("EPIPE", `${this.name}: the output was already closed`));
-    }
-    if (this.#sendFailure) return req?.reject(this.#sendFailure);
-    this.#outputDone = true;
-    if (req) {
-      if (this.#outputClosed) return req.resolve();
-      this.#doneReqs.push(req);
-      if (!this.#parkOrTurn(req)) {
-        this.#doneReqs.pop();
-        this.#sendFailure ??= brokenAfter("send", req);
-        return;
-      }
-    }
-    this.#flush();
-  }
-
-  #maybeCloseWrite(): void {
-    if (!this.#outputDone || this.#closeWriteStarted || this.#sendWaiters.length > 0) return;
-    this.#closeWriteStarted = true;
-    this.#transport.closeWrite().then(
-      () => this.send({ kind: "closeWriteDone" }),
-      (error) => this.send({ kind: "writeFailed", error }),
-    );
   }
 
   // ---- inbound --------------------------------------------------------------------
@@ -574,7 +262,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     this.#recvWaiters.push({ bufs, req, index: 0, offset: 0 });
     this.#serveInbound();
     if (req.settled) return;
-    if (this.#lateFlushScheduled) this.#flush(); // the application waits: batch over
+    this.#output.consumerWaits(); // the application waits: batch over
     if (!this.park(req)) {
       this.#recvWaiters.splice(this.#recvWaiters.findIndex((w) => w.req === req), 1);
       this.#recvFailure ??= brokenAfter("receive", req);
@@ -617,9 +305,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   #finishShutdown(): void {
     const req = this.#shutdownReq;
     if (!req || !(this.#eof || this.#readFailure)) return;
-    if (!this.#outputClosed && !this.#sendFailure) return;
+    if (!this.#output.closed && !this.#output.failure) return;
     this.#shutdownReq = null;
-    const failure = this.#readFailure ?? this.#sendFailure;
+    const failure = this.#readFailure ?? this.#output.failure;
     if (failure) req.reject(failure);
     else req.resolve();
     this.close(new DillError("ECANCELED", `${this.name} was closed`));
@@ -717,12 +405,6 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   }
 }
 
-/**
- * Microtasks in a row without a new send after which a send-buffered stream writes
- * what it holds (see `ByteStream.#scheduleLateFlush`).
- */
-const LATE_FLUSH_IDLE_HOPS = 16;
-
 /** Handed-over chunks smaller than this on average are joined before going up. */
 const SMALL_CHUNK = 4 * KIB;
 
@@ -730,11 +412,4 @@ function totalLength(chunks: readonly Uint8Array[]): number {
   let n = 0;
   for (const chunk of chunks) n += chunk.length;
   return n;
-}
-
-function tooManyWaiting(name: string, direction: string, limit: number): DillError {
-  return new DillError(
-    "EBUSY",
-    `${name}: ${limit} calls already wait to ${direction} (option maxWaitingCalls)`,
-  );
 }

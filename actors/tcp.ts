@@ -16,7 +16,7 @@ import {
   listenerHandle,
   streamHandle,
 } from "./sockets.ts";
-import { checkStreamOptions, type StreamOptions } from "./stream.ts";
+import { checkStreamOptions, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
 import { transportError } from "./transport.ts";
 

@@ -14,7 +14,7 @@ import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
 import { checkDeadline, checkTcpAddr } from "./args.ts";
 import { type Handle, layerOf, openHandle } from "./handle.ts";
-import { checkStreamOptions } from "./stream.ts";
+import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 import type { Deadline } from "./time.ts";

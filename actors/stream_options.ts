@@ -1,0 +1,80 @@
+/**
+ * The limits of a bytestream socket ({@link StreamOptions}), their check, and the
+ * error a call gets when too many calls already wait.
+ *
+ * @module
+ */
+
+import { DillError } from "../protocol/errors.ts";
+
+/** Limits of a bytestream socket. Every field is optional. */
+export interface StreamOptions {
+  /** Bytes read ahead before reading stops until the application catches up. Default 256 KiB. */
+  readHighWater?: number;
+  /** Bytes queued for writing before senders wait. Default 256 KiB. */
+  writeHighWater?: number;
+  /** Calls that may wait at once in each direction; more fail with `EBUSY`. Default 1024. */
+  maxWaitingCalls?: number;
+  /**
+   * Bytes a send may leave queued in the socket and still complete at once, before
+   * they were written. Default 0: a send completes once its bytes were written to the
+   * OS (or to the peer end of a pair), as in libdill. With a send buffer, an
+   * application that awaits each send (an echo loop) no longer makes one write per
+   * message: the sends of a batch complete as they are queued and go out in one write.
+   * Bytes of a completed send are still written if the socket is closed right after
+   * (`hclose` lingers up to 1 s for them), and a write that fails later fails the next
+   * call instead. Applies to every layer on top of this socket.
+   */
+  sendBuffer?: number;
+}
+
+/**
+ * Checks a socket's {@link StreamOptions}: every limit given must be a whole number,
+ * at least 1 (`sendBuffer`: at least 0). Called before any resource is taken.
+ *
+ * @example
+ * ```ts
+ * import { checkStreamOptions } from "./stream_options.ts";
+ *
+ * checkStreamOptions("tcpConnect", { sendBuffer: 65536 });
+ * try {
+ *   checkStreamOptions("tcpConnect", { sendBuffer: -1 });
+ * } catch (e) {
+ *   console.log((e as { code: string }).code); // "EINVAL"
+ * }
+ * ```
+ */
+export function checkStreamOptions(op: string, options: StreamOptions | undefined): void {
+  if (!options) return;
+  const limits: [keyof StreamOptions, number][] = [
+    ["readHighWater", 1],
+    ["writeHighWater", 1],
+    ["maxWaitingCalls", 1],
+    ["sendBuffer", 0],
+  ];
+  for (const [name, min] of limits) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new DillError("EINVAL", `${op}: option ${name} must be a whole number >= ${min}`);
+    }
+  }
+}
+
+/**
+ * The `EBUSY` a call gets when `limit` calls already wait in its direction (option
+ * {@link StreamOptions.maxWaitingCalls}).
+ *
+ * @example
+ * ```ts
+ * import { tooManyWaiting } from "./stream_options.ts";
+ *
+ * console.log(tooManyWaiting("tcp", "send", 1024).code); // "EBUSY"
+ * ```
+ */
+export function tooManyWaiting(name: string, direction: string, limit: number): DillError {
+  return new DillError(
+    "EBUSY",
+    `${name}: ${limit} calls already wait to ${direction} (option maxWaitingCalls)`,
+  );
+}
