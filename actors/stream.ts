@@ -18,7 +18,7 @@ import { type Fill, ReadAhead } from "./read_ahead.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 import { StreamOutput, type StreamOutputHost, type StreamOutputMsg } from "./stream_output.ts";
 import { type Transport, transportError } from "./transport.ts";
-import { type StreamOptions, tooManyWaiting } from "./stream_options.ts";
+import { DEFAULT_HIGH_WATER, type StreamOptions, tooManyWaiting } from "./stream_options.ts";
 
 /** Events a bytestream delivers to the protocol attached on top of it. */
 export type StreamEvent =
@@ -151,7 +151,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   constructor(name: string, transport: Transport, options: StreamOptions = {}) {
     super(name);
     this.#transport = transport;
-    this.#readHighWater = options.readHighWater ?? 256 * KIB;
+    this.#readHighWater = options.readHighWater ?? DEFAULT_HIGH_WATER;
     this.#maxWaiting = options.maxWaitingCalls ?? 1024;
     this.#output = new StreamOutput(name, transport, options, this, ByteStream.#outputHost);
     this.#pumpRead();

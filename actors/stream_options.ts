@@ -7,6 +7,9 @@
 
 import { DillError } from "../protocol/errors.ts";
 
+/** Default of {@link StreamOptions.readHighWater} and {@link StreamOptions.writeHighWater}: 256 KiB. */
+export const DEFAULT_HIGH_WATER = 256 * 1024;
+
 /** Limits of a bytestream socket. Every field is optional. */
 export interface StreamOptions {
   /** Bytes read ahead before reading stops until the application catches up. Default 256 KiB. */

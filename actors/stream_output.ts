@@ -14,7 +14,7 @@
 import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
-import { type StreamOptions, tooManyWaiting } from "./stream_options.ts";
+import { DEFAULT_HIGH_WATER, type StreamOptions, tooManyWaiting } from "./stream_options.ts";
 import { closeTransport, lingerThenClose, type Transport } from "./transport.ts";
 import { recycleBuffers, WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
@@ -45,8 +45,6 @@ export interface StreamOutputHost<O> {
   /** The output ended (closed or failed): a shutdown may finish. */
   ended(owner: O): void;
 }
-
-const KIB = 1024;
 
 interface SendWaiter {
   readonly chunks: Uint8Array[];
@@ -129,7 +127,7 @@ export class StreamOutput<O> {
   ) {
     this.#name = name;
     this.#transport = transport;
-    this.#writeHighWater = options.writeHighWater ?? 256 * KIB;
+    this.#writeHighWater = options.writeHighWater ?? DEFAULT_HIGH_WATER;
     this.#maxWaiting = options.maxWaitingCalls ?? 1024;
     this.#outbound = new WriteQueue(options.sendBuffer ?? 0);
     this.#owner = owner;

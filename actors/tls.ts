@@ -19,7 +19,7 @@ import { checkDeadline } from "./args.ts";
 import { type Handle, layerOf, openHandle, takeLayer } from "./handle.ts";
 import { halfClose } from "./sockets.ts";
 import { ByteStream, type StreamMsg } from "./stream.ts";
-import { checkStreamOptions, type StreamOptions } from "./stream_options.ts";
+import { checkStreamOptions, DEFAULT_HIGH_WATER, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
 import { TlsConnTransport } from "./tls_conn_transport.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
@@ -61,8 +61,6 @@ const tlsBeneath = new WeakMap<ByteStream, TlsActor>();
 
 /** TLS bytestreams on Deno's own TLS (from `tlsAccept`): what their handshake settled. */
 const nativeSessions = new WeakMap<ByteStream, TlsSession>();
-
-const DEFAULT_HIGH_WATER = 256 * 1024;
 
 /**
  * Attaches the server side of TLS to a bytestream handle and runs the handshake.
