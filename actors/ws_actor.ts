@@ -1,12 +1,11 @@
 /**
  * The WebSocket actor: one per connection. It owns the bytestream beneath it, runs
- * the opening handshake (with an {@link OpeningHandshake}), feeds received bytes to
- * the I/O-free {@link Receiver}, answers pings on its own (within a
- * {@link PongBudget}), queues messages for
- * `mrecv` (an {@link Inbox}; bounded: reading pauses when the application falls
- * behind), frames `msend`s, runs the closing handshake (a {@link Closing}) and
- * `wsDetach`, and the keepalive timers (a {@link Keepalive}). All of it happens one mailbox message at a time; the
- * collaborators are plain objects this actor owns and drives synchronously.
+ * the opening handshake (with an {@link OpeningHandshake}), reads frames once open (a
+ * {@link Reading}: it answers pings on its own and queues messages for `mrecv` in an
+ * {@link Inbox}; bounded: reading pauses when the application falls behind), frames
+ * `msend`s, runs the closing handshake (a {@link Closing}) and `wsDetach`, and the
+ * keepalive timers (a {@link Keepalive}). All of it happens one mailbox message at a
+ * time; the collaborators are plain objects this actor owns and drives synchronously.
  *
  * @module
  */
@@ -16,7 +15,6 @@ import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload } from "../protocol/close_codes.ts";
 import { encodeFrame, encodeMaskedFrameInto, maskedFrameSpace, Opcode } from "../protocol/frame.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
-import { Receiver } from "../protocol/receiver.ts";
 import type { PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { SocketLayer } from "./handle.ts";
 import { Request } from "./request.ts";
@@ -24,11 +22,11 @@ import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
 import { takeWriteBuffer } from "./write_queue.ts";
 import { now } from "./time.ts";
-import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
+import { Inbox, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
 import { Closing, type ClosingHost } from "./ws_closing.ts";
 import { Keepalive, type KeepaliveHost } from "./ws_keepalive.ts";
-import { PongBudget } from "./ws_pongs.ts";
+import { Reading, type ReadingHost } from "./ws_reading.ts";
 import type { WsLimits, WsType } from "./ws_options.ts";
 
 export type { WsAttachInfo, WsStart } from "./ws_handshake.ts";
@@ -90,28 +88,16 @@ export class WsActor extends SocketLayer<WsMsg> {
   #handshake: OpeningHandshake | null;
   #refusal: DillError | null = null;
 
-  /**
-   * Made when the first frame bytes arrive (see {@link WsActor.#frames}): a connection
-   * that has not received any holds none of its parsing state.
-   */
-  #receiver: Receiver | null = null;
-  #receiverDone = false;
-  /** The end of input, held until the frames read before it were handled. */
-  #heldInputEnd: { readonly failure: DillError | null } | null = null;
   /** The negotiated permessage-deflate codec, or `null`. */
   #deflate: PerMessageDeflate | null = null;
   readonly #inbox: Inbox;
-  #paused = false;
-  /** Bytes the stream delivered so far (its offsets, for a read target). */
-  #inBytes = 0;
+  /** Frames to messages, pongs and flow control, once the connection is open. */
+  readonly #in: Reading<WsActor>;
 
   /** Made when the closing handshake first has something to do (a connection that only
    * exchanges messages never needs it): read through the queries below until then. */
   #cl: Closing<WsActor> | null = null;
   #detachReq: Request<ByteStream> | null = null;
-
-  /** Made at the first ping. */
-  #pongs: PongBudget | null = null;
 
   /** `null` when both its timers are off (the default): nothing to count then. */
   readonly #keepalive: Keepalive<WsActor> | null;
@@ -132,7 +118,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
       a.#lower.send({ kind: "send", chunks, req, urgent: true });
     },
-    endInput: (a, error) => a.#endInput(error),
+    endInput: (a, error) => a.#in.endInput(error),
     stopKeepalive: (a) => a.#keepalive?.stop(),
     hangUp: (a) => a.#lower.send({ kind: "done", req: quiet() }),
     queued: (a) => a.#inbox.length,
@@ -142,6 +128,18 @@ export class WsActor extends SocketLayer<WsMsg> {
       a.#detachReq!.reject(error);
       a.close(error);
     },
+  };
+
+  /** What reading does, for every connection. */
+  static readonly #readingHost: ReadingHost<WsActor> = {
+    closed: (a) => a.closedReason !== null,
+    closeSent: (a) => a.#closeSent(),
+    inputDone: (a) => a.#inputDone(),
+    detaching: (a) => a.#detachReq !== null,
+    peerClosed: (a, code, reason) => a.#closing().peerClosed(code, reason),
+    violation: (a, code, message) => a.#closing().violation(code, message),
+    inputEnded: (a, failure) => a.#closing().inputEnded(failure, a.#inbox.ended),
+    pongWritten: (a, size) => a.send({ kind: "pongWritten", size }),
   };
 
   /**
@@ -168,6 +166,15 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#keepalive = limits.pingInterval > 0 || limits.idleTimeout > 0
       ? new Keepalive(limits, this, WsActor.#keepaliveHost)
       : null;
+    this.#in = new Reading(
+      this.#masked,
+      limits,
+      lower,
+      this.#inbox,
+      this.#keepalive,
+      this,
+      WsActor.#readingHost,
+    );
     this.adopt(lower);
   }
 
@@ -189,8 +196,9 @@ export class WsActor extends SocketLayer<WsMsg> {
   protected receive(msg: WsMsg): void {
     switch (msg.kind) {
       case "data":
-        this.#inBytes += msg.chunk.length;
-        return this.#onData(msg.chunk);
+        if (this.#phase === "open") return this.#in.data(msg.chunk);
+        this.#in.headBytes(msg.chunk.length);
+        return this.#handshakeData(msg.chunk);
       case "eof":
         return this.#onInputEnd(null);
       case "fail":
@@ -208,8 +216,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "refused":
         return this.#failAttach(this.#refusal!);
       case "pongWritten":
-        this.#pongs!.written(msg.size);
-        return this.#parse();
+        return this.#in.pongWritten(msg.size);
       case "replyClose":
         if (this.closedReason) return;
         return this.#closing().replyClose();
@@ -221,7 +228,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "closeTcp":
         return this.#closing().closeTcp();
       case "tick":
-        if (!this.#receiverDone) this.#keepalive?.tick(this.#closeSent());
+        if (!this.#in.stopped) this.#keepalive?.tick(this.#closeSent());
         return;
     }
   }
@@ -298,16 +305,13 @@ export class WsActor extends SocketLayer<WsMsg> {
   #open(info: WsAttachInfo, rest: Uint8Array | null, deflate: PerMessageDeflate | null): void {
     this.#phase = "open";
     this.#handshake = null;
-    if (deflate) {
-      // Compression was negotiated: from now on messages may be compressed both ways.
-      this.#deflate = deflate;
-      this.#receiver?.useInflater(deflate);
-    }
+    // Compression, if negotiated, goes both ways: the reading inflates, #send compresses.
+    this.#deflate = deflate;
     const req = this.#attachReq!;
     this.#attachReq = null;
     req.resolve(info);
     this.#keepalive?.start();
-    if (rest && rest.length > 0) this.#onData(rest);
+    this.#in.open(rest, deflate);
   }
 
   /** A bad handshake: the server answers with an HTTP error first; then everything closes. */
@@ -329,107 +333,11 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.close(error ?? new DillError("ETIMEDOUT", "the handshake could not finish in time"));
   }
 
-  // ---- receiving ------------------------------------------------------------------
-
-  #onData(chunk: Uint8Array): void {
-    if (this.#phase === "handshake") return this.#handshakeData(chunk);
-    this.#keepalive?.inbound();
-    if (this.#receiverDone) return; // after a close frame or a violation, input is dropped
-    this.#frames().feed(chunk);
-    this.#parse();
-  }
-
-  /** The receiver, made on first use. */
-  #frames(): Receiver {
-    if (this.#receiver === null) {
-      const role = this.#masked ? "client" : "server";
-      this.#receiver = new Receiver({ role, maxMessageSize: this.#limits.maxMessageSize });
-      if (this.#deflate) this.#receiver.useInflater(this.#deflate);
-    }
-    return this.#receiver;
-  }
-
-  /**
-   * Handles the frames received so far, in order. Parsing holds (the rest stays in the
-   * receiver, and reading pauses) while the application is behind or the pongs we owe use
-   * up their budget: a read full of small compressed messages is then inflated one
-   * message at a time as the application takes them, never the whole read at once, and a
-   * ping flood costs at most `maxPongBytes` of pongs plus what was already read.
-   */
-  #parse(): void {
-    let drained = this.#receiverDone;
-    while (!this.#receiverDone && !this.#inboxFull() && !this.#owesTooManyPongs()) {
-      const ev = this.#receiver?.next();
-      if (ev === undefined) {
-        drained = true;
-        break;
-      }
-      switch (ev.type) {
-        case "message":
-          this.#onMessage(ev);
-          break;
-        case "ping":
-          // The pong joins this pass's batch (sent at its end), owed until written.
-          if (!this.#closeSent()) {
-            this.#pongs ??= new PongBudget(this.#limits.maxPongBytes, this.#masked);
-            this.#pongs.answer(ev.data);
-          }
-          break;
-        case "pong":
-          break; // liveness is tracked per chunk; unsolicited pongs are ignored
-        case "close":
-          this.#closing().peerClosed(ev.code, ev.reason);
-          break;
-        case "error":
-          this.#closing().violation(ev.code, ev.message);
-          break;
-      }
-    }
-    this.#sendPongs();
-    if (!this.#receiverDone && this.#receiver !== null) {
-      // The rest of a large message is read straight into its buffer (no copy).
-      const target = this.#receiver.readTarget();
-      if (target !== null) this.#lower.send({ kind: "readInto", buf: target, at: this.#inBytes });
-      // A read whose bytes were all copied out (fragments, the head of a large message)
-      // lends its buffer to the next read: no new zero-filled buffer.
-      const done = this.#receiver.releasable();
-      if (done !== null) this.#lower.send({ kind: "recycle", chunk: done });
-    }
-    // After the target: a resume starts a read at once, and the target should take it.
-    this.#flowControl();
-    if (this.#heldInputEnd && (drained || this.#receiverDone)) {
-      const { failure } = this.#heldInputEnd;
-      this.#heldInputEnd = null;
-      this.#closing().inputEnded(failure, this.#inbox.ended);
-    }
-  }
-
-  /** Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached. */
-  #inboxFull(): boolean {
-    return this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
-      this.#inbox.length >= this.#limits.maxQueuedMessages;
-  }
-
-  /** Server: the client's close frame arrived, and no `wsDetach` waits for what follows. */
-  #inputDone(): boolean {
-    return !this.#masked && this.#cl !== null && this.#cl.closeReceived &&
-      this.#detachReq === null;
-  }
-
-  /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
-  #owesTooManyPongs(): boolean {
-    return this.#pongs !== null && this.#pongs.exhausted && !this.#closeSent();
-  }
-
-  #onMessage(ev: ReceivedMessage): void {
-    if (this.#detachReq) return; // detaching: messages are read and dropped
-    this.#keepalive?.activity();
-    this.#inbox.push(ev);
-  }
+  // ---- receiving (the frames themselves are the Reading's) ------------------------
 
   #recv(call: WsRecvCall): void {
     // Taking a message may make room: frames held back in the receiver go on then.
-    if (this.#inbox.recv(call, (req) => this.park(req))) return this.#parse();
+    if (this.#in.recv(call, (req) => this.park(req))) return;
     // The application waits for a message: what it sent before goes out now.
     this.#lower.send({ kind: "consumerWaits" });
     // The application asked past the last message before a violation: it is done with
@@ -437,26 +345,10 @@ export class WsActor extends SocketLayer<WsMsg> {
     if (this.#cl?.failing && this.#inbox.length === 0) this.#cl.failNow();
   }
 
-  /**
-   * Pauses the socket while the application is behind, or while the peer does not read
-   * the pongs we owe it (their bytes use up `maxPongBytes`); resumes when that is over.
-   * A server also stops reading once the client's close frame arrived: what follows it is
-   * dropped, and the server closes TCP first (RFC 6455 7.1.1), so a read still pending
-   * then would only fail when it does (in Deno, an error built per connection).
-   */
-  #flowControl(): void {
-    if (this.closedReason) return;
-    const behind = this.#inboxFull() || this.#owesTooManyPongs() || this.#inputDone();
-    if (behind === this.#paused) return;
-    this.#paused = behind;
-    // Once no more input is wanted (the peer's close frame came), not even the read a
-    // pause lets go is started: closing then fails no pending read.
-    this.#lower.send(behind ? { kind: "pause", final: this.#inputDone() } : { kind: "resume" });
-  }
-
-  #endInput(error: DillError): void {
-    this.#receiverDone = true;
-    this.#inbox.end(error);
+  /** Server: the client's close frame arrived, and no `wsDetach` waits for what follows. */
+  #inputDone(): boolean {
+    return !this.#masked && this.#cl !== null && this.#cl.closeReceived &&
+      this.#detachReq === null;
   }
 
   // ---- closing (the handshake itself is the Closing's) ----------------------------
@@ -479,13 +371,7 @@ export class WsActor extends SocketLayer<WsMsg> {
           new DillError("ECONNRESET", "the peer closed the connection during the handshake"),
       );
     }
-    if (!this.#receiverDone && (this.#receiver?.bufferedBytes ?? 0) > 0) {
-      // Frames the peer sent before its input ended still wait (the application is
-      // behind): they are handled first, and the end after them, by #parse.
-      this.#heldInputEnd = { failure };
-      return this.#parse();
-    }
-    this.#closing().inputEnded(failure, this.#inbox.ended);
+    this.#in.streamEnded(failure);
   }
 
   #detach(payload: Uint8Array, req: Request<ByteStream>): void {
@@ -497,7 +383,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     closing.sendClose(payload);
     // Frames held back for owed pongs are handled now (no pongs after our close): the
     // peer's close may be among them.
-    this.#parse();
+    this.#in.parse();
     if (this.closedReason) return;
     if (closing.closeReceived) return this.#finishDetach();
     const ended = this.#inbox.ended;
@@ -512,10 +398,10 @@ export class WsActor extends SocketLayer<WsMsg> {
   #finishDetach(): void {
     const req = this.#detachReq!;
     this.#detachReq = null;
-    const leftover = this.#receiver?.leftover() ?? [];
+    const leftover = this.#in.leftover();
     for (const m of this.takeQueued()) if (m.kind === "data") leftover.push(m.chunk);
     this.release(this.#lower);
-    if (this.#paused) this.#lower.send({ kind: "resume" });
+    if (this.#in.paused) this.#lower.send({ kind: "resume" });
     this.#lower.send({ kind: "detach", leftover });
     req.resolve(this.#lower);
     this.close(new DillError("ECANCELED", "the WebSocket layer was detached"));
@@ -545,23 +431,12 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#lower.send({ kind: "send", chunks, req });
   }
 
-  /** Sends the pongs of this pass, in one message; their bytes stay owed until written. */
-  #sendPongs(): void {
-    const batch = this.#pongs?.take();
-    if (!batch) return;
-    const { chunks, size } = batch;
-    const written = new Request<void>("pong", -1);
-    const report = () => this.send({ kind: "pongWritten", size });
-    written.promise.then(report, report);
-    this.#lower.send({ kind: "send", chunks, req: written, internal: true });
-  }
-
   /**
    * Frames the actor sends on its own (close frames, keepalive pings); failures surface
    * elsewhere. A close frame is written at once: the application may close right after.
    */
   #write(opcode: number, payload: Uint8Array): void {
-    this.#sendPongs(); // pongs answered earlier go first
+    this.#in.sendPongs(); // pongs answered earlier go first
     const chunks = encodeFrame(opcode, payload, { masked: this.#masked });
     this.#lower.send({ kind: "send", chunks, urgent: opcode === Opcode.CLOSE });
   }
