@@ -217,6 +217,42 @@ class AttachInfo implements WsAttachInfo {
 export const NO_HTTP_INFO: () => WsAttachInfo = () => new AttachInfo("", "", null, null);
 
 /**
+ * The peer's `Headers` of an attach result, built when first read: what
+ * {@link ServerAttached} and {@link ClientAttached} share.
+ *
+ * @example
+ * ```ts
+ * import { AttachedHeaders } from "./ws_handshake.ts";
+ *
+ * const info = { resource: "", host: "", protocol: null, headers: new Headers({ a: "1" }) };
+ * console.log(new AttachedHeaders(info).headers.get("a")); // 1
+ * ```
+ */
+export class AttachedHeaders {
+  #later: { readonly headers: Headers } | null;
+  #headers: Headers | null = null;
+
+  /** @param info what the handshake reported */
+  constructor(info: WsAttachInfo) {
+    this.#later = AttachInfo.later(info);
+  }
+
+  /** The peer's headers (the request's on a server, the response's on a client). */
+  get headers(): Headers {
+    if (this.#headers === null) {
+      this.#headers = this.#later?.headers ?? new Headers();
+      this.#later = null;
+    }
+    return this.#headers;
+  }
+
+  set headers(headers: Headers) {
+    this.#headers = headers;
+    this.#later = null;
+  }
+}
+
+/**
  * The result of `wsAttachServer`: the handle and what the handshake found, the request's
  * `Headers` built when `headers` is first read.
  *
@@ -230,39 +266,23 @@ export const NO_HTTP_INFO: () => WsAttachInfo = () => new AttachInfo("", "", nul
  * console.log(attached.resource, attached.headers.get("host")); // / a
  * ```
  */
-export class ServerAttached<H> {
+export class ServerAttached<H> extends AttachedHeaders {
   /** The request target the client asked for (`""` with `WS_NOHTTP`). */
   resource: string;
   /** The client's Host header (`""` with `WS_NOHTTP`). */
   host: string;
   /** The negotiated subprotocol, or `null`. */
   protocol: string | null;
-  #later: { readonly headers: Headers } | null;
-  #headers: Headers | null = null;
 
   /**
    * @param handle the WebSocket handle
    * @param info what the handshake reported
    */
   constructor(public handle: H, info: WsAttachInfo) {
+    super(info);
     this.resource = info.resource;
     this.host = info.host;
     this.protocol = info.protocol;
-    this.#later = AttachInfo.later(info);
-  }
-
-  /** The client's request headers. */
-  get headers(): Headers {
-    if (this.#headers === null) {
-      this.#headers = this.#later?.headers ?? new Headers();
-      this.#later = null;
-    }
-    return this.#headers;
-  }
-
-  set headers(headers: Headers) {
-    this.#headers = headers;
-    this.#later = null;
   }
 }
 
@@ -280,32 +300,16 @@ export class ServerAttached<H> {
  * console.log(attached.protocol); // chat
  * ```
  */
-export class ClientAttached<H> {
+export class ClientAttached<H> extends AttachedHeaders {
   /** The subprotocol the server chose, or `null`. */
   protocol: string | null;
-  #later: { readonly headers: Headers } | null;
-  #headers: Headers | null = null;
 
   /**
    * @param handle the WebSocket handle
    * @param info what the handshake reported
    */
   constructor(public handle: H, info: WsAttachInfo) {
+    super(info);
     this.protocol = info.protocol;
-    this.#later = AttachInfo.later(info);
-  }
-
-  /** The server's response headers. */
-  get headers(): Headers {
-    if (this.#headers === null) {
-      this.#headers = this.#later?.headers ?? new Headers();
-      this.#later = null;
-    }
-    return this.#headers;
-  }
-
-  set headers(headers: Headers) {
-    this.#headers = headers;
-    this.#later = null;
   }
 }
