@@ -39,6 +39,9 @@ const DENO_RUN = ["run", "--no-lock", "--allow-net=127.0.0.1"];
 /** The test certificate (SAN localhost, 127.0.0.1) every TLS server presents. */
 const TLS_DIR = "tests/fixtures/tls";
 const TLS_ARGS = ["--tls", `${TLS_DIR}/cert.pem`, `${TLS_DIR}/key.pem`];
+const TLS_LISTEN_ARGS = ["--tls-listen", `${TLS_DIR}/cert.pem`, `${TLS_DIR}/key.pem`];
+/** Our servers' `sendBuffer` variants: 64 KiB. */
+const SEND_BUFFER_ARGS = ["--send-buffer", String(64 * 1024)];
 const DENO_TLS_RUN = [...DENO_RUN, `--allow-read=${TLS_DIR}`];
 const NODE = "/usr/bin/node";
 
@@ -60,7 +63,7 @@ export function serverDefs(peers: Peers): ServerDef[] {
       scheme: "ws",
       command: {
         cmd: DENO,
-        args: [...DENO_RUN, "bench/servers/dill.ts", "--send-buffer", String(64 * 1024)],
+        args: [...DENO_RUN, "bench/servers/dill.ts", ...SEND_BUFFER_ARGS],
       },
     },
     {
@@ -88,16 +91,7 @@ export function serverDefs(peers: Peers): ServerDef[] {
       id: NATIVE_TLS,
       label: "dill-ws (ours): tlsListen (native TLS) → ws",
       scheme: "wss",
-      command: {
-        cmd: DENO,
-        args: [
-          ...DENO_TLS_RUN,
-          "bench/servers/dill.ts",
-          "--tls-listen",
-          `${TLS_DIR}/cert.pem`,
-          `${TLS_DIR}/key.pem`,
-        ],
-      },
+      command: { cmd: DENO, args: [...DENO_TLS_RUN, "bench/servers/dill.ts", ...TLS_LISTEN_ARGS] },
     },
     {
       id: NATIVE_TLS_SEND_BUFFERED,
@@ -105,15 +99,7 @@ export function serverDefs(peers: Peers): ServerDef[] {
       scheme: "wss",
       command: {
         cmd: DENO,
-        args: [
-          ...DENO_TLS_RUN,
-          "bench/servers/dill.ts",
-          "--tls-listen",
-          `${TLS_DIR}/cert.pem`,
-          `${TLS_DIR}/key.pem`,
-          "--send-buffer",
-          String(64 * 1024),
-        ],
+        args: [...DENO_TLS_RUN, "bench/servers/dill.ts", ...TLS_LISTEN_ARGS, ...SEND_BUFFER_ARGS],
       },
     },
     {
