@@ -39,11 +39,8 @@ import {
   within,
 } from "./helpers/transports.ts";
 import { closeBody, frame } from "./helpers/raw_peer.ts";
+import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
-const pem = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
-const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
-const CLIENT = { hostname: "localhost", caCerts: [pem("ca.pem")] };
 const soon = (ms = 5000) => now() + ms;
 
 type Layers = "plain" | "tls";

@@ -8,9 +8,7 @@
 import assert from "node:assert/strict";
 import { TlsConnTransport } from "../actors/tls_conn_transport.ts";
 import { delay, within } from "./helpers/transports.ts";
-
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
-const pem = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
+import { pem } from "./helpers/tls_fixtures.ts";
 
 function pattern(n: number, seed = 0): Uint8Array {
   const out = new Uint8Array(n);

@@ -50,12 +50,6 @@ import {
   within,
 } from "./helpers/transports.ts";
 
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
-const fixture = (name: string) => new URL(name, FIXTURES).pathname;
-const pem = (name: string) => Deno.readTextFileSync(fixture(name));
-const CA = pem("ca.pem");
-const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
-const CLIENT = { hostname: "localhost", caCerts: [CA] };
 const PYTHON = "/usr/bin/python3";
 const T = 5000;
 const soon = (ms = T) => now() + ms;
@@ -634,6 +628,7 @@ for _ in range(n):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 `;
+import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
 
 // ---- bad arguments -------------------------------------------------------------------------------
 

@@ -41,12 +41,8 @@ import {
   wsStatus,
 } from "../mod.ts";
 import { closeQuietly, rejectsWith, within } from "./helpers/transports.ts";
+import { CA, fixture, SERVER } from "./helpers/tls_fixtures.ts";
 
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
-const fixture = (name: string) => new URL(name, FIXTURES).pathname;
-const pem = (name: string) => Deno.readTextFileSync(fixture(name));
-const CA = pem("ca.pem");
-const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
 const soon = (ms = 5000) => now() + ms;
 const TEST_MS = 20_000;
 
