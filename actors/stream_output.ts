@@ -174,9 +174,9 @@ export class StreamOutput<O> {
       }
       return;
     }
-    const waiting = this.#enqueue(chunks, req, waits, pooled);
+    this.#enqueue(chunks, req, waits, pooled);
     if (urgent || this.#mustWriteNow.length > 0) this.#flush();
-    else if (this.#outbound.sendBuffer > 0 && !waiting && this.#outbound.waitingSends === 0) {
+    else if (this.#outbound.sendBuffer > 0 && this.#outbound.waitingSends === 0) {
       this.#scheduleLateFlush();
     } else this.#scheduleFlush();
   }
@@ -356,13 +356,9 @@ export class StreamOutput<O> {
     req: Request<void> | undefined,
     claimed: boolean,
     pooled = false,
-  ): boolean {
-    if (!this.#outbound.append(chunks, req ?? null, claimed, pooled)) {
-      req?.resolve();
-      return false;
-    }
+  ): void {
+    if (!this.#outbound.append(chunks, req ?? null, claimed, pooled)) return req?.resolve();
     if (req) this.#watchSend(req);
-    return req !== undefined;
   }
 
   #watchSend(req: Request<void>): void {
