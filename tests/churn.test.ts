@@ -11,9 +11,9 @@ import { type Handle, hclose, isDillError, tcpListen, tcpLocalAddr } from "../mo
 import { acceptEach, echoConnection } from "./helpers/echo_server.ts";
 import { LineChild } from "./helpers/child.ts";
 import { delay } from "./helpers/transports.ts";
+import { SERVER } from "./helpers/tls_fixtures.ts";
 
 const CHURN = new URL("../soak/churn.py", import.meta.url).pathname;
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
 
 interface ProcStat {
   fds: number;
@@ -22,8 +22,7 @@ interface ProcStat {
 }
 
 Deno.test("churn: resets at every stage, clean closes, ping floods and TLS garbage leave nothing open", async () => {
-  const cert = await Deno.readTextFile(new URL("cert.pem", FIXTURES));
-  const key = await Deno.readTextFile(new URL("key.pem", FIXTURES));
+  const { cert, key } = SERVER;
   const tasks = new Set<Promise<void>>();
   const failures: Record<string, number> = {};
 

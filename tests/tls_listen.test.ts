@@ -49,6 +49,7 @@ import {
   rejectsWithOneOf,
   within,
 } from "./helpers/transports.ts";
+import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
 
 const PYTHON = "/usr/bin/python3";
 const T = 5000;
@@ -628,7 +629,6 @@ for _ in range(n):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 `;
-import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
 
 // ---- bad arguments -------------------------------------------------------------------------------
 
