@@ -12,6 +12,7 @@ import { acceptEach, echoConnection } from "./helpers/echo_server.ts";
 import { LineChild } from "./helpers/child.ts";
 import { delay } from "./helpers/transports.ts";
 import { SERVER } from "./helpers/tls_fixtures.ts";
+import { PYTHON } from "./peers/python_peer.ts";
 
 const CHURN = new URL("../soak/churn.py", import.meta.url).pathname;
 
@@ -39,7 +40,7 @@ Deno.test("churn: resets at every stage, clean closes, ping floods and TLS garba
   const ws = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const wss = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const serving = Promise.all([acceptEach(ws, serve(false)), acceptEach(wss, serve(true))]);
-  const churn = new LineChild("/usr/bin/python3", ["-u", CHURN]);
+  const churn = new LineChild(PYTHON, ["-u", CHURN]);
   const stat = () => churn.ask<ProcStat>(`procstat ${Deno.pid}`);
   try {
     const before = await stat();
