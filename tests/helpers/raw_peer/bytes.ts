@@ -5,6 +5,8 @@
  * @module
  */
 
+import { concatBytes } from "../../../protocol/bytes.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -22,7 +24,7 @@ export function bytes(s: Uint8Array | string): Uint8Array {
 }
 
 /**
- * Concatenates byte arrays.
+ * Concatenates byte arrays (a single part comes back as it is, not copied).
  *
  * @example
  * ```ts
@@ -32,13 +34,5 @@ export function bytes(s: Uint8Array | string): Uint8Array {
  * ```
  */
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

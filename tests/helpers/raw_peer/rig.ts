@@ -24,7 +24,7 @@ import {
   type WsClientOptions,
   type WsServerOptions,
 } from "../../../mod.ts";
-import { assertOk, settle } from "../outcome.ts";
+import { assertOk, type Outcome, settle } from "../outcome.ts";
 import { concat } from "./bytes.ts";
 import { ConnWire } from "./conn_wire.ts";
 import { HandleWire } from "./handle_wire.ts";
@@ -187,20 +187,13 @@ export async function openServer(transport: Transport, setup: ServerRigOptions =
   const { ours, peer } = await connectRaw(transport, "client");
   const flags = setup.flags ?? 0;
   const attaching = settle(wsAttachServer(ours, flags, now() + 2000, setup.options));
-  try {
-    if (!(flags & WS_NOHTTP)) {
-      await peer.send(setup.request ?? upgradeRequest());
-      const res = await peer.readResponse();
-      assert.equal(res.status, 101, `our server refused a valid upgrade:\n${res.raw}${res.body}`);
-      assert.equal(res.headers.get("sec-websocket-accept"), acceptKey(SAMPLE_KEY));
-    }
-    const attached = assertOk(await attaching, "wsAttachServer");
-    return new Rig(attached.handle, peer, attached.headers);
-  } catch (e) {
-    await attaching;
-    await peer.close();
-    throw e;
-  }
+  return await rigOnceAttached(peer, attaching, "wsAttachServer", async () => {
+    if (flags & WS_NOHTTP) return;
+    await peer.send(setup.request ?? upgradeRequest());
+    const res = await peer.readResponse();
+    assert.equal(res.status, 101, `our server refused a valid upgrade:\n${res.raw}${res.body}`);
+    assert.equal(res.headers.get("sec-websocket-accept"), acceptKey(SAMPLE_KEY));
+  });
 }
 
 /**
@@ -241,15 +234,30 @@ export async function openClient(transport: Transport, setup: ClientRigOptions =
   const attaching = settle(
     wsAttachClient(ours, flags, "/chat", "example.com", now() + 2000, setup.options),
   );
+  return await rigOnceAttached(peer, attaching, "wsAttachClient", async () => {
+    if (flags & WS_NOHTTP) return;
+    const req = await peer.readRequest();
+    const key = checkClientRequest(req);
+    await peer.send(
+      concat(switchingProtocols(key, setup.extra), setup.after ?? new Uint8Array()),
+    );
+  });
+}
+
+/**
+ * Plays the raw peer's side of the handshake while our attach call runs, then makes the
+ * rig. On any failure our call is still awaited and the peer closed, so nothing is left
+ * running.
+ */
+async function rigOnceAttached(
+  peer: RawPeer,
+  attaching: Promise<Outcome<{ handle: Handle; headers: Headers }>>,
+  what: string,
+  rawHandshake: () => Promise<void>,
+): Promise<Rig> {
   try {
-    if (!(flags & WS_NOHTTP)) {
-      const req = await peer.readRequest();
-      const key = checkClientRequest(req);
-      await peer.send(
-        concat(switchingProtocols(key, setup.extra), setup.after ?? new Uint8Array()),
-      );
-    }
-    const attached = assertOk(await attaching, "wsAttachClient");
+    await rawHandshake();
+    const attached = assertOk(await attaching, what);
     return new Rig(attached.handle, peer, attached.headers);
   } catch (e) {
     await attaching;
