@@ -44,7 +44,7 @@ export class HandleWire implements Wire {
   async readExact(n: number, deadline: number): Promise<Uint8Array> {
     if (this.#shutdown) {
       try {
-        await within(this.#shutdown, deadline);
+        await beforeDeadline(this.#shutdown, deadline);
       } catch (e) {
         throw toWireError(e);
       }
@@ -91,7 +91,7 @@ export class HandleWire implements Wire {
 }
 
 /** Waits for `p`, failing with `ETIMEDOUT` at `deadline` (-1: never). */
-async function within<T>(p: Promise<T>, deadline: number): Promise<T> {
+async function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   if (deadline < 0) return await p;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
