@@ -8,7 +8,10 @@
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { mrecv, now, WS_BINARY } from "../mod.ts";
-import { bytes, concat, OP, openServer, type Rig, upgradeRequest } from "./helpers/raw_peer.ts";
+import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
+import { OP } from "./helpers/raw_peer/frames.ts";
+import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
+import { openServer, type Rig } from "./helpers/raw_peer/rig.ts";
 
 const T = () => now() + 3000;
 

@@ -18,7 +18,9 @@ import {
   WS_BINARY,
   wsAttachServer,
 } from "../mod.ts";
-import { concat, frame, upgradeRequest } from "./helpers/raw_peer.ts";
+import { concat } from "./helpers/raw_peer/bytes.ts";
+import { frame } from "./helpers/raw_peer/frames.ts";
+import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
 
 const MIB = 1024 * 1024;
 

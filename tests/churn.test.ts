@@ -11,9 +11,10 @@ import { type Handle, hclose, isDillError, tcpListen, tcpLocalAddr } from "../mo
 import { acceptEach, echoConnection } from "./helpers/echo_server.ts";
 import { LineChild } from "./helpers/child.ts";
 import { delay } from "./helpers/transports.ts";
+import { SERVER } from "./helpers/tls_fixtures.ts";
+import { PYTHON } from "./peers/python_peer.ts";
 
 const CHURN = new URL("../soak/churn.py", import.meta.url).pathname;
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
 
 interface ProcStat {
   fds: number;
@@ -22,8 +23,7 @@ interface ProcStat {
 }
 
 Deno.test("churn: resets at every stage, clean closes, ping floods and TLS garbage leave nothing open", async () => {
-  const cert = await Deno.readTextFile(new URL("cert.pem", FIXTURES));
-  const key = await Deno.readTextFile(new URL("key.pem", FIXTURES));
+  const { cert, key } = SERVER;
   const tasks = new Set<Promise<void>>();
   const failures: Record<string, number> = {};
 
@@ -40,7 +40,7 @@ Deno.test("churn: resets at every stage, clean closes, ping floods and TLS garba
   const ws = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const wss = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const serving = Promise.all([acceptEach(ws, serve(false)), acceptEach(wss, serve(true))]);
-  const churn = new LineChild("/usr/bin/python3", ["-u", CHURN]);
+  const churn = new LineChild(PYTHON, ["-u", CHURN]);
   const stat = () => churn.ask<ProcStat>(`procstat ${Deno.pid}`);
   try {
     const before = await stat();

@@ -31,7 +31,7 @@ import {
   within,
 } from "./peers/common.ts";
 import { NodePeer, NodeServer } from "./peers/node_peer.ts";
-import { PythonPeer } from "./peers/spawn.ts";
+import { startPythonPeer } from "./peers/python_peer.ts";
 import { WireTap } from "./peers/wire_tap.ts";
 
 const ITEM = '{"id":1042,"user":"alice","tags":["a","b"],"ok":true},';
@@ -210,7 +210,7 @@ for (const combo of PY_COMBOS) {
   Deno.test(`deflate interop: python client (${combo.name}) → our server`, async () => {
     const { listener, port } = listenLocal();
     const tap = WireTap.start(port);
-    const py = new PythonPeer("py_client.py", [
+    const py = startPythonPeer("py_client.py", [
       `ws://127.0.0.1:${tap.port}/`,
       "echo",
       "--specs",
@@ -222,11 +222,11 @@ for (const combo of PY_COMBOS) {
     try {
       const tcp = (await tcpAccept(listener, soon())).handle;
       ({ handle } = await wsAttachServer(tcp, WS_BINARY, soon()));
-      await py.next("open");
+      await py.event("open");
       await echoBack(handle, DEFLATE_SPECS);
-      const report = await py.next("echoes");
+      const report = await py.event("echoes");
       assert.deepEqual(report.mismatches, []);
-      await py.exited();
+      await py.expectSuccess();
       if (combo.compressed) assert.match(answered(tap) ?? "", /^permessage-deflate/);
       else assert.equal(answered(tap), null);
       assertCompressed(tap, { client: combo.compressed, server: combo.compressed });
@@ -239,24 +239,24 @@ for (const combo of PY_COMBOS) {
   });
 
   Deno.test(`deflate interop: our client → python server (${combo.name})`, async () => {
-    const py = new PythonPeer("py_echo_server.py", ["--deflate", combo.deflate]);
+    const py = startPythonPeer("py_echo_server.py", ["--deflate", combo.deflate]);
     let tap: WireTap | undefined;
     let handle: Handle | undefined;
     try {
-      const { port } = await py.next("listening");
+      const { port } = await py.event("listening");
       tap = WireTap.start(port as number);
       const tcp = await tcpConnect({ hostname: "127.0.0.1", port: tap.port }, soon());
       ({ handle } = await wsAttachClient(tcp, WS_BINARY, "/", "127.0.0.1", soon(), {
         perMessageDeflate: { threshold: 0 },
       }));
-      await py.next("open");
+      await py.event("open");
       await sendAndCheckEchoes(handle, DEFLATE_SPECS);
       if (combo.compressed) assert.match(answered(tap) ?? "", /^permessage-deflate/);
       else assert.equal(answered(tap), null);
       assertCompressed(tap, { client: combo.compressed, server: combo.compressed });
       closeQuietly(handle);
-      await py.next("closed");
-      await py.exited();
+      await py.event("closed");
+      await py.expectSuccess();
     } finally {
       closeQuietly(handle);
       await py.dispose();

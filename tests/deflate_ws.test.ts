@@ -31,17 +31,11 @@ import {
 import { DeflateBudget } from "../protocol/deflate_budget.ts";
 import { acceptUpgrade } from "../protocol/handshake.ts";
 import { wsDeflate } from "../actors/ws_deflate.ts";
-import {
-  assertFailed,
-  bytes,
-  concat,
-  OP,
-  openClient,
-  openServer,
-  type Rig,
-  settle,
-  upgradeRequest,
-} from "./helpers/raw_peer.ts";
+import { assertFailed, settle } from "./helpers/outcome.ts";
+import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
+import { OP } from "./helpers/raw_peer/frames.ts";
+import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
+import { openClient, openServer, type Rig } from "./helpers/raw_peer/rig.ts";
 
 const T = () => now() + 3000;
 const SYNC = { finishFlush: zlib.constants.Z_SYNC_FLUSH };

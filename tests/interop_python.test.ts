@@ -42,7 +42,8 @@ import {
   soon,
   type Spec,
 } from "./peers/common.ts";
-import { PythonPeer } from "./peers/spawn.ts";
+import type { LineChild } from "./helpers/child.ts";
+import { startPythonPeer } from "./peers/python_peer.ts";
 
 const PONG_SIZES = [0, 14, 125]; // the PING_PAYLOADS the Python peers send
 
@@ -64,16 +65,16 @@ interface ClientRun {
 async function withPyClient(
   scenario: string,
   run: ClientRun,
-  body: (ctx: { listener: Handle; port: number; py: PythonPeer }) => Promise<void>,
+  body: (ctx: { listener: Handle; port: number; py: LineChild }) => Promise<void>,
 ): Promise<void> {
   const { listener, port } = listenLocal();
   const args = [`ws://127.0.0.1:${port}${run.path ?? "/"}`, scenario];
   if (run.specs) args.push("--specs", JSON.stringify(run.specs));
   if (run.subprotocols) args.push("--subprotocols", run.subprotocols);
-  const py = new PythonPeer("py_client.py", args);
+  const py = startPythonPeer("py_client.py", args);
   try {
     await body({ listener, port, py });
-    await py.exited();
+    await py.expectSuccess();
   } finally {
     closeQuietly(listener);
     await py.dispose();
@@ -81,10 +82,10 @@ async function withPyClient(
 }
 
 /** Our side of py_client.py's "echo" scenario; it closes with 1000 at the end. */
-async function serveEcho(h: Handle, py: PythonPeer, specs: Spec[]): Promise<void> {
-  assert.deepEqual(await py.next("open"), { event: "open", subprotocol: null });
+async function serveEcho(h: Handle, py: LineChild, specs: Spec[]): Promise<void> {
+  assert.deepEqual(await py.event("open"), { event: "open", subprotocol: null });
   await echoBack(h, specs);
-  const report = await py.next("echoes");
+  const report = await py.event("echoes");
   assert.deepEqual(report, { event: "echoes", count: specs.length, mismatches: [] });
   await assertPeerClosed(h, 1000, "");
 }
@@ -117,9 +118,9 @@ Deno.test("python client → our server: pings get pongs while we do not read", 
   await withPyClient("ping", {}, async ({ listener, py }) => {
     const { handle } = await acceptWs(listener, WS_TEXT);
     try {
-      await py.next("open");
+      await py.event("open");
       // Python awaits each pong (matched by payload) while we have not called mrecv.
-      assert.deepEqual(await py.next("pongs"), { event: "pongs", sizes: PONG_SIZES });
+      assert.deepEqual(await py.event("pongs"), { event: "pongs", sizes: PONG_SIZES });
       assert.equal(await mrecvText(handle, soon()), "queued before the pings");
       await assertPeerClosed(handle, 1000, "");
     } finally {
@@ -132,9 +133,9 @@ Deno.test("python client → our server: our close status and reason reach the c
   await withPyClient("close-ours", {}, async ({ listener, py }) => {
     const { handle } = await acceptWs(listener, WS_TEXT);
     try {
-      await py.next("open");
+      await py.event("open");
       await wsDone(handle, 4001, "bye ü", soon());
-      assert.deepEqual(await py.next("closed"), { event: "closed", code: 4001, reason: "bye ü" });
+      assert.deepEqual(await py.event("closed"), { event: "closed", code: 4001, reason: "bye ü" });
       await assertPeerClosed(handle, 4001, "bye ü"); // websockets echoes our close frame
       await rejectsWith(msend(handle, "late", soon()), "EPIPE");
     } finally {
@@ -147,11 +148,11 @@ Deno.test("python client → our server: the client's close status and reason re
   await withPyClient("close-peer", {}, async ({ listener, py }) => {
     const { handle } = await acceptWs(listener, WS_TEXT);
     try {
-      await py.next("open");
+      await py.event("open");
       assert.equal(await mrecvText(handle, soon()), "last words ✓");
       await assertPeerClosed(handle, 4002, "ciao é");
       // We echo its status (without a reason).
-      assert.deepEqual(await py.next("closed"), { event: "closed", code: 4002, reason: "" });
+      assert.deepEqual(await py.event("closed"), { event: "closed", code: 4002, reason: "" });
     } finally {
       closeQuietly(handle);
     }
@@ -165,10 +166,10 @@ Deno.test("python client → our server: subprotocol offered [a, b], server spea
     try {
       assert.equal(attached.protocol, "b");
       assert.equal(attached.headers.get("sec-websocket-protocol"), "a, b");
-      assert.deepEqual(await py.next("open"), { event: "open", subprotocol: "b" });
+      assert.deepEqual(await py.event("open"), { event: "open", subprotocol: "b" });
       assert.equal(await mrecvText(handle, soon()), "last words ✓");
       await assertPeerClosed(handle, 4002, "ciao é");
-      await py.next("closed");
+      await py.event("closed");
     } finally {
       closeQuietly(handle);
     }
@@ -201,17 +202,17 @@ Deno.test("python client → our server: WS_NOHTTP after a hand-made 101", async
 /** py_echo_server.py (one connection) and its port. */
 async function withPyServer(
   subprotocols: string | undefined,
-  body: (ctx: { port: number; py: PythonPeer }) => Promise<void>,
+  body: (ctx: { port: number; py: LineChild }) => Promise<void>,
 ): Promise<void> {
-  const py = new PythonPeer(
+  const py = startPythonPeer(
     "py_echo_server.py",
     subprotocols ? ["--subprotocols", subprotocols] : [],
   );
   try {
-    const { port } = await py.next("listening");
+    const { port } = await py.event("listening");
     assert.equal(typeof port, "number");
     await body({ port: port as number, py });
-    await py.exited();
+    await py.expectSuccess();
   } finally {
     await py.dispose();
   }
@@ -223,17 +224,17 @@ function command(h: Handle, cmd: Record<string, unknown>): Promise<void> {
 }
 
 /** Closes from our side with 1000 and checks both sides saw it. */
-async function closeFromUs(h: Handle, py: PythonPeer): Promise<void> {
+async function closeFromUs(h: Handle, py: LineChild): Promise<void> {
   await wsDone(h, 1000, "done", soon());
   await assertPeerClosed(h, 1000, "done");
-  assert.deepEqual(await py.next("closed"), { event: "closed", code: 1000, reason: "done" });
+  assert.deepEqual(await py.event("closed"), { event: "closed", code: 1000, reason: "done" });
 }
 
 Deno.test("our client → python server: text, binary, empty, 125..65536 and 4 MiB echo", async () => {
   await withPyServer(undefined, async ({ port, py }) => {
     const { handle } = await connectWs(port, WS_BINARY, "/echo?y=2");
     try {
-      assert.deepEqual(await py.next("open"), {
+      assert.deepEqual(await py.event("open"), {
         event: "open",
         path: "/echo?y=2",
         subprotocol: null,
@@ -250,7 +251,7 @@ Deno.test("our client → python server: its fragmented messages", async () => {
   await withPyServer(undefined, async ({ port, py }) => {
     const { handle } = await connectWs(port, WS_BINARY, "/");
     try {
-      await py.next("open");
+      await py.event("open");
       await command(handle, { op: "fragments", specs: FRAGMENT_SPECS });
       for (const spec of FRAGMENT_SPECS) {
         assertMessage(await wsRecv(handle, soon()), build(spec), `our ${describe(spec)}`);
@@ -266,10 +267,10 @@ Deno.test("our client → python server: its pings get pongs while we do not rea
   await withPyServer(undefined, async ({ port, py }) => {
     const { handle } = await connectWs(port, WS_TEXT, "/");
     try {
-      await py.next("open");
+      await py.event("open");
       await command(handle, { op: "ping" });
       // Python awaits each pong (matched by payload) while we have not called mrecv.
-      assert.deepEqual(await py.next("pongs"), { event: "pongs", sizes: PONG_SIZES });
+      assert.deepEqual(await py.event("pongs"), { event: "pongs", sizes: PONG_SIZES });
       assert.equal(await mrecvText(handle, soon()), "pings answered");
       await closeFromUs(handle, py);
     } finally {
@@ -282,13 +283,13 @@ Deno.test("our client → python server: our close status and reason reach the s
   await withPyServer(undefined, async ({ port, py }) => {
     const { handle } = await connectWs(port, WS_TEXT, "/");
     try {
-      await py.next("open");
+      await py.event("open");
       await msend(handle, "before close", soon());
       // Wait for the echo first: once websockets got our close frame it sends no more data.
       assert.equal(await mrecvText(handle, soon()), "before close");
       await wsDone(handle, 4001, "bye ü", soon());
       await assertPeerClosed(handle, 4001, "bye ü"); // websockets echoes our close frame
-      assert.deepEqual(await py.next("closed"), { event: "closed", code: 4001, reason: "bye ü" });
+      assert.deepEqual(await py.event("closed"), { event: "closed", code: 4001, reason: "bye ü" });
     } finally {
       closeQuietly(handle);
     }
@@ -299,13 +300,13 @@ Deno.test("our client → python server: the server's close status and reason re
   await withPyServer(undefined, async ({ port, py }) => {
     const { handle } = await connectWs(port, WS_TEXT, "/");
     try {
-      await py.next("open");
+      await py.event("open");
       await msend(handle, "last words ✓", soon());
       await command(handle, { op: "close", code: 4002, reason: "ciao é" });
       assert.equal(await mrecvText(handle, soon()), "last words ✓");
       await assertPeerClosed(handle, 4002, "ciao é");
       // We echo its status (without a reason).
-      assert.deepEqual(await py.next("closed"), { event: "closed", code: 4002, reason: "" });
+      assert.deepEqual(await py.event("closed"), { event: "closed", code: 4002, reason: "" });
     } finally {
       closeQuietly(handle);
     }
@@ -319,7 +320,7 @@ Deno.test("our client → python server: subprotocol offered [a, b], server spea
     try {
       assert.equal(attached.protocol, "b");
       assert.equal(attached.headers.get("sec-websocket-protocol"), "b");
-      assert.deepEqual(await py.next("open"), { event: "open", path: "/", subprotocol: "b" });
+      assert.deepEqual(await py.event("open"), { event: "open", path: "/", subprotocol: "b" });
       await closeFromUs(handle, py);
     } finally {
       closeQuietly(handle);
@@ -334,7 +335,7 @@ Deno.test("our client → python server: WS_NOHTTP after a hand-made upgrade req
     try {
       await handmadeClientUpgrade(tcp, port, "/raw");
       ws = (await wsAttachClient(tcp, WS_NOHTTP | WS_TEXT, "", "", soon())).handle;
-      assert.deepEqual(await py.next("open"), { event: "open", path: "/raw", subprotocol: null });
+      assert.deepEqual(await py.event("open"), { event: "open", path: "/raw", subprotocol: null });
       await msend(ws, "über raw ✓", soon());
       assert.equal(await mrecvText(ws, soon()), "über raw ✓");
       await closeFromUs(ws, py);

@@ -28,10 +28,9 @@ import { ACCEPT_BACKOFF_MIN_MS, ListenerActor, type ListenerMsg } from "../actor
 import { DillError } from "../protocol/errors.ts";
 import { LineChild } from "./helpers/child.ts";
 import { delay, rejectsWith, rejectsWithOneOf } from "./helpers/transports.ts";
+import { startPythonPeer } from "./peers/python_peer.ts";
 
 const T = 5000;
-const PYTHON = "/usr/bin/python3";
-const RST_CLIENTS = new URL("./peers/rst_clients.py", import.meta.url).pathname;
 const README_SERVER = new URL("./peers/readme_echo_server.ts", import.meta.url).pathname;
 
 /** An error as Deno's accept() throws it: a message and the errno name in `code`. */
@@ -230,7 +229,7 @@ Deno.test("listener: a connection accepted after its call gave up goes to the ne
 Deno.test("listener/tcp: 2,000 clients that reset before accept, among 100 normal ones: all normal served", async () => {
   const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const port = tcpLocalAddr(ls).port;
-  const py = new LineChild(PYTHON, ["-u", RST_CLIENTS]);
+  const py = startPythonPeer("rst_clients.py", []);
   const ROUNDS = 20, RESETS = 100, NORMAL = 5;
   let accepted = 0;
   try {
@@ -264,7 +263,7 @@ Deno.test("listener/unix: clients that connect and reset before accept do not di
   const dir = await Deno.makeTempDir({ prefix: "dill-ws-test-" });
   const path = `${dir}/sock`;
   const ls = ipcListen(path);
-  const py = new LineChild(PYTHON, ["-u", RST_CLIENTS]);
+  const py = startPythonPeer("rst_clients.py", []);
   try {
     for (let round = 0; round < 5; round++) {
       assert.equal((await py.ask(`unixrst ${path} 50`)).event, "rst");
@@ -305,7 +304,7 @@ Deno.test("listener/tcp: the README echo example survives 2,000 resets before ac
     "--allow-env",
     README_SERVER,
   ]);
-  const py = new LineChild(PYTHON, ["-u", RST_CLIENTS]);
+  const py = startPythonPeer("rst_clients.py", []);
   try {
     const port = Number(await server.line("the server's port"));
     for (let round = 0; round < 20; round++) {

@@ -38,7 +38,7 @@ import {
   rejectsWithOneOf,
   within,
 } from "./helpers/transports.ts";
-import { closeBody, frame } from "./helpers/raw_peer.ts";
+import { closeBody, frame } from "./helpers/raw_peer/frames.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
 const soon = (ms = 5000) => now() + ms;

@@ -28,7 +28,7 @@ import {
   wsRecv,
 } from "../mod.ts";
 import { connectWithin } from "../actors/sockets.ts";
-import { assertFailed, settle } from "./helpers/raw_peer.ts";
+import { assertFailed, settle } from "./helpers/outcome.ts";
 
 const T = 5000;
 

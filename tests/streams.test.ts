@@ -23,7 +23,7 @@ import {
   wsStatus,
   wsStream,
 } from "../mod.ts";
-import { assertFailed, settle } from "./helpers/raw_peer.ts";
+import { assertFailed, settle } from "./helpers/outcome.ts";
 
 const T = 5000;
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

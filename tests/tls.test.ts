@@ -45,13 +45,9 @@ import {
   throwsWith,
   within,
 } from "./helpers/transports.ts";
+import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
 
-const FIXTURES = new URL("./fixtures/tls/", import.meta.url);
-const pem = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
-const CA = pem("ca.pem");
-const SERVER = { cert: pem("cert.pem"), key: pem("key.pem") };
 const WRONG_SERVER = { cert: pem("wrong_cert.pem"), key: pem("wrong_key.pem") };
-const CLIENT = { hostname: "localhost", caCerts: [CA] };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -410,11 +406,14 @@ Deno.test("tls: an IP address is checked against the certificate's IP names", as
 
 Deno.test("tls: credentials can be given as PEM files", async () => {
   const pair = await openPair("pipe");
-  const file = (name: string) => new URL(name, FIXTURES).pathname;
   try {
     const [s, c] = await Promise.all([
-      tlsAttachServer(pair.b, { certFile: file("cert.pem"), keyFile: file("key.pem") }, soon()),
-      tlsAttachClient(pair.a, { hostname: "localhost", caCertFiles: [file("ca.pem")] }, soon()),
+      tlsAttachServer(
+        pair.b,
+        { certFile: fixture("cert.pem"), keyFile: fixture("key.pem") },
+        soon(),
+      ),
+      tlsAttachClient(pair.a, { hostname: "localhost", caCertFiles: [fixture("ca.pem")] }, soon()),
     ]);
     hclose(s);
     hclose(c);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { TlsConnTransport } from "../actors/tls_conn_transport.ts";
 import { delay, within } from "./helpers/transports.ts";
-import { pem } from "./helpers/tls_fixtures.ts";
+import { CA, SERVER } from "./helpers/tls_fixtures.ts";
 
 function pattern(n: number, seed = 0): Uint8Array {
   const out = new Uint8Array(n);
@@ -21,14 +21,13 @@ async function tlsConns(): Promise<{ server: Deno.TlsConn; client: Deno.TlsConn 
   const listener = Deno.listenTls({
     hostname: "127.0.0.1",
     port: 0,
-    cert: pem("cert.pem"),
-    key: pem("key.pem"),
+    ...SERVER,
   });
   try {
     const connecting = Deno.connectTls({
       hostname: "localhost",
       port: (listener.addr as Deno.NetAddr).port,
-      caCerts: [pem("ca.pem")],
+      caCerts: [CA],
     });
     const server = await listener.accept();
     const [client] = await Promise.all([connecting, server.handshake()]);

@@ -41,7 +41,6 @@ import {
   wsSend,
   wsStatus,
 } from "../mod.ts";
-import { LineChild } from "./helpers/child.ts";
 import {
   closeQuietly,
   delay,
@@ -49,8 +48,9 @@ import {
   rejectsWithOneOf,
   within,
 } from "./helpers/transports.ts";
+import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
+import { PYTHON, startPythonPeer } from "./peers/python_peer.ts";
 
-const PYTHON = "/usr/bin/python3";
 const T = 5000;
 const soon = (ms = T) => now() + ms;
 const enc = new TextEncoder();
@@ -234,13 +234,11 @@ Deno.test("tls listen: Deno's WebSocket client talks to tlsListen → tlsAccept 
 Deno.test("tls listen: Python websockets client talks to tlsListen → wsAttachServer", async () => {
   const ls = await tlsListen({ port: 0 }, SERVER);
   const { port } = tcpLocalAddr(ls);
-  const py = new LineChild(PYTHON, [
-    "-u",
-    new URL("./peers/py_wss.py", import.meta.url).pathname,
+  const py = startPythonPeer("py_wss.py", [
     "client",
     `wss://localhost:${port}/py`,
     fixture("ca.pem"),
-  ], { PYTHONDONTWRITEBYTECODE: "1" });
+  ]);
   try {
     const { handle: tls } = await tlsAccept(ls, soon(10_000));
     const { handle, resource } = await wsAttachServer(tls, WS_BINARY, soon());
@@ -628,7 +626,6 @@ for _ in range(n):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 `;
-import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
 
 // ---- bad arguments -------------------------------------------------------------------------------
 

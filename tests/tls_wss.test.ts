@@ -42,6 +42,7 @@ import {
 } from "../mod.ts";
 import { closeQuietly, rejectsWith, within } from "./helpers/transports.ts";
 import { CA, fixture, SERVER } from "./helpers/tls_fixtures.ts";
+import { startPythonPeer } from "./peers/python_peer.ts";
 
 const soon = (ms = 5000) => now() + ms;
 const TEST_MS = 20_000;
@@ -177,93 +178,39 @@ Deno.test("wss: our TLS + WebSocket client talks to Deno.serve({ cert, key })", 
 
 // ---- Python websockets over wss, both ways ---------------------------------------------
 
-/** A running tests/peers/py_wss.py; its JSON events are read line by line. */
-class PyWss {
-  readonly #child: Deno.ChildProcess;
-  readonly #lines: ReadableStreamDefaultReader<string>;
-  readonly #stderr: Promise<string>;
-
-  constructor(args: string[]) {
-    this.#child = new Deno.Command("/usr/bin/python3", {
-      args: ["-u", new URL("./peers/py_wss.py", import.meta.url).pathname, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { PYTHONDONTWRITEBYTECODE: "1" },
-    }).spawn();
-    this.#lines = this.#child.stdout
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(splitLines())
-      .getReader();
-    this.#stderr = new Response(this.#child.stderr).text();
-  }
-
-  /** The next event, which must be `event`. */
-  async next(event: string): Promise<Record<string, unknown>> {
-    const { value, done } = await within(this.#lines.read(), 10_000, `python: ${event}`);
-    if (done) assert.fail(`python exited before "${event}": ${await this.#stderr}`);
-    const parsed = JSON.parse(value);
-    assert.equal(parsed.event, event, `python said ${value}`);
-    return parsed;
-  }
-
-  /** Waits for the exit (killing it if it still runs after a while); returns its status. */
-  async close(): Promise<number> {
-    const timer = setTimeout(() => this.#child.kill(), 10_000);
-    try {
-      const status = await this.#child.status;
-      await this.#lines.cancel();
-      const stderr = await this.#stderr;
-      if (status.code !== 0) console.error(stderr);
-      return status.code;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-function splitLines(): TransformStream<string, string> {
-  let rest = "";
-  return new TransformStream({
-    transform(text, out) {
-      const lines = (rest + text).split("\n");
-      rest = lines.pop()!;
-      for (const line of lines) if (line.trim()) out.enqueue(line);
-    },
-    flush(out) {
-      if (rest.trim()) out.enqueue(rest);
-    },
-  });
-}
-
 Deno.test("wss: Python websockets client talks to our TLS + WebSocket server", async () => {
   const listener = tcpListen({ port: 0 });
   const { port } = tcpLocalAddr(listener);
-  const py = new PyWss(["client", `wss://localhost:${port}/py`, fixture("ca.pem")]);
+  const py = startPythonPeer("py_wss.py", [
+    "client",
+    `wss://localhost:${port}/py`,
+    fixture("ca.pem"),
+  ]);
   try {
     const { handle, resource } = await within(acceptWss(listener), 10_000, "python connects");
     assert.equal(resource, "/py");
     const serving = echoUntilClosed(handle);
-    const echoed = await py.next("echoed");
+    const echoed = await py.event("echoed");
     assert.deepEqual(echoed, { event: "echoed", text: "hello over wss", binary_ok: true });
-    assert.deepEqual(await py.next("closed"), { event: "closed", code: 1000, reason: "" });
+    assert.deepEqual(await py.event("closed"), { event: "closed", code: 1000, reason: "" });
     assert.deepEqual(await within(serving, 5000, "server side"), {
       status: 1000,
       reason: "done",
     });
+    await py.expectSuccess();
   } finally {
     hclose(listener);
-    assert.equal(await py.close(), 0);
+    await py.dispose();
   }
 });
 
 Deno.test("wss: our TLS + WebSocket client talks to a Python websockets server", async () => {
-  const py = new PyWss(["server", fixture("cert.pem"), fixture("key.pem")]);
+  const py = startPythonPeer("py_wss.py", ["server", fixture("cert.pem"), fixture("key.pem")]);
   try {
-    const { port } = await py.next("listening") as { port: number };
+    const port = (await py.event("listening")).port as number;
     const h = await connectWss(port, "/from-dill", WS_TEXT);
     try {
-      assert.deepEqual(await py.next("open"), { event: "open", path: "/from-dill" });
+      assert.deepEqual(await py.event("open"), { event: "open", path: "/from-dill" });
       await msend(h, "ünïcode over TLS", soon());
       assert.deepEqual(await wsRecv(h, soon()), { type: WS_TEXT, data: "ünïcode over TLS" });
       const big = bytes(2 << 20, 9);
@@ -275,9 +222,10 @@ Deno.test("wss: our TLS + WebSocket client talks to a Python websockets server",
     } finally {
       hclose(h);
     }
-    assert.deepEqual(await py.next("closed"), { event: "closed", code: 1001, reason: "going" });
+    assert.deepEqual(await py.event("closed"), { event: "closed", code: 1001, reason: "going" });
+    await py.expectSuccess();
   } finally {
-    assert.equal(await py.close(), 0);
+    await py.dispose();
   }
 });
 

@@ -36,19 +36,11 @@ import {
   type WsServerOptions,
   wsStatus,
 } from "../mod.ts";
-import {
-  assertFailed,
-  assertOk,
-  bytes,
-  closeBody,
-  concat,
-  frame,
-  OP,
-  openServer,
-  settle,
-  type Transport,
-  upgradeRequest,
-} from "./helpers/raw_peer.ts";
+import { assertFailed, assertOk, settle } from "./helpers/outcome.ts";
+import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
+import { closeBody, frame, OP } from "./helpers/raw_peer/frames.ts";
+import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
+import { openServer, type Transport } from "./helpers/raw_peer/rig.ts";
 import { pipePair } from "../actors/pipe.ts";
 import { streamHandle } from "../actors/sockets.ts";
 import type { Transport as StreamTransport } from "../actors/transport.ts";

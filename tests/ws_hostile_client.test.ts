@@ -19,29 +19,16 @@ import {
   wsRecv,
   wsStatus,
 } from "../mod.ts";
-import {
-  acceptKey,
-  assertFailed,
-  assertOk,
-  assertQuick,
-  bytes,
-  checkClientRequest,
-  checkFrameRule,
-  closeBody,
-  concat,
-  connectRaw,
-  expectNumberedPongs,
-  FRAME_RULES,
-  numbered,
-  OP,
-  openClient,
-  type RawPeer,
-  Rig,
-  settle,
-  switchingProtocols,
-  TRANSPORTS,
-  WireError,
-} from "./helpers/raw_peer.ts";
+import { assertFailed, assertOk, settle } from "./helpers/outcome.ts";
+import { assertQuick } from "./helpers/assert_quick.ts";
+import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
+import { closeBody, OP } from "./helpers/raw_peer/frames.ts";
+import { acceptKey, checkClientRequest, switchingProtocols } from "./helpers/raw_peer/handshake.ts";
+import { WireError } from "./helpers/raw_peer/wire.ts";
+import { type RawPeer } from "./helpers/raw_peer/peer.ts";
+import { expectNumberedPongs, numbered } from "./helpers/raw_peer/numbered_pongs.ts";
+import { connectRaw, openClient, Rig, TRANSPORTS } from "./helpers/raw_peer/rig.ts";
+import { checkFrameRule, FRAME_RULES } from "./helpers/raw_peer/frame_rules.ts";
 
 const dec = new TextDecoder();
 

@@ -18,31 +18,19 @@ import {
   type WsServerOptions,
   wsStatus,
 } from "../mod.ts";
+import { assertFailed, assertOk, settle } from "./helpers/outcome.ts";
+import { assertQuick } from "./helpers/assert_quick.ts";
+import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
+import { closeBody, frame, OP } from "./helpers/raw_peer/frames.ts";
 import {
   acceptKey,
-  assertFailed,
-  assertOk,
-  assertQuick,
-  bytes,
-  checkFrameRule,
-  closeBody,
-  concat,
-  connectRaw,
-  expectNumberedPongs,
-  frame,
-  FRAME_RULES,
-  numbered,
-  numberOf,
-  OP,
-  openServer,
   type ParsedResponse,
-  Rig,
   SAMPLE_KEY,
-  settle,
-  type Transport,
-  TRANSPORTS,
   upgradeRequest,
-} from "./helpers/raw_peer.ts";
+} from "./helpers/raw_peer/handshake.ts";
+import { expectNumberedPongs, numbered, numberOf } from "./helpers/raw_peer/numbered_pongs.ts";
+import { connectRaw, openServer, Rig, type Transport, TRANSPORTS } from "./helpers/raw_peer/rig.ts";
+import { checkFrameRule, FRAME_RULES } from "./helpers/raw_peer/frame_rules.ts";
 
 const dec = new TextDecoder();
 

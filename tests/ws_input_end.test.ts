@@ -18,7 +18,7 @@ import {
   wsAttachServer,
   wsStatus,
 } from "../mod.ts";
-import { closeBody, frame } from "./helpers/raw_peer.ts";
+import { closeBody, frame } from "./helpers/raw_peer/frames.ts";
 import { delay, rejectsWith } from "./helpers/transports.ts";
 
 const soon = (ms = 5000) => now() + ms;

@@ -32,7 +32,7 @@ import {
   type WsUpgradeOptions,
 } from "../mod.ts";
 import { echoApp } from "../examples/echo_app.ts";
-import { assertFailed, settle } from "./helpers/raw_peer.ts";
+import { assertFailed, settle } from "./helpers/outcome.ts";
 import { connectClient, serve } from "./helpers/serve.ts";
 
 const T = 5000;

@@ -29,7 +29,7 @@ import {
   PING_PAYLOADS,
 } from "./peers/common.ts";
 import { NodePeer } from "./peers/node_peer.ts";
-import { assertFailed, settle } from "./helpers/raw_peer.ts";
+import { assertFailed, settle } from "./helpers/outcome.ts";
 import { connectClient, serve } from "./helpers/serve.ts";
 
 /** A Deno.serve server whose upgraded handles arrive in order. */
