@@ -14,7 +14,7 @@
 import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import type { FrameCase } from "./gen_frames.ts";
 import { hex, type Rng } from "./prng.ts";
-import type { RefEvent } from "./ref_frames.ts";
+import type { RefEvent, RefResultWithEnds } from "./ref_frames.ts";
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
@@ -24,7 +24,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** A delivered message, a copy of its bytes then, and the read target of its rest. */
+/** A delivered payload (message, ping or pong), with its event index and a copy of its bytes then. */
 interface Delivered {
   index: number;
   data: Uint8Array;
@@ -79,8 +79,7 @@ function describeRef(e: RefEvent<Uint8Array> | undefined): string {
  * import { referenceFrameBytes } from "./ref_frames.ts";
  *
  * const c = { role: "client" as const, maxMessageSize: Infinity, input: Uint8Array.of(0x82, 1, 7) };
- * const ref = referenceFrameBytes(c.input, c.role, Infinity).events;
- * const reader = new ActorReader(c, ref, new Rng(1));
+ * const reader = new ActorReader(c, referenceFrameBytes(c.input, c.role, Infinity), new Rng(1));
  * reader.take(c.input.slice(), Infinity);
  * reader.drain();
  * reader.finish(); // throws if anything differs from the reference
@@ -89,11 +88,14 @@ function describeRef(e: RefEvent<Uint8Array> | undefined): string {
 export class ActorReader {
   readonly #receiver: Receiver;
   readonly #ref: readonly RefEvent<Uint8Array>[];
+  /** Where each reference event's frame ends in the stream. */
+  readonly #ends: readonly number[];
   readonly #rng: Rng;
   #events = 0;
-  readonly #messages: Delivered[] = [];
-  /** The read target given out for the message in progress, until it is delivered. */
+  readonly #delivered: Delivered[] = [];
+  /** The read target given out for the message in progress, until it is delivered, and its stream offset. */
   #target: Uint8Array | null = null;
+  #targetAt = 0;
   /** The chunk fed last; and the last one given back (a chunk is given back once). */
   #last: Uint8Array | null = null;
   #lastReleased: Uint8Array | null = null;
@@ -108,12 +110,13 @@ export class ActorReader {
 
   /**
    * @param c the input's role and size limit
-   * @param ref the reference's events for the whole input, payloads as bytes
+   * @param ref the reference's events for the whole input (payloads as bytes) and their ends
    * @param rng chooses the scribbles
    */
-  constructor(c: FrameCase, ref: readonly RefEvent<Uint8Array>[], rng: Rng) {
+  constructor(c: FrameCase, ref: RefResultWithEnds<Uint8Array>, rng: Rng) {
     this.#receiver = new Receiver({ role: c.role, maxMessageSize: c.maxMessageSize });
-    this.#ref = ref;
+    this.#ref = ref.events;
+    this.#ends = ref.ends;
     this.#rng = rng;
   }
 
@@ -143,6 +146,11 @@ export class ActorReader {
     }
     if (this.finished) {
       if (receiver.next() !== undefined) throw new Error("an event after the final event");
+      // Nothing is read or reused for a receiver that is done (its leftover is handed on).
+      if (receiver.readTarget() !== null) throw new Error("a read target after the final event");
+      if (receiver.releasable() !== null) {
+        throw new Error("a chunk given back after the final event");
+      }
       return { target: null, released: null };
     }
     const target = receiver.readTarget();
@@ -151,6 +159,7 @@ export class ActorReader {
         throw new Error("a second read target before the message of the first was delivered");
       }
       this.#target = target;
+      this.#targetAt = this.fedBytes;
       this.targets++;
     }
     const released = receiver.releasable();
@@ -184,21 +193,23 @@ export class ActorReader {
           throw differs("its text is not its data decoded");
         }
         if (!sameBytes(e.data, want.data)) throw differs("other bytes");
-        this.#messages.push({ index, data: e.data, copy: e.data.slice() });
+        this.#delivered.push({ index, data: e.data, copy: e.data.slice() });
         const target = this.#target;
         this.#target = null;
-        // The target is the message's tail, in its buffer: else bytes read there were
-        // copied (or worse, written where another byte belonged).
+        // The target is exactly the rest of the message's final frame, in the buffer the
+        // message is delivered in: else bytes read there were copied after all (or worse,
+        // written where another byte belonged).
         if (
           target !== null &&
           (target.buffer !== e.data.buffer ||
-            target.byteOffset + target.length !== e.data.byteOffset + e.data.length)
+            target.byteOffset + target.length !== e.data.byteOffset + e.data.length ||
+            this.#targetAt + target.length !== this.#ends[index])
         ) {
           throw differs(
-            `its read target (${target.length} bytes at ${target.byteOffset}) is not its tail ` +
-              `(${e.data.length} bytes at ${e.data.byteOffset}, same buffer ${
-                target.buffer === e.data.buffer
-              })`,
+            `its read target (${target.length} bytes at ${target.byteOffset}, stream offset ` +
+              `${this.#targetAt}) is not the rest of its final frame (ending at stream offset ` +
+              `${this.#ends[index]}), at its tail (${e.data.length} bytes at ` +
+              `${e.data.byteOffset}, same buffer: ${target.buffer === e.data.buffer})`,
           );
         }
         return;
@@ -206,6 +217,8 @@ export class ActorReader {
       case "ping":
       case "pong":
         if (want.type !== e.type || !sameBytes(e.data, want.data)) throw differs("other bytes");
+        // A ping's payload may be a view of the chunk too (the pong is written later).
+        this.#delivered.push({ index, data: e.data, copy: e.data.slice() });
         return;
       case "close":
         if (want.type !== "close" || want.code !== e.code || want.reason !== e.reason) {
@@ -219,8 +232,8 @@ export class ActorReader {
   }
 
   /**
-   * After the input: every reference event was produced, and every message delivered
-   * still holds the bytes it had when delivered (no buffer under it was reused).
+   * After the input: every reference event was produced, and every message, ping and pong
+   * delivered still holds the bytes it had when delivered (no buffer under it was reused).
    */
   finish(): void {
     if (this.#events !== this.#ref.length) {
@@ -229,11 +242,11 @@ export class ActorReader {
           `the next would be ${describeRef(this.#ref[this.#events])}`,
       );
     }
-    for (const { index, data, copy } of this.#messages) {
+    for (const { index, data, copy } of this.#delivered) {
       for (let i = 0; i < copy.length; i++) {
         if (data[i] !== copy[i]) {
           throw new Error(
-            `message (event ${index}, ${copy.length} bytes) changed after delivery, ` +
+            `event ${index} (${copy.length} bytes) changed after delivery, ` +
               `first at byte ${i}: a buffer under it was reused or written`,
           );
         }

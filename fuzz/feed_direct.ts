@@ -29,7 +29,7 @@ const SLAB_SIZE = 8192;
  *
  * const rng = new Rng(1, 0);
  * const c = genLargeFrameCase(rng);
- * const ref = referenceFrameBytes(c.input, c.role, c.maxMessageSize).events;
+ * const ref = referenceFrameBytes(c.input, c.role, c.maxMessageSize);
  * const reader = new ActorReader(c, ref, rng);
  * feedDirect(c, reader, rng);
  * reader.finish();

@@ -33,7 +33,7 @@ type ToStream =
  *
  * const rng = new Rng(1, 0);
  * const c = genLargeFrameCase(rng);
- * const ref = referenceFrameBytes(c.input, c.role, c.maxMessageSize).events;
+ * const ref = referenceFrameBytes(c.input, c.role, c.maxMessageSize);
  * const reader = new ActorReader(c, ref, rng);
  * feedThroughReadAhead(c, reader, rng);
  * reader.finish();

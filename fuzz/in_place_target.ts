@@ -28,7 +28,7 @@ export const inPlaceTarget: FuzzTarget<LargeFrameCase> = {
   name: "in-place",
   generate: genLargeFrameCase,
   check(c: LargeFrameCase, rng: Rng): void {
-    const ref = referenceFrameBytes(c.input, c.role, c.maxMessageSize).events;
+    const ref = referenceFrameBytes(c.input, c.role, c.maxMessageSize);
     for (const feed of [feedDirect, feedThroughReadAhead]) {
       const reader = new ActorReader(c, ref, rng);
       try {

@@ -53,18 +53,26 @@ export function referenceFrames(
   role: "server" | "client",
   maxMessageSize: number,
 ): RefResult {
-  return decode(input, role, maxMessageSize, hex);
+  const { events, closeEnd } = decode(input, role, maxMessageSize, hex);
+  return { events, closeEnd };
+}
+
+/** {@link RefResult} with where in the input each event's last frame ends. */
+export interface RefResultWithEnds<D> extends RefResult<D> {
+  /** For each event, the offset in the input just past its (last) frame. */
+  ends: number[];
 }
 
 /**
- * {@link referenceFrames} with the payloads as bytes (new arrays, not views of `input`):
- * comparing messages of hundreds of KiB in hex costs more than the rest of a run.
+ * {@link referenceFrames} with the payloads as bytes (new arrays, not views of `input`)
+ * and where each event's frame ends: comparing messages of hundreds of KiB in hex costs
+ * more than the rest of a run, and the in-place fuzzer checks where read targets end.
  */
 export function referenceFrameBytes(
   input: Uint8Array,
   role: "server" | "client",
   maxMessageSize: number,
-): RefResult<Uint8Array> {
+): RefResultWithEnds<Uint8Array> {
   return decode(input, role, maxMessageSize, (bytes) => bytes);
 }
 
@@ -74,15 +82,20 @@ function decode<D>(
   role: "server" | "client",
   maxMessageSize: number,
   form: (bytes: Uint8Array) => D,
-): RefResult<D> {
+): RefResultWithEnds<D> {
   const events: RefEvent<D>[] = [];
+  const ends: number[] = [];
+  const emit = (event: RefEvent<D>) => {
+    events.push(event);
+    ends.push(pos);
+  };
   const limit = BigInt(Math.min(maxMessageSize, Number.MAX_SAFE_INTEGER));
   const n = input.length;
-  const fail = (code: number): RefResult<D> => {
-    events.push({ type: "error", code });
-    return { events, closeEnd: null };
+  const fail = (code: number): RefResultWithEnds<D> => {
+    emit({ type: "error", code });
+    return { events, closeEnd: null, ends };
   };
-  const incomplete = (): RefResult<D> => ({ events, closeEnd: null });
+  const incomplete = (): RefResultWithEnds<D> => ({ events, closeEnd: null, ends });
 
   let pos = 0;
   let inMessage = false;
@@ -150,7 +163,7 @@ function decode<D>(
     if (control) {
       if (opcode !== 8) {
         if (!whole) return incomplete();
-        events.push({ type: opcode === 9 ? "ping" : "pong", data: form(payload) });
+        emit({ type: opcode === 9 ? "ping" : "pong", data: form(payload) });
         continue;
       }
       const code = available >= 2 ? payload[0] * 256 + payload[1] : -1;
@@ -160,12 +173,12 @@ function decode<D>(
       if (verdict === "invalid") return fail(INVALID_PAYLOAD);
       if (!whole) return incomplete();
       if (available === 0) {
-        events.push({ type: "close", code: 1005, reason: "" });
+        emit({ type: "close", code: 1005, reason: "" });
       } else {
         if (verdict !== "valid") return fail(INVALID_PAYLOAD);
-        events.push({ type: "close", code, reason: decoder.decode(reason) });
+        emit({ type: "close", code, reason: decoder.decode(reason) });
       }
-      return { events, closeEnd: pos };
+      return { events, closeEnd: pos, ends };
     }
 
     if (opcode !== 0) {
@@ -182,7 +195,7 @@ function decode<D>(
     if (!whole) return incomplete();
     if (fin) {
       if (verdict === "incomplete") return fail(INVALID_PAYLOAD);
-      events.push({ type: "message", binary, data: form(data) });
+      emit({ type: "message", binary, data: form(data) });
       inMessage = false;
       message = [];
       declared = 0n;
