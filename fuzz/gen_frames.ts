@@ -41,9 +41,11 @@ export function encodeModelFrame(f: ModelFrame): Uint8Array {
     header.push(maskBit | 127);
     for (let shift = 56n; shift >= 0n; shift -= 8n) header.push(Number((length >> shift) & 0xffn));
   }
+  const mask = f.mask;
+  if (mask === null) return concat([Uint8Array.from(header), f.payload]);
   const body = new Uint8Array(f.payload.length);
-  for (let i = 0; i < body.length; i++) body[i] = f.payload[i] ^ (f.mask ? f.mask[i % 4] : 0);
-  return concat([Uint8Array.from(header), ...(f.mask ? [f.mask] : []), body]);
+  for (let i = 0; i < body.length; i++) body[i] = f.payload[i] ^ mask[i % 4];
+  return concat([Uint8Array.from(header), mask, body]);
 }
 
 const encoder = new TextEncoder();
