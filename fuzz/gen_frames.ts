@@ -41,9 +41,11 @@ export function encodeModelFrame(f: ModelFrame): Uint8Array {
     header.push(maskBit | 127);
     for (let shift = 56n; shift >= 0n; shift -= 8n) header.push(Number((length >> shift) & 0xffn));
   }
+  const mask = f.mask;
+  if (mask === null) return concat([Uint8Array.from(header), f.payload]);
   const body = new Uint8Array(f.payload.length);
-  for (let i = 0; i < body.length; i++) body[i] = f.payload[i] ^ (f.mask ? f.mask[i % 4] : 0);
-  return concat([Uint8Array.from(header), ...(f.mask ? [f.mask] : []), body]);
+  for (let i = 0; i < body.length; i++) body[i] = f.payload[i] ^ mask[i % 4];
+  return concat([Uint8Array.from(header), mask, body]);
 }
 
 const encoder = new TextEncoder();
@@ -85,12 +87,38 @@ const BROKEN_TEXT = [
   [0xc3],
 ].map((b) => Uint8Array.from(b));
 
-/** A text payload: mostly valid, sometimes with one broken sequence somewhere. */
-export function genText(rng: Rng, pieces: number): Uint8Array {
+/**
+ * A text payload of `pieces` characters: mostly valid, with one broken sequence somewhere
+ * with probability `broken`.
+ *
+ * @example
+ * ```ts
+ * import { genText } from "./gen_frames.ts";
+ * import { Rng } from "./prng.ts";
+ *
+ * const valid = genText(new Rng(1), 20, 0); // 20 characters of 1 to 4 bytes, valid UTF-8
+ * ```
+ */
+export function genText(rng: Rng, pieces: number, broken = 0.15): Uint8Array {
   const parts: Uint8Array[] = [];
   for (let i = 0; i < pieces; i++) parts.push(rng.pick(VALID_TEXT));
-  if (rng.chance(0.15)) parts.splice(rng.int(parts.length + 1), 0, rng.pick(BROKEN_TEXT));
+  if (rng.chance(broken)) parts.splice(rng.int(parts.length + 1), 0, rng.pick(BROKEN_TEXT));
   return concat(parts);
+}
+
+/**
+ * One of the broken UTF-8 sequences (stray, overlong, surrogate, too high, truncated).
+ *
+ * @example
+ * ```ts
+ * import { genBrokenText } from "./gen_frames.ts";
+ * import { Rng } from "./prng.ts";
+ *
+ * const broken = genBrokenText(new Rng(1)); // e.g. Uint8Array [ 0xc0, 0x80 ]
+ * ```
+ */
+export function genBrokenText(rng: Rng): Uint8Array {
+  return rng.pick(BROKEN_TEXT);
 }
 
 /** A payload size: mostly small, sometimes at the 7/16/64-bit length boundaries. */
@@ -135,7 +163,20 @@ const CLOSE_CODES = [
   65535,
 ];
 
-function genControl(rng: Rng, mask: () => Uint8Array | null): ModelFrame {
+/**
+ * A control frame (close, ping or pong) with a payload of any allowed size; a close's
+ * payload may be empty, one byte (invalid), or a code (allowed or not) and a reason.
+ *
+ * @example
+ * ```ts
+ * import { genControl } from "./gen_frames.ts";
+ * import { Rng } from "./prng.ts";
+ *
+ * const rng = new Rng(1);
+ * const frame = genControl(rng, () => rng.bytes(4)); // masked, as a client sends it
+ * ```
+ */
+export function genControl(rng: Rng, mask: () => Uint8Array | null): ModelFrame {
   const opcode = rng.pick([8, 9, 10, 9, 10]);
   let payload: Uint8Array;
   if (opcode === 8) {
@@ -212,8 +253,21 @@ const HUGE_LENGTHS = [
   2n ** 64n - 1n,
 ];
 
-/** Mutates one frame of the model in place. */
-function mutateFrame(rng: Rng, f: ModelFrame): void {
+/**
+ * Mutates one frame of the model in place: its RSV bits, opcode, FIN, mask, length form,
+ * declared length (up to 2^64 - 1, or a few off the payload's), or its payload.
+ *
+ * @example
+ * ```ts
+ * import { genControl, mutateFrame } from "./gen_frames.ts";
+ * import { Rng } from "./prng.ts";
+ *
+ * const rng = new Rng(1);
+ * const frame = genControl(rng, () => null);
+ * mutateFrame(rng, frame); // now likely to break a rule
+ * ```
+ */
+export function mutateFrame(rng: Rng, f: ModelFrame): void {
   switch (rng.int(8)) {
     case 0:
       f.rsv = rng.range(1, 7);

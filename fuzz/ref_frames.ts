@@ -15,17 +15,21 @@ import { hex } from "./prng.ts";
 import { concatBytes as concat } from "../protocol/bytes.ts";
 import { utf8Verdict } from "./ref_utf8.ts";
 
-/** An expected event, in the comparable form the fuzzer also puts the receiver's in. */
-export type RefEvent =
-  | { type: "message"; binary: boolean; data: string }
-  | { type: "ping"; data: string }
-  | { type: "pong"; data: string }
+/**
+ * An expected event, in the comparable form the fuzzer also puts the receiver's in: by
+ * default payloads in hex (`D` is `string`); {@link referenceFrameBytes} gives them as
+ * bytes (`D` is `Uint8Array`).
+ */
+export type RefEvent<D = string> =
+  | { type: "message"; binary: boolean; data: D }
+  | { type: "ping"; data: D }
+  | { type: "pong"; data: D }
   | { type: "close"; code: number; reason: string }
   | { type: "error"; code: number };
 
 /** The expected events, and for a close where the bytes after the close frame start. */
-export interface RefResult {
-  events: RefEvent[];
+export interface RefResult<D = string> {
+  events: RefEvent<D>[];
   closeEnd: number | null;
 }
 
@@ -49,14 +53,49 @@ export function referenceFrames(
   role: "server" | "client",
   maxMessageSize: number,
 ): RefResult {
-  const events: RefEvent[] = [];
+  const { events, closeEnd } = decode(input, role, maxMessageSize, hex);
+  return { events, closeEnd };
+}
+
+/** {@link RefResult} with where in the input each event's last frame ends. */
+export interface RefResultWithEnds<D> extends RefResult<D> {
+  /** For each event, the offset in the input just past its (last) frame. */
+  ends: number[];
+}
+
+/**
+ * {@link referenceFrames} with the payloads as bytes (new arrays, not views of `input`)
+ * and where each event's frame ends: comparing messages of hundreds of KiB in hex costs
+ * more than the rest of a run, and the in-place fuzzer checks where read targets end.
+ */
+export function referenceFrameBytes(
+  input: Uint8Array,
+  role: "server" | "client",
+  maxMessageSize: number,
+): RefResultWithEnds<Uint8Array> {
+  return decode(input, role, maxMessageSize, (bytes) => bytes);
+}
+
+/** The reference decoder, with payloads put in the form `form` gives them. */
+function decode<D>(
+  input: Uint8Array,
+  role: "server" | "client",
+  maxMessageSize: number,
+  form: (bytes: Uint8Array) => D,
+): RefResultWithEnds<D> {
+  const events: RefEvent<D>[] = [];
+  const ends: number[] = [];
+  const emit = (event: RefEvent<D>) => {
+    events.push(event);
+    ends.push(pos);
+  };
   const limit = BigInt(Math.min(maxMessageSize, Number.MAX_SAFE_INTEGER));
   const n = input.length;
-  const fail = (code: number): RefResult => {
-    events.push({ type: "error", code });
-    return { events, closeEnd: null };
+  const fail = (code: number): RefResultWithEnds<D> => {
+    emit({ type: "error", code });
+    return { events, closeEnd: null, ends };
   };
-  const incomplete = (): RefResult => ({ events, closeEnd: null });
+  const incomplete = (): RefResultWithEnds<D> => ({ events, closeEnd: null, ends });
 
   let pos = 0;
   let inMessage = false;
@@ -124,7 +163,7 @@ export function referenceFrames(
     if (control) {
       if (opcode !== 8) {
         if (!whole) return incomplete();
-        events.push({ type: opcode === 9 ? "ping" : "pong", data: hex(payload) });
+        emit({ type: opcode === 9 ? "ping" : "pong", data: form(payload) });
         continue;
       }
       const code = available >= 2 ? payload[0] * 256 + payload[1] : -1;
@@ -134,12 +173,12 @@ export function referenceFrames(
       if (verdict === "invalid") return fail(INVALID_PAYLOAD);
       if (!whole) return incomplete();
       if (available === 0) {
-        events.push({ type: "close", code: 1005, reason: "" });
+        emit({ type: "close", code: 1005, reason: "" });
       } else {
         if (verdict !== "valid") return fail(INVALID_PAYLOAD);
-        events.push({ type: "close", code, reason: decoder.decode(reason) });
+        emit({ type: "close", code, reason: decoder.decode(reason) });
       }
-      return { events, closeEnd: pos };
+      return { events, closeEnd: pos, ends };
     }
 
     if (opcode !== 0) {
@@ -156,7 +195,7 @@ export function referenceFrames(
     if (!whole) return incomplete();
     if (fin) {
       if (verdict === "incomplete") return fail(INVALID_PAYLOAD);
-      events.push({ type: "message", binary, data: hex(data) });
+      emit({ type: "message", binary, data: form(data) });
       inMessage = false;
       message = [];
       declared = 0n;

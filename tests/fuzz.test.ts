@@ -34,8 +34,8 @@ for (const target of TARGETS) {
   });
 }
 
-Deno.test("fuzz: there are targets for the receiver, the head reader and the handshake", () => {
-  assert.deepEqual(TARGETS.map((t) => t.name), ["receiver", "http", "handshake"]);
+Deno.test("fuzz: there are targets for the receiver, its in-place reads, the head reader and the handshake", () => {
+  assert.deepEqual(TARGETS.map((t) => t.name), ["receiver", "in-place", "http", "handshake"]);
 });
 
 Deno.test("fuzz: a failing input is reported with its seed, index and hex bytes", () => {
