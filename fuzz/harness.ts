@@ -21,6 +21,11 @@ export interface FuzzTarget<C> {
   check(input: C, rng: Rng): void;
   /** The input as replayable text (hex bytes and options). */
   describe(input: C): string;
+  /**
+   * Inputs `deno task fuzz` runs when `FUZZ_RUNS` is not set, for a target whose inputs
+   * are much larger than the others' (default 10^6).
+   */
+  defaultRuns?: number;
 }
 
 /** A fuzz target's input that failed, with what is needed to replay it. */

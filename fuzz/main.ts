@@ -20,6 +20,7 @@ function envInt(name: string, fallback: number): number {
   return value;
 }
 
+const runsSet = Deno.env.get("FUZZ_RUNS") ?? "";
 const runs = envInt("FUZZ_RUNS", 1_000_000);
 const seed = envInt("FUZZ_SEED", 1);
 const start = envInt("FUZZ_START", 0);
@@ -33,10 +34,12 @@ if (targets.length === 0) {
   Deno.exit(2);
 }
 
-console.log(`fuzzing with FUZZ_SEED=${seed}, ${runs} inputs per target from input ${start}`);
+console.log(`fuzzing with FUZZ_SEED=${seed} from input ${start}`);
 try {
   for (const target of targets) {
-    const stats = runTarget(target, seed, runs, start, (done) => {
+    const targetRuns = runsSet === "" ? target.defaultRuns ?? runs : runs;
+    console.log(`${target.name}: ${targetRuns} inputs`);
+    const stats = runTarget(target, seed, targetRuns, start, (done) => {
       console.log(`  ${target.name}: ${done} inputs`);
     });
     const perSecond = Math.round(stats.runs / (stats.ms / 1000));
