@@ -1,8 +1,9 @@
 /**
  * `deno task fuzz`: runs every fuzz target (or `FUZZ_TARGET`) for `FUZZ_RUNS` inputs
- * each (default 1,000,000) from `FUZZ_SEED` (default 1), starting at input `FUZZ_START`
- * (default 0). Prints the seed, progress and timing; on a failure prints the input in
- * hex with the settings that replay it, and exits with status 1.
+ * each (default 1,000,000, or the target's own `defaultRuns`) from `FUZZ_SEED` (default
+ * 1), starting at input `FUZZ_START` (default 0). Prints the seed, progress and timing;
+ * on a failure prints the input in hex with the settings that replay it, and exits with
+ * status 1.
  *
  * @module
  */
