@@ -13,12 +13,30 @@
  * pleases. The attach path (`tcpAccept` + `tlsAttachServer`) owns its TCP socket and
  * does not have the problem (see attack_tls_listen.test.ts for the TCP side).
  *
+ * Finding 4 is of another kind: an error the application keeps (as a "last error" of a
+ * connection, a log queue, `Promise.allSettled` results) pins the half-received message
+ * of the connection it came from, up to `maxMessageSize`, after `hclose`.
+ *
  * How many sockets are open is read from Linux's TCP table (`/proc/net/tcp*`): the
  * server-side ends of connections to the listener's port that a descriptor still holds.
  */
 
 import assert from "node:assert/strict";
-import { bsend, type Handle, hclose, now, tcpLocalAddr, tlsAccept, tlsListen } from "../mod.ts";
+import {
+  bsend,
+  type Handle,
+  hclose,
+  mrecv,
+  now,
+  tcpAccept,
+  tcpListen,
+  tcpLocalAddr,
+  tlsAccept,
+  tlsListen,
+  WS_BINARY,
+  wsAttachServer,
+} from "../mod.ts";
+import { frame, OP, upgradeRequest } from "./helpers/raw_peer.ts";
 import { delay, rejectsWith, within } from "./helpers/transports.ts";
 import { CA, SERVER } from "./helpers/tls_fixtures.ts";
 
@@ -148,3 +166,60 @@ for (const sendBuffer of [0, 1 << 20]) {
     }
   });
 }
+
+// ---- finding 4: a kept error pins the half-received message after hclose ------------------
+
+/** External (ArrayBuffer) memory still referenced after a full garbage collection. */
+function retainedExternal(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return Deno.memoryUsage().external;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+Deno.test("attack/OPEN ws reading: an error the application keeps does not pin the half-received message after hclose", async () => {
+  const MIB = 1024 * 1024;
+  const limit = 32 * MIB;
+  const base = retainedExternal();
+  let kept: unknown = null; // the application's "last error" of the connection
+  {
+    const ls = tcpListen({ port: 0 });
+    const { port } = tcpLocalAddr(ls);
+    const accepting = tcpAccept(ls, now() + 5000);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const { handle } = await accepting;
+    hclose(ls);
+    const attaching = wsAttachServer(handle, WS_BINARY, now() + 5000, { maxMessageSize: limit });
+    await writeAll(conn, upgradeRequest());
+    const { handle: ws } = await attaching;
+    const receiving = mrecv(ws, now() + 5000).catch((e) => kept = e);
+    // A frame announcing limit - 1 bytes, and an eighth of them: the rest of the message
+    // gets its buffer (32 MiB), to be read in place. Then the peer resets.
+    await writeAll(
+      conn,
+      frame({ opcode: OP.BINARY, announced: limit - 1, mask: new Uint8Array(4) }),
+    );
+    for (let i = 0; i < 4; i++) await writeAll(conn, new Uint8Array(MIB));
+    await delay(50);
+    conn.close();
+    await receiving;
+    hclose(ws);
+  }
+  assert.ok(kept instanceof Error && /ECONNRESET/.test(kept.message), String(kept));
+  // V8 frees array buffers in the background: give it up to 1 s.
+  let left = retainedExternal() - base;
+  for (let i = 0; i < 20 && left >= 8 * MIB; i++) {
+    await delay(50);
+    left = retainedExternal() - base;
+  }
+  // Found: 32 MiB stay referenced for as long as the error is. The error's captured
+  // stack frames keep their receivers (Deno keeps the call sites), among them the
+  // closed connection's reader, whose Receiver still holds the reserved message buffer.
+  assert.ok(
+    left < 8 * MIB,
+    `${(left / MIB).toFixed(1)} MiB still referenced after hclose, while the error is kept`,
+  );
+  kept = null;
+});
