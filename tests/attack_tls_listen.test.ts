@@ -224,3 +224,55 @@ Deno.test("attack/tls listen: a FIN without close_notify (a truncation) is ECONN
     hclose(ls);
   }
 });
+
+Deno.test("attack/tls listen: handshakes that fail (garbage, plain HTTP, half a ClientHello then FIN) close their sockets", async () => {
+  const ls = await tlsListen({ port: 0 }, SERVER, 128, { maxHandshakes: 4 });
+  const { port } = tcpLocalAddr(ls);
+  const clients: Deno.Conn[] = [];
+  try {
+    const waiting = tlsAccept(ls, soon());
+    waiting.catch(() => {});
+    const payloads = [
+      crypto.getRandomValues(new Uint8Array(2048)),
+      new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      HALF_CLIENT_HELLO,
+    ];
+    for (let i = 0; i < 12; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      clients.push(conn);
+      await conn.write(payloads[i % 3]);
+      // The half ClientHello is followed by the client's FIN: the handshake cannot finish.
+      if (i % 3 === 2) await conn.closeWrite();
+    }
+    // Each is cut off (an alert at most), and its server socket closed.
+    for (const conn of clients) {
+      const n = await within(
+        (async () => {
+          let total = 0;
+          const buf = new Uint8Array(256);
+          for (;;) {
+            const got = await conn.read(buf).catch(() => null);
+            if (got === null) return total;
+            total += got;
+          }
+        })(),
+        3000,
+        "a failed client's read",
+      );
+      assert.ok(n < 64, `a failed client got ${n} bytes`);
+    }
+    await delay(50);
+    assert.equal(serverSocketsOn(port), 0, "server sockets of failed handshakes still open");
+    // And a good client still gets in, to the call that waited all along.
+    const client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA] });
+    try {
+      const { handle } = await waiting;
+      hclose(handle);
+    } finally {
+      client.close();
+    }
+  } finally {
+    for (const conn of clients) closeQuietly(conn);
+    hclose(ls);
+  }
+});
