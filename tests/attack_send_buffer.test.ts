@@ -1,0 +1,251 @@
+/**
+ * Red-team attacks on `sendBuffer` (StreamOptions) with real sockets: a peer that never
+ * reads while the application keeps sending, a peer that resets while completed sends
+ * are still queued and another send waits, and `hclose` with bytes owed to a peer that
+ * never reads. What must hold: the bytes of completed sends that are not yet written
+ * stay within the send buffer (and everything queued within writeHighWater and one
+ * send); a reset fails the waiting send and the next calls at once with a clear code;
+ * `hclose` gives up after its linger and the socket is closed. (The native TLS path
+ * fails the last one: see attack_open_findings.test.ts.)
+ */
+
+import assert from "node:assert/strict";
+import {
+  brecv,
+  bsend,
+  type Handle,
+  hclose,
+  isDillError,
+  now,
+  tcpAccept,
+  tcpListen,
+  tcpLocalAddr,
+  tlsAccept,
+  tlsAttachServer,
+  tlsListen,
+} from "../mod.ts";
+import { delay, rejectsWithOneOf } from "./helpers/transports.ts";
+import { CA, SERVER } from "./helpers/tls_fixtures.ts";
+
+const KIB = 1024;
+const soon = (ms = 5000) => now() + ms;
+
+/** One row of the kernel's TCP table (`/proc/net/tcp*`). */
+interface TcpRow {
+  localPort: number;
+  remotePort: number;
+  /** `0A` is listening. */
+  state: string;
+  /** Bytes sent and not acknowledged. */
+  txQueue: number;
+  /** Bytes received and not read by the application. */
+  rxQueue: number;
+  /** 0 once no descriptor refers to the socket. */
+  inode: string;
+}
+
+function tcpTable(): TcpRow[] {
+  // Read by a child process: Deno asks for --allow-all to read /proc/net directly.
+  const out = new Deno.Command("cat", { args: ["/proc/net/tcp", "/proc/net/tcp6"] })
+    .outputSync();
+  const rows: TcpRow[] = [];
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || !f[1].includes(":")) continue;
+    const [tx, rx] = f[4].split(":").map((hex) => parseInt(hex, 16));
+    rows.push({
+      localPort: parseInt(f[1].split(":")[1], 16),
+      remotePort: parseInt(f[2].split(":")[1], 16),
+      state: f[3],
+      txQueue: tx,
+      rxQueue: rx,
+      inode: f[9],
+    });
+  }
+  return rows;
+}
+
+/**
+ * How many server-side ends of connections to `port` a process still holds open (a
+ * socket no descriptor refers to any more has inode 0). The same helper is in
+ * attack_open_findings.test.ts and attack_tls_listen.test.ts.
+ */
+function serverSocketsOn(port: number): number {
+  return tcpTable().filter((r) => r.localPort === port && r.state !== "0A" && r.inode !== "0")
+    .length;
+}
+
+/** Bytes written into the kernel toward the client and not read by it yet. */
+function bytesInKernel(serverPort: number): number {
+  let total = 0;
+  for (const r of tcpTable()) {
+    if (r.state === "0A") continue;
+    if (r.localPort === serverPort) total += r.txQueue; // the server's send queue
+    if (r.remotePort === serverPort) total += r.rxQueue; // the client's receive queue
+  }
+  return total;
+}
+
+/** Resolves to whether `p` settled within `ms` (it is left running either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  p.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  const result = await Promise.race([p.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return result;
+}
+
+type Kind = "tcp" | "tls attach" | "tls native";
+
+/** A server handle of `kind` with `options`, and a raw client that reads only when told. */
+async function openServer(
+  kind: Kind,
+  options: { sendBuffer?: number; writeHighWater?: number },
+): Promise<{ server: Handle; client: Deno.Conn; port: number; cleanup: () => void }> {
+  const ls = kind === "tls native" ? await tlsListen({ port: 0 }, SERVER) : tcpListen({ port: 0 });
+  const { port } = tcpLocalAddr(ls);
+  try {
+    let server: Handle;
+    let client: Deno.Conn;
+    if (kind === "tls native") {
+      const accepting = tlsAccept(ls, soon(), options);
+      client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA] });
+      server = (await accepting).handle;
+    } else if (kind === "tls attach") {
+      const accepting = tcpAccept(ls, soon(), options);
+      client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA] });
+      const [tls] = await Promise.all([
+        tlsAttachServer((await accepting).handle, SERVER, soon()),
+        (client as Deno.TlsConn).handshake(),
+      ]);
+      server = tls;
+    } else {
+      const accepting = tcpAccept(ls, soon(), options);
+      client = await Deno.connect({ hostname: "127.0.0.1", port });
+      server = (await accepting).handle;
+    }
+    const cleanup = () => {
+      try {
+        hclose(server);
+      } catch (e) {
+        if (!isDillError(e, "EBADF")) throw e;
+      }
+      try {
+        client.close();
+      } catch {
+        // Already closed.
+      }
+    };
+    return { server, client, port, cleanup };
+  } finally {
+    hclose(ls);
+  }
+}
+
+Deno.test("attack/send buffer: a peer that never reads: completed sends leave at most sendBuffer unwritten, and the queue stays within writeHighWater", async () => {
+  for (
+    const [sendBuffer, writeHighWater] of [
+      [16 * 1024 * KIB, 256 * KIB], // a send buffer larger than the queue's bound
+      [64 * KIB, 256 * KIB],
+    ]
+  ) {
+    const { server, port, cleanup } = await openServer("tcp", { sendBuffer, writeHighWater });
+    try {
+      // Fresh 64 KiB sends, as an application producing data would make, up to 64 MiB:
+      // completed until one has to wait (it then times out and ends the loop).
+      const size = 64 * KIB;
+      let completed = 0;
+      for (let i = 0; i < 1024; i++) {
+        const ok = await bsend(server, new Uint8Array(size).fill(i), now() + 200).then(
+          () => true,
+          () => false,
+        );
+        if (!ok) break;
+        completed += size;
+      }
+      const kernel = bytesInKernel(port);
+      const unwritten = completed - kernel;
+      assert.ok(completed < 64 * 1024 * KIB, "every send completed: nothing bounds the queue");
+      assert.ok(
+        unwritten <= Math.min(sendBuffer, writeHighWater + size),
+        `sendBuffer ${sendBuffer}: ${completed} bytes of completed sends, ${kernel} in the ` +
+          `kernel: ${unwritten} held by us`,
+      );
+    } finally {
+      cleanup();
+    }
+  }
+});
+
+for (const kind of ["tcp", "tls native", "tls attach"] as const) {
+  Deno.test(`attack/send buffer (${kind}): a reset while completed sends are queued and one waits fails it at once, and the next calls`, async () => {
+    const { server, client, port, cleanup } = await openServer(kind, { sendBuffer: 1024 * KIB });
+    try {
+      // The client reads nothing: sends complete (written, then within the send buffer)
+      // until one has to wait for room.
+      let waiting: Promise<void> | null = null;
+      for (let i = 0; i < 512 && waiting === null; i++) {
+        const sending = bsend(server, new Uint8Array(64 * KIB), soon(4000));
+        if (!await settlesWithin(sending, 100)) waiting = sending;
+        else await sending;
+      }
+      assert.ok(waiting, "no send ever waited");
+      // The client resets: it closes with unread bytes in its receive queue.
+      client.close();
+      const t0 = now();
+      await rejectsWithOneOf(waiting, ["ECONNRESET", "EPIPE"]);
+      assert.ok(now() - t0 < 2000, `the waiting send failed after ${now() - t0} ms`);
+      await rejectsWithOneOf(bsend(server, new Uint8Array(10), soon(1000)), [
+        "ECONNRESET",
+        "EPIPE",
+      ]);
+      await rejectsWithOneOf(brecv(server, new Uint8Array(1), soon(1000)), [
+        "ECONNRESET",
+        "EPIPE",
+      ]);
+      hclose(server);
+      await delay(100);
+      assert.equal(serverSocketsOn(port), 0, "the server socket is still open");
+    } finally {
+      cleanup();
+    }
+  });
+}
+
+/** The most `hclose` lingers per layer that owes bytes (`CLOSE_LINGER_MS`). */
+const LINGER_MS = 1000;
+
+for (const [kind, layers] of [["tcp", 1], ["tls attach", 2]] as const) {
+  for (const sendBuffer of [0, 1024 * KIB]) {
+    Deno.test(`attack/send buffer (${kind}, sendBuffer ${sendBuffer}): hclose toward a peer that never reads closes the socket once the linger is over`, async () => {
+      const { server, port, cleanup } = await openServer(kind, { sendBuffer });
+      try {
+        // Fill the kernel's buffers, and the send buffer: until a send has to wait.
+        for (let i = 0; i < 256; i++) {
+          const ok = await bsend(server, new Uint8Array(64 * KIB), now() + 150).then(
+            () => true,
+            () => false,
+          );
+          if (!ok) break;
+        }
+        const t0 = now();
+        hclose(server);
+        assert.ok(now() - t0 < 50, "hclose blocked");
+        assert.equal(serverSocketsOn(port), 1, "the socket lingers for the bytes owed");
+        // Each layer that owes bytes lingers up to 1 s, one after the other (measured:
+        // TLS over TCP about 2 s); then the socket is closed (the kernel may go on
+        // trying to deliver what it holds: that is its business, and bounded).
+        const bound = layers * LINGER_MS + 600;
+        while (serverSocketsOn(port) > 0 && now() - t0 < bound) await delay(50);
+        assert.equal(
+          serverSocketsOn(port),
+          0,
+          `the server socket is still open ${now() - t0} ms after hclose`,
+        );
+      } finally {
+        cleanup();
+      }
+    });
+  }
+}
