@@ -119,8 +119,11 @@ export function takeWriteBuffer(size: number): Uint8Array | null {
   return size <= COALESCE_SIZE ? takeCoalescingBuffer(size) : takeBigBuffer(size);
 }
 
-/** The requests of a segment that completes none: shared, never written to. */
-const NO_REQS: readonly Request<void>[] = Object.freeze([]);
+/**
+ * The requests of a segment that completes none: shared, never written to (the type says
+ * so; not frozen, so that code iterating segments' lists sees one kind of array).
+ */
+const NO_REQS: readonly Request<void>[] = [];
 
 /** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */
 export interface Segment {
