@@ -94,11 +94,13 @@ export class StreamOutput<O> {
   #writing = false;
   /** The transport write in progress (it settles when the write ended either way). */
   #inflight: Promise<void> | null = null;
-  #sendWaiters: SendWaiter[] = [];
+  /** Senders waiting for room; made when the first one has to wait (idle streams hold none). */
+  #sendWaiters: SendWaiter[] | null = null;
   /** Set once a send failed: later sends fail the same way. */
   #sendFailure: DillError | null = null;
   #outputDone = false;
-  #doneReqs: Request<void>[] = [];
+  /** `done` calls waiting for the half-close; made on the first one. */
+  #doneReqs: Request<void>[] | null = null;
   #closeWriteStarted = false;
   /** A write is due once the running code finished (a microtask is queued). */
   #flushScheduled = false;
@@ -107,8 +109,8 @@ export class StreamOutput<O> {
   #lateSeenBytes = 0;
   #lateIdleHops = 0;
   #outputClosed = false;
-  /** Calls with deadline 0 (or past) that must complete within this turn. */
-  #mustWriteNow: PendingCall[] = [];
+  /** Calls with deadline 0 (or past) that must complete within this turn; `null` when none. */
+  #mustWriteNow: PendingCall[] | null = null;
   #turnCheckScheduled = false;
 
   /**
@@ -163,19 +165,24 @@ export class StreamOutput<O> {
     if (failure) return req?.reject(failure);
     // Frames the protocol sends on its own (pongs, close echoes) never wait behind users.
     const waits = req !== undefined && !internal;
-    if (waits && (this.#sendWaiters.length > 0 || this.#outbound.bytes >= this.#writeHighWater)) {
-      if (this.#sendWaiters.length >= this.#maxWaiting) {
+    const waiters = this.#sendWaiters;
+    if (
+      waits &&
+      ((waiters !== null && waiters.length > 0) || this.#outbound.bytes >= this.#writeHighWater)
+    ) {
+      if (waiters !== null && waiters.length >= this.#maxWaiting) {
         return req.reject(tooManyWaiting(this.#name, "send", this.#maxWaiting));
       }
-      this.#sendWaiters.push({ chunks, req });
+      const queue = this.#sendWaiters ??= [];
+      queue.push({ chunks, req });
       if (!this.#host.park(this.#owner, req)) {
-        this.#sendWaiters.pop();
+        queue.pop();
         this.#sendFailure ??= brokenAfter("send", req);
       }
       return;
     }
     this.#enqueue(chunks, req, waits, pooled);
-    if (urgent || this.#mustWriteNow.length > 0) this.#flush();
+    if (urgent || this.#mustWriteNow !== null) this.#flush();
     else if (this.#outbound.sendBuffer > 0 && this.#outbound.waitingSends === 0) {
       this.#scheduleLateFlush();
     } else this.#scheduleFlush();
@@ -200,11 +207,12 @@ export class StreamOutput<O> {
     this.#writing = false;
     this.#inflight = null;
     for (const req of this.#outbound.written().reqs) req.resolve();
+    const waiters = this.#sendWaiters;
     while (
-      this.#sendWaiters.length > 0 && this.#outbound.bytes < this.#writeHighWater &&
+      waiters !== null && waiters.length > 0 && this.#outbound.bytes < this.#writeHighWater &&
       !this.#sendFailure
     ) {
-      const w = this.#sendWaiters.shift()!;
+      const w = waiters.shift()!;
       if (!w.req.settled) this.#enqueue(w.chunks, w.req, true);
     }
     this.#flush();
@@ -220,7 +228,7 @@ export class StreamOutput<O> {
   /** The half-close went (`closeWriteDone`). */
   closeWriteDone(): void {
     this.#outputClosed = true;
-    for (const req of this.#doneReqs.splice(0)) req.resolve();
+    for (const req of takeAll(this.#doneReqs)) req.resolve();
     this.#host.ended(this.#owner);
   }
 
@@ -228,7 +236,9 @@ export class StreamOutput<O> {
   turnEnded(): void {
     this.#turnCheckScheduled = false;
     // What could be done without waiting was done: calls still pending would wait.
-    for (const req of this.#mustWriteNow.splice(0)) {
+    const reqs = this.#mustWriteNow ?? [];
+    this.#mustWriteNow = null;
+    for (const req of reqs) {
       if (!req.settled) this.#host.expire(this.#owner, req);
     }
   }
@@ -245,9 +255,10 @@ export class StreamOutput<O> {
     this.#outputDone = true;
     if (req) {
       if (this.#outputClosed) return req.resolve();
-      this.#doneReqs.push(req);
+      const doneReqs = this.#doneReqs ??= [];
+      doneReqs.push(req);
       if (!this.parkOrTurn(req)) {
-        this.#doneReqs.pop();
+        doneReqs.pop();
         this.#sendFailure ??= brokenAfter("send", req);
         return;
       }
@@ -266,11 +277,11 @@ export class StreamOutput<O> {
 
   /** `req` reached its deadline: if it is a send or a `done`, it fails (and so do later sends). */
   expired(req: PendingCall): void {
-    const s = this.#sendWaiters.findIndex((w) => w.req === req);
-    if (s >= 0) this.#sendWaiters.splice(s, 1);
-    const queued = s < 0 && [...this.#outbound.waiting()].includes(req as Request<void>);
-    const d = this.#doneReqs.indexOf(req as Request<void>);
-    if (d >= 0) this.#doneReqs.splice(d, 1);
+    const s = this.#sendWaiters?.findIndex((w) => w.req === req) ?? -1;
+    if (s >= 0) this.#sendWaiters!.splice(s, 1);
+    const queued = s < 0 && this.#outbound.holds(req);
+    const d = this.#doneReqs?.indexOf(req as Request<void>) ?? -1;
+    if (d >= 0) this.#doneReqs!.splice(d, 1);
     if (s >= 0 || queued || d >= 0) this.#sendTimedOut(req);
   }
 
@@ -289,10 +300,10 @@ export class StreamOutput<O> {
       closeTransport(this.#transport);
       recycleBuffers(buffers);
     }
-    for (const w of this.#sendWaiters.splice(0)) w.req.reject(reason);
+    for (const w of takeAll(this.#sendWaiters)) w.req.reject(reason);
     for (const req of this.#outbound.clear()) req.reject(reason);
-    for (const req of this.#doneReqs.splice(0)) req.reject(reason);
-    this.#mustWriteNow = [];
+    for (const req of takeAll(this.#doneReqs)) req.reject(reason);
+    this.#mustWriteNow = null;
   }
 
   /**
@@ -326,10 +337,17 @@ export class StreamOutput<O> {
     this.#lateFlushScheduled = true;
     this.#lateSeenBytes = this.#outbound.bytes;
     this.#lateIdleHops = 0;
-    queueMicrotask(this.#lateFlushCheck);
+    queueMicrotask(this.#lateFlushCheck ??= () => this.#lateFlushStep());
   }
 
-  readonly #lateFlushCheck = (): void => {
+  /**
+   * {@link StreamOutput.#lateFlushStep} as the microtask callback, made on the first late
+   * flush (only streams with a send buffer have one): one closure per stream, not one
+   * per microtask.
+   */
+  #lateFlushCheck: (() => void) | null = null;
+
+  #lateFlushStep(): void {
     if (this.#writing || this.#host.closed(this.#owner)) {
       this.#lateFlushScheduled = false; // a write started: it takes what was queued
       return;
@@ -342,8 +360,8 @@ export class StreamOutput<O> {
       this.#lateFlushScheduled = false;
       return this.#host.post(this.#owner, { kind: "flushNow" });
     }
-    queueMicrotask(this.#lateFlushCheck);
-  };
+    queueMicrotask(this.#lateFlushCheck!);
+  }
 
   /**
    * Queues chunks in order; the request settles once the transport took its last byte
@@ -376,7 +394,7 @@ export class StreamOutput<O> {
    * would wait, and fails as its deadline requires.
    */
   #withinTurn(req: PendingCall): void {
-    this.#mustWriteNow.push(req);
+    (this.#mustWriteNow ??= []).push(req);
     if (!this.#turnCheckScheduled) {
       this.#turnCheckScheduled = true;
       setImmediate(() => this.#host.post(this.#owner, { kind: "turnEnded" }));
@@ -412,19 +430,26 @@ export class StreamOutput<O> {
   #failOutput(error: DillError): void {
     this.#sendFailure ??= error;
     for (const req of this.#outbound.clear()) req.reject(error);
-    for (const w of this.#sendWaiters.splice(0)) w.req.reject(error);
-    for (const req of this.#doneReqs.splice(0)) req.reject(error);
+    for (const w of takeAll(this.#sendWaiters)) w.req.reject(error);
+    for (const req of takeAll(this.#doneReqs)) req.reject(error);
     this.#host.ended(this.#owner);
   }
 
   #maybeCloseWrite(): void {
-    if (!this.#outputDone || this.#closeWriteStarted || this.#sendWaiters.length > 0) return;
+    if (!this.#outputDone || this.#closeWriteStarted || (this.#sendWaiters?.length ?? 0) > 0) {
+      return;
+    }
     this.#closeWriteStarted = true;
     this.#transport.closeWrite().then(
       () => this.#host.post(this.#owner, { kind: "closeWriteDone" }),
       (error) => this.#host.post(this.#owner, { kind: "writeFailed", error }),
     );
   }
+}
+
+/** Empties a lazily made list (`null`: none yet) and returns what it held. */
+function takeAll<T>(list: T[] | null): T[] {
+  return list === null ? [] : list.splice(0);
 }
 
 /**

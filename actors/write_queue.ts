@@ -119,6 +119,12 @@ export function takeWriteBuffer(size: number): Uint8Array | null {
   return size <= COALESCE_SIZE ? takeCoalescingBuffer(size) : takeBigBuffer(size);
 }
 
+/**
+ * The requests of a segment that completes none: shared, never written to (the type says
+ * so; not frozen, so that code iterating segments' lists sees one kind of array).
+ */
+const NO_REQS: readonly Request<void>[] = [];
+
 /** One transport write's worth of bytes: a coalescing buffer or a caller's large buffer. */
 export interface Segment {
   /** The bytes to write. */
@@ -126,7 +132,7 @@ export interface Segment {
   /** Whether `bytes` is a pooled coalescing buffer (returned to the pool once written). */
   readonly ownBuffer: boolean;
   /** The sends that complete when this segment is written. */
-  readonly reqs: Request<void>[];
+  readonly reqs: readonly Request<void>[];
   /** Whether bytes of an application's send are in it (not only frames a layer sent on its own). */
   readonly claimed: boolean;
 }
@@ -148,11 +154,12 @@ export interface Segment {
  */
 export class WriteQueue {
   readonly #sendBuffer: number;
-  #segments: Segment[] = [];
+  /** Segments to write, oldest first; made on the first one (an idle stream holds none). */
+  #segments: Segment[] | null = null;
   #tail: Uint8Array | null = null;
   #tailLen = 0;
-  /** Sends whose last byte is in the tail. */
-  #tailReqs: Request<void>[] = [];
+  /** Sends whose last byte is in the tail; made on the first one. */
+  #tailReqs: Request<void>[] | null = null;
   /** Whether bytes of an application's send are in the tail. */
   #tailClaimed = false;
   #bytes = 0;
@@ -204,14 +211,14 @@ export class WriteQueue {
     claimed = req !== null,
     pooled = false,
   ): boolean {
-    let last: Segment | null = null;
+    let last: Segment & { readonly reqs: Request<void>[] } | null = null;
     let any = false;
     if (pooled) {
       this.#sealTail();
       any = true;
       this.#bytes += chunks[0].length;
       last = { bytes: chunks[0], ownBuffer: true, reqs: [], claimed };
-      this.#segments.push(last);
+      (this.#segments ??= []).push(last);
     } else {for (const chunk of chunks) {
         if (chunk.length === 0) continue;
         any = true;
@@ -223,7 +230,7 @@ export class WriteQueue {
         } else {
           this.#sealTail();
           last = { bytes: chunk, ownBuffer: false, reqs: [], claimed };
-          this.#segments.push(last);
+          (this.#segments ??= []).push(last);
         }
       }}
     if (!any) return false;
@@ -234,20 +241,20 @@ export class WriteQueue {
     if (req) {
       this.#waitingSends++;
       if (last) last.reqs.push(req);
-      else this.#tailReqs.push(req);
+      else (this.#tailReqs ??= []).push(req);
     }
     return true;
   }
 
   /** The next segment to write (the coalescing tail is sealed if nothing else is queued). */
   next(): Segment | undefined {
-    if (this.#segments.length === 0) this.#sealTail();
-    return this.#segments[0];
+    if (this.#segments === null || this.#segments.length === 0) this.#sealTail();
+    return this.#segments?.[0];
   }
 
   /** The segment from {@link WriteQueue.next} was written: drops it and returns it. */
   written(): Segment {
-    const segment = this.#segments.shift()!;
+    const segment = this.#segments!.shift()!;
     this.#bytes -= segment.bytes.length;
     this.#committed = Math.max(0, this.#committed - segment.bytes.length);
     this.#waitingSends -= segment.reqs.length;
@@ -259,13 +266,23 @@ export class WriteQueue {
 
   /** Whether nothing is queued. */
   get empty(): boolean {
-    return this.#segments.length === 0 && this.#tailLen === 0;
+    return (this.#segments === null || this.#segments.length === 0) && this.#tailLen === 0;
   }
 
   /** The sends waiting for queued bytes, oldest first. */
-  *waiting(): Iterable<Request<void>> {
-    for (const segment of this.#segments) yield* segment.reqs;
-    yield* this.#tailReqs;
+  waiting(): Request<void>[] {
+    const reqs: Request<void>[] = [];
+    for (const segment of this.#segments ?? []) for (const req of segment.reqs) reqs.push(req);
+    for (const req of this.#tailReqs ?? NO_REQS) reqs.push(req);
+    return reqs;
+  }
+
+  /** Whether `req` is one of the sends waiting for queued bytes. */
+  holds(req: unknown): boolean {
+    for (const segment of this.#segments ?? []) {
+      if (segment.reqs.includes(req as Request<void>)) return true;
+    }
+    return this.#tailReqs !== null && this.#tailReqs.includes(req as Request<void>);
   }
 
   /**
@@ -278,9 +295,10 @@ export class WriteQueue {
   unclaimed(skip: boolean): Uint8Array[] {
     if (!this.#tailClaimed || this.#committed > this.#bytes - this.#tailLen) this.#sealTail();
     const out: Uint8Array[] = [];
+    const segments = this.#segments ?? [];
     let offset = 0;
-    for (let i = 0; i < this.#segments.length; i++) {
-      const segment = this.#segments[i];
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i];
       offset += segment.bytes.length;
       if (i === 0 && skip) continue;
       if (segment.claimed && offset - segment.bytes.length >= this.#committed) break;
@@ -298,22 +316,24 @@ export class WriteQueue {
    */
   takeBuffers(): ArrayBufferLike[] {
     const out: ArrayBufferLike[] = [];
-    for (const segment of this.#segments) if (segment.ownBuffer) out.push(segment.bytes.buffer);
+    for (const segment of this.#segments ?? []) {
+      if (segment.ownBuffer) out.push(segment.bytes.buffer);
+    }
     if (this.#tail) out.push(this.#tail.buffer);
     return out;
   }
 
   /** Empties the queue; returns the sends that waited for it. */
   clear(): Request<void>[] {
-    const reqs = [...this.waiting()];
+    const reqs = this.waiting();
     this.#tail = null;
     this.#tailLen = 0;
-    this.#tailReqs = [];
+    this.#tailReqs = null;
     this.#tailClaimed = false;
     this.#bytes = 0;
     this.#waitingSends = 0;
     this.#committed = 0;
-    this.#segments = [];
+    this.#segments = null;
     return reqs;
   }
 
@@ -342,15 +362,15 @@ export class WriteQueue {
 
   #sealTail(): void {
     if (!this.#tail || this.#tailLen === 0) return;
-    this.#segments.push({
+    (this.#segments ??= []).push({
       bytes: this.#tail.subarray(0, this.#tailLen),
       ownBuffer: true,
-      reqs: this.#tailReqs,
+      reqs: this.#tailReqs ?? NO_REQS,
       claimed: this.#tailClaimed,
     });
     this.#tail = null;
     this.#tailLen = 0;
-    this.#tailReqs = [];
+    this.#tailReqs = null;
     this.#tailClaimed = false;
   }
 }

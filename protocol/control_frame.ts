@@ -10,7 +10,6 @@ import { CloseCode, isValidReceivedCloseCode, parseClosePayload } from "./close_
 import type { ByteQueue } from "./byte_queue.ts";
 import { type FrameHeaderReader, type FrameViolation, NEED_MORE } from "./frame_header.ts";
 import { MAX_CONTROL_PAYLOAD, Opcode } from "./frame.ts";
-import { applyMask } from "./mask.ts";
 import { Utf8Validator } from "./utf8.ts";
 
 /**
@@ -77,7 +76,8 @@ export class ControlFrameReader {
   /** Allocated the first time a control payload is split across chunks. */
   #buffer: Uint8Array | null = null;
   #length = 0;
-  readonly #reasonValidator = new Utf8Validator();
+  /** Checks a close reason split across chunks; made on the first one. */
+  #reasonValidator: Utf8Validator | null = null;
 
   /** Payload bytes gathered so far of a control frame split across chunks. */
   get bufferedBytes(): number {
@@ -87,7 +87,7 @@ export class ControlFrameReader {
   /** Starts the payload of a new control frame. */
   begin(): void {
     this.#length = 0;
-    this.#reasonValidator.reset();
+    this.#reasonValidator?.reset();
   }
 
   /** Forgets the gathered payload. */
@@ -112,7 +112,7 @@ export class ControlFrameReader {
       const length = frame.remaining;
       if (chunk.length - start >= length) {
         const payload = chunk.subarray(start, start + length);
-        if (frame.masked) applyMask(payload, frame.mask, 0);
+        frame.unmask(payload); // from the key's start: the frame's first payload bytes
         queue.skip(length);
         frame.remaining = 0;
         return payload;
@@ -127,7 +127,7 @@ export class ControlFrameReader {
       const after = before + take;
       const buffer = this.#buffer ??= new Uint8Array(MAX_CONTROL_PAYLOAD);
       buffer.set(chunk.subarray(start, start + take), before);
-      if (frame.masked) applyMask(buffer.subarray(before, after), frame.mask, before);
+      frame.unmask(buffer.subarray(before, after)); // the key goes on where it stopped
       queue.skip(take);
       frame.remaining -= take;
       this.#length = after;
@@ -144,7 +144,8 @@ export class ControlFrameReader {
         }
         const reasonStart = Math.max(before, 2);
         if (
-          after > reasonStart && !this.#reasonValidator.push(buffer.subarray(reasonStart, after))
+          after > reasonStart &&
+          !(this.#reasonValidator ??= new Utf8Validator()).push(buffer.subarray(reasonStart, after))
         ) {
           return { code: CloseCode.INVALID_PAYLOAD, message: "close reason is not valid UTF-8" };
         }

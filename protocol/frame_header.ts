@@ -88,6 +88,9 @@ export interface MessageSequence {
 }
 
 /** Reads a big-endian unsigned 32-bit integer. */
+/** Where {@link FrameHeaderReader.unmask} spells out the key for `applyMask`, during the call. */
+const SHARED_KEY = new Uint8Array(MASK_LENGTH);
+
 function readUint32(bytes: Uint8Array, at: number): number {
   return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
@@ -130,10 +133,13 @@ export class FrameHeaderReader {
   opcode = 0;
   /** RSV1: the frame starts a compressed message. */
   rsv1 = false;
-  /** The payload is masked, with {@link FrameHeaderReader.mask}. */
+  /** The payload is masked (see {@link FrameHeaderReader.unmask}). */
   masked = false;
-  /** The masking key of a masked frame. */
-  readonly mask: Uint8Array = new Uint8Array(MASK_LENGTH);
+  /**
+   * The masking key of a masked frame, its 4 bytes in one number (first byte lowest):
+   * a number field costs 8 bytes, a key array of its own about 250 on every connection.
+   */
+  #maskKey = 0;
   /** Payload bytes announced by the header. */
   length = 0;
   /** Payload bytes not read yet. */
@@ -277,11 +283,8 @@ export class FrameHeaderReader {
 
     if (masked) {
       if (available < headerLength + MASK_LENGTH) return NEED_MORE;
-      const key = this.mask;
-      key[0] = src[p + headerLength];
-      key[1] = src[p + headerLength + 1];
-      key[2] = src[p + headerLength + 2];
-      key[3] = src[p + headerLength + 3];
+      const k = p + headerLength;
+      this.#maskKey = src[k] | (src[k + 1] << 8) | (src[k + 2] << 16) | (src[k + 3] << 24);
       headerLength += MASK_LENGTH;
     }
     queue.skip(headerLength);
@@ -299,7 +302,14 @@ export class FrameHeaderReader {
   /** Unmasks, in place, the next payload bytes of the frame (if it is masked). */
   unmask(piece: Uint8Array): void {
     if (!this.masked) return;
-    applyMask(piece, this.mask, this.maskOffset);
+    // The key goes into one array shared by every reader only for this call.
+    const key = SHARED_KEY;
+    const k = this.#maskKey;
+    key[0] = k;
+    key[1] = k >>> 8;
+    key[2] = k >>> 16;
+    key[3] = k >>> 24;
+    applyMask(piece, key, this.maskOffset);
     this.maskOffset = (this.maskOffset + piece.length) & 3;
   }
 }

@@ -104,8 +104,10 @@ export class Receiver {
   readonly #queue = new ByteQueue();
   readonly #frame: FrameHeaderReader;
   readonly #message: MessageAssembly;
-  readonly #control = new ControlFrameReader();
-  readonly #textValidator = new Utf8Validator();
+  /** Made at the first control frame: a connection may never see one. */
+  #control: ControlFrameReader | null = null;
+  /** Made when a text message is first checked piece by piece (or inflated). */
+  #textValidator: Utf8Validator | null = null;
 
   /** Set by the final event (close or error); `#closed` by a close. */
   #finished = false;
@@ -244,7 +246,7 @@ export class Receiver {
    * frame. For flow control: stop reading from the peer while this is high.
    */
   get bufferedBytes(): number {
-    return this.#queue.size + this.#message.bufferedBytes + this.#control.bufferedBytes;
+    return this.#queue.size + this.#message.bufferedBytes + (this.#control?.bufferedBytes ?? 0);
   }
 
   /**
@@ -315,11 +317,11 @@ export class Receiver {
     this.#targetGiven = false;
     const opcode = frame.opcode;
     if (opcode >= Opcode.CLOSE) {
-      this.#control.begin();
+      (this.#control ??= new ControlFrameReader()).begin();
     } else {
       if (opcode !== Opcode.CONTINUATION) {
         message.begin(opcode === Opcode.BINARY, frame.rsv1);
-        this.#textValidator.reset();
+        this.#textValidator?.reset();
       }
       message.announce(frame.length);
     }
@@ -352,7 +354,7 @@ export class Receiver {
         message.end();
         return { type: "message", binary: false, data: piece, text };
       }
-      if (!unchecked && !this.#textValidator.push(piece)) {
+      if (!unchecked && !this.#validator().push(piece)) {
         return this.#fail(CloseCode.INVALID_PAYLOAD, "text message is not valid UTF-8");
       }
       if (frame.remaining === 0 && frame.fin && message.isEmpty) {
@@ -371,7 +373,8 @@ export class Receiver {
     this.#inFrame = false;
     const message = this.#message;
     if (message.compressed) return this.#endCompressedMessage(data ?? message.take());
-    if (!message.binary && !this.#textValidator.finish()) {
+    // No validator yet: no piece of this message was checked, so none ends mid-sequence.
+    if (!message.binary && this.#textValidator !== null && !this.#textValidator.finish()) {
       return this.#fail(
         CloseCode.INVALID_PAYLOAD,
         "text message ends in the middle of a UTF-8 sequence",
@@ -396,7 +399,7 @@ export class Receiver {
       compressed,
       message.binary,
       message.maxMessageSize,
-      this.#textValidator,
+      this.#validator(),
     );
     if (event.type === "error") return this.#fail(event.code, event.message);
     return event;
@@ -404,16 +407,17 @@ export class Receiver {
 
   /** The 1007 for a whole text message found invalid, worded as the streaming check words it. */
   #failText(bytes: Uint8Array): ReceiverEvent {
-    return this.#fail(CloseCode.INVALID_PAYLOAD, invalidTextReason(bytes, this.#textValidator));
+    return this.#fail(CloseCode.INVALID_PAYLOAD, invalidTextReason(bytes, this.#validator()));
   }
 
   /** Reads the available payload of the current control frame; reports it when whole. */
   #readControlPayload(): Step {
-    const payload = this.#control.read(this.#queue, this.#frame);
+    const control = this.#control!; // made when the control frame's header was read
+    const payload = control.read(this.#queue, this.#frame);
     if (payload === NEED_MORE) return NEED_MORE;
     if (!(payload instanceof Uint8Array)) return this.#fail(payload.code, payload.message);
     this.#inFrame = false;
-    this.#control.reset();
+    control.reset();
     const event = controlEvent(this.#frame.opcode, payload);
     if (event.type === "error") return this.#fail(event.code, event.message);
     if (event.type === "close") {
@@ -424,13 +428,18 @@ export class Receiver {
     return event;
   }
 
+  /** The text validator, made on first use. */
+  #validator(): Utf8Validator {
+    return this.#textValidator ??= new Utf8Validator();
+  }
+
   /** Ends parsing with a protocol error; later input is ignored. */
   #fail(code: number, message: string): ReceiverEvent {
     this.#finished = true;
     this.#lastChunk = null;
     this.#message.drop();
     this.#queue.clear();
-    this.#control.reset();
+    this.#control?.reset();
     return { type: "error", code, message };
   }
 }
