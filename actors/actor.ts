@@ -60,7 +60,7 @@ export abstract class Actor<M extends Message> {
   #closed: DillError | null = null;
   #owner: Actor<Message> | null = null;
   /** The actors this one owns; made on the first adoption (most actors own none or one). */
-  #owned: Set<Actor<Message>> | null = null;
+  #owned: Actor<Message> | Set<Actor<Message>> | null = null;
 
   /**
    * @param name shown in error messages
@@ -140,16 +140,25 @@ export abstract class Actor<M extends Message> {
 
   /** Makes `child` part of this actor's stack: it closes when this actor closes. */
   protected adopt(child: Actor<Message>): void {
-    if (child.#owner) child.#owner.#owned?.delete(child);
+    if (child.#owner) child.#owner.#disown(child);
     child.#owner = this as Actor<Message>;
-    (this.#owned ??= new Set()).add(child);
+    const owned = this.#owned;
+    if (owned === null) this.#owned = child;
+    else if (owned instanceof Set) owned.add(child);
+    else if (owned !== child) this.#owned = new Set([owned, child]);
   }
 
   /** Gives `child` back (on detach): it no longer closes with this actor. */
   protected release(child: Actor<Message>): void {
     if (child.#owner !== (this as Actor<Message>)) return;
     child.#owner = null;
-    this.#owned?.delete(child);
+    this.#disown(child);
+  }
+
+  #disown(child: Actor<Message>): void {
+    const owned = this.#owned;
+    if (owned === child) this.#owned = null;
+    else if (owned instanceof Set) owned.delete(child);
   }
 
   /**
@@ -175,7 +184,7 @@ export abstract class Actor<M extends Message> {
       const owned = this.#owned;
       this.#owned = null;
       if (owned) {
-        for (const child of owned) {
+        for (const child of owned instanceof Set ? owned : [owned]) {
           child.#owner = null;
           child.close(reason);
         }
@@ -183,7 +192,7 @@ export abstract class Actor<M extends Message> {
       const owner = this.#owner;
       if (owner) {
         this.#owner = null;
-        owner.#owned?.delete(this as Actor<Message>);
+        owner.#disown(this as Actor<Message>);
         if (!owner.#closed) owner.#post(new ChildExit(this as Actor<Message>, reason));
       }
     }
