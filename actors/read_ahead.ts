@@ -71,7 +71,7 @@ export interface Fill {
  */
 export class ReadAhead {
   /** A Fifo: tiny reads can queue many chunks, and `Array.shift` would be quadratic. */
-  readonly #chunks = new Fifo<Uint8Array>();
+  #chunks: Fifo<Uint8Array> | null = null;
   #bytes = 0;
   #readSize = READ_MIN;
   #spare: Uint8Array | null = null;
@@ -91,7 +91,7 @@ export class ReadAhead {
   /** Buffers a chunk that was read. */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    (this.#chunks ??= new Fifo()).push(chunk);
     this.#bytes += chunk.length;
   }
 
@@ -99,13 +99,14 @@ export class ReadAhead {
   fill(w: Fill): void {
     while (w.index < w.bufs.length && this.#bytes > 0) {
       const dst = w.bufs[w.index];
-      const src = this.#chunks.peek()!;
+      const chunks = this.#chunks!;
+      const src = chunks.peek()!;
       const n = Math.min(dst.length - w.offset, src.length);
       dst.set(n === src.length ? src : src.subarray(0, n), w.offset);
       w.offset += n;
       this.#bytes -= n;
-      if (n === src.length) this.#chunks.shift();
-      else this.#chunks.replaceFront(src.subarray(n));
+      if (n === src.length) chunks.shift();
+      else chunks.replaceFront(src.subarray(n));
       if (w.offset === dst.length) {
         w.index++;
         w.offset = 0;
@@ -117,12 +118,14 @@ export class ReadAhead {
   /** Removes and returns everything buffered. */
   takeAll(): Uint8Array[] {
     this.#bytes = 0;
-    return this.#chunks.drain();
+    const chunks = this.#chunks;
+    this.#chunks = null;
+    return chunks === null ? [] : chunks.drain();
   }
 
   /** Drops everything buffered, the spare read buffer and the read target. */
   clear(): void {
-    this.#chunks.clear();
+    this.#chunks = null;
     this.#bytes = 0;
     this.#spare = null;
     this.#lent = null;
