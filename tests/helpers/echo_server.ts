@@ -58,10 +58,7 @@ export interface EchoSettings {
 export async function echoConnection(tcp: Handle, settings: EchoSettings): Promise<void> {
   let ws: Handle;
   try {
-    const s = settings.tls
-      ? await tlsAttachServer(tcp, settings.tls, now() + 5000, settings.tlsOptions)
-      : tcp;
-    ws = (await wsAttachServer(s, 0, now() + 5000)).handle; // handshake, then messages
+    ws = await attach(tcp, settings);
   } catch (e) {
     return settings.ended(e, "handshake"); // the attach already closed the stack
   }
@@ -76,6 +73,14 @@ export async function echoConnection(tcp: Handle, settings: EchoSettings): Promi
   } finally {
     hclose(ws); // closes the WebSocket layer and everything beneath
   }
+}
+
+/** The handshakes, in a frame of their own: the echo loop keeps only the handle. */
+async function attach(tcp: Handle, settings: EchoSettings): Promise<Handle> {
+  const s = settings.tls
+    ? await tlsAttachServer(tcp, settings.tls, now() + 5000, settings.tlsOptions)
+    : tcp;
+  return (await wsAttachServer(s, 0, now() + 5000)).handle;
 }
 
 /**
