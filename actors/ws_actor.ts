@@ -255,6 +255,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#attachReq?.reject(reason);
     this.#detachReq?.reject(reason);
     this.#inbox.cancel(reason);
+    this.#in.dispose();
   }
 
   // ---- opening handshake ----------------------------------------------------------

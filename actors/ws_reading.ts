@@ -332,6 +332,17 @@ export class Reading<O> {
     this.#inbox.end(error);
   }
 
+  /**
+   * The actor is closed: parsing state goes, so that nothing that outlives the actor
+   * (an error the application keeps refers to it through its stack) holds a
+   * half-received message.
+   */
+  dispose(): void {
+    this.#stopped = true;
+    this.#receiver = null;
+    this.#heldInputEnd = null;
+  }
+
   /** The bytes received after the last frame handled (what follows a close frame). */
   leftover(): Uint8Array[] {
     return this.#receiver?.leftover() ?? [];
