@@ -3,36 +3,18 @@
  * defences withstand, beyond tls_listen.test.ts: a crowd of clients that send half a
  * ClientHello and stall, more of them than `maxHandshakes`; a client that completes
  * its handshake and then resets, or goes silent; what the peer of a handle sees when
- * our side closes it. (What they do NOT withstand is in attack_open_findings.test.ts.)
+ * our side closes it. (What Deno's TLS does not let them bound, the sockets of dropped
+ * clients, is a documented limit: README "TLS and wss".)
  */
 
 import assert from "node:assert/strict";
 import { brecv, bsend, hclose, now, tcpLocalAddr, tlsAccept, tlsListen } from "../mod.ts";
 import { delay, rejectsWith, within } from "./helpers/transports.ts";
 import { CA, fixture, SERVER } from "./helpers/tls_fixtures.ts";
+import { serverSocketsOn } from "./helpers/tcp_table.ts";
 
 const PYTHON = "/usr/bin/python3";
 const soon = (ms = 5000) => now() + ms;
-
-/**
- * How many server-side ends of connections to `port` a process still holds open: the
- * kernel's TCP table lists a socket no descriptor refers to any more with inode 0.
- * (The same helper is in attack_open_findings.test.ts and attack_send_buffer.test.ts.)
- */
-function serverSocketsOn(port: number): number {
-  // Read by a child process: Deno asks for --allow-all to read /proc/net directly.
-  const out = new Deno.Command("cat", { args: ["/proc/net/tcp", "/proc/net/tcp6"] })
-    .outputSync();
-  let open = 0;
-  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 10 || !fields[1].includes(":")) continue;
-    const localPort = parseInt(fields[1].split(":")[1], 16);
-    // Field 3 is the state (0A: listening), field 9 the inode.
-    if (localPort === port && fields[3] !== "0A" && fields[9] !== "0") open++;
-  }
-  return open;
-}
 
 /**
  * The first half of a TLS 1.2/1.3 ClientHello record: a handshake record header that
@@ -95,7 +77,7 @@ Deno.test("attack/tls listen: more stalled half-ClientHellos than maxHandshakes 
       client.close();
     }
     // The stalled clients were dropped, but Deno keeps their sockets open until they
-    // speak or leave: see attack_open_findings.test.ts.
+    // speak or leave (a documented limit: README "TLS and wss").
   } finally {
     for (const conn of stalled) closeQuietly(conn);
     hclose(ls);
