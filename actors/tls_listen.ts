@@ -69,9 +69,13 @@ export interface TlsListenOptions {
  * 1 MiB). Deno's TLS connections offer no `TCP_NODELAY`: a write of more than one TLS
  * record (16 KiB) goes out as several TCP sends under Nagle's algorithm, and a peer
  * that waits for the whole reply may wait for its delayed ACK (about 40 ms on Linux
- * loopback); pipelined traffic does not. A client dropped for silence keeps its TCP
- * socket open inside Deno until it sends or closes (as with `Deno.serve`). libdill
- * has no such call (its TLS is attached only).
+ * loopback); pipelined traffic does not. Closing a Deno TLS connection leaves its
+ * socket open while Deno still has work on it, with no time limit (as with
+ * `Deno.serve`): a client dropped during its handshake keeps its socket until it sends
+ * or leaves, and so does a peer that does not read what a closed connection wrote.
+ * `maxHandshakes` bounds the handshakes waited for, not those sockets; for clients you
+ * do not trust, prefer `tcpAccept` + `tlsAttachServer`, which closes every socket it
+ * drops at once. libdill has no such call (its TLS is attached only).
  *
  * @example
  * ```ts
