@@ -25,8 +25,9 @@ export interface StreamOptions {
    * application that awaits each send (an echo loop) no longer makes one write per
    * message: the sends of a batch complete as they are queued and go out in one write.
    * Bytes of a completed send are still written if the socket is closed right after
-   * (`hclose` lingers up to 1 s for them), and a write that fails later fails the next
-   * call instead. Applies to every layer on top of this socket.
+   * (`hclose` lingers up to 1 s for them, per bytestream of the stack), and a write
+   * that fails later fails the next call instead. Applies to every layer on top of
+   * this socket.
    */
   sendBuffer?: number;
 }
