@@ -39,22 +39,11 @@ export interface PassResult {
   released: Uint8Array | null;
 }
 
-/** The receiver's event in the reference's form, without the data of a message. */
-function describeEvent(e: ReceiverEvent): string {
-  switch (e.type) {
-    case "message":
-      return `message binary=${e.binary} length=${e.data.length}`;
-    case "ping":
-    case "pong":
-      return `${e.type} ${hex(e.data)}`;
-    case "close":
-      return `close ${e.code} ${JSON.stringify(e.reason)}`;
-    case "error":
-      return `error ${e.code}`;
-  }
-}
-
-function describeRef(e: RefEvent<Uint8Array> | undefined): string {
+/**
+ * An event, the receiver's or the reference's (they have the same fields), in one line:
+ * a message without its data, a control frame with its payload in hex.
+ */
+function describeEvent(e: ReceiverEvent | RefEvent<Uint8Array> | undefined): string {
   if (e === undefined) return "nothing";
   switch (e.type) {
     case "message":
@@ -182,7 +171,7 @@ export class ActorReader {
     const differs = (why: string) =>
       new Error(
         `event ${index} differs from the reference: ${why}\n` +
-          `  got:  ${describeEvent(e)}\n  want: ${describeRef(want)}`,
+          `  got:  ${describeEvent(e)}\n  want: ${describeEvent(want)}`,
       );
     if (want === undefined || want.type !== e.type) throw differs("another event");
     if (e.type === "close" || e.type === "error") this.finished = true;
@@ -239,7 +228,7 @@ export class ActorReader {
     if (this.#events !== this.#ref.length) {
       throw new Error(
         `${this.#events} events, the reference has ${this.#ref.length}; ` +
-          `the next would be ${describeRef(this.#ref[this.#events])}`,
+          `the next would be ${describeEvent(this.#ref[this.#events])}`,
       );
     }
     for (const { index, data, copy } of this.#delivered) {

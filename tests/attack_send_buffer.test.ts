@@ -25,7 +25,7 @@ import {
   tlsAttachServer,
   tlsListen,
 } from "../mod.ts";
-import { delay, rejectsWithOneOf } from "./helpers/transports.ts";
+import { delay, rejectsWithOneOf, settlesWithin } from "./helpers/transports.ts";
 import { CA, SERVER } from "./helpers/tls_fixtures.ts";
 import { serverSocketsOn, tcpTable } from "./helpers/tcp_table.ts";
 
@@ -41,16 +41,6 @@ function bytesInKernel(serverPort: number): number {
     if (r.remotePort === serverPort) total += r.rxQueue; // the client's receive queue
   }
   return total;
-}
-
-/** Resolves to whether `p` settled within `ms` (it is left running either way). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  p.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  const result = await Promise.race([p.then(() => true, () => true), late]);
-  clearTimeout(timer);
-  return result;
 }
 
 type Kind = "tcp" | "tls attach" | "tls native";

@@ -35,22 +35,13 @@ import {
   patternBytes,
   rejectsWith,
   rejectsWithOneOf,
+  settlesWithin,
   within,
 } from "./helpers/transports.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
 const soon = (ms = 5000) => now() + ms;
 const BUFFERED = { sendBuffer: 64 * 1024 };
-
-/** Resolves to whether `p` settled within `ms` (it is left running either way). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  p.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  const result = await Promise.race([p.then(() => true, () => true), late]);
-  clearTimeout(timer);
-  return result;
-}
 
 Deno.test("send-buffer/pipe: a send completes once queued while the peer reads nothing", async () => {
   const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });

@@ -201,6 +201,16 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
+/** Resolves to whether `p` settled within `ms` (it is left running either way). */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  p.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  const result = await Promise.race([p.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return result;
+}
+
 /**
  * A deadline that is already in the past but is neither `0` nor `-1`.
  */
