@@ -22,7 +22,7 @@
 // wsUpgrade, iteration and Web Streams), then what needs raw sockets.
 export * from "./serve.ts";
 
-export type { StreamOptions } from "./actors/stream_options.ts";
+export { DEFAULT_CLOSE_LINGER_MS, type StreamOptions } from "./actors/stream_options.ts";
 export { brecv, brecvl, bsend, bsendl } from "./actors/bytestream.ts";
 export {
   DEFAULT_BACKLOG,

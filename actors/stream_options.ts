@@ -10,6 +10,19 @@ import { DillError } from "../protocol/errors.ts";
 /** Default of {@link StreamOptions.readHighWater} and {@link StreamOptions.writeHighWater}: 256 KiB. */
 export const DEFAULT_HIGH_WATER = 256 * 1024;
 
+/**
+ * Default of {@link StreamOptions.closeLinger}: `hclose` keeps a socket open up to 1 s
+ * to write the bytes it still owes.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CLOSE_LINGER_MS } from "./stream_options.ts";
+ *
+ * console.log(DEFAULT_CLOSE_LINGER_MS); // 1000
+ * ```
+ */
+export const DEFAULT_CLOSE_LINGER_MS = 1000;
+
 /** Limits of a bytestream socket. Every field is optional. */
 export interface StreamOptions {
   /** Bytes read ahead before reading stops until the application catches up. Default 256 KiB. */
@@ -25,16 +38,26 @@ export interface StreamOptions {
    * application that awaits each send (an echo loop) no longer makes one write per
    * message: the sends of a batch complete as they are queued and go out in one write.
    * Bytes of a completed send are still written if the socket is closed right after
-   * (`hclose` lingers up to 1 s for them, per bytestream of the stack), and a write
-   * that fails later fails the next call instead. Applies to every layer on top of
-   * this socket.
+   * (`hclose` lingers up to `closeLinger` for them, per bytestream of the stack), and a
+   * write that fails later fails the next call instead. Applies to every layer on top
+   * of this socket.
    */
   sendBuffer?: number;
+  /**
+   * Longest `hclose` keeps the socket open, in ms, to write what it still owes: a write
+   * in progress, the bytes of sends that completed under `sendBuffer`, and frames a
+   * protocol on top sent on its own (the echo of a WebSocket close frame). The socket
+   * is closed as soon as they are written, or when this time is up, whichever comes
+   * first; `hclose` itself returns at once. Each bytestream of a stack lingers on its
+   * own (TLS over TCP: up to twice this). Default 1000 ({@link DEFAULT_CLOSE_LINGER_MS});
+   * 0 closes at once and drops what is owed.
+   */
+  closeLinger?: number;
 }
 
 /**
  * Checks a socket's {@link StreamOptions}: every limit given must be a whole number,
- * at least 1 (`sendBuffer`: at least 0). Called before any resource is taken.
+ * at least 1 (`sendBuffer`, `closeLinger`: at least 0). Called before any resource is taken.
  *
  * @example
  * ```ts
@@ -55,6 +78,7 @@ export function checkStreamOptions(op: string, options: StreamOptions | undefine
     ["writeHighWater", 1],
     ["maxWaitingCalls", 1],
     ["sendBuffer", 0],
+    ["closeLinger", 0],
   ];
   for (const [name, min] of limits) {
     const value = options[name];

@@ -14,7 +14,12 @@
 import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
-import { DEFAULT_HIGH_WATER, type StreamOptions, tooManyWaiting } from "./stream_options.ts";
+import {
+  DEFAULT_CLOSE_LINGER_MS,
+  DEFAULT_HIGH_WATER,
+  type StreamOptions,
+  tooManyWaiting,
+} from "./stream_options.ts";
 import { closeTransport, lingerThenClose, type Transport } from "./transport.ts";
 import { recycleBuffers, WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
@@ -86,6 +91,8 @@ export class StreamOutput<O> {
   readonly #transport: Transport;
   readonly #writeHighWater: number;
   readonly #maxWaiting: number;
+  /** Longest the transport stays open after the actor closed, for bytes still owed (ms). */
+  readonly #closeLinger: number;
   readonly #owner: O;
   readonly #host: StreamOutputHost<O>;
 
@@ -116,7 +123,7 @@ export class StreamOutput<O> {
   /**
    * @param name label for messages, such as `"tcp"`
    * @param transport the connection written to (the owner's)
-   * @param options `writeHighWater`, `maxWaitingCalls` and `sendBuffer`
+   * @param options `writeHighWater`, `maxWaitingCalls`, `sendBuffer` and `closeLinger`
    * @param owner the actor this runs for, passed back to every `host` call
    * @param host what to do for it
    */
@@ -132,6 +139,7 @@ export class StreamOutput<O> {
     this.#writeHighWater = options.writeHighWater ?? DEFAULT_HIGH_WATER;
     this.#maxWaiting = options.maxWaitingCalls ?? 1024;
     this.#outbound = new WriteQueue(options.sendBuffer ?? 0);
+    this.#closeLinger = options.closeLinger ?? DEFAULT_CLOSE_LINGER_MS;
     this.#owner = owner;
     this.#host = host;
   }
@@ -286,16 +294,18 @@ export class StreamOutput<O> {
   }
 
   /**
-   * The actor closes: bytes of completed sends still go out (lingering up to 1 s, see
-   * `lingerThenClose`) before the transport is closed; every call waiting fails with `reason`.
+   * The actor closes: bytes of completed sends still go out (lingering up to
+   * `closeLinger`, see `lingerThenClose`) before the transport is closed; every call waiting fails with `reason`.
    */
   terminate(reason: DillError): void {
     const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
     const buffers = this.#outbound.takeBuffers();
     if (this.#inflight || unclaimed.length > 0) {
-      lingerThenClose(this.#transport, this.#inflight, unclaimed).then((done) => {
-        if (done) recycleBuffers(buffers);
-      });
+      lingerThenClose(this.#transport, this.#inflight, unclaimed, this.#closeLinger).then(
+        (done) => {
+          if (done) recycleBuffers(buffers);
+        },
+      );
     } else {
       closeTransport(this.#transport);
       recycleBuffers(buffers);

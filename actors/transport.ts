@@ -81,9 +81,6 @@ export function transportError(op: string, e: unknown): DillError {
   return new DillError("ECONNRESET", `${op}: the connection broke (${detail})`, { cause: e });
 }
 
-/** Longest a closed stream keeps its transport open to finish a write already started. */
-export const CLOSE_LINGER_MS = 1000;
-
 /**
  * Closes a transport, ignoring that it may be closed already.
  *
@@ -112,7 +109,8 @@ export function closeTransport(transport: Transport): void {
  * peer's close frame): they are written first, as a kernel socket keeps delivering
  * what was written before close(), then the transport closes. Over TLS the transport
  * is the TLS layer, which would otherwise be torn down before its ciphertext went
- * out. Bounded by {@link CLOSE_LINGER_MS}; failures only end it early.
+ * out. Bounded by `lingerMs` (the stream's `closeLinger` option); failures only end it
+ * early; with 0 the transport closes at once.
  *
  * @example
  * ```ts
@@ -120,7 +118,7 @@ export function closeTransport(transport: Transport): void {
  * import { pipePair } from "./pipe.ts";
  *
  * const [a, b] = pipePair();
- * await lingerThenClose(a, null, [new Uint8Array([1, 2])]);
+ * await lingerThenClose(a, null, [new Uint8Array([1, 2])], 1000);
  * console.log(await b.read(new Uint8Array(2))); // 2
  * b.close();
  * ```
@@ -129,7 +127,12 @@ export function lingerThenClose(
   transport: Transport,
   inflight: Promise<void> | null,
   chunks: Uint8Array[],
+  lingerMs: number,
 ): Promise<boolean> {
+  if (lingerMs <= 0) {
+    closeTransport(transport);
+    return Promise.resolve(false);
+  }
   return new Promise((resolve) => {
     let ended = false;
     const end = (written: boolean) => {
@@ -139,7 +142,7 @@ export function lingerThenClose(
       closeTransport(transport);
       resolve(written);
     };
-    const timer = atDeadline(now() + CLOSE_LINGER_MS, () => end(false));
+    const timer = atDeadline(now() + lingerMs, () => end(false));
     // Usually only a write is in flight (the echo of a close frame): wait for it alone.
     const flushed = chunks.length === 0 ? inflight ?? Promise.resolve() : writeRest(
       transport,

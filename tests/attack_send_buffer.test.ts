@@ -14,10 +14,12 @@ import assert from "node:assert/strict";
 import {
   brecv,
   bsend,
+  DEFAULT_CLOSE_LINGER_MS,
   type Handle,
   hclose,
   isDillError,
   now,
+  type StreamOptions,
   tcpAccept,
   tcpListen,
   tcpLocalAddr,
@@ -48,7 +50,8 @@ type Kind = "tcp" | "tls attach" | "tls native";
 /** A server handle of `kind` with `options`, and a raw client that reads only when told. */
 async function openServer(
   kind: Kind,
-  options: { sendBuffer?: number; writeHighWater?: number },
+  options: StreamOptions,
+  tlsOptions?: StreamOptions,
 ): Promise<{ server: Handle; client: Deno.Conn; port: number; cleanup: () => void }> {
   const ls = kind === "tls native" ? await tlsListen({ port: 0 }, SERVER) : tcpListen({ port: 0 });
   const { port } = tcpLocalAddr(ls);
@@ -63,7 +66,7 @@ async function openServer(
       const accepting = tcpAccept(ls, soon(), options);
       client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA] });
       const [tls] = await Promise.all([
-        tlsAttachServer((await accepting).handle, SERVER, soon()),
+        tlsAttachServer((await accepting).handle, SERVER, soon(), tlsOptions),
         (client as Deno.TlsConn).handshake(),
       ]);
       server = tls;
@@ -160,8 +163,29 @@ for (const kind of ["tcp", "tls native", "tls attach"] as const) {
   });
 }
 
-/** The most `hclose` lingers per layer that owes bytes (`CLOSE_LINGER_MS`). */
-const LINGER_MS = 1000;
+/** The most `hclose` lingers per layer that owes bytes (`DEFAULT_CLOSE_LINGER_MS`). */
+const LINGER_MS = DEFAULT_CLOSE_LINGER_MS;
+
+/** Fills the kernel's buffers toward a client that never reads, and the send buffer. */
+async function fillTowardNonReader(server: Handle): Promise<void> {
+  for (let i = 0; i < 256; i++) {
+    const ok = await bsend(server, new Uint8Array(64 * KIB), now() + 150).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) break;
+  }
+}
+
+/** Waits up to `bound` ms after `t0` for the server's sockets on `port` to be gone. */
+async function socketsGoneWithin(port: number, t0: number, bound: number): Promise<void> {
+  while (serverSocketsOn(port) > 0 && now() - t0 < bound) await delay(25);
+  assert.equal(
+    serverSocketsOn(port),
+    0,
+    `the server socket is still open ${now() - t0} ms after hclose`,
+  );
+}
 
 for (const [kind, layers] of [["tcp", 1], ["tls attach", 2]] as const) {
   for (const sendBuffer of [0, 1024 * KIB]) {
@@ -169,13 +193,7 @@ for (const [kind, layers] of [["tcp", 1], ["tls attach", 2]] as const) {
       const { server, port, cleanup } = await openServer(kind, { sendBuffer });
       try {
         // Fill the kernel's buffers, and the send buffer: until a send has to wait.
-        for (let i = 0; i < 256; i++) {
-          const ok = await bsend(server, new Uint8Array(64 * KIB), now() + 150).then(
-            () => true,
-            () => false,
-          );
-          if (!ok) break;
-        }
+        await fillTowardNonReader(server);
         const t0 = now();
         hclose(server);
         assert.ok(now() - t0 < 50, "hclose blocked");
@@ -183,16 +201,45 @@ for (const [kind, layers] of [["tcp", 1], ["tls attach", 2]] as const) {
         // Each layer that owes bytes lingers up to 1 s, one after the other (measured:
         // TLS over TCP about 2 s); then the socket is closed (the kernel may go on
         // trying to deliver what it holds: that is its business, and bounded).
-        const bound = layers * LINGER_MS + 600;
-        while (serverSocketsOn(port) > 0 && now() - t0 < bound) await delay(50);
-        assert.equal(
-          serverSocketsOn(port),
-          0,
-          `the server socket is still open ${now() - t0} ms after hclose`,
-        );
+        await socketsGoneWithin(port, t0, layers * LINGER_MS + 600);
       } finally {
         cleanup();
       }
     });
   }
 }
+
+for (const [kind, layers] of [["tcp", 1], ["tls attach", 2]] as const) {
+  for (const closeLinger of [0, 150]) {
+    Deno.test(`attack/send buffer (${kind}, closeLinger ${closeLinger}): hclose toward a peer that never reads lingers no longer than the option says`, async () => {
+      const options = { sendBuffer: 1024 * KIB, closeLinger };
+      const { server, port, cleanup } = await openServer(kind, options, options);
+      try {
+        await fillTowardNonReader(server);
+        const t0 = now();
+        hclose(server);
+        if (closeLinger > 0) {
+          assert.equal(serverSocketsOn(port), 1, "closed before the linger: bytes owed dropped");
+        }
+        // Far below the default's 1 s per layer, so the option is what bounded it.
+        await socketsGoneWithin(port, t0, layers * closeLinger + 250);
+      } finally {
+        cleanup();
+      }
+    });
+  }
+}
+
+Deno.test("attack/send buffer: closeLinger must be a whole number >= 0", async () => {
+  const ls = tcpListen({ port: 0 });
+  try {
+    for (const closeLinger of [-1, 0.5, Number.NaN]) {
+      await assert.rejects(
+        tcpAccept(ls, soon(), { closeLinger }),
+        (e) => isDillError(e, "EINVAL") && /closeLinger/.test(e.message),
+      );
+    }
+  } finally {
+    hclose(ls);
+  }
+});
