@@ -44,14 +44,13 @@ export {
   mrecvText,
   msend,
   msendl,
-  wsDone,
   type WsMessage,
   wsRecv,
   wsRecvl,
   wsSend,
   wsSendl,
-  wsStatus,
-} from "./actors/ws.ts";
+} from "./actors/ws_message_calls.ts";
+export { wsDone, wsStatus } from "./actors/ws.ts";
 export {
   wsUpgrade,
   type WsUpgraded,

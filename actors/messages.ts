@@ -8,7 +8,7 @@
 import { checkDeadline } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import type { DeadlineOptions } from "./time.ts";
-import { type WsMessage, wsRecv } from "./ws.ts";
+import { type WsMessage, wsRecv } from "./ws_message_calls.ts";
 import { DillError } from "../protocol/errors.ts";
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { SocketLayer } from "./handle.ts";
+import { type Handle, layerOf, type SocketLayer } from "./handle.ts";
 import type { WsMsg } from "./ws_actor.ts";
 import type { WsType } from "./ws_options.ts";
 
@@ -29,4 +29,28 @@ export interface WsLayer extends SocketLayer<WsMsg> {
   readonly socketType: WsType;
   /** How the peer closed (what `wsStatus` reports), or `null` while it has not. */
   readonly peerStatus: { status: number; reason: string } | null;
+}
+
+/**
+ * The actor behind a message-socket handle, over a bytestream or over Deno's
+ * `WebSocket` (`wsUpgrade`); `EBADF` for a closed handle, `ENOTSUP` for a handle of
+ * another kind, each naming `op`.
+ *
+ * @example
+ * ```ts
+ * import { wsLayer } from "./ws_layer.ts";
+ * import { hclose, ipcPair, wsAttachClient, wsAttachServer, WS_NOHTTP } from "../mod.ts";
+ *
+ * const [a, b] = ipcPair();
+ * const [{ handle: s }, { handle: c }] = await Promise.all([
+ *   wsAttachServer(a, WS_NOHTTP, -1),
+ *   wsAttachClient(b, WS_NOHTTP, "", "", -1),
+ * ]);
+ * console.log(wsLayer(s, "example").peerStatus); // null
+ * hclose(s);
+ * hclose(c);
+ * ```
+ */
+export function wsLayer(h: Handle, op: string): WsLayer {
+  return layerOf<WsLayer>(h, op, "message");
 }

@@ -12,7 +12,8 @@ import { isSendableCloseCode } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { type Handle, hclose } from "./handle.ts";
 import { now } from "./time.ts";
-import { wsDone, wsRecv, wsSend, wsStatus } from "./ws.ts";
+import { wsDone, wsStatus } from "./ws.ts";
+import { wsRecv, wsSend } from "./ws_message_calls.ts";
 import { WS_BINARY, WS_TEXT } from "./ws_options.ts";
 
 /** How to close: a status (default 1000) and a reason of at most 123 bytes. */

@@ -21,13 +21,8 @@ import {
   wsAttachServer,
   wsDetach,
 } from "../mod.ts";
-import {
-  HttpError,
-  HttpHeadReader,
-  type HttpRequestHead,
-  writeHttpErrorResponse,
-  writeHttpResponse,
-} from "../protocol/http11.ts";
+import { HttpError, HttpHeadReader, type HttpRequestHead } from "../protocol/http11.ts";
+import { writeHttpErrorResponse, writeHttpResponse } from "../protocol/http_write.ts";
 import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
 import { wsDeflate } from "../actors/ws_deflate.ts";
 import {

@@ -19,14 +19,8 @@ import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, listHasToken, quote, tokenList } from "./header_values.ts";
 import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
-import {
-  type HeaderLookup,
-  headerLookup,
-  type HttpRequestHead,
-  isHttpToken,
-  writeHttpErrorResponse,
-  writeHttpResponse,
-} from "./http11.ts";
+import { type HeaderLookup, headerLookup, type HttpRequestHead, isHttpToken } from "./http11.ts";
+import { writeHttpErrorResponse, writeHttpResponse } from "./http_write.ts";
 
 /** Default for {@link ServerHandshakeOptions.maxResourceLength} (libdill's `resourcelen`). */
 const DEFAULT_MAX_RESOURCE_LENGTH = 1024;

@@ -11,7 +11,8 @@ import { DillError } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, quote, tokenList } from "./header_values.ts";
-import { headerLookup, type HttpResponseHead, isHttpToken, writeHttpRequest } from "./http11.ts";
+import { headerLookup, type HttpResponseHead, isHttpToken } from "./http11.ts";
+import { writeHttpRequest } from "./http_write.ts";
 import {
   checkDeflateAnswer,
   type DeflateParams,

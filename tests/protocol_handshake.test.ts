@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { listHasToken, tokenList } from "../protocol/header_values.ts";
 import { DillError } from "../protocol/errors.ts";
-import {
-  HttpHeadReader,
-  type HttpRequestHead,
-  type HttpResponseHead,
-  writeHttpResponse,
-} from "../protocol/http11.ts";
+import { HttpHeadReader, type HttpRequestHead, type HttpResponseHead } from "../protocol/http11.ts";
+import { writeHttpResponse } from "../protocol/http_write.ts";
 import {
   type AcceptedUpgrade,
   acceptUpgrade,

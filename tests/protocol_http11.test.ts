@@ -6,14 +6,16 @@ import {
   HttpError,
   HttpHeadReader,
   type HttpLimits,
-  httpReasonPhrase,
   type HttpRequestHead,
   type HttpResponseHead,
   isHttpToken,
+} from "../protocol/http11.ts";
+import {
+  httpReasonPhrase,
   writeHttpErrorResponse,
   writeHttpRequest,
   writeHttpResponse,
-} from "../protocol/http11.ts";
+} from "../protocol/http_write.ts";
 
 /** Bytes of `s`, one byte per character (latin1), so tests can write any byte. */
 function bytes(s: string): Uint8Array {
