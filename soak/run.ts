@@ -16,6 +16,7 @@
 
 import { hclose, mrecv, msend, now, tcpConnect, tlsAttachClient, wsAttachClient } from "../mod.ts";
 import { LineChild } from "../tests/helpers/child.ts";
+import { CLIENT, fixture } from "../tests/helpers/tls_fixtures.ts";
 
 const SCALE = Number(Deno.env.get("SOAK_SCALE") ?? "1");
 /** Rounds of garbage TLS handshakes: more show where RSS levels off. */
@@ -45,14 +46,12 @@ interface Stats {
 }
 
 const here = new URL(".", import.meta.url);
-const fixtures = new URL("../tests/fixtures/tls/", import.meta.url);
-const caPem = await Deno.readTextFile(new URL("ca.pem", fixtures));
 
 const server = new LineChild(Deno.execPath(), [
   "run",
   "--v8-flags=--expose-gc",
   "--allow-net=127.0.0.1",
-  `--allow-read=${fixtures.pathname}`,
+  `--allow-read=${fixture("")}`,
   new URL("server.ts", here).pathname,
 ]);
 const churn = new LineChild("/usr/bin/python3", ["-u", new URL("churn.py", here).pathname]);
@@ -174,7 +173,7 @@ async function wssEcho(port: number, count: number): Promise<string> {
     const tcp = await tcpConnect({ port }, now() + 5000);
     const tls = await tlsAttachClient(
       tcp,
-      { hostname: "localhost", caCerts: [caPem] },
+      CLIENT,
       now() + 5000,
     );
     const { handle: ws } = await wsAttachClient(tls, 0, "/", `localhost:${port}`, now() + 5000);

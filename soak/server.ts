@@ -18,10 +18,7 @@
 
 import { type Handle, hclose, isDillError, tcpListen, tcpLocalAddr } from "../mod.ts";
 import { acceptEach, echoConnection } from "../tests/helpers/echo_server.ts";
-
-const FIXTURES = new URL("../tests/fixtures/tls/", import.meta.url);
-const cert = await Deno.readTextFile(new URL("cert.pem", FIXTURES));
-const key = await Deno.readTextFile(new URL("key.pem", FIXTURES));
+import { SERVER } from "../tests/helpers/tls_fixtures.ts";
 
 let live = 0;
 const errors: Record<string, number> = {};
@@ -36,7 +33,7 @@ async function echo(tcp: Handle, tls: boolean): Promise<void> {
   live++;
   try {
     await echoConnection(tcp, {
-      tls: tls ? { cert, key } : null,
+      tls: tls ? SERVER : null,
       sendTimeout: 5000,
       // EPIPE while echoing: the client closed; anything else is counted.
       ended: (e, stage) => {
