@@ -185,22 +185,21 @@ export function delay(ms: number): Promise<void> {
 
 /**
  * Runs both sides of an exchange. When one fails, `abort` runs at once (closing
- * sockets so the other side stops waiting); both are awaited; the first error is thrown.
+ * sockets so the other side stops waiting); both are awaited; the first error to happen
+ * is thrown (not the other side's error from the abort).
  */
 export async function together(tasks: Promise<unknown>[], abort: () => void): Promise<void> {
-  let aborted = false;
+  let first: { error: unknown } | undefined;
   const guarded = tasks.map((t) =>
-    t.catch((e) => {
-      if (!aborted) {
-        aborted = true;
+    t.catch((error) => {
+      if (!first) {
+        first = { error };
         abort();
       }
-      throw e;
     })
   );
-  const results = await Promise.allSettled(guarded);
-  const failed = results.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  await Promise.all(guarded);
+  if (first) throw first.error;
 }
 
 /** A queue of values pushed by event handlers and taken with a bounded wait. */

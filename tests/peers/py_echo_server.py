@@ -7,8 +7,9 @@
 ServerPerMessageDeflateFactory arguments.
 
 Listens on 127.0.0.1 with a free port and reports {"event": "listening", "port": N}.
-Per connection it reports "open" (path, subprotocol), echoes every message with its
-type, and obeys text commands "cmd:" + JSON:
+Per connection it reports "open" (path, subprotocol, and the Sec-WebSocket-Protocol
+header offered, or null), echoes every message with its type, and obeys text commands
+"cmd:" + JSON:
   {"op": "fragments", "specs": [...]}  send each spec fragmented as its split says
   {"op": "ping"}                       ping (empty, text, 125 bytes), wait for each
                                        pong with its payload, report "pongs" (or
@@ -54,7 +55,8 @@ async def command(ws, cmd):
 
 
 async def handler(ws, path):
-    emit("open", path=path, subprotocol=ws.subprotocol)
+    offered = ws.request_headers.get("Sec-WebSocket-Protocol")
+    emit("open", path=path, subprotocol=ws.subprotocol, offered=offered)
     try:
         while True:
             message = await ws.recv()
