@@ -11,10 +11,7 @@ import assert from "node:assert/strict";
 import {
   brecv,
   bsend,
-  type ErrorCode,
   type Handle,
-  hclose,
-  isDillError,
   now,
   tcpAccept,
   tcpConnect,
@@ -34,6 +31,14 @@ import {
   type WsServerAttached,
   type WsServerOptions,
 } from "../../mod.ts";
+import {
+  closeQuietly as closeHandleQuietly,
+  delay,
+  rejectsWith,
+  within as withinMs,
+} from "../helpers/transports.ts";
+
+export { delay, rejectsWith };
 
 /** Milliseconds any single step may take before the test fails instead of hanging. */
 export const STEP_MS = 10_000;
@@ -41,6 +46,16 @@ export const STEP_MS = 10_000;
 /** A deadline `ms` from now (never -1 in tests). */
 export function soon(ms: number = STEP_MS): number {
   return now() + ms;
+}
+
+/** Rejects if `promise` does not settle within `ms` (one step by default). */
+export function within<T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
+  return withinMs(promise, ms, what);
+}
+
+/** Closes `h` unless it is closed already (or was never opened). */
+export function closeQuietly(h: Handle | undefined): void {
+  if (h) closeHandleQuietly(h);
 }
 
 export const MIB = 1024 * 1024;
@@ -153,36 +168,6 @@ export function assertMessage(got: WsMessage, want: WsMessage, what: string): vo
   }
 }
 
-/** Asserts `promise` rejects with a DillError of `code`. */
-export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(isDillError(e), `expected DillError ${code}, got ${e}`);
-    assert.equal(e.code, code, `expected ${code}, got: ${e.message}`);
-    return;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
-}
-
-/** Rejects if `promise` does not settle within `ms`; the timer is always cleared. */
-export async function within<T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expiry = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expiry]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves after `ms` (the timer always completes). */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Runs both sides of an exchange. When one fails, `abort` runs at once (closing
  * sockets so the other side stops waiting); both are awaited; the first error to happen
@@ -232,16 +217,6 @@ export class Inbox<T> {
   /** How many values are waiting to be taken. */
   get size(): number {
     return this.#items.length;
-  }
-}
-
-/** Closes `h` unless it is closed already. */
-export function closeQuietly(h: Handle | undefined): void {
-  if (!h) return;
-  try {
-    hclose(h);
-  } catch (e) {
-    if (!isDillError(e, "EBADF")) throw e;
   }
 }
 
