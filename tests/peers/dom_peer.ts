@@ -56,11 +56,6 @@ export class DomPeer {
     this.ws.send(m.data);
   }
 
-  /** Echoes the next `count` messages back with their type. */
-  async echo(count: number): Promise<void> {
-    for (let i = 0; i < count; i++) this.send(await this.inbox.next(`peer echo ${i}`));
-  }
-
   /** Closes (if still open) and waits for the close event, boundedly. */
   async dispose(): Promise<void> {
     if (!this.#isClosed && this.ws.readyState !== WebSocket.CLOSING) {
