@@ -8,7 +8,16 @@
  */
 
 import assert from "node:assert/strict";
-import { brecv, bsend, hclose, now, tcpLocalAddr, tlsAccept, tlsListen } from "../mod.ts";
+import {
+  brecv,
+  bsend,
+  type Handle,
+  hclose,
+  now,
+  tcpLocalAddr,
+  tlsAccept,
+  tlsListen,
+} from "../mod.ts";
 import { delay, rejectsWith, within } from "./helpers/transports.ts";
 import { CA, fixture, SERVER } from "./helpers/tls_fixtures.ts";
 import { serverSocketsOn } from "./helpers/tcp_table.ts";
@@ -84,23 +93,30 @@ Deno.test("attack/tls listen: more stalled half-ClientHellos than maxHandshakes 
   }
 });
 
-/** Python: completes a TLS handshake, sends "x", waits, then resets (SO_LINGER 0). */
-const HANDSHAKE_THEN_RESET = `
+/** Python: a TLS client (port and CA file in argv) that sends "x" after its handshake. */
+const PYTHON_TLS_CLIENT = `
 import socket, ssl, struct, sys, time
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca)
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
 s.sendall(b"x")
-time.sleep(0.3)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-s.close()
 `;
 
-Deno.test("attack/tls listen: a client that resets after its handshake fails the pending brecv and the next bsend at once; the listener goes on", async () => {
+/**
+ * Runs a Python TLS client against a fresh tlsListen: it sends "x" once its handshake
+ * is done, then runs `then` (more Python). Accepts it, reads the "x", runs `accepted` on
+ * the handle and closes it, checks that the client exited cleanly, then runs `after`
+ * while the listener is still open.
+ */
+async function againstPythonClient(
+  then: string,
+  accepted: (handle: Handle) => Promise<void>,
+  after?: (ls: Handle, port: number) => Promise<void>,
+): Promise<void> {
   const ls = await tlsListen({ port: 0 }, SERVER);
   const { port } = tcpLocalAddr(ls);
-  const resetter = new Deno.Command(PYTHON, {
-    args: ["-c", HANDSHAKE_THEN_RESET, String(port), fixture("ca.pem")],
+  const python = new Deno.Command(PYTHON, {
+    args: ["-c", PYTHON_TLS_CLIENT + then, String(port), fixture("ca.pem")],
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -108,6 +124,29 @@ Deno.test("attack/tls listen: a client that resets after its handshake fails the
     const { handle } = await tlsAccept(ls, soon());
     try {
       assert.deepEqual(await brecv(handle, new Uint8Array(1), soon()), new Uint8Array([120]));
+      await accepted(handle);
+    } finally {
+      hclose(handle);
+    }
+    const status = await python.output();
+    assert.equal(status.code, 0, new TextDecoder().decode(status.stderr));
+    await after?.(ls, port);
+  } finally {
+    hclose(ls);
+  }
+}
+
+/** Python, after the "x": waits, then resets (SO_LINGER 0). */
+const THEN_RESET = `
+time.sleep(0.3)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+`;
+
+Deno.test("attack/tls listen: a client that resets after its handshake fails the pending brecv and the next bsend at once; the listener goes on", async () => {
+  await againstPythonClient(
+    THEN_RESET,
+    async (handle) => {
       // Pending when the reset arrives: fails at once, long before its deadline.
       const t0 = now();
       await rejectsWith(brecv(handle, new Uint8Array(1), soon(4000)), "ECONNRESET");
@@ -123,26 +162,22 @@ Deno.test("attack/tls listen: a client that resets after its handshake fails the
         if (!failed) await delay(20);
       }
       assert.ok(failed, "five sends to a reset connection all succeeded");
-    } finally {
-      hclose(handle);
-    }
-    const status = await resetter.output();
-    assert.equal(status.code, 0, new TextDecoder().decode(status.stderr));
-    // The next client is served.
-    const accepting = tlsAccept(ls, soon());
-    const client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA] });
-    try {
-      const { handle: next } = await accepting;
-      await bsend(next, new Uint8Array([1, 2, 3]), soon());
-      const buf = new Uint8Array(3);
-      assert.equal(await client.read(buf), 3);
-      hclose(next);
-    } finally {
-      client.close();
-    }
-  } finally {
-    hclose(ls);
-  }
+    },
+    async (ls, port) => {
+      // The next client is served.
+      const accepting = tlsAccept(ls, soon());
+      const client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [CA] });
+      try {
+        const { handle: next } = await accepting;
+        await bsend(next, new Uint8Array([1, 2, 3]), soon());
+        const buf = new Uint8Array(3);
+        assert.equal(await client.read(buf), 3);
+        hclose(next);
+      } finally {
+        client.close();
+      }
+    },
+  );
 });
 
 Deno.test("attack/tls listen: a client silent after its handshake: brecv ends at its deadline, hclose frees the socket at once", async () => {
@@ -171,40 +206,18 @@ Deno.test("attack/tls listen: a client silent after its handshake: brecv ends at
   }
 });
 
-/** Python: completes a TLS handshake, sends "x", then ends TCP without a close_notify. */
-const HANDSHAKE_THEN_TRUNCATE = `
-import socket, ssl, sys, time
-port, ca = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
-s.sendall(b"x")
+/** Python, after the "x": ends TCP without a close_notify. */
+const THEN_TRUNCATE = `
 time.sleep(0.1)
 socket.socket.shutdown(s, socket.SHUT_WR)  # the TCP FIN alone, under TLS's feet
 time.sleep(0.5)
 `;
 
 Deno.test("attack/tls listen: a FIN without close_notify (a truncation) is ECONNRESET, never a clean EPIPE", async () => {
-  const ls = await tlsListen({ port: 0 }, SERVER);
-  const { port } = tcpLocalAddr(ls);
-  const truncater = new Deno.Command(PYTHON, {
-    args: ["-c", HANDSHAKE_THEN_TRUNCATE, String(port), fixture("ca.pem")],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  try {
-    const { handle } = await tlsAccept(ls, soon());
-    try {
-      assert.deepEqual(await brecv(handle, new Uint8Array(1), soon()), new Uint8Array([120]));
-      const e = await rejectsWith(brecv(handle, new Uint8Array(1), soon()), "ECONNRESET");
-      assert.match(e.message, /close_notify/);
-    } finally {
-      hclose(handle);
-    }
-    const status = await truncater.output();
-    assert.equal(status.code, 0, new TextDecoder().decode(status.stderr));
-  } finally {
-    hclose(ls);
-  }
+  await againstPythonClient(THEN_TRUNCATE, async (handle) => {
+    const e = await rejectsWith(brecv(handle, new Uint8Array(1), soon()), "ECONNRESET");
+    assert.match(e.message, /close_notify/);
+  });
 });
 
 Deno.test("attack/tls listen: handshakes that fail (garbage, plain HTTP, half a ClientHello then FIN) close their sockets", async () => {

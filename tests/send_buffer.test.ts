@@ -30,22 +30,30 @@ import {
 import {
   closeQuietly,
   delay,
+  type Kind,
   KINDS,
   openPair,
+  type PairSetup,
   patternBytes,
   rejectsWith,
   rejectsWithOneOf,
   settlesWithin,
   within,
+  withPair,
 } from "./helpers/transports.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
 const soon = (ms = 5000) => now() + ms;
 const BUFFERED = { sendBuffer: 64 * 1024 };
+/** A pipe of 1 KiB each way whose ends read ahead 1 KiB at most: 2 KiB fill it. */
+const SMALL_PIPE: PairSetup = { pipeCapacity: 1024, a: { readHighWater: 1024 } };
+const SMALL_PIPE_BUFFERED: PairSetup = {
+  pipeCapacity: 1024,
+  a: { readHighWater: 1024, sendBuffer: 4096 },
+};
 
-Deno.test("send-buffer/pipe: a send completes once queued while the peer reads nothing", async () => {
-  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });
-  try {
+Deno.test("send-buffer/pipe: a send completes once queued while the peer reads nothing", () =>
+  withPair("pipe", async (a, b) => {
     // 2 KiB fill the pipe (1 KiB) and what the peer's stream reads ahead (1 KiB).
     await bsend(a, patternBytes(0, 2048), soon());
     // The pipe is full and nobody reads: without a send buffer this would wait.
@@ -54,26 +62,16 @@ Deno.test("send-buffer/pipe: a send completes once queued while the peer reads n
     await rejectsWith(bsend(a, patternBytes(4096, 4096), now() + 100), "ETIMEDOUT");
     const got = await brecv(b, new Uint8Array(4096), soon());
     assert.deepEqual(got, patternBytes(0, 4096));
-  } finally {
-    hclose(a);
-    hclose(b);
-  }
-});
+  }, SMALL_PIPE_BUFFERED));
 
-Deno.test("send-buffer/pipe: without the option, the same send waits for its write", async () => {
-  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024 });
-  try {
+Deno.test("send-buffer/pipe: without the option, the same send waits for its write", () =>
+  withPair("pipe", async (a) => {
     await bsend(a, patternBytes(0, 2048), soon());
     await rejectsWith(bsend(a, patternBytes(2048, 2048), now() + 100), "ETIMEDOUT");
-  } finally {
-    hclose(a);
-    hclose(b);
-  }
-});
+  }, SMALL_PIPE));
 
-Deno.test("send-buffer/pipe: a small send never completes before a larger one queued ahead of it", async () => {
-  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });
-  try {
+Deno.test("send-buffer/pipe: a small send never completes before a larger one queued ahead of it", () =>
+  withPair("pipe", async (a, b) => {
     await bsend(a, patternBytes(0, 2048), soon());
     const order: string[] = [];
     const big = bsend(a, patternBytes(2048, 8192), soon()).then(() => order.push("big"));
@@ -84,15 +82,10 @@ Deno.test("send-buffer/pipe: a small send never completes before a larger one qu
     await Promise.all([big, small]);
     assert.deepEqual(order, ["big", "small"]);
     assert.deepEqual(got, patternBytes(0, 10_250));
-  } finally {
-    hclose(a);
-    hclose(b);
-  }
-});
+  }, SMALL_PIPE_BUFFERED));
 
-Deno.test("send-buffer/pipe: a write that fails after its send completed fails the next call", async () => {
-  const [a, b] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, sendBuffer: 4096 });
-  try {
+Deno.test("send-buffer/pipe: a write that fails after its send completed fails the next call", () =>
+  withPair("pipe", async (a, b) => {
     await bsend(a, patternBytes(0, 2048), soon());
     await bsend(a, patternBytes(2048, 100), soon()); // completed, waiting in the queue
     hclose(b); // the peer goes away: the queued bytes can never be written
@@ -103,11 +96,7 @@ Deno.test("send-buffer/pipe: a write that fails after its send completed fails t
     }
     assert.ok(failure !== null, "no later send failed");
     await rejectsWithOneOf(bsend(a, patternBytes(0, 10), soon()), ["EPIPE", "ECONNRESET"]);
-  } finally {
-    hclose(a);
-    closeQuietly(b);
-  }
-});
+  }, SMALL_PIPE_BUFFERED));
 
 Deno.test("send-buffer: bad values are refused with EINVAL before anything is opened", async () => {
   for (const sendBuffer of [-1, 1.5, Number.NaN, Infinity]) {
@@ -134,21 +123,39 @@ Deno.test("send-buffer: bad values are refused with EINVAL before anything is op
   }
 });
 
+/**
+ * Runs `body` on a pair over `kind` with BUFFERED on every layer, under TLS too when
+ * `layers` is "tls"; `s` is the serving end. `body` may replace `s` and `c` with what it
+ * stacks on them: the ends there at the end are closed, then the pair.
+ */
+async function withBufferedStack(
+  kind: Kind,
+  layers: "plain" | "tls",
+  body: (ends: { s: Handle; c: Handle }) => Promise<void>,
+): Promise<void> {
+  const pair = await openPair(kind, { b: BUFFERED, a: BUFFERED, pipeCapacity: 8192 });
+  const ends = { s: pair.b, c: pair.a };
+  try {
+    if (layers === "tls") {
+      [ends.s, ends.c] = await Promise.all([
+        tlsAttachServer(ends.s, SERVER, soon(), BUFFERED),
+        tlsAttachClient(ends.c, CLIENT, soon(), BUFFERED),
+      ]);
+    }
+    await body(ends);
+  } finally {
+    closeQuietly(ends.s);
+    closeQuietly(ends.c);
+    await pair.cleanup();
+  }
+}
+
 for (const kind of KINDS) {
   for (const layers of ["plain", "tls"] as const) {
     const name = layers === "plain" ? kind : `tls over ${kind}`;
 
-    Deno.test(`send-buffer/${name}: awaited sends then hclose deliver every byte in order`, async () => {
-      const pair = await openPair(kind, { b: BUFFERED, a: BUFFERED, pipeCapacity: 8192 });
-      let s = pair.b;
-      let c = pair.a;
-      try {
-        if (layers === "tls") {
-          [s, c] = await Promise.all([
-            tlsAttachServer(s, SERVER, soon(), BUFFERED),
-            tlsAttachClient(c, CLIENT, soon(), BUFFERED),
-          ]);
-        }
+    Deno.test(`send-buffer/${name}: awaited sends then hclose deliver every byte in order`, () =>
+      withBufferedStack(kind, layers, async ({ s, c }) => {
         const sizes = [1, 100, 5000, 20_000, 70_000, 3, 64];
         const total = 20 * sizes.reduce((x, y) => x + y);
         // The peer reads all along (a stack holds less than this in its buffers).
@@ -162,30 +169,16 @@ for (const kind of KINDS) {
         }
         hclose(s);
         assert.deepEqual(await receiving, patternBytes(0, total));
-      } finally {
-        closeQuietly(s);
-        closeQuietly(c);
-        await pair.cleanup();
-      }
-    });
+      }));
 
-    Deno.test(`send-buffer/ws over ${name}: awaited msends then hclose deliver every message`, async () => {
-      const pair = await openPair(kind, { b: BUFFERED, a: BUFFERED, pipeCapacity: 8192 });
-      let s = pair.b;
-      let c = pair.a;
-      try {
-        if (layers === "tls") {
-          [s, c] = await Promise.all([
-            tlsAttachServer(s, SERVER, soon(), BUFFERED),
-            tlsAttachClient(c, CLIENT, soon(), BUFFERED),
-          ]);
-        }
+    Deno.test(`send-buffer/ws over ${name}: awaited msends then hclose deliver every message`, () =>
+      withBufferedStack(kind, layers, async (ends) => {
         const [server, client] = await Promise.all([
-          wsAttachServer(s, WS_BINARY, soon()),
-          wsAttachClient(c, WS_BINARY, "/", "localhost", soon()),
+          wsAttachServer(ends.s, WS_BINARY, soon()),
+          wsAttachClient(ends.c, WS_BINARY, "/", "localhost", soon()),
         ]);
-        s = server.handle;
-        c = client.handle;
+        const s = ends.s = server.handle;
+        const c = ends.c = client.handle;
         const sizes = [0, 64, 20_000, 1, 125, 126, 65_536];
         for (let i = 0; i < 100; i++) {
           await msend(s, patternBytes(i, sizes[i % sizes.length]), soon());
@@ -195,12 +188,7 @@ for (const kind of KINDS) {
           const got = await within(mrecv(c, soon()), 10_000, `message ${i}`);
           assert.deepEqual(got, patternBytes(i, sizes[i % sizes.length]), `message ${i}`);
         }
-      } finally {
-        closeQuietly(s);
-        closeQuietly(c);
-        await pair.cleanup();
-      }
-    });
+      }));
   }
 }
 

@@ -36,10 +36,6 @@ import {
   wsAttachClient,
   wsAttachServer,
   wsDetach,
-  type WsMessage,
-  wsRecv,
-  wsSend,
-  wsStatus,
 } from "../mod.ts";
 import {
   closeQuietly,
@@ -49,6 +45,7 @@ import {
   within,
 } from "./helpers/transports.ts";
 import { CA, CLIENT, fixture, pem, SERVER } from "./helpers/tls_fixtures.ts";
+import { denoClientEchoes, echoUntilClosed } from "./helpers/wss_echo.ts";
 import { PYTHON, startPythonPeer } from "./peers/python_peer.ts";
 
 const T = 5000;
@@ -165,68 +162,23 @@ Deno.test("tls listen: 40 clients at once, each echoed byte-exact", async () => 
 
 // ---- wss with real clients -----------------------------------------------------------------
 
-/** Echoes every message with its type until the peer closes; returns its close status. */
-async function echoUntilClosed(h: Handle): Promise<{ status: number; reason: string }> {
-  try {
-    for (;;) {
-      const m: WsMessage = await wsRecv(h, soon(15_000));
-      await wsSend(h, m.type, m.data, soon());
-    }
-  } catch (e) {
-    await rejectsWith(Promise.reject(e), "EPIPE");
-    return await wsStatus(h);
-  } finally {
-    hclose(h);
-  }
-}
-
 Deno.test("tls listen: Deno's WebSocket client talks to tlsListen → tlsAccept → wsAttachServer", async () => {
   const ls = await tlsListen({ port: 0 }, { ...SERVER, alpn: ["http/1.1"] });
   const { port } = tcpLocalAddr(ls);
-  const client = Deno.createHttpClient({ caCerts: [CA] });
   try {
     const serving = (async () => {
       const { handle: tls } = await tlsAccept(ls, soon());
       const { handle, resource } = await wsAttachServer(tls, WS_BINARY, soon());
       assert.equal(resource, "/native");
-      return await echoUntilClosed(handle);
+      return await echoUntilClosed(handle, 15_000);
     })();
-    const ws = new WebSocket(`wss://localhost:${port}/native`, { client });
-    ws.binaryType = "arraybuffer";
-    const inbox: (string | ArrayBuffer)[] = [];
-    const waiters: (() => void)[] = [];
-    ws.onmessage = (e) => {
-      inbox.push(e.data);
-      waiters.shift()?.();
-    };
-    const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
-    const next = () =>
-      within(
-        new Promise<string | ArrayBuffer>((resolve) => {
-          if (inbox.length > 0) return resolve(inbox.shift()!);
-          waiters.push(() => resolve(inbox.shift()!));
-        }),
-        T,
-        "echo",
-      );
-    await within(
-      new Promise((resolve, reject) => {
-        ws.onopen = resolve;
-        ws.onerror = (e) => reject(new Error((e as ErrorEvent).message));
-      }),
-      T,
-      "wss open",
+    await denoClientEchoes(
+      `wss://localhost:${port}/native`,
+      serving,
+      "héllo native wss",
+      pattern(1 << 20, 5),
     );
-    ws.send("héllo native wss");
-    assert.equal(await next(), "héllo native wss");
-    const big = pattern(1 << 20, 5);
-    ws.send(big);
-    assert.deepEqual(new Uint8Array(await next() as ArrayBuffer), big);
-    ws.close(1000, "bye");
-    assert.equal((await within(closed, T, "close event")).code, 1000);
-    assert.deepEqual(await within(serving, T, "server side"), { status: 1000, reason: "bye" });
   } finally {
-    client.close();
     hclose(ls);
   }
 });
@@ -243,7 +195,7 @@ Deno.test("tls listen: Python websockets client talks to tlsListen → wsAttachS
     const { handle: tls } = await tlsAccept(ls, soon(10_000));
     const { handle, resource } = await wsAttachServer(tls, WS_BINARY, soon());
     assert.equal(resource, "/py");
-    const serving = echoUntilClosed(handle);
+    const serving = echoUntilClosed(handle, 15_000);
     assert.deepEqual(await py.json("echoed"), {
       event: "echoed",
       text: "hello over wss",

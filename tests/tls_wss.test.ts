@@ -35,13 +35,13 @@ import {
   wsAttachServer,
   wsDetach,
   wsDone,
-  type WsMessage,
   wsRecv,
   wsSend,
   wsStatus,
 } from "../mod.ts";
 import { closeQuietly, rejectsWith, within } from "./helpers/transports.ts";
 import { CA, fixture, SERVER } from "./helpers/tls_fixtures.ts";
+import { denoClientEchoes, echoUntilClosed } from "./helpers/wss_echo.ts";
 import { startPythonPeer } from "./peers/python_peer.ts";
 
 const soon = (ms = 5000) => now() + ms;
@@ -66,21 +66,6 @@ async function connectWss(port: number, resource: string, flags = WS_BINARY): Pr
   return handle;
 }
 
-/** Echoes every message with its type until the peer closes; returns its close status. */
-async function echoUntilClosed(h: Handle): Promise<{ status: number; reason: string }> {
-  try {
-    for (;;) {
-      const m: WsMessage = await wsRecv(h, soon(TEST_MS));
-      await wsSend(h, m.type, m.data, soon());
-    }
-  } catch (e) {
-    await rejectsWith(Promise.reject(e), "EPIPE");
-    return await wsStatus(h);
-  } finally {
-    hclose(h);
-  }
-}
-
 function bytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (i * 7 + seed) & 0xff;
@@ -92,51 +77,20 @@ function bytes(n: number, seed: number): Uint8Array {
 Deno.test("wss: Deno's WebSocket client talks to our TLS + WebSocket server", async () => {
   const listener = tcpListen({ port: 0 });
   const { port } = tcpLocalAddr(listener);
-  const client = Deno.createHttpClient({ caCerts: [CA] });
   try {
     const serving = (async () => {
       const { handle, resource, host } = await acceptWss(listener);
       assert.equal(resource, "/chat?room=1");
       assert.equal(host, `localhost:${port}`);
-      return await echoUntilClosed(handle);
+      return await echoUntilClosed(handle, TEST_MS);
     })();
-    const ws = new WebSocket(`wss://localhost:${port}/chat?room=1`, { client });
-    ws.binaryType = "arraybuffer";
-    const inbox: (string | ArrayBuffer)[] = [];
-    const waiters: (() => void)[] = [];
-    ws.onmessage = (e) => {
-      inbox.push(e.data);
-      waiters.shift()?.();
-    };
-    const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
-    const next = () =>
-      within(
-        new Promise<string | ArrayBuffer>((resolve) => {
-          if (inbox.length > 0) return resolve(inbox.shift()!);
-          waiters.push(() => resolve(inbox.shift()!));
-        }),
-        5000,
-        "echo from our server",
-      );
-    await within(
-      new Promise((resolve, reject) => {
-        ws.onopen = resolve;
-        ws.onerror = (e) => reject(new Error((e as ErrorEvent).message));
-      }),
-      5000,
-      "wss open",
+    await denoClientEchoes(
+      `wss://localhost:${port}/chat?room=1`,
+      serving,
+      "héllo wss",
+      bytes(1 << 20, 3),
     );
-    ws.send("héllo wss");
-    assert.equal(await next(), "héllo wss");
-    const big = bytes(1 << 20, 3);
-    ws.send(big);
-    assert.deepEqual(new Uint8Array(await next() as ArrayBuffer), big);
-    ws.close(1000, "bye");
-    const event = await within(closed, 5000, "close event");
-    assert.equal(event.code, 1000);
-    assert.deepEqual(await within(serving, 5000, "server side"), { status: 1000, reason: "bye" });
   } finally {
-    client.close();
     hclose(listener);
   }
 });
@@ -189,7 +143,7 @@ Deno.test("wss: Python websockets client talks to our TLS + WebSocket server", a
   try {
     const { handle, resource } = await within(acceptWss(listener), 10_000, "python connects");
     assert.equal(resource, "/py");
-    const serving = echoUntilClosed(handle);
+    const serving = echoUntilClosed(handle, TEST_MS);
     const echoed = await py.event("echoed");
     assert.deepEqual(echoed, { event: "echoed", text: "hello over wss", binary_ok: true });
     assert.deepEqual(await py.event("closed"), { event: "closed", code: 1000, reason: "" });
@@ -348,7 +302,7 @@ Deno.test("wss: our client and server echo 200 random messages of random sizes b
   // echoes come back, would show any buffer reused too early.
   const listener = tcpListen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const serving = acceptWss(listener).then(({ handle }) => echoUntilClosed(handle));
+    const serving = acceptWss(listener).then(({ handle }) => echoUntilClosed(handle, TEST_MS));
     const h = await connectWss(tcpLocalAddr(listener).port, "/random");
     try {
       const sent: Uint8Array[] = [];

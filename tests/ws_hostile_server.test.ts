@@ -10,10 +10,9 @@ import {
   mrecv,
   msend,
   now,
+  WS_BINARY,
   WS_TEXT,
   wsAttachServer,
-  wsDone,
-  wsRecv,
   wsSend,
   type WsServerOptions,
   wsStatus,
@@ -21,185 +20,126 @@ import {
 import { assertFailed, assertOk, settle } from "./helpers/outcome.ts";
 import { assertQuick } from "./helpers/assert_quick.ts";
 import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
-import { closeBody, frame, OP } from "./helpers/raw_peer/frames.ts";
+import { closeBody, OP } from "./helpers/raw_peer/frames.ts";
 import {
   acceptKey,
   type ParsedResponse,
   SAMPLE_KEY,
   upgradeRequest,
 } from "./helpers/raw_peer/handshake.ts";
-import { expectNumberedPongs, numbered, numberOf } from "./helpers/raw_peer/numbered_pongs.ts";
-import { connectRaw, openServer, Rig, type Transport, TRANSPORTS } from "./helpers/raw_peer/rig.ts";
-import { checkFrameRule, FRAME_RULES } from "./helpers/raw_peer/frame_rules.ts";
+import { numbered, numberOf } from "./helpers/raw_peer/numbered_pongs.ts";
+import { connectRaw, Rig, type Transport, TRANSPORTS } from "./helpers/raw_peer/rig.ts";
+import { OUR_SERVER, rigTests } from "./helpers/raw_peer/our_side.ts";
+import { type FrameRule, testFrameRules } from "./helpers/raw_peer/frame_rules.ts";
+import * as shared from "./helpers/raw_peer/shared_behaviour.ts";
+import { checkPingFlood } from "./helpers/raw_peer/ping_flood.ts";
 
 const dec = new TextDecoder();
 
 // ---- failing in order -----------------------------------------------------------------
 
 for (const transport of TRANSPORTS) {
-  const name = (s: string) => `ws server/${transport}: ${s}`;
+  const test = rigTests(OUR_SERVER, transport);
 
-  Deno.test(
-    name(
-      "a message then a violation in one burst: the message is delivered, the reply goes out before the 1002",
-    ),
-    async () => {
-      const rig = await openServer(transport, { flags: WS_TEXT });
-      try {
-        await rig.peer.send(concat(
-          rig.peer.frame({ opcode: OP.TEXT, payload: "question" }),
-          rig.peer.frame({ opcode: OP.TEXT, payload: "bad", mask: false }), // a violation
-        ));
-        await new Promise((resolve) => setTimeout(resolve, 20)); // both were read by now
-        const got = await mrecv(rig.ws, now() + 2000);
-        assert.equal(dec.decode(got), "question");
-        await msend(rig.ws, "answer", now() + 2000); // no EPIPE
-        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
-        const reply = await rig.peer.readFrame();
-        assert.equal(reply.opcode, OP.TEXT);
-        assert.equal(dec.decode(reply.payload), "answer");
-        assert.equal((await rig.peer.readClose()).code, 1002);
-      } finally {
-        await rig.close();
-      }
+  test(
+    "a message then a violation in one burst: the message is delivered, the reply goes out before the 1002",
+    { flags: WS_TEXT },
+    async (rig) => {
+      await rig.peer.send(concat(
+        rig.peer.frame({ opcode: OP.TEXT, payload: "question" }),
+        rig.peer.frame({ opcode: OP.TEXT, payload: "bad", mask: false }), // a violation
+      ));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // both were read by now
+      const got = await mrecv(rig.ws, now() + 2000);
+      assert.equal(dec.decode(got), "question");
+      await msend(rig.ws, "answer", now() + 2000); // no EPIPE
+      assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
+      const reply = await rig.peer.readFrame();
+      assert.equal(reply.opcode, OP.TEXT);
+      assert.equal(dec.decode(reply.payload), "answer");
+      assert.equal((await rig.peer.readClose()).code, 1002);
     },
   );
 
-  Deno.test(
-    name("a violation behind a message the app does not read fails the connection after failGrace"),
-    async () => {
-      const rig = await openServer(transport, { options: { failGrace: 200 } });
-      try {
-        const t0 = now();
-        await rig.peer.send(concat(
-          rig.peer.frame({ opcode: OP.BINARY, payload: "unread" }),
-          rig.peer.frame({ opcode: OP.BINARY, payload: "bad", mask: false }),
-        ));
-        assert.equal((await rig.peer.readClose()).code, 1002);
-        const waited = now() - t0;
-        assert.ok(waited >= 150, `the close came after ${waited} ms, before failGrace`);
-        assertQuick(t0, "the 1002 after failGrace", 1000);
-        // What arrived before the violation is still there for the application.
-        assert.equal(dec.decode(await mrecv(rig.ws, now() + 2000)), "unread");
-        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
-      } finally {
-        await rig.close();
-      }
+  test(
+    "a violation behind a message the app does not read fails the connection after failGrace",
+    { options: { failGrace: 200 } },
+    async (rig) => {
+      const t0 = now();
+      await rig.peer.send(concat(
+        rig.peer.frame({ opcode: OP.BINARY, payload: "unread" }),
+        rig.peer.frame({ opcode: OP.BINARY, payload: "bad", mask: false }),
+      ));
+      assert.equal((await rig.peer.readClose()).code, 1002);
+      const waited = now() - t0;
+      assert.ok(waited >= 150, `the close came after ${waited} ms, before failGrace`);
+      assertQuick(t0, "the 1002 after failGrace", 1000);
+      // What arrived before the violation is still there for the application.
+      assert.equal(dec.decode(await mrecv(rig.ws, now() + 2000)), "unread");
+      assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPROTO", "mrecv past it");
     },
   );
 }
 
 // ---- framing rules ---------------------------------------------------------------------
 
-for (const transport of TRANSPORTS) {
-  Deno.test(`ws server/${transport}: unmasked client frame → 1002, EPROTO`, async () => {
-    const rig = await openServer(transport);
-    try {
-      await checkFrameRule(rig, {
-        send: (p) => [p.frame({ opcode: OP.TEXT, payload: "hi", mask: false })],
-        code: 1002,
-        error: "EPROTO",
-      });
-    } finally {
-      await rig.close();
-    }
-  });
+/** Masking is the framing rule that differs by side: a client must mask (RFC 6455 5.1). */
+const UNMASKED_FROM_THE_CLIENT: FrameRule[] = [
+  {
+    name: "unmasked client frame",
+    send: (p) => [p.frame({ opcode: OP.TEXT, payload: "hi", mask: false })],
+    code: 1002,
+    error: "EPROTO",
+  },
+  {
+    name: "unmasked ping",
+    send: (p) => [p.frame({ opcode: OP.PING, payload: "p", mask: false })],
+    code: 1002,
+    error: "EPROTO",
+    outcome: "1002 (no pong)", // checkFrameRule reads the close as the next frame
+  },
+];
 
-  Deno.test(`ws server/${transport}: unmasked ping → 1002 (no pong)`, async () => {
-    const rig = await openServer(transport);
-    try {
-      await checkFrameRule(rig, {
-        send: (p) => [p.frame({ opcode: OP.PING, payload: "p", mask: false })],
-        code: 1002,
-        error: "EPROTO",
-      });
-    } finally {
-      await rig.close();
-    }
-  });
-
-  for (const rule of FRAME_RULES) {
-    Deno.test(
-      `ws server/${transport}: ${rule.name} → ${rule.code}, ${rule.error}`,
-      async () => {
-        const rig = await openServer(transport, { options: rule.options });
-        try {
-          await checkFrameRule(rig, rule);
-        } finally {
-          await rig.close();
-        }
-      },
-    );
-  }
-}
+testFrameRules(OUR_SERVER, UNMASKED_FROM_THE_CLIENT);
 
 // ---- behaviour that is not a violation -------------------------------------------------
 
 for (const transport of TRANSPORTS) {
-  const name = (s: string) => `ws server/${transport}: ${s}`;
+  const test = rigTests(OUR_SERVER, transport);
 
-  Deno.test(name("a message of exactly maxMessageSize is accepted"), async () => {
-    const rig = await openServer(transport, { options: { maxMessageSize: 1000 } });
-    try {
+  test(
+    "a message of exactly maxMessageSize is accepted",
+    { options: { maxMessageSize: 1000 } },
+    async (rig) => {
       const payload = new Uint8Array(1000).map((_, i) => i * 7);
       await rig.peer.send(concat(
         rig.peer.frame({ opcode: OP.BINARY, fin: false, payload: payload.subarray(0, 400) }),
         rig.peer.frame({ opcode: OP.CONT, payload: payload.subarray(400) }),
       ));
       assert.deepEqual(await mrecv(rig.ws, now() + 2000), payload);
-    } finally {
-      await rig.close();
-    }
-  });
-
-  Deno.test(
-    name("pings are answered with the same payload while the app is not reading"),
-    async () => {
-      const rig = await openServer(transport);
-      try {
-        const t0 = now();
-        const payloads = [
-          new Uint8Array(0),
-          crypto.getRandomValues(new Uint8Array(125)),
-          bytes("héllo"),
-        ];
-        // All three in one write, and the app never calls mrecv.
-        await rig.peer.send(
-          concat(...payloads.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
-        );
-        for (const payload of payloads) {
-          const f = await rig.peer.readFrame();
-          assert.equal(f.opcode, OP.PONG);
-          assert.ok(f.fin);
-          assert.deepEqual(f.payload, payload);
-        }
-        assertQuick(t0, "the pongs");
-      } finally {
-        await rig.close();
-      }
     },
   );
 
-  Deno.test(name("10 pings back to back get 10 pongs, in order, same payloads"), async () => {
-    const rig = await openServer(transport);
-    try {
-      const pings = Array.from({ length: 10 }, (_, i) => bytes(`ping ${i} ${"x".repeat(i * 10)}`));
-      await rig.peer.send(
-        concat(...pings.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
-      );
-      for (const payload of pings) {
-        const f = await rig.peer.readFrame();
-        assert.equal(f.opcode, OP.PONG);
-        assert.deepEqual(f.payload, payload);
-      }
-    } finally {
-      await rig.close();
-    }
-  });
+  test(
+    "pings are answered with the same payload while the app is not reading",
+    // All three in one write, and the app never calls mrecv.
+    (rig) =>
+      shared.pongPerPing(rig.peer, [
+        new Uint8Array(0),
+        crypto.getRandomValues(new Uint8Array(125)),
+        bytes("héllo"),
+      ]),
+  );
 
-  Deno.test(name("pings between fragments are answered; the message is reassembled"), async () => {
-    const rig = await openServer(transport, { flags: WS_TEXT });
-    try {
+  test(
+    "10 pings back to back get 10 pongs, in order, same payloads",
+    (rig) => shared.pongPerPing(rig.peer, shared.TEN_PINGS),
+  );
+
+  test(
+    "pings between fragments are answered; the message is reassembled",
+    { flags: WS_TEXT },
+    async (rig) => {
       const p = rig.peer;
       const euro = bytes("€"); // three bytes: split around a ping
       await p.send(concat(
@@ -211,182 +151,95 @@ for (const transport of TRANSPORTS) {
           payload: concat(bytes("lo "), euro.subarray(0, 1)),
         }),
       ));
-      const pong1 = await p.readFrame();
-      assert.equal(pong1.opcode, OP.PONG);
-      assert.equal(dec.decode(pong1.payload), "one");
+      await shared.expectPong(p, "one");
       await p.send(concat(
         p.frame({ opcode: OP.PING, payload: "two" }),
         p.frame({ opcode: OP.CONT, fin: false, payload: euro.subarray(1, 2) }),
         p.frame({ opcode: OP.CONT, payload: concat(euro.subarray(2), bytes("!")) }),
       ));
-      const pong2 = await p.readFrame();
-      assert.equal(pong2.opcode, OP.PONG);
-      assert.equal(dec.decode(pong2.payload), "two");
+      await shared.expectPong(p, "two");
       assert.equal(dec.decode(await mrecv(rig.ws, now() + 2000)), "Hello €!");
-    } finally {
-      await rig.close();
-    }
-  });
-
-  Deno.test(name("an unsolicited pong is ignored"), async () => {
-    const rig = await openServer(transport, { flags: WS_TEXT });
-    try {
-      const p = rig.peer;
-      await p.send(concat(
-        p.frame({ opcode: OP.PONG, payload: "unasked" }),
-        p.frame({ opcode: OP.TEXT, payload: "after" }),
-      ));
-      assert.deepEqual(await wsRecv(rig.ws, now() + 2000), { type: WS_TEXT, data: "after" });
-      await msend(rig.ws, "reply", now() + 2000);
-      const f = await p.readFrame(); // the reply, not a pong or a close
-      assert.equal(f.opcode, OP.TEXT);
-      assert.equal(dec.decode(f.payload), "reply");
-    } finally {
-      await rig.close();
-    }
-  });
-
-  Deno.test(
-    name(
-      "closing handshake: echo, messages before close delivered, then EPIPE; server closes TCP first",
-    ),
-    async () => {
-      const rig = await openServer(transport, { flags: WS_TEXT });
-      try {
-        const p = rig.peer;
-        const t0 = now();
-        await p.send(concat(
-          p.frame({ opcode: OP.TEXT, payload: "one" }),
-          p.frame({ opcode: OP.BINARY, payload: new Uint8Array([2]) }),
-          p.frame({ opcode: OP.CLOSE, payload: closeBody(1000, "bye") }),
-        ));
-        // The app has not read anything yet: the actor echoes on its own...
-        const echo = await p.readClose();
-        assert.equal(echo.code, 1000);
-        // ...and the server ends the TCP connection first (RFC 6455 7.1.1).
-        await p.expectEnd();
-        assertQuick(t0, "echo and EOF");
-        assert.deepEqual(await wsRecv(rig.ws, now() + 2000), { type: WS_TEXT, data: "one" });
-        assert.deepEqual(await wsRecv(rig.ws, now() + 2000), {
-          type: 0,
-          data: new Uint8Array([2]),
-        });
-        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPIPE", "mrecv after close");
-        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPIPE", "mrecv again");
-        assert.deepEqual(await wsStatus(rig.ws), { status: 1000, reason: "bye" });
-        assertFailed(await settle(msend(rig.ws, "x", now() + 2000)), "EPIPE", "msend after close");
-      } finally {
-        await rig.close();
-      }
     },
+  );
+
+  test(
+    "an unsolicited pong is ignored",
+    { flags: WS_TEXT },
+    (rig) =>
+      shared.unsolicitedPongIsIgnored(rig, { type: WS_TEXT, data: "after" }, {
+        type: WS_TEXT,
+        data: "reply",
+      }),
+  );
+
+  test(
+    "closing handshake: echo, messages before close delivered, then EPIPE; server closes TCP first",
+    { flags: WS_TEXT },
+    (rig) =>
+      shared.closingHandshake(
+        rig,
+        transport,
+        [{ type: WS_TEXT, data: "one" }, { type: WS_BINARY, data: new Uint8Array([2]) }],
+        { code: 1000, reason: "bye" },
+      ),
   );
 
   for (const code of [1000, 1001, 3000, 4999]) {
-    Deno.test(name(`close code ${code} is accepted, echoed and reported by wsStatus`), async () => {
-      const rig = await openServer(transport);
-      try {
-        const receiving = settle(mrecv(rig.ws, now() + 2000));
-        await rig.peer.sendFrame({ opcode: OP.CLOSE, payload: closeBody(code, "réason") });
-        const echo = await rig.peer.readClose();
-        assert.equal(echo.code, code);
-        assertFailed(await receiving, "EPIPE", "the pending mrecv");
-        assert.deepEqual(await wsStatus(rig.ws), { status: code, reason: "réason" });
-        await rig.peer.expectEnd();
-      } finally {
-        await rig.close();
-      }
-    });
+    test(
+      `close code ${code} is accepted, echoed and reported by wsStatus`,
+      (rig) => shared.closeIsEchoed(rig, transport, { code, reason: "réason" }),
+    );
   }
 
-  Deno.test(
-    name("a close frame without a body is echoed without a body (wsStatus 1005)"),
-    async () => {
-      const rig = await openServer(transport);
-      try {
-        await rig.peer.sendFrame({ opcode: OP.CLOSE });
-        const echo = await rig.peer.readClose();
-        assert.equal(echo.body.length, 0);
-        assert.deepEqual(await wsStatus(rig.ws), { status: 1005, reason: "" });
-        await rig.peer.expectEnd();
-      } finally {
-        await rig.close();
-      }
-    },
-  );
-
-  Deno.test(name("frames after the peer's close frame are ignored"), async () => {
-    const rig = await openServer(transport);
-    try {
-      const p = rig.peer;
-      await p.send(concat(
-        p.frame({ opcode: OP.CLOSE, payload: closeBody(1000) }),
-        p.frame({ opcode: OP.BINARY, payload: new Uint8Array([9]) }),
-        p.frame({ opcode: OP.PING, payload: "late" }),
-      ));
-      assert.equal((await p.readClose()).code, 1000); // no pong before or after it
-      await p.expectEnd();
-      assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPIPE", "mrecv");
-    } finally {
-      await rig.close();
-    }
+  test("a close frame without a body is echoed without a body (wsStatus 1005)", async (rig) => {
+    await rig.peer.sendFrame({ opcode: OP.CLOSE });
+    const echo = await rig.peer.readClose();
+    assert.equal(echo.body.length, 0);
+    assert.deepEqual(await wsStatus(rig.ws), { status: 1005, reason: "" });
+    await rig.peer.expectEnd();
   });
 
-  Deno.test(name("after our close, messages still arrive until the peer's close"), async () => {
-    const rig = await openServer(transport);
-    try {
-      await wsDone(rig.ws, 4000, "done here", now() + 2000);
-      const ours = await rig.peer.readClose();
-      assert.deepEqual([ours.code, ours.reason], [4000, "done here"]);
-      await rig.peer.send(concat(
-        rig.peer.frame({ opcode: OP.BINARY, payload: new Uint8Array([1, 2, 3]) }),
-        rig.peer.frame({ opcode: OP.CLOSE, payload: closeBody(4000) }),
-      ));
-      assert.deepEqual(await mrecv(rig.ws, now() + 2000), new Uint8Array([1, 2, 3]));
-      assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPIPE", "mrecv after close");
-      assert.deepEqual(await wsStatus(rig.ws), { status: 4000, reason: "" });
-      await rig.peer.expectEnd(); // no second close frame, then the server's EOF
-    } finally {
-      await rig.close();
-    }
+  test("frames after the peer's close frame are ignored", async (rig) => {
+    const p = rig.peer;
+    await p.send(concat(
+      p.frame({ opcode: OP.CLOSE, payload: closeBody(1000) }),
+      p.frame({ opcode: OP.BINARY, payload: new Uint8Array([9]) }),
+      p.frame({ opcode: OP.PING, payload: "late" }),
+    ));
+    assert.equal((await p.readClose()).code, 1000); // no pong before or after it
+    await p.expectEnd();
+    assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "EPIPE", "mrecv");
   });
 
-  Deno.test(
-    name("EOF without a close frame: pending mrecv ECONNRESET, wsStatus 1006"),
-    async () => {
-      const rig = await openServer(transport);
-      try {
-        const t0 = now();
-        const receiving = settle(mrecv(rig.ws, now() + 2000));
-        await rig.peer.send(rig.peer.frame({ opcode: OP.BINARY, payload: new Uint8Array([7]) }));
-        await rig.peer.wire.closeWrite();
-        // The message before the EOF is delivered first.
-        assert.deepEqual(assertOk(await receiving, "mrecv"), new Uint8Array([7]));
-        assertFailed(await settle(mrecv(rig.ws, now() + 2000)), "ECONNRESET", "mrecv at EOF");
-        assertQuick(t0, "ECONNRESET");
-        assert.deepEqual(await wsStatus(rig.ws), { status: 1006, reason: "" });
-      } finally {
-        await rig.close();
-      }
-    },
+  test(
+    "after our close, messages still arrive until the peer's close",
+    (rig) =>
+      shared.ourCloseFirst(rig, transport, { code: 4000, reason: "done here" }, [
+        { type: WS_BINARY, data: new Uint8Array([1, 2, 3]) },
+      ]),
   );
 
-  Deno.test(name("EOF in the middle of a frame: pending mrecv ECONNRESET"), async () => {
-    const rig = await openServer(transport);
-    try {
-      const receiving = settle(mrecv(rig.ws, now() + 2000));
-      await rig.peer.send(rig.peer.frame({ opcode: OP.BINARY, announced: 10, payload: "abc" }));
-      await rig.peer.wire.closeWrite();
-      assertFailed(await receiving, "ECONNRESET", "mrecv");
-      assert.deepEqual(await wsStatus(rig.ws), { status: 1006, reason: "" });
-    } finally {
-      await rig.close();
-    }
+  test(
+    "EOF without a close frame: pending mrecv ECONNRESET, wsStatus 1006",
+    // The message before the EOF is delivered first.
+    (rig) => shared.eofWithoutClose(rig, [new Uint8Array([7])]),
+  );
+
+  test("EOF in the middle of a frame: pending mrecv ECONNRESET", async (rig) => {
+    const receiving = settle(mrecv(rig.ws, now() + 2000));
+    await rig.peer.send(rig.peer.frame({ opcode: OP.BINARY, announced: 10, payload: "abc" }));
+    await rig.peer.wire.closeWrite();
+    assertFailed(await receiving, "ECONNRESET", "mrecv");
+    assert.deepEqual(await wsStatus(rig.ws), { status: 1006, reason: "" });
   });
 }
 
-Deno.test("ws server/tcp: 2^40-byte announcement is refused at once, not after allocating", async () => {
-  const rig = await openServer("tcp");
-  try {
+const serverOverTcp = rigTests(OUR_SERVER, "tcp");
+const serverOverPipe = rigTests(OUR_SERVER, "pipe");
+
+serverOverTcp(
+  "2^40-byte announcement is refused at once, not after allocating",
+  async (rig) => {
     const t0 = now();
     const receiving = settle(mrecv(rig.ws, now() + 2000));
     await rig.peer.sendFrame({ opcode: OP.BINARY, announced: 1n << 40n });
@@ -394,14 +247,13 @@ Deno.test("ws server/tcp: 2^40-byte announcement is refused at once, not after a
     assert.equal(close.code, 1009);
     assertFailed(await receiving, "EMSGSIZE", "mrecv");
     assertQuick(t0, "the 1009", 200);
-  } finally {
-    await rig.close();
-  }
-});
+  },
+);
 
-Deno.test("ws server/tcp: a 512 MiB announcement within the limit is not allocated up front", async () => {
-  const rig = await openServer("tcp", { options: { maxMessageSize: 1 << 30 } });
-  try {
+serverOverTcp(
+  "a 512 MiB announcement within the limit is not allocated up front",
+  { options: { maxMessageSize: 1 << 30 } },
+  async (rig) => {
     const before = Deno.memoryUsage().external;
     const receiving = settle(mrecv(rig.ws, now() + 2000));
     await rig.peer.sendFrame({
@@ -414,46 +266,18 @@ Deno.test("ws server/tcp: a 512 MiB announcement within the limit is not allocat
     assert.ok(grown < 64 * 1024 * 1024, `external memory grew by ${grown} bytes`);
     await rig.peer.wire.closeWrite();
     assertFailed(await receiving, "ECONNRESET", "mrecv at EOF mid-frame");
-  } finally {
-    await rig.close();
-  }
-});
-
-Deno.test(
-  "ws server/pipe: a ping flood from a peer that does not read costs bounded memory; every ping is answered in order",
-  async () => {
-    const rig = await openServer("pipe");
-    try {
-      const mask = new Uint8Array(4);
-      const count = Math.floor(16 * 1024 * 1024 / 131); // 16 MiB of 125-byte pings
-      const flood = new Uint8Array(131 * count);
-      for (let i = 0; i < count; i++) {
-        flood.set(frame({ opcode: OP.PING, payload: numbered(i, 125), mask }), i * 131);
-      }
-      const before = retainedExternalMemory();
-      // The peer reads none of our pongs while it floods: once the pongs we owe use up
-      // maxPongBytes we stop parsing and reading, so its write cannot finish.
-      let written = false;
-      // Settled in any case (the wire fails when the test ends early): never left dangling.
-      const writing = settle(rig.peer.wire.write(flood, -1).then(() => written = true));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const grown = retainedExternalMemory() - before;
-      // Buffers of a few hundred KiB each (reads, writes, the pong budget) on both ends
-      // of the pipe: far from the 16 MiB of pongs an unbounded queue would hold.
-      assert.ok(grown < 6 * 1024 * 1024, `memory grew by ${grown} bytes`);
-      assert.equal(written, false, "the whole flood was read while no pong could drain");
-      // Now the peer reads: every ping gets its pong, in order.
-      await expectNumberedPongs(rig.peer, count, 125);
-      assertOk(await writing, "the flood's write");
-    } finally {
-      await rig.close();
-    }
   },
 );
 
-Deno.test("ws server/pipe: maxPongBytes 0 still answers every ping, one pong at a time", async () => {
-  const rig = await openServer("pipe", { options: { maxPongBytes: 0 } });
-  try {
+serverOverPipe(
+  "a ping flood from a peer that does not read costs bounded memory; every ping is answered in order",
+  (rig) => checkPingFlood(rig.peer),
+);
+
+serverOverPipe(
+  "maxPongBytes 0 still answers every ping, one pong at a time",
+  { options: { maxPongBytes: 0 } },
+  async (rig) => {
     const pings = Array.from({ length: 50 }, (_, i) => numbered(i, 20));
     await rig.peer.send(
       concat(...pings.map((payload) => rig.peer.frame({ opcode: OP.PING, payload }))),
@@ -463,35 +287,29 @@ Deno.test("ws server/pipe: maxPongBytes 0 still answers every ping, one pong at 
       assert.equal(f.opcode, OP.PONG);
       assert.equal(numberOf(f.payload), i);
     }
-  } finally {
-    await rig.close();
+  },
+);
+
+serverOverTcp("a message in 10 000 one-byte fragments is reassembled", async (rig) => {
+  const n = 10_000;
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    parts.push(rig.peer.frame({
+      opcode: i === 0 ? OP.BINARY : OP.CONT,
+      fin: i === n - 1,
+      payload: new Uint8Array([i & 0xff]),
+    }));
   }
+  await rig.peer.send(concat(...parts));
+  const m = await mrecv(rig.ws, now() + 2000);
+  assert.equal(m.length, n);
+  assert.ok(m.every((b, i) => b === (i & 0xff)));
 });
 
-Deno.test("ws server/tcp: a message in 10 000 one-byte fragments is reassembled", async () => {
-  const rig = await openServer("tcp");
-  try {
-    const n = 10_000;
-    const parts: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) {
-      parts.push(rig.peer.frame({
-        opcode: i === 0 ? OP.BINARY : OP.CONT,
-        fin: i === n - 1,
-        payload: new Uint8Array([i & 0xff]),
-      }));
-    }
-    await rig.peer.send(concat(...parts));
-    const m = await mrecv(rig.ws, now() + 2000);
-    assert.equal(m.length, n);
-    assert.ok(m.every((b, i) => b === (i & 0xff)));
-  } finally {
-    await rig.close();
-  }
-});
-
-Deno.test("ws server/tcp: a 4-byte code point in four 1-byte fragments is valid text", async () => {
-  const rig = await openServer("tcp", { flags: WS_TEXT });
-  try {
+serverOverTcp(
+  "a 4-byte code point in four 1-byte fragments is valid text",
+  { flags: WS_TEXT },
+  async (rig) => {
     const emoji = bytes("😀");
     await rig.peer.send(concat(
       ...[...emoji].map((b, i) =>
@@ -503,34 +321,22 @@ Deno.test("ws server/tcp: a 4-byte code point in four 1-byte fragments is valid 
       ),
     ));
     assert.equal(dec.decode(await mrecv(rig.ws, now() + 2000)), "😀");
-  } finally {
-    await rig.close();
-  }
-});
+  },
+);
 
 for (const code of [1003, 1007, 1008, 1011, 1012, 1013, 1014]) {
-  Deno.test(`ws server/tcp: registered close code ${code} is accepted and echoed`, async () => {
-    const rig = await openServer("tcp");
-    try {
-      await rig.peer.sendFrame({ opcode: OP.CLOSE, payload: closeBody(code) });
-      assert.equal((await rig.peer.readClose()).code, code);
-      assert.deepEqual(await wsStatus(rig.ws), { status: code, reason: "" });
-    } finally {
-      await rig.close();
-    }
+  serverOverTcp(`registered close code ${code} is accepted and echoed`, async (rig) => {
+    await rig.peer.sendFrame({ opcode: OP.CLOSE, payload: closeBody(code) });
+    assert.equal((await rig.peer.readClose()).code, code);
+    assert.deepEqual(await wsStatus(rig.ws), { status: code, reason: "" });
   });
 }
 
-Deno.test("ws server/tcp: a close reason of exactly 123 bytes is accepted", async () => {
-  const rig = await openServer("tcp");
-  try {
-    const reason = "é".repeat(61) + "x"; // 123 bytes
-    await rig.peer.sendFrame({ opcode: OP.CLOSE, payload: closeBody(1000, reason) });
-    assert.equal((await rig.peer.readClose()).code, 1000);
-    assert.deepEqual(await wsStatus(rig.ws), { status: 1000, reason });
-  } finally {
-    await rig.close();
-  }
+serverOverTcp("a close reason of exactly 123 bytes is accepted", async (rig) => {
+  const reason = "é".repeat(61) + "x"; // 123 bytes
+  await rig.peer.sendFrame({ opcode: OP.CLOSE, payload: closeBody(1000, reason) });
+  assert.equal((await rig.peer.readClose()).code, 1000);
+  assert.deepEqual(await wsStatus(rig.ws), { status: 1000, reason });
 });
 
 // ---- the opening handshake -------------------------------------------------------------
@@ -944,11 +750,3 @@ Deno.test("ws server handshake: frames sent right behind the request are receive
     await peer.close();
   }
 });
-
-/** External memory still referenced: garbage is collected first, so only what is held counts. */
-function retainedExternalMemory(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  assert.ok(gc, "run with --v8-flags=--expose-gc (deno task test does) to measure memory");
-  gc();
-  return Deno.memoryUsage().external;
-}

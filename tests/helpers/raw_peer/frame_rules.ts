@@ -12,7 +12,8 @@ import { assertQuick } from "../assert_quick.ts";
 import { assertFailed, settle } from "../outcome.ts";
 import { closeBody, OP } from "./frames.ts";
 import type { RawPeer } from "./peer.ts";
-import type { Rig } from "./rig.ts";
+import { type OurSide, rigTests } from "./our_side.ts";
+import { type Rig, TRANSPORTS } from "./rig.ts";
 
 /**
  * A framing violation: what the peer sends and what our side must answer.
@@ -41,6 +42,8 @@ export interface FrameRule {
   error: "EPROTO" | "EMSGSIZE";
   /** Options for our side. */
   options?: WsOptions;
+  /** The outcome as the test name states it, when it says more than `code, error`. */
+  outcome?: string;
 }
 
 const RESERVED_OPCODES = [3, 4, 5, 6, 7, 11, 12, 13, 14, 15];
@@ -55,15 +58,11 @@ const u8 = (...b: number[]) => new Uint8Array(b);
  * import { checkFrameRule, FRAME_RULES } from "./frame_rules.ts";
  * import { openServer } from "./rig.ts";
  *
- * for (const rule of FRAME_RULES) {
- *   Deno.test(`our server: ${rule.name}`, async () => {
- *     const rig = await openServer("pipe", { options: rule.options });
- *     try {
- *       await checkFrameRule(rig, rule);
- *     } finally {
- *       await rig.close();
- *     }
- *   });
+ * const rig = await openServer("pipe", { options: FRAME_RULES[0].options });
+ * try {
+ *   await checkFrameRule(rig, FRAME_RULES[0]);
+ * } finally {
+ *   await rig.close();
  * }
  * ```
  */
@@ -317,4 +316,41 @@ export async function checkFrameRule(
   assertQuick(t0, "the violation was answered");
   assertFailed(await settle(msend(rig.ws, "late", now() + 2000)), "EPIPE", "msend afterwards");
   assert.deepEqual(await wsStatus(rig.ws), { status: 1006, reason: "" });
+}
+
+/**
+ * Registers a test per transport and rule for `side`: first the rules only that side
+ * enforces (masking is opposite for client and server), then every rule of
+ * {@link FRAME_RULES}. Each test is named `ws <side>/<transport>: <rule> → <outcome>`
+ * and runs {@link checkFrameRule} on a rig opened with the rule's options.
+ *
+ * @example
+ * ```ts
+ * import { testFrameRules } from "./frame_rules.ts";
+ * import { OP } from "./frames.ts";
+ * import { OUR_CLIENT } from "./our_side.ts";
+ *
+ * testFrameRules(OUR_CLIENT, [{
+ *   name: "masked server frame",
+ *   send: (p) => [p.frame({ opcode: OP.TEXT, payload: "hi", mask: true })],
+ *   code: 1002,
+ *   error: "EPROTO",
+ * }]);
+ * ```
+ */
+export function testFrameRules(
+  side: OurSide<{ options?: WsOptions }>,
+  sideRules: readonly FrameRule[],
+): void {
+  for (const transport of TRANSPORTS) {
+    const test = rigTests(side, transport);
+    for (const rule of [...sideRules, ...FRAME_RULES]) {
+      const outcome = rule.outcome ?? `${rule.code}, ${rule.error}`;
+      test(
+        `${rule.name} → ${outcome}`,
+        { options: rule.options },
+        (rig) => checkFrameRule(rig, rule),
+      );
+    }
+  }
 }
