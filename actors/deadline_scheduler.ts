@@ -97,10 +97,17 @@ export function deadlineWatch(): { watched: number; holding: boolean } {
   return { watched: heap.length, holding: timer !== undefined && timerHeld };
 }
 
+/**
+ * The longest delay a timer takes: beyond it `setTimeout` fires after 1 ms instead (and
+ * warns), so a deadline weeks away would re-arm the timer a thousand times a second. A
+ * timer for a farther deadline fires early, finds nothing due and is armed again.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function arm(at: number): void {
   if (timer !== undefined) clearTimeout(timer);
   timerAt = at;
-  timer = setTimeout(onTimer, Math.max(0, Math.ceil(at - now())));
+  timer = setTimeout(onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - now()))));
   timerHeld = true;
 }
 

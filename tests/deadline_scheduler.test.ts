@@ -1,7 +1,8 @@
 /**
  * The process-wide deadline scheduler (actors/deadline_scheduler.ts): entries fire in
  * deadline order, never before their deadline; a cancelled one never fires; and once
- * nothing is watched its timer no longer holds the process.
+ * nothing is watched its timer no longer holds the process; a deadline beyond what a
+ * timer can wait (about 24.8 days) does not make the timer spin.
  */
 
 import assert from "node:assert/strict";
@@ -55,4 +56,32 @@ Deno.test("deadline scheduler: 10,000 entries cancelled out of order leave nothi
   for (let i = 0; i < entries.length; i += 2) cancelDeadline(entries[i]);
   for (let i = entries.length - 1; i > 0; i -= 2) cancelDeadline(entries[i]);
   assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
+});
+
+Deno.test("deadline scheduler: a deadline weeks away arms one timer of the longest delay, not a 1 ms loop", async () => {
+  const delays: number[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  // Records the delays the scheduler asks for (a plain function: the spy must not change
+  // what the timer does).
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return realSetTimeout(fn, ms);
+  }) as typeof setTimeout;
+  let fired = false;
+  let entry;
+  try {
+    entry = atDeadline(now() + 40 * 24 * 3600 * 1000, () => fired = true); // 40 days
+    // An entry due soon fires first; the timer is then armed for the far one.
+    const near = Promise.withResolvers<void>();
+    atDeadline(now() + 5, () => near.resolve());
+    await near.promise;
+    await new Promise((resolve) => realSetTimeout(resolve, 100));
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    if (entry) cancelDeadline(entry);
+  }
+  assert.equal(fired, false);
+  // A few armings (before the fix: 2^31 - 1 overflowed to 1 ms, about 100 armings here).
+  assert.ok(delays.length <= 4, `the timer was armed ${delays.length} times in 100 ms`);
+  assert.ok(delays.every((ms) => ms <= 2 ** 31 - 1), `delays asked: ${delays.slice(0, 3)}`);
 });
