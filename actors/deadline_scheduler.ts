@@ -16,7 +16,7 @@
  * @module
  */
 
-import { now } from "./time.ts";
+import { MAX_TIMER_MS, now } from "./time.ts";
 
 /** A deadline being watched; pass it to {@link cancelDeadline} once it no longer matters. */
 export interface DeadlineEntry {
@@ -97,14 +97,10 @@ export function deadlineWatch(): { watched: number; holding: boolean } {
   return { watched: heap.length, holding: timer !== undefined && timerHeld };
 }
 
-/**
- * The longest delay a timer takes: beyond it `setTimeout` fires after 1 ms instead (and
- * warns), so a deadline weeks away would re-arm the timer a thousand times a second. A
- * timer for a farther deadline fires early, finds nothing due and is armed again.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 function arm(at: number): void {
+  // Beyond MAX_TIMER_MS, setTimeout would fire after 1 ms (a deadline weeks away would
+  // re-arm a thousand times a second): a farther deadline's timer fires early, finds
+  // nothing due and is armed again.
   if (timer !== undefined) clearTimeout(timer);
   timerAt = at;
   timer = setTimeout(onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - now()))));

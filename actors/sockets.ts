@@ -12,7 +12,7 @@ import { type Handle, hclose, layerOf, openHandle, takeLayer } from "./handle.ts
 import { ListenerActor, type ListenerMsg } from "./listener.ts";
 import { ByteStream, type StreamMsg } from "./stream.ts";
 import type { StreamOptions } from "./stream_options.ts";
-import { type Deadline, deadlineOf, remaining, signalOf } from "./time.ts";
+import { type Deadline, deadlineOf, MAX_TIMER_MS, remaining, signalOf } from "./time.ts";
 import type { Transport } from "./transport.ts";
 import { transportError } from "./transport.ts";
 
@@ -122,7 +122,9 @@ export async function connectWithin(
   } catch (e) {
     throw transportError(op, e);
   }
-  if (left === Infinity) {
+  // A deadline beyond what a timer can wait (weeks away) is left to the kernel's own
+  // connect timeout, which ends the attempt long before.
+  if (left > MAX_TIMER_MS) {
     try {
       return await attempt;
     } catch (e) {

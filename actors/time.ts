@@ -28,6 +28,20 @@ export function now(): number {
 }
 
 /**
+ * The longest time, in ms, a timer can wait: 2^31 - 1, about 24.8 days. `setTimeout`
+ * fires after 1 ms when asked for more, so every duration option is bounded by it
+ * (`EINVAL` beyond), and a deadline farther away than this is waited for in steps.
+ *
+ * @example
+ * ```ts
+ * import { MAX_TIMER_MS } from "./time.ts";
+ *
+ * console.log(MAX_TIMER_MS / 86_400_000); // about 24.86 days
+ * ```
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * A deadline: `-1` (forever), `0` (no waiting) or an absolute {@link now} time; or an
  * options bag with such a `deadline` (default `-1`) and/or an `AbortSignal`, the Deno way.
  * An aborted signal fails the call with `ECANCELED`.

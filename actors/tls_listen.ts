@@ -17,7 +17,7 @@ import { type Handle, layerOf, openHandle } from "./handle.ts";
 import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
-import type { Deadline } from "./time.ts";
+import { type Deadline, MAX_TIMER_MS } from "./time.ts";
 import {
   nativeTlsHandle,
   serverCredentials,
@@ -190,8 +190,11 @@ function checkListenOptions(op: string, options: unknown, backlog: number) {
     handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT_MS,
     maxHandshakes = DEFAULT_MAX_HANDSHAKES,
   } = options as TlsListenOptions;
-  if (!Number.isFinite(handshakeTimeout) || handshakeTimeout <= 0) {
-    throw new DillError("EINVAL", `${op}: handshakeTimeout must be a number of ms > 0`);
+  if (!(handshakeTimeout > 0 && handshakeTimeout <= MAX_TIMER_MS)) {
+    throw new DillError(
+      "EINVAL",
+      `${op}: handshakeTimeout must be a number of ms > 0 and at most ${MAX_TIMER_MS}`,
+    );
   }
   if (!Number.isSafeInteger(maxHandshakes) || maxHandshakes < 1) {
     throw new DillError("EINVAL", `${op}: maxHandshakes must be a whole number >= 1`);

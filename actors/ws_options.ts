@@ -9,6 +9,7 @@ import type { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 import type { PerMessageDeflateOptions } from "../protocol/permessage_deflate.ts";
+import { MAX_TIMER_MS } from "./time.ts";
 
 /** Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default. */
 export const WS_BINARY = 0;
@@ -180,18 +181,29 @@ function resolveLimits(options: WsServerOptions): WsLimits {
     }
     return value;
   };
+  // Durations become timers: setTimeout cannot wait longer than MAX_TIMER_MS.
+  const pickMs = (name: keyof WsLimits, fallback: number): number => {
+    const value = pick(name, fallback);
+    if (value > MAX_TIMER_MS) {
+      throw new DillError(
+        "EINVAL",
+        `option ${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), not ${value}`,
+      );
+    }
+    return value;
+  };
   const limits: WsLimits = {
     maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
     maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
     maxQueuedMessages: pick("maxQueuedMessages", 1024),
     maxWaitingCalls: pick("maxWaitingCalls", 1024),
     maxPongBytes: pick("maxPongBytes", 64 * 1024),
-    failGrace: pick("failGrace", 1000),
-    halfCloseTimeout: pick("halfCloseTimeout", 0),
-    pingInterval: pick("pingInterval", 0),
-    pongTimeout: pick("pongTimeout", 10_000),
-    idleTimeout: pick("idleTimeout", 0),
-    closeGrace: pick("closeGrace", 0),
+    failGrace: pickMs("failGrace", 1000),
+    halfCloseTimeout: pickMs("halfCloseTimeout", 0),
+    pingInterval: pickMs("pingInterval", 0),
+    pongTimeout: pickMs("pongTimeout", 10_000),
+    idleTimeout: pickMs("idleTimeout", 0),
+    closeGrace: pickMs("closeGrace", 0),
   };
   return limits;
 }

@@ -11,7 +11,7 @@
 import { isSendableCloseCode } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { type Handle, hclose } from "./handle.ts";
-import { now } from "./time.ts";
+import { MAX_TIMER_MS, now } from "./time.ts";
 import { wsDone, wsStatus } from "./ws.ts";
 import { wsRecv, wsSend } from "./ws_message_calls.ts";
 import { WS_BINARY, WS_TEXT } from "./ws_options.ts";
@@ -101,6 +101,12 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     if (typeof v !== "number" || !(v >= 0)) {
       throw new DillError("EINVAL", `wsStream: option ${name} must be a number >= 0`);
     }
+  }
+  if (closeTimeout > MAX_TIMER_MS) {
+    throw new DillError(
+      "EINVAL",
+      `wsStream: option closeTimeout must be at most ${MAX_TIMER_MS} ms`,
+    );
   }
   const closed = Promise.withResolvers<{ closeCode: number; reason: string }>();
   closed.promise.catch(() => {}); // a failure nobody awaits is not an unhandled rejection

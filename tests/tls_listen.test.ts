@@ -585,6 +585,7 @@ Deno.test("tls listen: bad arguments are EINVAL; the wrong listener kind is ENOT
   const bad: [Parameters<typeof tlsListen>, string][] = [
     [[{ port: 0 }, SERVER, 128, { handshakeTimeout: 0 }], "handshakeTimeout"],
     [[{ port: 0 }, SERVER, 128, { handshakeTimeout: NaN }], "handshakeTimeout"],
+    [[{ port: 0 }, SERVER, 128, { handshakeTimeout: 2 ** 31 }], "handshakeTimeout"],
     [[{ port: 0 }, SERVER, 128, { maxHandshakes: 0 }], "maxHandshakes"],
     [[{ port: 0 }, SERVER, 128, { maxHandshakes: 1.5 }], "maxHandshakes"],
     [[{ port: 0 }, SERVER, 128, null as never], "options"],
