@@ -6,6 +6,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
+import { MAX_TIMER_MS } from "./time.ts";
 
 /** Default of {@link StreamOptions.readHighWater} and {@link StreamOptions.writeHighWater}: 256 KiB. */
 export const DEFAULT_HIGH_WATER = 256 * 1024;
@@ -57,7 +58,8 @@ export interface StreamOptions {
 
 /**
  * Checks a socket's {@link StreamOptions}: every limit given must be a whole number,
- * at least 1 (`sendBuffer`, `closeLinger`: at least 0). Called before any resource is taken.
+ * at least 1 (`sendBuffer`, `closeLinger`: at least 0; `closeLinger` at most
+ * `MAX_TIMER_MS`). Called before any resource is taken.
  *
  * @example
  * ```ts
@@ -86,6 +88,9 @@ export function checkStreamOptions(op: string, options: StreamOptions | undefine
     if (!Number.isSafeInteger(value) || value < min) {
       throw new DillError("EINVAL", `${op}: option ${name} must be a whole number >= ${min}`);
     }
+  }
+  if ((options.closeLinger ?? 0) > MAX_TIMER_MS) {
+    throw new DillError("EINVAL", `${op}: option closeLinger must be at most ${MAX_TIMER_MS} ms`);
   }
 }
 

@@ -230,10 +230,10 @@ for (const [kind, layers] of [["tcp", 1], ["tls attach", 2]] as const) {
   }
 }
 
-Deno.test("attack/send buffer: closeLinger must be a whole number >= 0", async () => {
+Deno.test("attack/send buffer: closeLinger must be a whole number of ms from 0 to 2^31 - 1", async () => {
   const ls = tcpListen({ port: 0 });
   try {
-    for (const closeLinger of [-1, 0.5, Number.NaN]) {
+    for (const closeLinger of [-1, 0.5, Number.NaN, 2 ** 31]) {
       await assert.rejects(
         tcpAccept(ls, soon(), { closeLinger }),
         (e) => isDillError(e, "EINVAL") && /closeLinger/.test(e.message),
