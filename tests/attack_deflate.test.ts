@@ -11,6 +11,7 @@ import { mrecv, now, WS_BINARY } from "../mod.ts";
 import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
 import { OP } from "./helpers/raw_peer/frames.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
+import { collectGarbage } from "./helpers/memory.ts";
 import { openServer, type Rig } from "./helpers/raw_peer/rig.ts";
 
 const T = () => now() + 3000;
@@ -84,8 +85,7 @@ Deno.test("attack/deflate: small bombs under maxMessageSize cannot pin tens of M
   const rigs: Rig[] = [];
   try {
     for (let i = 0; i < 4; i++) rigs.push(await deflateServer());
-    // deno-lint-ignore no-explicit-any
-    (globalThis as any).gc?.();
+    collectGarbage();
     const before = Deno.memoryUsage().rss;
     for (const rig of rigs) {
       await rig.peer.sendFrame({ opcode: OP.BINARY, rsv: 4, payload: bomb, mask: true });
@@ -94,8 +94,7 @@ Deno.test("attack/deflate: small bombs under maxMessageSize cannot pin tens of M
       const { close } = await rig.peer.readUntilClose(now() + 5000);
       assert.equal(close.code, 1009, close.reason);
     }
-    // deno-lint-ignore no-explicit-any
-    (globalThis as any).gc?.();
+    collectGarbage();
     const grown = Deno.memoryUsage().rss - before;
     assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown >> 20} MiB`);
   } finally {

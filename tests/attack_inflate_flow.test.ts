@@ -21,6 +21,7 @@ import {
 import { concat } from "./helpers/raw_peer/bytes.ts";
 import { frame } from "./helpers/raw_peer/frames.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
+import { retainedExternal } from "./helpers/memory.ts";
 
 const MIB = 1024 * 1024;
 
@@ -39,16 +40,11 @@ Deno.test("attack/ws actor: one read full of compressed messages is not inflated
   const ws = (await wsAttachServer(accepted.handle, WS_BINARY, now() + 2000)).handle;
   try {
     await conn.read(new Uint8Array(1024)); // the 101 answer
-    const retained = () => {
-      // deno-lint-ignore no-explicit-any
-      (globalThis as any).gc();
-      return Deno.memoryUsage().external;
-    };
-    const before = retained();
+    const before = retainedExternal();
     await conn.write(concat(...Array.from({ length: 64 }, () => bomb)));
     // The application does not read yet: whatever was inflated stays held by the socket.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const held = (retained() - before) / MIB;
+    const held = (retainedExternal() - before) / MIB;
     assert.ok(held < 12, `${held.toFixed(0)} MiB held for the unread messages`);
     for (let got = 0; got < 64; got++) {
       const message = await mrecv(ws, now() + 5000);

@@ -31,6 +31,7 @@ import { ConnWire } from "./helpers/raw_peer/conn_wire.ts";
 import { closeBody, frame, OP } from "./helpers/raw_peer/frames.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
 import { RawPeer } from "./helpers/raw_peer/peer.ts";
+import { retainedExternal } from "./helpers/memory.ts";
 import { tcpTable } from "./helpers/tcp_table.ts";
 import { delay, rejectsWith, within } from "./helpers/transports.ts";
 import { CA, SERVER } from "./helpers/tls_fixtures.ts";
@@ -75,12 +76,6 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
-}
-
-/** External (ArrayBuffer) memory still referenced after a full garbage collection. */
-function retainedExternal(): number {
-  (globalThis as { gc?: () => void }).gc?.();
-  return Deno.memoryUsage().external;
 }
 
 for (const kind of KINDS) {

@@ -13,6 +13,7 @@ import { hclose, now, wsAttachServer, wsRecv } from "../mod.ts";
 import { type PipeEnd, pipePair } from "../actors/pipe.ts";
 import { streamHandle } from "../actors/sockets.ts";
 import type { Handle } from "../actors/handle.ts";
+import { collectGarbage } from "./helpers/memory.ts";
 
 const CONNECTIONS = 1000;
 /**
@@ -29,13 +30,6 @@ const REQUEST = new TextEncoder().encode(
   "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
 );
-
-function gc(): void {
-  const collect = (globalThis as { gc?: () => void }).gc;
-  assert.ok(collect, "run with --v8-flags=--expose-gc (deno task test does) to measure memory");
-  collect();
-  collect();
-}
 
 interface Idle {
   ws: Handle;
@@ -69,11 +63,11 @@ Deno.test("idle memory: an idle server connection keeps a few KiB of heap", asyn
     c.peer.close();
   }
   await Promise.all(warm.map((c) => c.receiving));
-  gc();
+  collectGarbage();
   const before = Deno.memoryUsage().heapUsed;
   const held = [];
   for (let i = 0; i < CONNECTIONS; i++) held.push(await openIdle());
-  gc();
+  collectGarbage();
   const perConnection = (Deno.memoryUsage().heapUsed - before) / CONNECTIONS;
   for (const c of held) {
     hclose(c.ws);

@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { retainedExternal } from "../memory.ts";
 import { assertOk, settle } from "../outcome.ts";
 import { frame, OP } from "./frames.ts";
 import { expectNumberedPongs, numbered } from "./numbered_pongs.ts";
@@ -42,12 +43,12 @@ export async function checkPingFlood(peer: RawPeer): Promise<void> {
   const count = Math.floor(FLOOD_BYTES / size);
   const flood = new Uint8Array(size * count);
   for (let i = 0; i < count; i++) flood.set(ping(i), i * size);
-  const before = retainedExternalMemory();
+  const before = retainedExternal();
   let written = false;
   // Settled in any case (the wire fails when the test ends early): never left dangling.
   const writing = settle(peer.wire.write(flood, -1).then(() => written = true));
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const grown = retainedExternalMemory() - before;
+  const grown = retainedExternal() - before;
   // Buffers of a few hundred KiB each (reads, writes, the pong budget) on both ends
   // of the pipe: far from the 16 MiB of pongs an unbounded queue would hold.
   assert.ok(grown < 6 * 1024 * 1024, `memory grew by ${grown} bytes`);
@@ -55,12 +56,4 @@ export async function checkPingFlood(peer: RawPeer): Promise<void> {
   // Now the peer reads: every ping gets its pong, in order.
   await expectNumberedPongs(peer, count, PAYLOAD_BYTES);
   assertOk(await writing, "the flood's write");
-}
-
-/** External memory still referenced: garbage is collected first, so only what is held counts. */
-function retainedExternalMemory(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  assert.ok(gc, "run with --v8-flags=--expose-gc (deno task test does) to measure memory");
-  gc();
-  return Deno.memoryUsage().external;
 }
