@@ -7,7 +7,14 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { checkDeadline } from "./args.ts";
-import { type Deadline, deadlineOf, type DeadlineOptions, now, signalOf } from "./time.ts";
+import {
+  type Deadline,
+  deadlineOf,
+  type DeadlineOptions,
+  MAX_TIMER_MS,
+  now,
+  signalOf,
+} from "./time.ts";
 
 /**
  * An `AbortSignal` that aborts with a `TimeoutError` when `deadline` passes (never for
@@ -31,12 +38,34 @@ export function deadlineSignal(deadline: Deadline): AbortSignal {
   if (at < 0) timed = null;
   else {
     const left = at === 0 ? 0 : at - now();
-    timed = left > 0
+    timed = left > MAX_TIMER_MS
+      ? farTimeout(at)
+      : left > 0
       ? AbortSignal.timeout(Math.ceil(left))
       : AbortSignal.abort(new DOMException("the deadline has passed", "TimeoutError"));
   }
   if (timed && own) return AbortSignal.any([own, timed]);
   return timed ?? own ?? new AbortController().signal;
+}
+
+/**
+ * A signal that aborts with a `TimeoutError` at `at`, more than `MAX_TIMER_MS` away:
+ * `AbortSignal.timeout` beyond it would abort after 1 ms, so it waits in steps of
+ * `AbortSignal.timeout` (which, unlike a plain timer, never holds the process).
+ */
+function farTimeout(at: number): AbortSignal {
+  const controller = new AbortController();
+  const step = (): void => {
+    const left = at - now();
+    if (left <= 0) {
+      controller.abort(new DOMException("signal timed out", "TimeoutError"));
+      return;
+    }
+    const part = AbortSignal.timeout(Math.min(MAX_TIMER_MS, Math.ceil(left)));
+    part.addEventListener("abort", step, { once: true });
+  };
+  step();
+  return controller.signal;
 }
 
 /**

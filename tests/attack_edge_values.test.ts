@@ -1,0 +1,17 @@
+/**
+ * Edge values of documented inputs: options and arguments at and beyond their edges
+ * (0, negative, NaN, huge, out-of-range) must either work as documented or fail with a
+ * clear `EINVAL` before anything is taken over, never hang, fire at once, leak or fail
+ * with an unrelated error code.
+ */
+
+import assert from "node:assert/strict";
+import { deadlineSignal, now } from "../mod.ts";
+
+const DAY_MS = 24 * 3600 * 1000;
+
+Deno.test("edge values: deadlineSignal for a deadline 40 days away does not abort at once", async () => {
+  const signal = deadlineSignal(now() + 40 * DAY_MS);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(signal.aborted, false, "a deadline 40 days away aborted within 30 ms");
+});
