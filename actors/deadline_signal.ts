@@ -69,9 +69,10 @@ function farTimeout(at: number): AbortSignal {
 }
 
 /**
- * A deadline `ms` milliseconds from now (`-1` for forever) with an optional signal:
- * whichever comes first ends the call. `deadlineAfter(1000, shutdown.signal)` bounds a
- * call by one second and by the server shutting down.
+ * A deadline `ms` milliseconds from now (`-1` for forever; any other negative number is
+ * `EINVAL`) with an optional signal: whichever comes first ends the call.
+ * `deadlineAfter(1000, shutdown.signal)` bounds a call by one second and by the server
+ * shutting down.
  *
  * @example
  * ```ts
@@ -90,12 +91,17 @@ function farTimeout(at: number): AbortSignal {
  * ```
  */
 export function deadlineAfter(ms: number, signal?: AbortSignal): DeadlineOptions {
-  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
-    throw new DillError("EINVAL", `deadlineAfter: ms must be a finite number or -1, not ${ms}`);
+  // Like a deadline, any negative but -1 is EINVAL: a budget that went negative by
+  // arithmetic must not turn into "wait forever".
+  if (typeof ms !== "number" || !(ms === -1 || (ms >= 0 && ms < Infinity))) {
+    throw new DillError(
+      "EINVAL",
+      `deadlineAfter: ms must be -1 or a finite number >= 0, not ${ms}`,
+    );
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new DillError("EINVAL", "deadlineAfter: signal must be an AbortSignal");
   }
-  const deadline = ms < 0 ? -1 : now() + ms;
+  const deadline = ms === -1 ? -1 : now() + ms;
   return signal ? { deadline, signal } : { deadline };
 }

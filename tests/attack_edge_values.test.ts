@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { deadlineSignal, now } from "../mod.ts";
+import { deadlineAfter, deadlineSignal, now } from "../mod.ts";
+import { throwsWith } from "./helpers/transports.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -14,4 +15,12 @@ Deno.test("edge values: deadlineSignal for a deadline 40 days away does not abor
   const signal = deadlineSignal(now() + 40 * DAY_MS);
   await new Promise((resolve) => setTimeout(resolve, 30));
   assert.equal(signal.aborted, false, "a deadline 40 days away aborted within 30 ms");
+});
+
+Deno.test("edge values: deadlineAfter with a negative ms other than -1 is EINVAL, not forever", () => {
+  // A budget that went negative by arithmetic must not turn into "wait forever".
+  for (const ms of [-5, -0.5, -Infinity]) {
+    throwsWith(() => deadlineAfter(ms), "EINVAL");
+  }
+  assert.equal(deadlineAfter(-1).deadline, -1);
 });
