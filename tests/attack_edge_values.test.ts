@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { deadlineAfter, deadlineSignal, now } from "../mod.ts";
-import { throwsWith } from "./helpers/transports.ts";
+import { deadlineAfter, deadlineSignal, hclose, mrecv, msend, now } from "../mod.ts";
+import { nohttpWsPair, throwsWith } from "./helpers/transports.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -24,3 +24,18 @@ Deno.test("edge values: deadlineAfter with a negative ms other than -1 is EINVAL
   }
   assert.equal(deadlineAfter(-1).deadline, -1);
 });
+
+for (const name of ["maxQueuedMessages", "maxBufferedBytes"] as const) {
+  Deno.test(`edge values: ${name} 0 still delivers messages (no read-ahead, no hang)`, async () => {
+    const [s, c] = await nohttpWsPair({ [name]: 0 });
+    try {
+      for (let i = 1; i <= 3; i++) await msend(c, new Uint8Array([i]), now() + 1000);
+      for (let i = 1; i <= 3; i++) {
+        assert.deepEqual(await mrecv(s, now() + 1000), new Uint8Array([i]));
+      }
+    } finally {
+      hclose(s);
+      hclose(c);
+    }
+  });
+}
