@@ -29,7 +29,7 @@ export interface WsOptions {
   maxBufferedBytes?: number;
   /** Complete messages queued for a reader that is behind before reading pauses. Default 1024. */
   maxQueuedMessages?: number;
-  /** Receive calls that may wait at once; more fail with `EBUSY`. Default 1024. */
+  /** Receive calls that may wait at once (a whole number >= 1); more fail with `EBUSY`. Default 1024. */
   maxWaitingCalls?: number;
   /**
    * Bytes of pongs (whole frames) we may owe the peer at once: pongs handed to the
@@ -192,11 +192,22 @@ function resolveLimits(options: WsServerOptions): WsLimits {
     }
     return value;
   };
+  // A count of calls, as on a bytestream: 0 would fail every receive that waits (EBUSY).
+  const pickCount = (name: keyof WsLimits, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new DillError(
+        "EINVAL",
+        `option ${name} must be a whole number >= 1, not ${String(value)}`,
+      );
+    }
+    return value as number;
+  };
   const limits: WsLimits = {
     maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
     maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
     maxQueuedMessages: pick("maxQueuedMessages", 1024),
-    maxWaitingCalls: pick("maxWaitingCalls", 1024),
+    maxWaitingCalls: pickCount("maxWaitingCalls", 1024),
     maxPongBytes: pick("maxPongBytes", 64 * 1024),
     failGrace: pickMs("failGrace", 1000),
     halfCloseTimeout: pickMs("halfCloseTimeout", 0),

@@ -6,8 +6,18 @@
  */
 
 import assert from "node:assert/strict";
-import { deadlineAfter, deadlineSignal, hclose, mrecv, msend, now } from "../mod.ts";
-import { nohttpWsPair, throwsWith } from "./helpers/transports.ts";
+import {
+  deadlineAfter,
+  deadlineSignal,
+  hclose,
+  ipcPair,
+  mrecv,
+  msend,
+  now,
+  WS_NOHTTP,
+  wsAttachServer,
+} from "../mod.ts";
+import { closeQuietly, nohttpWsPair, rejectsWith, throwsWith } from "./helpers/transports.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -39,3 +49,18 @@ for (const name of ["maxQueuedMessages", "maxBufferedBytes"] as const) {
     }
   });
 }
+
+Deno.test("edge values: WebSocket maxWaitingCalls below 1 or fractional is EINVAL (0 made every waiting receive EBUSY)", async () => {
+  for (const value of [0, 0.5, 1.5]) {
+    const [a, b] = ipcPair();
+    try {
+      await rejectsWith(
+        wsAttachServer(a, WS_NOHTTP, now() + 1000, { maxWaitingCalls: value }),
+        "EINVAL",
+      );
+    } finally {
+      closeQuietly(a);
+      hclose(b);
+    }
+  }
+});
