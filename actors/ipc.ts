@@ -4,6 +4,7 @@
  * @module
  */
 
+import { DillError } from "../protocol/errors.ts";
 import { checkPath } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
@@ -109,7 +110,7 @@ export function ipcClose(h: Handle, deadline: Deadline): Promise<void> {
 
 /** Options of {@link ipcPair}. */
 export interface PairOptions extends StreamOptions {
-  /** Bytes each direction of the in-memory pipe buffers. Default 64 KiB. */
+  /** Bytes each direction of the in-memory pipe buffers (a whole number >= 1). Default 64 KiB. */
   pipeCapacity?: number;
 }
 
@@ -131,7 +132,12 @@ export interface PairOptions extends StreamOptions {
  */
 export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
   checkStreamOptions("ipcPair", options);
-  const [a, b] = pipePair(options.pipeCapacity);
+  const capacity = options.pipeCapacity;
+  // 0 (or NaN) would leave no room: every send would wait forever.
+  if (capacity !== undefined && (!Number.isSafeInteger(capacity) || capacity < 1)) {
+    throw new DillError("EINVAL", "ipcPair: option pipeCapacity must be a whole number >= 1");
+  }
+  const [a, b] = pipePair(capacity);
   return [streamHandle(a, "pipe", options), streamHandle(b, "pipe", options)];
 }
 

@@ -64,3 +64,9 @@ Deno.test("edge values: WebSocket maxWaitingCalls below 1 or fractional is EINVA
     }
   }
 });
+
+Deno.test("edge values: ipcPair pipeCapacity below 1, fractional or NaN is EINVAL (0 made every send hang)", () => {
+  for (const pipeCapacity of [0, -1, NaN, 0.5, Infinity]) {
+    throwsWith(() => ipcPair({ pipeCapacity }), "EINVAL");
+  }
+});
