@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import {
+  brecv,
+  bsend,
   deadlineAfter,
   deadlineSignal,
   hclose,
@@ -15,6 +17,7 @@ import {
   msend,
   now,
   WS_NOHTTP,
+  wsAttachClient,
   wsAttachServer,
 } from "../mod.ts";
 import { closeQuietly, nohttpWsPair, rejectsWith, throwsWith } from "./helpers/transports.ts";
@@ -68,5 +71,26 @@ Deno.test("edge values: WebSocket maxWaitingCalls below 1 or fractional is EINVA
 Deno.test("edge values: ipcPair pipeCapacity below 1, fractional or NaN is EINVAL (0 made every send hang)", () => {
   for (const pipeCapacity of [0, -1, NaN, 0.5, Infinity]) {
     throwsWith(() => ipcPair({ pipeCapacity }), "EINVAL");
+  }
+});
+
+Deno.test("edge values: an invalid httpLimits is EINVAL before the bytestream is taken over", async () => {
+  const bad = [{ maxHeadBytes: 0 }, { maxHeadBytes: NaN }, { maxHeaders: -1 }];
+  for (const httpLimits of bad) {
+    for (const side of ["server", "client"] as const) {
+      const [a, b] = ipcPair();
+      try {
+        const attached = side === "server"
+          ? wsAttachServer(a, 0, now() + 1000, { httpLimits })
+          : wsAttachClient(a, 0, "/", "localhost", now() + 1000, { httpLimits });
+        await rejectsWith(attached, "EINVAL");
+        // The handle was not taken over (and not leaked open): it still carries bytes.
+        await bsend(a, new Uint8Array([7]), now() + 1000);
+        assert.deepEqual(await brecv(b, new Uint8Array(1), now() + 1000), new Uint8Array([7]));
+      } finally {
+        closeQuietly(a);
+        hclose(b);
+      }
+    }
   }
 });
