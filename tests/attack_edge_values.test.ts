@@ -19,6 +19,7 @@ import {
   WS_NOHTTP,
   wsAttachClient,
   wsAttachServer,
+  wsStream,
 } from "../mod.ts";
 import { closeQuietly, nohttpWsPair, rejectsWith, throwsWith } from "./helpers/transports.ts";
 
@@ -92,5 +93,23 @@ Deno.test("edge values: an invalid httpLimits is EINVAL before the bytestream is
         hclose(b);
       }
     }
+  }
+});
+
+Deno.test("edge values: wsStream close() with a reason that cannot be sent throws EINVAL at once", async () => {
+  const [s, c] = await nohttpWsPair();
+  const server = wsStream(s, { closeTimeout: 1000 }), client = wsStream(c, { closeTimeout: 1000 });
+  try {
+    for (const reason of ["x".repeat(124), "\ud800", 5 as unknown as string]) {
+      throwsWith(() => server.close({ closeCode: 1000, reason }), "EINVAL");
+    }
+    // The refused close started nothing: a valid one still closes cleanly.
+    server.close({ closeCode: 1000, reason: "bye" });
+    assert.deepEqual(await client.closed, { closeCode: 1000, reason: "bye" });
+    assert.deepEqual(await server.closed, { closeCode: 1000, reason: "" });
+  } finally {
+    server.close();
+    client.close();
+    await Promise.allSettled([server.closed, client.closed]);
   }
 });
