@@ -18,7 +18,7 @@ import {
 } from "./sockets.ts";
 import { checkStreamOptions, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 
 /**
@@ -39,7 +39,7 @@ export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Hand
   try {
     return listenerHandle(Deno.listen({ transport: "unix", path }), "ipc", backlog);
   } catch (e) {
-    throw transportError("ipcListen", e);
+    throw addressError("ipcListen", e);
   }
 }
 

@@ -18,7 +18,7 @@ import {
 } from "./sockets.ts";
 import { checkStreamOptions, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 
 /** An IP address and port. `hostname` defaults to `127.0.0.1`. */
 export interface TcpAddr {
@@ -94,7 +94,7 @@ export function tcpListen(
       : Deno.listen({ hostname, port: addr.port });
     return listenerHandle(listener, "tcp", backlog);
   } catch (e) {
-    throw transportError("tcpListen", e);
+    throw addressError("tcpListen", e);
   }
 }
 

@@ -25,7 +25,7 @@ import {
   type TlsServerConfig,
 } from "./tls.ts";
 import { type HandshakenConn, TlsListenerActor, type TlsListenerMsg } from "./tls_listener.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 
 /** Default of {@link TlsListenOptions.handshakeTimeout}: 10 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -113,7 +113,7 @@ export async function tlsListen(
       ...(alpn.length > 0 ? { alpnProtocols: alpn } : {}),
     });
   } catch (e) {
-    throw transportError(op, e);
+    throw addressError(op, e);
   }
   const name = "tls listener";
   return openHandle(new TlsListenerActor(name, listener, limits), name);

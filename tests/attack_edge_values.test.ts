@@ -12,10 +12,14 @@ import {
   deadlineAfter,
   deadlineSignal,
   hclose,
+  ipcConnect,
+  ipcListen,
   ipcPair,
   mrecv,
   msend,
   now,
+  tcpConnect,
+  tcpListen,
   WS_NOHTTP,
   wsAttachClient,
   wsAttachServer,
@@ -111,5 +115,20 @@ Deno.test("edge values: wsStream close() with a reason that cannot be sent throw
     server.close();
     client.close();
     await Promise.allSettled([server.closed, client.closed]);
+  }
+});
+
+Deno.test("edge values: an invalid address is EINVAL, not ECONNRESET", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await rejectsWith(tcpConnect({ hostname: "127.0.0.1", port: 0 }, now() + 1000), "EINVAL");
+    await rejectsWith(tcpConnect({ hostname: "a".repeat(300), port: 80 }, now() + 1000), "EINVAL");
+    throwsWith(() => tcpListen({ hostname: "a".repeat(300), port: 0 }), "EINVAL");
+    const tooLong = `${dir}/${"a".repeat(200)}`;
+    await rejectsWith(ipcConnect(tooLong, now() + 1000), "EINVAL");
+    throwsWith(() => ipcListen(tooLong), "EINVAL");
+    throwsWith(() => ipcListen(`${dir}/a\0b`), "EINVAL");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
