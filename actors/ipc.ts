@@ -5,7 +5,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { checkPath } from "./args.ts";
+import { checkBacklog, checkPath } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {
@@ -36,6 +36,7 @@ import { DEFAULT_BACKLOG } from "./tcp.ts";
  */
 export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Handle {
   checkPath("ipcListen", path);
+  checkBacklog("ipcListen", backlog);
   try {
     return listenerHandle(Deno.listen({ transport: "unix", path }), "ipc", backlog);
   } catch (e) {

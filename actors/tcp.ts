@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkDeadline, checkTcpAddr } from "./args.ts";
+import { checkBacklog, checkDeadline, checkTcpAddr } from "./args.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { Handle } from "./handle.ts";
 import {
@@ -85,6 +85,7 @@ export function tcpListen(
   options: TcpListenOptions = {},
 ): Handle {
   checkTcpAddr("tcpListen", addr);
+  checkBacklog("tcpListen", backlog);
   const reusePort = checkListenOptions(options);
   try {
     const hostname = addr.hostname ?? "127.0.0.1";

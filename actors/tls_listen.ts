@@ -12,7 +12,7 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
-import { checkDeadline, checkTcpAddr } from "./args.ts";
+import { checkBacklog, checkDeadline, checkTcpAddr } from "./args.ts";
 import { type Handle, layerOf, openHandle } from "./handle.ts";
 import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
@@ -98,9 +98,7 @@ export async function tlsListen(
 ): Promise<Handle> {
   const op = "tlsListen";
   checkTcpAddr(op, addr);
-  if (!Number.isSafeInteger(backlog) || backlog < 1) {
-    throw new DillError("EINVAL", `${op}: backlog must be a whole number >= 1`);
-  }
+  checkBacklog(op, backlog);
   const limits = checkListenOptions(op, options, backlog);
   const { cert, key, alpn } = await serverCredentials(op, config);
   let listener: Deno.TlsListener;

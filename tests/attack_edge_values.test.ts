@@ -132,3 +132,15 @@ Deno.test("edge values: an invalid address is EINVAL, not ECONNRESET", async () 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("edge values: tcpListen/ipcListen backlog is a whole number >= 1, as tlsListen's", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const backlog of [0, -1, NaN, 1.5, "5" as unknown as number]) {
+      throwsWith(() => tcpListen({ hostname: "127.0.0.1", port: 0 }, backlog), "EINVAL");
+      throwsWith(() => ipcListen(`${dir}/s`, backlog), "EINVAL");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
