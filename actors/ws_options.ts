@@ -66,7 +66,7 @@ export interface WsOptions {
   /**
    * How long the peer has to answer what we sent on our own: after a keepalive ping, or
    * after the close frame sent for `idleTimeout`. When nothing arrives in time the
-   * connection fails (`ECONNRESET`, status 1006). Default 10 000.
+   * connection fails (`ECONNRESET`, status 1006). More than 0 (0 is `EINVAL`). Default 10 000.
    */
   pongTimeout?: number;
   /**
@@ -192,6 +192,13 @@ function resolveLimits(options: WsServerOptions): WsLimits {
     }
     return value;
   };
+  // Unlike the timers that 0 turns off, 0 here would fail the connection on the first
+  // timer tick after every ping, before any real peer could answer.
+  const pickPositiveMs = (name: keyof WsLimits, fallback: number): number => {
+    const value = pickMs(name, fallback);
+    if (value === 0) throw new DillError("EINVAL", `option ${name} must be more than 0 ms`);
+    return value;
+  };
   // A count of calls, as on a bytestream: 0 would fail every receive that waits (EBUSY).
   const pickCount = (name: keyof WsLimits, fallback: number): number => {
     const value = options[name] ?? fallback;
@@ -212,7 +219,7 @@ function resolveLimits(options: WsServerOptions): WsLimits {
     failGrace: pickMs("failGrace", 1000),
     halfCloseTimeout: pickMs("halfCloseTimeout", 0),
     pingInterval: pickMs("pingInterval", 0),
-    pongTimeout: pickMs("pongTimeout", 10_000),
+    pongTimeout: pickPositiveMs("pongTimeout", 10_000),
     idleTimeout: pickMs("idleTimeout", 0),
     closeGrace: pickMs("closeGrace", 0),
   };

@@ -23,8 +23,10 @@ import {
   WS_NOHTTP,
   wsAttachClient,
   wsAttachServer,
+  wsStatus,
   wsStream,
 } from "../mod.ts";
+import { isDillError } from "../protocol/errors.ts";
 import { closeQuietly, nohttpWsPair, rejectsWith, throwsWith } from "./helpers/transports.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -142,5 +144,34 @@ Deno.test("edge values: tcpListen/ipcListen backlog is a whole number >= 1, as t
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("edge values: pongTimeout 0 does not fail a peer that answers a ping within milliseconds", async () => {
+  // A peer whose pong takes 5 ms (any real network) must survive pingInterval with
+  // pongTimeout 0: either 0 is refused as a pong timeout, or it does not mean "at once".
+  const [a, b] = ipcPair();
+  let s;
+  try {
+    s = (await wsAttachServer(a, WS_NOHTTP, now() + 1000, { pingInterval: 20, pongTimeout: 0 }))
+      .handle;
+  } catch (e) {
+    hclose(b);
+    if (isDillError(e) && e.code === "EINVAL") return;
+    hclose(a);
+    throw e;
+  }
+  try {
+    // The raw client: read the keepalive ping (empty), answer after 5 ms with a masked pong.
+    assert.deepEqual(await brecv(b, new Uint8Array(2), now() + 1000), Uint8Array.of(0x89, 0));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await bsend(b, Uint8Array.of(0x8a, 0x80, 1, 2, 3, 4), now() + 1000);
+    // Then a masked binary message [9]: the server still takes it.
+    await bsend(b, Uint8Array.of(0x82, 0x81, 0, 0, 0, 0, 9), now() + 1000);
+    assert.deepEqual(await mrecv(s, now() + 1000), Uint8Array.of(9));
+    assert.throws(() => wsStatus(s), (e) => isDillError(e) && e.code === "EAGAIN");
+  } finally {
+    hclose(s);
+    hclose(b);
   }
 });
