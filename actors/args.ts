@@ -141,3 +141,20 @@ export function checkPath(op: string, path: unknown): asserts path is string {
     throw new DillError("EINVAL", `${op}: the socket path must be a non-empty string`);
   }
 }
+
+/**
+ * Throws `EINVAL` unless `backlog` (of `tcpListen`, `ipcListen`, `tlsListen`) is a whole
+ * number >= 1.
+ *
+ * @example
+ * ```ts
+ * import { checkBacklog } from "./args.ts";
+ *
+ * checkBacklog("tcpListen", 128); // fine
+ * ```
+ */
+export function checkBacklog(op: string, backlog: unknown): asserts backlog is number {
+  if (!Number.isSafeInteger(backlog) || (backlog as number) < 1) {
+    throw new DillError("EINVAL", `${op}: backlog must be a whole number >= 1, not ${backlog}`);
+  }
+}

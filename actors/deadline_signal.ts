@@ -7,7 +7,14 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { checkDeadline } from "./args.ts";
-import { type Deadline, deadlineOf, type DeadlineOptions, now, signalOf } from "./time.ts";
+import {
+  type Deadline,
+  deadlineOf,
+  type DeadlineOptions,
+  MAX_TIMER_MS,
+  now,
+  signalOf,
+} from "./time.ts";
 
 /**
  * An `AbortSignal` that aborts with a `TimeoutError` when `deadline` passes (never for
@@ -31,7 +38,9 @@ export function deadlineSignal(deadline: Deadline): AbortSignal {
   if (at < 0) timed = null;
   else {
     const left = at === 0 ? 0 : at - now();
-    timed = left > 0
+    timed = left > MAX_TIMER_MS
+      ? farTimeout(at)
+      : left > 0
       ? AbortSignal.timeout(Math.ceil(left))
       : AbortSignal.abort(new DOMException("the deadline has passed", "TimeoutError"));
   }
@@ -40,9 +49,30 @@ export function deadlineSignal(deadline: Deadline): AbortSignal {
 }
 
 /**
- * A deadline `ms` milliseconds from now (`-1` for forever) with an optional signal:
- * whichever comes first ends the call. `deadlineAfter(1000, shutdown.signal)` bounds a
- * call by one second and by the server shutting down.
+ * A signal that aborts with a `TimeoutError` at `at`, more than `MAX_TIMER_MS` away:
+ * `AbortSignal.timeout` beyond it would abort after 1 ms, so it waits in steps of
+ * `AbortSignal.timeout` (which, unlike a plain timer, never holds the process).
+ */
+function farTimeout(at: number): AbortSignal {
+  const controller = new AbortController();
+  const step = (): void => {
+    const left = at - now();
+    if (left <= 0) {
+      controller.abort(new DOMException("signal timed out", "TimeoutError"));
+      return;
+    }
+    const part = AbortSignal.timeout(Math.min(MAX_TIMER_MS, Math.ceil(left)));
+    part.addEventListener("abort", step, { once: true });
+  };
+  step();
+  return controller.signal;
+}
+
+/**
+ * A deadline `ms` milliseconds from now (`-1` for forever; any other negative number is
+ * `EINVAL`) with an optional signal: whichever comes first ends the call.
+ * `deadlineAfter(1000, shutdown.signal)` bounds a call by one second and by the server
+ * shutting down.
  *
  * @example
  * ```ts
@@ -61,12 +91,17 @@ export function deadlineSignal(deadline: Deadline): AbortSignal {
  * ```
  */
 export function deadlineAfter(ms: number, signal?: AbortSignal): DeadlineOptions {
-  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
-    throw new DillError("EINVAL", `deadlineAfter: ms must be a finite number or -1, not ${ms}`);
+  // Like a deadline, any negative but -1 is EINVAL: a budget that went negative by
+  // arithmetic must not turn into "wait forever".
+  if (typeof ms !== "number" || !(ms === -1 || (ms >= 0 && ms < Infinity))) {
+    throw new DillError(
+      "EINVAL",
+      `deadlineAfter: ms must be -1 or a finite number >= 0, not ${ms}`,
+    );
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new DillError("EINVAL", "deadlineAfter: signal must be an AbortSignal");
   }
-  const deadline = ms < 0 ? -1 : now() + ms;
+  const deadline = ms === -1 ? -1 : now() + ms;
   return signal ? { deadline, signal } : { deadline };
 }

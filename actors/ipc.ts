@@ -4,7 +4,8 @@
  * @module
  */
 
-import { checkPath } from "./args.ts";
+import { DillError } from "../protocol/errors.ts";
+import { checkBacklog, checkPath } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {
@@ -17,7 +18,7 @@ import {
 } from "./sockets.ts";
 import { checkStreamOptions, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 
 /**
@@ -35,10 +36,11 @@ import { DEFAULT_BACKLOG } from "./tcp.ts";
  */
 export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Handle {
   checkPath("ipcListen", path);
+  checkBacklog("ipcListen", backlog);
   try {
     return listenerHandle(Deno.listen({ transport: "unix", path }), "ipc", backlog);
   } catch (e) {
-    throw transportError("ipcListen", e);
+    throw addressError("ipcListen", e);
   }
 }
 
@@ -109,7 +111,7 @@ export function ipcClose(h: Handle, deadline: Deadline): Promise<void> {
 
 /** Options of {@link ipcPair}. */
 export interface PairOptions extends StreamOptions {
-  /** Bytes each direction of the in-memory pipe buffers. Default 64 KiB. */
+  /** Bytes each direction of the in-memory pipe buffers (a whole number >= 1). Default 64 KiB. */
   pipeCapacity?: number;
 }
 
@@ -131,7 +133,12 @@ export interface PairOptions extends StreamOptions {
  */
 export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
   checkStreamOptions("ipcPair", options);
-  const [a, b] = pipePair(options.pipeCapacity);
+  const capacity = options.pipeCapacity;
+  // 0 (or NaN) would leave no room: every send would wait forever.
+  if (capacity !== undefined && (!Number.isSafeInteger(capacity) || capacity < 1)) {
+    throw new DillError("EINVAL", "ipcPair: option pipeCapacity must be a whole number >= 1");
+  }
+  const [a, b] = pipePair(capacity);
   return [streamHandle(a, "pipe", options), streamHandle(b, "pipe", options)];
 }
 

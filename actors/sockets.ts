@@ -14,7 +14,7 @@ import { ByteStream, type StreamMsg } from "./stream.ts";
 import type { StreamOptions } from "./stream_options.ts";
 import { type Deadline, deadlineOf, MAX_TIMER_MS, remaining, signalOf } from "./time.ts";
 import type { Transport } from "./transport.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 
 /**
  * Wraps a connected transport in a bytestream actor and returns its handle.
@@ -120,7 +120,7 @@ export async function connectWithin(
   try {
     attempt = connect(abort.signal);
   } catch (e) {
-    throw transportError(op, e);
+    throw addressError(op, e);
   }
   // A deadline beyond what a timer can wait (weeks away) is left to the kernel's own
   // connect timeout, which ends the attempt long before.
@@ -128,7 +128,7 @@ export async function connectWithin(
     try {
       return await attempt;
     } catch (e) {
-      throw transportError(op, e);
+      throw addressError(op, e);
     }
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -144,7 +144,7 @@ export async function connectWithin(
     }
     return winner;
   } catch (e) {
-    throw transportError(op, e);
+    throw addressError(op, e);
   } finally {
     clearTimeout(timer);
   }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkDeadline, checkTcpAddr } from "./args.ts";
+import { checkBacklog, checkDeadline, checkTcpAddr } from "./args.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { Handle } from "./handle.ts";
 import {
@@ -18,7 +18,7 @@ import {
 } from "./sockets.ts";
 import { checkStreamOptions, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 
 /** An IP address and port. `hostname` defaults to `127.0.0.1`. */
 export interface TcpAddr {
@@ -85,6 +85,7 @@ export function tcpListen(
   options: TcpListenOptions = {},
 ): Handle {
   checkTcpAddr("tcpListen", addr);
+  checkBacklog("tcpListen", backlog);
   const reusePort = checkListenOptions(options);
   try {
     const hostname = addr.hostname ?? "127.0.0.1";
@@ -94,7 +95,7 @@ export function tcpListen(
       : Deno.listen({ hostname, port: addr.port });
     return listenerHandle(listener, "tcp", backlog);
   } catch (e) {
-    throw transportError("tcpListen", e);
+    throw addressError("tcpListen", e);
   }
 }
 

@@ -12,7 +12,7 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
-import { checkDeadline, checkTcpAddr } from "./args.ts";
+import { checkBacklog, checkDeadline, checkTcpAddr } from "./args.ts";
 import { type Handle, layerOf, openHandle } from "./handle.ts";
 import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
@@ -25,7 +25,7 @@ import {
   type TlsServerConfig,
 } from "./tls.ts";
 import { type HandshakenConn, TlsListenerActor, type TlsListenerMsg } from "./tls_listener.ts";
-import { transportError } from "./transport.ts";
+import { addressError } from "./transport.ts";
 
 /** Default of {@link TlsListenOptions.handshakeTimeout}: 10 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -98,9 +98,7 @@ export async function tlsListen(
 ): Promise<Handle> {
   const op = "tlsListen";
   checkTcpAddr(op, addr);
-  if (!Number.isSafeInteger(backlog) || backlog < 1) {
-    throw new DillError("EINVAL", `${op}: backlog must be a whole number >= 1`);
-  }
+  checkBacklog(op, backlog);
   const limits = checkListenOptions(op, options, backlog);
   const { cert, key, alpn } = await serverCredentials(op, config);
   let listener: Deno.TlsListener;
@@ -113,7 +111,7 @@ export async function tlsListen(
       ...(alpn.length > 0 ? { alpnProtocols: alpn } : {}),
     });
   } catch (e) {
-    throw transportError(op, e);
+    throw addressError(op, e);
   }
   const name = "tls listener";
   return openHandle(new TlsListenerActor(name, listener, limits), name);

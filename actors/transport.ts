@@ -82,6 +82,25 @@ export function transportError(op: string, e: unknown): DillError {
 }
 
 /**
+ * {@link transportError} for a connect or listen call: an address Deno refuses to use
+ * (port 0 to connect to, a host name too long or with a NUL, a socket path too long)
+ * is the caller's mistake, `EINVAL`, not a broken connection worth retrying.
+ *
+ * @example
+ * ```ts
+ * import { addressError } from "./transport.ts";
+ *
+ * console.log(addressError("tcpConnect", new RangeError("Invalid port")).code); // EINVAL
+ * ```
+ */
+export function addressError(op: string, e: unknown): DillError {
+  if (e instanceof TypeError || e instanceof RangeError || e instanceof URIError) {
+    return new DillError("EINVAL", `${op}: invalid address (${e.message})`, { cause: e });
+  }
+  return transportError(op, e);
+}
+
+/**
  * Closes a transport, ignoring that it may be closed already.
  *
  * @example

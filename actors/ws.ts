@@ -11,6 +11,7 @@ import { wsDeflate, wsDeflateOffer } from "./ws_deflate.ts";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { writeUpgradeRequest } from "../protocol/handshake_client.ts";
+import { checkHttpLimits } from "../protocol/http11.ts";
 import { wsRequestKey } from "../protocol/handshake_keys.ts";
 import { call } from "./actor.ts";
 import { checkDeadline } from "./args.ts";
@@ -89,6 +90,8 @@ export async function wsAttachServer(
   const { socketType, noHttp } = parseFlags("wsAttachServer", flags);
   checkDeadline("wsAttachServer", deadline);
   const limits = wsLimits(options);
+  // Checked here, as every option is, before the bytestream is taken over.
+  if (!noHttp) checkHttpLimits("wsAttachServer", options.httpLimits);
   const deflate = wsDeflate(options, "server");
   const negotiated = options.negotiatedDeflate ?? null;
   if (negotiated !== null) {
@@ -143,6 +146,7 @@ export async function wsAttachClient(
   const { socketType, noHttp } = parseFlags("wsAttachClient", flags);
   checkDeadline("wsAttachClient", deadline);
   const limits = wsLimits(options);
+  if (!noHttp) checkHttpLimits("wsAttachClient", options.httpLimits);
   let http = null;
   if (!noHttp) {
     if (typeof resource !== "string" || typeof host !== "string") {

@@ -29,7 +29,7 @@ export interface WsOptions {
   maxBufferedBytes?: number;
   /** Complete messages queued for a reader that is behind before reading pauses. Default 1024. */
   maxQueuedMessages?: number;
-  /** Receive calls that may wait at once; more fail with `EBUSY`. Default 1024. */
+  /** Receive calls that may wait at once (a whole number >= 1); more fail with `EBUSY`. Default 1024. */
   maxWaitingCalls?: number;
   /**
    * Bytes of pongs (whole frames) we may owe the peer at once: pongs handed to the
@@ -66,7 +66,7 @@ export interface WsOptions {
   /**
    * How long the peer has to answer what we sent on our own: after a keepalive ping, or
    * after the close frame sent for `idleTimeout`. When nothing arrives in time the
-   * connection fails (`ECONNRESET`, status 1006). Default 10 000.
+   * connection fails (`ECONNRESET`, status 1006). More than 0 (0 is `EINVAL`). Default 10 000.
    */
   pongTimeout?: number;
   /**
@@ -192,16 +192,34 @@ function resolveLimits(options: WsServerOptions): WsLimits {
     }
     return value;
   };
+  // Unlike the timers that 0 turns off, 0 here would fail the connection on the first
+  // timer tick after every ping, before any real peer could answer.
+  const pickPositiveMs = (name: keyof WsLimits, fallback: number): number => {
+    const value = pickMs(name, fallback);
+    if (value === 0) throw new DillError("EINVAL", `option ${name} must be more than 0 ms`);
+    return value;
+  };
+  // A count of calls, as on a bytestream: 0 would fail every receive that waits (EBUSY).
+  const pickCount = (name: keyof WsLimits, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new DillError(
+        "EINVAL",
+        `option ${name} must be a whole number >= 1, not ${String(value)}`,
+      );
+    }
+    return value as number;
+  };
   const limits: WsLimits = {
     maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
     maxBufferedBytes: pick("maxBufferedBytes", 1024 * 1024),
     maxQueuedMessages: pick("maxQueuedMessages", 1024),
-    maxWaitingCalls: pick("maxWaitingCalls", 1024),
+    maxWaitingCalls: pickCount("maxWaitingCalls", 1024),
     maxPongBytes: pick("maxPongBytes", 64 * 1024),
     failGrace: pickMs("failGrace", 1000),
     halfCloseTimeout: pickMs("halfCloseTimeout", 0),
     pingInterval: pickMs("pingInterval", 0),
-    pongTimeout: pickMs("pongTimeout", 10_000),
+    pongTimeout: pickPositiveMs("pongTimeout", 10_000),
     idleTimeout: pickMs("idleTimeout", 0),
     closeGrace: pickMs("closeGrace", 0),
   };

@@ -265,10 +265,14 @@ export class Reading<O> {
     return true;
   }
 
-  /** Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached. */
+  /**
+   * Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached
+   * by messages it has not taken. An empty inbox is never behind, so a limit of 0 holds
+   * at most one message (read when asked for) instead of never reading at all.
+   */
   #inboxFull(): boolean {
-    return this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
-      this.#inbox.length >= this.#limits.maxQueuedMessages;
+    return this.#inbox.length > 0 && (this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
+      this.#inbox.length >= this.#limits.maxQueuedMessages);
   }
 
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { isSendableCloseCode } from "../protocol/close_codes.ts";
+import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { type Handle, hclose } from "./handle.ts";
 import { MAX_TIMER_MS, now } from "./time.ts";
@@ -184,9 +184,21 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
         `wsStream: closeCode must be a sendable code 1000-4999, not ${code}`,
       );
     }
+    const reason = info.reason ?? "";
+    // Refused here, as WebSocketStream does: wsDone would reject with nothing awaiting it,
+    // and the stream would only fail closeTimeout later, without any close frame sent.
+    if (typeof reason !== "string") {
+      throw new DillError("EINVAL", "wsStream: reason must be a string");
+    }
+    try {
+      encodeClosePayload(code, reason);
+    } catch (e) {
+      if (e instanceof DillError) throw new DillError(e.code, `wsStream: ${e.message}`);
+      throw e;
+    }
     if (closing || ended) return;
     closing = true;
-    wsDone(h, code, info.reason ?? "", -1).catch(() => {
+    wsDone(h, code, reason, -1).catch(() => {
       // Already closed or failed: the end shows on the receiving side.
     });
     timer = setTimeout(() => {

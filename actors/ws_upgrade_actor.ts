@@ -258,12 +258,13 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       if (!w.req.settled) return this.#deliver(w, m);
     }
     if (
-      this.#inboxBytes >= this.#limits.maxBufferedBytes ||
-      this.#inbox.length >= this.#limits.maxQueuedMessages
+      this.#inbox.length > 0 && (this.#inboxBytes >= this.#limits.maxBufferedBytes ||
+        this.#inbox.length >= this.#limits.maxQueuedMessages)
     ) {
       // Deno's WebSocket cannot stop reading: a reader this far behind ends the connection.
       // (Below the limits one more message is always queued, as the bytestream actor
-      // reads one more before it pauses: the queue stays under the limit + maxMessageSize.)
+      // reads one more before it pauses: the queue stays under the limit + maxMessageSize;
+      // an empty queue always takes one, so a limit of 0 holds one message, as there.)
       return this.#failConnection(
         POLICY_VIOLATION,
         "receive queue full",

@@ -146,6 +146,37 @@ export function deferHeaders(
   return new HeadersFromText("method" in head ? "request" : "response", raw);
 }
 
+/**
+ * Checks {@link HttpLimits} and fills in their defaults; throws `EINVAL` for a limit
+ * that is not a whole number (`maxHeadBytes` at least 1, `maxHeaders` at least 0), so
+ * that a caller can refuse them before taking anything over.
+ *
+ * @example
+ * ```ts
+ * import { checkHttpLimits } from "./http11.ts";
+ *
+ * console.log(checkHttpLimits("wsAttachServer", { maxHeaders: 10 })); // { maxHeadBytes: 8192, maxHeaders: 10 }
+ * ```
+ */
+export function checkHttpLimits(
+  op: string,
+  limits: HttpLimits | undefined,
+): Required<HttpLimits> {
+  if (limits === undefined) limits = {};
+  if (typeof limits !== "object" || limits === null) {
+    throw new DillError("EINVAL", `${op}: httpLimits must be an object`);
+  }
+  const maxHeadBytes = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+  const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
+  if (!Number.isSafeInteger(maxHeadBytes) || maxHeadBytes < 1) {
+    throw new DillError("EINVAL", `${op}: maxHeadBytes must be a positive integer`);
+  }
+  if (!Number.isSafeInteger(maxHeaders) || maxHeaders < 0) {
+    throw new DillError("EINVAL", `${op}: maxHeaders must be a non-negative integer`);
+  }
+  return { maxHeadBytes, maxHeaders };
+}
+
 /** Default for {@link HttpLimits.maxHeadBytes}. */
 const DEFAULT_MAX_HEAD_BYTES = 8192;
 /** Default for {@link HttpLimits.maxHeaders}. */
@@ -278,14 +309,7 @@ export class HttpHeadReader<K extends "request" | "response"> {
     if (kind !== "request" && kind !== "response") {
       throw new DillError("EINVAL", `HttpHeadReader: kind must be "request" or "response"`);
     }
-    const maxHeadBytes = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
-    const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
-    if (!Number.isSafeInteger(maxHeadBytes) || maxHeadBytes < 1) {
-      throw new DillError("EINVAL", `HttpHeadReader: maxHeadBytes must be a positive integer`);
-    }
-    if (!Number.isSafeInteger(maxHeaders) || maxHeaders < 0) {
-      throw new DillError("EINVAL", `HttpHeadReader: maxHeaders must be a non-negative integer`);
-    }
+    const { maxHeadBytes, maxHeaders } = checkHttpLimits("HttpHeadReader", limits);
     this.#kind = kind;
     this.#maxHeadBytes = maxHeadBytes;
     this.#maxHeaders = maxHeaders;
