@@ -12,6 +12,7 @@ import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { writeUpgradeRequest } from "../protocol/handshake_client.ts";
 import { checkHttpLimits } from "../protocol/http11.ts";
+import { checkServerHandshakeOptions } from "../protocol/handshake.ts";
 import { wsRequestKey } from "../protocol/handshake_keys.ts";
 import { call } from "./actor.ts";
 import { checkDeadline } from "./args.ts";
@@ -91,7 +92,10 @@ export async function wsAttachServer(
   checkDeadline("wsAttachServer", deadline);
   const limits = wsLimits(options);
   // Checked here, as every option is, before the bytestream is taken over.
-  if (!noHttp) checkHttpLimits("wsAttachServer", options.httpLimits);
+  if (!noHttp) {
+    checkHttpLimits("wsAttachServer", options.httpLimits);
+    checkServerHandshakeOptions("wsAttachServer", options);
+  }
   const deflate = wsDeflate(options, "server");
   const negotiated = options.negotiatedDeflate ?? null;
   if (negotiated !== null) {

@@ -20,7 +20,12 @@ import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, listHasToken, quote, tokenList } from "./header_values.ts";
 import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
 import { type HeaderLookup, headerLookup, type HttpRequestHead, isHttpToken } from "./http11.ts";
-import { writeHttpErrorResponse, writeHttpResponse } from "./http_write.ts";
+import {
+  checkHeaderLines,
+  checkTokenList,
+  writeHttpErrorResponse,
+  writeHttpResponse,
+} from "./http_write.ts";
 
 /** Default for {@link ServerHandshakeOptions.maxResourceLength} (libdill's `resourcelen`). */
 const DEFAULT_MAX_RESOURCE_LENGTH = 1024;
@@ -194,11 +199,11 @@ export function acceptUpgrade(
   request: HttpRequestHead,
   options: ServerHandshakeOptions = {},
 ): AcceptedUpgrade {
+  checkServerHandshakeOptions("acceptUpgrade", options);
   const maxResourceLength = options.maxResourceLength ?? DEFAULT_MAX_RESOURCE_LENGTH;
   const maxHostLength = options.maxHostLength ?? DEFAULT_MAX_HOST_LENGTH;
   const supported = options.protocols ?? [];
   const extraHeaders = options.responseHeaders ?? [];
-  checkServerOptions(maxResourceLength, maxHostLength, supported, extraHeaders);
 
   const { method, version } = request;
   // A head from HttpHeadReader is looked up without building its Headers.
@@ -363,25 +368,38 @@ function plainAnswer(accept: string): Uint8Array {
   return bytes;
 }
 
-/** Throws `EINVAL` for server options that could never work. */
-function checkServerOptions(
-  maxResourceLength: number,
-  maxHostLength: number,
-  protocols: string[],
-  responseHeaders: [string, string][],
+/**
+ * Throws `EINVAL` for server handshake options that could never work: lengths that are
+ * not whole numbers >= 1, subprotocols that are not a list of distinct tokens, a
+ * `checkOrigin` that is not a function, response headers that are not valid lines or
+ * that set what the handshake owns. A caller that takes a socket over checks them
+ * first (`wsAttachServer`), so a misconfigured server fails its call, not every client.
+ *
+ * @example
+ * ```ts
+ * import { checkServerHandshakeOptions } from "./handshake.ts";
+ *
+ * checkServerHandshakeOptions("wsAttachServer", { protocols: ["chat"] }); // fine
+ * ```
+ */
+export function checkServerHandshakeOptions(
+  where: string,
+  options: Omit<ServerHandshakeOptions, "perMessageDeflate">,
 ): void {
-  const where = "acceptUpgrade";
+  const maxResourceLength = options.maxResourceLength ?? DEFAULT_MAX_RESOURCE_LENGTH;
+  const maxHostLength = options.maxHostLength ?? DEFAULT_MAX_HOST_LENGTH;
   if (!Number.isSafeInteger(maxResourceLength) || maxResourceLength < 1) {
     throw new DillError("EINVAL", `${where}: maxResourceLength must be a positive integer`);
   }
   if (!Number.isSafeInteger(maxHostLength) || maxHostLength < 1) {
     throw new DillError("EINVAL", `${where}: maxHostLength must be a positive integer`);
   }
-  for (const name of protocols) {
-    if (!isHttpToken(name)) {
-      throw new DillError("EINVAL", `${where}: invalid subprotocol name ${quote(name)}`);
-    }
+  checkTokenList(where, options.protocols ?? [], "protocols");
+  if (options.checkOrigin !== undefined && typeof options.checkOrigin !== "function") {
+    throw new DillError("EINVAL", `${where}: checkOrigin must be a function`);
   }
+  const responseHeaders = options.responseHeaders ?? [];
+  checkHeaderLines(where, responseHeaders, "responseHeaders");
   for (const [name] of responseHeaders) {
     if (SERVER_OWNED_HEADERS.has(name.toLowerCase())) {
       throw new DillError(
@@ -390,7 +408,6 @@ function checkServerOptions(
       );
     }
   }
-  // Names and values are checked by writeHttpResponse, which throws EINVAL too.
 }
 
 /**

@@ -11,8 +11,8 @@ import { DillError } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, quote, tokenList } from "./header_values.ts";
-import { headerLookup, type HttpResponseHead, isHttpToken } from "./http11.ts";
-import { writeHttpRequest } from "./http_write.ts";
+import { headerLookup, type HttpResponseHead } from "./http11.ts";
+import { checkHeaderLines, checkTokenList, writeHttpRequest } from "./http_write.ts";
 import {
   checkDeflateAnswer,
   type DeflateParams,
@@ -93,15 +93,12 @@ export function writeUpgradeRequest(
     throw new DillError("EINVAL", `${where}: key must be the base64 encoding of 16 bytes`);
   }
   const protocols = options.protocols ?? [];
-  for (const name of protocols) {
-    if (!isHttpToken(name)) {
-      throw new DillError("EINVAL", `${where}: invalid subprotocol name ${quote(name)}`);
-    }
-  }
-  if (new Set(protocols).size !== protocols.length) {
-    throw new DillError("EINVAL", `${where}: subprotocols must be unique`);
-  }
+  checkTokenList(where, protocols, "protocols");
   const extra = options.headers ?? [];
+  checkHeaderLines(where, extra, "headers");
+  if (options.origin !== undefined && typeof options.origin !== "string") {
+    throw new DillError("EINVAL", `${where}: origin must be a string`);
+  }
   for (const [name] of extra) {
     const lower = name.toLowerCase();
     if (CLIENT_OWNED_HEADERS.has(lower) || (lower === "origin" && options.origin !== undefined)) {

@@ -54,6 +54,69 @@ export function httpReasonPhrase(status: number): string {
   return REASONS[status] ?? "Error";
 }
 
+/**
+ * Checks header lines a caller gives as an option (`responseHeaders`, `headers`): an
+ * array of `[name, value]` string pairs, each a valid header line. Anything else is
+ * `EINVAL` naming `option`, before anything is written or taken over.
+ *
+ * @example
+ * ```ts
+ * import { checkHeaderLines } from "./http_write.ts";
+ *
+ * checkHeaderLines("wsAttachClient", [["Authorization", "Bearer x"]], "headers"); // fine
+ * ```
+ */
+export function checkHeaderLines(
+  where: string,
+  lines: unknown,
+  option: string,
+): asserts lines is [string, string][] {
+  if (!Array.isArray(lines)) {
+    throw new DillError("EINVAL", `${where}: ${option} must be an array of [name, value] pairs`);
+  }
+  for (const line of lines) {
+    if (
+      !Array.isArray(line) || line.length !== 2 || typeof line[0] !== "string" ||
+      typeof line[1] !== "string"
+    ) {
+      throw new DillError(
+        "EINVAL",
+        `${where}: each of ${option} must be a [name, value] pair of strings`,
+      );
+    }
+    checkHeader(line[0], line[1], where);
+  }
+}
+
+/**
+ * Checks a list of HTTP tokens a caller gives as an option (subprotocol names): an
+ * array of strings, each a token, none twice. Anything else is `EINVAL` naming `option`.
+ *
+ * @example
+ * ```ts
+ * import { checkTokenList } from "./http_write.ts";
+ *
+ * checkTokenList("wsAttachServer", ["chat", "superchat"], "protocols"); // fine
+ * ```
+ */
+export function checkTokenList(
+  where: string,
+  tokens: unknown,
+  option: string,
+): asserts tokens is string[] {
+  if (!Array.isArray(tokens)) {
+    throw new DillError("EINVAL", `${where}: ${option} must be an array of strings`);
+  }
+  for (const token of tokens) {
+    if (typeof token !== "string" || !isHttpToken(token)) {
+      throw new DillError("EINVAL", `${where}: invalid ${option} entry ${JSON.stringify(token)}`);
+    }
+  }
+  if (new Set(tokens).size !== tokens.length) {
+    throw new DillError("EINVAL", `${where}: ${option} entries must be unique`);
+  }
+}
+
 /** Checks one header line the caller wants written; header injection is `EINVAL`. */
 function checkHeader(name: string, value: string, where: string): void {
   if (!isHttpToken(name)) {

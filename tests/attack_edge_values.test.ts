@@ -23,6 +23,8 @@ import {
   WS_NOHTTP,
   wsAttachClient,
   wsAttachServer,
+  type WsClientOptions,
+  type WsServerOptions,
   wsStatus,
   wsStream,
 } from "../mod.ts";
@@ -98,6 +100,60 @@ Deno.test("edge values: an invalid httpLimits is EINVAL before the bytestream is
         closeQuietly(a);
         hclose(b);
       }
+    }
+  }
+});
+
+/** Server options that can never work, each with the word its EINVAL must name. */
+const BAD_SERVER_OPTIONS: [WsServerOptions, RegExp][] = [
+  [{ protocols: "chat" as unknown as string[] }, /protocols/],
+  [{ protocols: ["chat", "chat"] }, /unique/],
+  [{ protocols: ["a b"] }, /protocols/],
+  [{ responseHeaders: [["X-Only-Name"]] as unknown as [string, string][] }, /pair/],
+  [{ responseHeaders: [["X-Ok", "line\r\nInjected: 1"]] }, /printable ASCII/],
+  [{ responseHeaders: [["Sec-WebSocket-Accept", "x"]] }, /handshake owns/],
+  [{ checkOrigin: "https://example.com" as unknown as () => boolean }, /checkOrigin/],
+  [{ maxResourceLength: 0 }, /maxResourceLength/],
+  [{ maxHostLength: 1.5 }, /maxHostLength/],
+];
+
+Deno.test("edge values: server handshake options that can never work are EINVAL before the bytestream is taken over", async () => {
+  for (const [options, names] of BAD_SERVER_OPTIONS) {
+    const [a, b] = ipcPair();
+    try {
+      const e = await rejectsWith(wsAttachServer(a, 0, now() + 1000, options), "EINVAL");
+      assert.match(e.message, names, JSON.stringify(options));
+      // Not taken over: the handle still carries bytes (before, every client was reset).
+      await bsend(a, new Uint8Array([7]), now() + 1000);
+      assert.deepEqual(await brecv(b, new Uint8Array(1), now() + 1000), new Uint8Array([7]));
+    } finally {
+      closeQuietly(a);
+      hclose(b);
+    }
+  }
+});
+
+Deno.test("edge values: client handshake options of the wrong type are EINVAL, not a TypeError", async () => {
+  const bad: [WsClientOptions, RegExp][] = [
+    [{ protocols: "chat" as unknown as string[] }, /protocols/],
+    [{ protocols: [7 as unknown as string] }, /protocols/],
+    [{ headers: "Authorization: x" as unknown as [string, string][] }, /headers/],
+    [{ headers: [["Authorization"]] as unknown as [string, string][] }, /pair/],
+    [{ origin: 7 as unknown as string }, /origin/],
+  ];
+  for (const [options, names] of bad) {
+    const [a, b] = ipcPair();
+    try {
+      const e = await rejectsWith(
+        wsAttachClient(a, 0, "/", "localhost", now() + 1000, options),
+        "EINVAL",
+      );
+      assert.match(e.message, names, JSON.stringify(options));
+      await bsend(a, new Uint8Array([7]), now() + 1000);
+      assert.deepEqual(await brecv(b, new Uint8Array(1), now() + 1000), new Uint8Array([7]));
+    } finally {
+      closeQuietly(a);
+      hclose(b);
     }
   }
 });
