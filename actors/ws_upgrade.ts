@@ -25,8 +25,8 @@ export interface WsUpgradeOptions extends
     "closeGrace" | "httpLimits" | "perMessageDeflate" | "negotiatedDeflate"
   > {
   /**
-   * Send backpressure: a send resolves once Deno holds fewer than this many unwritten
-   * bytes (`WebSocket.bufferedAmount`). Default 256 KiB.
+   * Send backpressure: a send resolves once Deno holds at most this many unwritten bytes
+   * (`WebSocket.bufferedAmount`; 0: once everything is written). Default 256 KiB.
    */
   sendHighWater?: number;
   /**
@@ -97,7 +97,7 @@ export class WsUpgradeError extends DillError {
  * Differences from a `wsAttachServer` socket, because Deno's `WebSocket` owns the
  * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a message
  * arriving while `maxBufferedBytes`/`maxQueuedMessages` are already queued fails the
- * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds fewer than `sendHighWater` unwritten
+ * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds at most `sendHighWater` unwritten
  * bytes; `maxMessageSize` is checked once Deno has the whole message; keepalive is
  * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
  * Deno drops messages the peer still sends; `hclose` sends a close frame with no status,

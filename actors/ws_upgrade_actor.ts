@@ -10,8 +10,8 @@
  * - No read pause: a message that arrives when `maxBufferedBytes` or
  *   `maxQueuedMessages` are already queued fails the connection with close 1008; the
  *   reader gets the messages queued before it, then `ENOMEM`.
- * - Send backpressure is `bufferedAmount`: a send resolves once Deno has it and less
- *   than `sendHighWater` bytes are waiting to be written (see {@link DenoSends}).
+ * - Send backpressure is `bufferedAmount`: a send resolves once Deno has it and at
+ *   most `sendHighWater` bytes are waiting to be written (see {@link DenoSends}).
  * - `maxMessageSize` is checked once Deno has the whole message (Deno does not let us
  *   stop it earlier).
  * - After our close frame (`wsDone`), Deno drops the messages the peer still sends.

@@ -1,6 +1,6 @@
 /**
  * The send side of a `wsUpgrade` socket: sends made before Deno opened the socket (kept
- * in order), and sends Deno has but that wait for its `bufferedAmount` to go below the
+ * in order), and sends Deno has but that wait for its `bufferedAmount` to come down to the
  * high-water mark (Deno's `WebSocket` has no other backpressure, so it is polled every
  * {@link DRAIN_POLL_MS} ms while above). It keeps libdill's rule that after a failed
  * send the socket can no longer send. A plain object owned by the upgrade actor: its
@@ -44,7 +44,7 @@ export class DenoSends {
   readonly #host: DenoSendsHost;
   /** Sends made before Deno opened the socket, in order. */
   #unsent: { payload: Uint8Array | string; req: Request<void> }[] = [];
-  /** Sends Deno has, waiting for `bufferedAmount` to go below the high-water mark. */
+  /** Sends Deno has, waiting for `bufferedAmount` to come down to the high-water mark. */
   #draining: Request<void>[] = [];
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #failure: DillError | null = null;
