@@ -40,6 +40,13 @@ export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Hand
   try {
     return listenerHandle(Deno.listen({ transport: "unix", path }), "ipc", backlog);
   } catch (e) {
+    // Binding reports a missing folder as "not found", which for a connect means that
+    // nobody listens: here it is the path's fault, as bind's ENOENT says.
+    if (e instanceof Deno.errors.NotFound) {
+      throw new DillError("ENOENT", `ipcListen: the folder of ${path} does not exist`, {
+        cause: e,
+      });
+    }
     throw addressError("ipcListen", e);
   }
 }

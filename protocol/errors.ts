@@ -23,6 +23,7 @@
  * - `EMFILE`: no more handles or file descriptors can be opened.
  * - `EADDRINUSE`: the address to listen on is taken.
  * - `ECONNREFUSED`: nobody listens at the address connected to.
+ * - `ENOENT`: the folder of a Unix socket path to listen on does not exist.
  */
 export type ErrorCode =
   | "EBADF"
@@ -39,7 +40,8 @@ export type ErrorCode =
   | "ENOMEM"
   | "EMFILE"
   | "EADDRINUSE"
-  | "ECONNREFUSED";
+  | "ECONNREFUSED"
+  | "ENOENT";
 
 /**
  * An error raised by dill-ws. Branch on `code`; show `message` to people.

@@ -231,3 +231,13 @@ Deno.test("edge values: pongTimeout 0 does not fail a peer that answers a ping w
     hclose(b);
   }
 });
+
+Deno.test("edge values: ipcListen in a folder that does not exist is ENOENT, not ECONNREFUSED", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const e = throwsWith(() => ipcListen(`${dir}/missing/sock`), "ENOENT");
+    assert.match(e.message, /does not exist/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
