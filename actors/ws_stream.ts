@@ -114,12 +114,20 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   let closing = false;
   let cancelled = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the peer's close is due after our `close()` (`Infinity` before). */
+  let closeBy = Infinity;
+  const noCloseInTime = () =>
+    new DillError("ETIMEDOUT", `wsStream: no close from the peer within ${closeTimeout} ms`);
 
   /** The socket's input ended (or failed): settle `closed` and release the handle. */
   const finish = (error: unknown): void => {
     if (ended) return;
     ended = true;
     clearTimeout(timer);
+    // Past closeBy, whatever ended the input (a drain receive that timed out, or one that
+    // failed because of it) is the peer not closing in time.
+    const late = !(error instanceof DillError && error.code === "EPIPE") && now() >= closeBy;
+    if (late) error = noCloseInTime();
     try {
       if (error instanceof DillError && error.code === "EPIPE") {
         const { status, reason } = wsStatus(h);
@@ -198,14 +206,13 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     }
     if (closing || ended) return;
     closing = true;
+    closeBy = now() + closeTimeout;
     wsDone(h, code, reason, -1).catch(() => {
       // Already closed or failed: the end shows on the receiving side.
     });
     timer = setTimeout(() => {
       timer = undefined;
-      finish(
-        new DillError("ETIMEDOUT", `wsStream: no close from the peer within ${closeTimeout} ms`),
-      );
+      finish(noCloseInTime());
     }, closeTimeout);
     if (!readable.locked) drain();
   };

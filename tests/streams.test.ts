@@ -123,15 +123,18 @@ Deno.test("wsStream: a slow reader stops reading from the socket; the sender wai
   hclose(c);
 });
 
-Deno.test("wsStream: a peer that never answers the close ends in ETIMEDOUT after closeTimeout", async () => {
-  const [a, raw] = ipcPair();
-  const { handle } = await wsAttachServer(a, WS_NOHTTP, now() + T);
-  const ws = wsStream(handle, { closeTimeout: 50 });
-  ws.close();
-  assertFailed(await settle(ws.closed), "ETIMEDOUT", "closed");
-  assertFailed(await settle(msend(handle, "x", -1)), "EBADF", "the handle is closed");
-  hclose(raw);
-});
+for (const closeTimeout of [50, 0]) {
+  Deno.test(`wsStream: a peer that never answers the close ends in ETIMEDOUT after closeTimeout (${closeTimeout} ms)`, async () => {
+    const [a, raw] = ipcPair();
+    const { handle } = await wsAttachServer(a, WS_NOHTTP, now() + T);
+    const ws = wsStream(handle, { closeTimeout });
+    ws.close();
+    const e = assertFailed(await settle(ws.closed), "ETIMEDOUT", "closed");
+    assert.match(e.message, /no close from the peer within/);
+    assertFailed(await settle(msend(handle, "x", -1)), "EBADF", "the handle is closed");
+    hclose(raw);
+  });
+}
 
 Deno.test("byteStreams: bytes both ways; closing the writable half-closes, the other side reads the end", async () => {
   const [a, b] = ipcPair();
