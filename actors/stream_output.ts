@@ -53,7 +53,8 @@ export interface StreamOutputHost<O> {
 
 interface SendWaiter {
   readonly chunks: Uint8Array[];
-  readonly req: Request<void>;
+  /** `null` for a frame the protocol above sent on its own (a close frame, a ping). */
+  readonly req: Request<void> | null;
 }
 
 /**
@@ -157,7 +158,8 @@ export class StreamOutput<O> {
   /**
    * Queues a send: `req` settles once its last byte was written (at once within the
    * send buffer); with `urgent`, the write starts now; `internal` frames (the protocol's
-   * own) never wait behind the application's sends; a `pooled` chunk is given to the queue.
+   * own) never wait behind the application's sends, while frames sent without a request
+   * keep their place behind sends waiting for room; a `pooled` chunk is given to the queue.
    */
   send(
     chunks: Uint8Array[],
@@ -174,6 +176,13 @@ export class StreamOutput<O> {
     // Frames the protocol sends on its own (pongs, close echoes) never wait behind users.
     const waits = req !== undefined && !internal;
     const waiters = this.#sendWaiters;
+    if (req === undefined && !internal && waiters !== null && waiters.length > 0) {
+      // But they keep their place in the stream: a close frame must not overtake the
+      // frames of sends already waiting for room (they would follow the close, be lost to
+      // the peer, or land on a bytestream that wsDetach handed back).
+      waiters.push({ chunks, req: null });
+      return;
+    }
     if (
       waits &&
       ((waiters !== null && waiters.length > 0) || this.#outbound.bytes >= this.#writeHighWater)
@@ -221,7 +230,8 @@ export class StreamOutput<O> {
       !this.#sendFailure
     ) {
       const w = waiters.shift()!;
-      if (!w.req.settled) this.#enqueue(w.chunks, w.req, true);
+      if (w.req === null) this.#enqueue(w.chunks, undefined, false);
+      else if (!w.req.settled) this.#enqueue(w.chunks, w.req, true);
     }
     this.#flush();
   }
@@ -310,7 +320,7 @@ export class StreamOutput<O> {
       closeTransport(this.#transport);
       recycleBuffers(buffers);
     }
-    for (const w of takeAll(this.#sendWaiters)) w.req.reject(reason);
+    for (const w of takeAll(this.#sendWaiters)) w.req?.reject(reason);
     for (const req of this.#outbound.clear()) req.reject(reason);
     for (const req of takeAll(this.#doneReqs)) req.reject(reason);
     this.#mustWriteNow = null;
@@ -440,7 +450,7 @@ export class StreamOutput<O> {
   #failOutput(error: DillError): void {
     this.#sendFailure ??= error;
     for (const req of this.#outbound.clear()) req.reject(error);
-    for (const w of takeAll(this.#sendWaiters)) w.req.reject(error);
+    for (const w of takeAll(this.#sendWaiters)) w.req?.reject(error);
     for (const req of takeAll(this.#doneReqs)) req.reject(error);
     this.#host.ended(this.#owner);
   }
