@@ -143,6 +143,29 @@ export function checkPath(op: string, path: unknown): asserts path is string {
 }
 
 /**
+ * Throws `EINVAL` unless `value` is a whole number from `min` to `max`; `subject` names
+ * it in the message (`"tcpListen: backlog"`, `"option maxWaitingCalls"`).
+ *
+ * @example
+ * ```ts
+ * import { checkWholeNumber } from "./args.ts";
+ *
+ * checkWholeNumber("tcpListen: backlog", 128, 1); // fine
+ * ```
+ */
+export function checkWholeNumber(
+  subject: string,
+  value: unknown,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new DillError("EINVAL", `${subject} must be a whole number ${range}, not ${value}`);
+  }
+}
+
+/**
  * Throws `EINVAL` unless `backlog` (of `tcpListen`, `ipcListen`, `tlsListen`) is a whole
  * number >= 1.
  *
@@ -154,7 +177,5 @@ export function checkPath(op: string, path: unknown): asserts path is string {
  * ```
  */
 export function checkBacklog(op: string, backlog: unknown): asserts backlog is number {
-  if (!Number.isSafeInteger(backlog) || (backlog as number) < 1) {
-    throw new DillError("EINVAL", `${op}: backlog must be a whole number >= 1, not ${backlog}`);
-  }
+  checkWholeNumber(`${op}: backlog`, backlog, 1);
 }

@@ -5,7 +5,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { checkBacklog, checkPath } from "./args.ts";
+import { checkBacklog, checkPath, checkWholeNumber } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {
@@ -142,9 +142,7 @@ export function ipcPair(options: PairOptions = {}): [Handle, Handle] {
   checkStreamOptions("ipcPair", options);
   const capacity = options.pipeCapacity;
   // 0 (or NaN) would leave no room: every send would wait forever.
-  if (capacity !== undefined && (!Number.isSafeInteger(capacity) || capacity < 1)) {
-    throw new DillError("EINVAL", "ipcPair: option pipeCapacity must be a whole number >= 1");
-  }
+  if (capacity !== undefined) checkWholeNumber("ipcPair: option pipeCapacity", capacity, 1);
   const [a, b] = pipePair(capacity);
   return [streamHandle(a, "pipe", options), streamHandle(b, "pipe", options)];
 }

@@ -6,6 +6,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
+import { checkWholeNumber } from "./args.ts";
 import { MAX_TIMER_MS } from "./time.ts";
 
 /** Default of {@link StreamOptions.readHighWater} and {@link StreamOptions.writeHighWater}: 256 KiB. */
@@ -75,22 +76,16 @@ export interface StreamOptions {
  */
 export function checkStreamOptions(op: string, options: StreamOptions | undefined): void {
   if (!options) return;
-  const limits: [keyof StreamOptions, number][] = [
+  const limits: [keyof StreamOptions, number, number?][] = [
     ["readHighWater", 1],
     ["writeHighWater", 1],
     ["maxWaitingCalls", 1],
     ["sendBuffer", 0],
-    ["closeLinger", 0],
+    ["closeLinger", 0, MAX_TIMER_MS],
   ];
-  for (const [name, min] of limits) {
+  for (const [name, min, max] of limits) {
     const value = options[name];
-    if (value === undefined) continue;
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new DillError("EINVAL", `${op}: option ${name} must be a whole number >= ${min}`);
-    }
-  }
-  if ((options.closeLinger ?? 0) > MAX_TIMER_MS) {
-    throw new DillError("EINVAL", `${op}: option closeLinger must be at most ${MAX_TIMER_MS} ms`);
+    if (value !== undefined) checkWholeNumber(`${op}: option ${name}`, value, min, max);
   }
 }
 

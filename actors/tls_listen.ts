@@ -12,7 +12,7 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
-import { checkBacklog, checkDeadline, checkTcpAddr } from "./args.ts";
+import { checkBacklog, checkDeadline, checkTcpAddr, checkWholeNumber } from "./args.ts";
 import { type Handle, layerOf, openHandle } from "./handle.ts";
 import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
@@ -194,8 +194,6 @@ function checkListenOptions(op: string, options: unknown, backlog: number) {
       `${op}: handshakeTimeout must be a number of ms > 0 and at most ${MAX_TIMER_MS}`,
     );
   }
-  if (!Number.isSafeInteger(maxHandshakes) || maxHandshakes < 1) {
-    throw new DillError("EINVAL", `${op}: maxHandshakes must be a whole number >= 1`);
-  }
+  checkWholeNumber(`${op}: maxHandshakes`, maxHandshakes, 1);
   return { handshakeTimeout, maxHandshakes, backlog };
 }

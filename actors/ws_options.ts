@@ -9,6 +9,7 @@ import type { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 import type { PerMessageDeflateOptions } from "../protocol/permessage_deflate.ts";
+import { checkWholeNumber } from "./args.ts";
 import { MAX_TIMER_MS } from "./time.ts";
 
 /** Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default. */
@@ -202,13 +203,8 @@ function resolveLimits(options: WsServerOptions): WsLimits {
   // A count of calls, as on a bytestream: 0 would fail every receive that waits (EBUSY).
   const pickCount = (name: keyof WsLimits, fallback: number): number => {
     const value = options[name] ?? fallback;
-    if (!Number.isSafeInteger(value) || (value as number) < 1) {
-      throw new DillError(
-        "EINVAL",
-        `option ${name} must be a whole number >= 1, not ${String(value)}`,
-      );
-    }
-    return value as number;
+    checkWholeNumber(`option ${name}`, value, 1);
+    return value;
   };
   const limits: WsLimits = {
     maxMessageSize: pick("maxMessageSize", 64 * 1024 * 1024),
