@@ -92,21 +92,18 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   const closeTimeout = options.closeTimeout ?? 10_000;
   const readAhead = options.readableHighWaterMark ?? 1;
   const writeAhead = options.writableHighWaterMark ?? 1;
-  for (
-    const [name, v] of [["closeTimeout", closeTimeout], ["readableHighWaterMark", readAhead], [
-      "writableHighWaterMark",
-      writeAhead,
-    ]] as const
-  ) {
+  const limits = [
+    ["closeTimeout", closeTimeout, MAX_TIMER_MS],
+    ["readableHighWaterMark", readAhead, Infinity],
+    ["writableHighWaterMark", writeAhead, Infinity],
+  ] as const;
+  for (const [name, v, max] of limits) {
     if (typeof v !== "number" || !(v >= 0)) {
       throw new DillError("EINVAL", `wsStream: option ${name} must be a number >= 0`);
     }
-  }
-  if (closeTimeout > MAX_TIMER_MS) {
-    throw new DillError(
-      "EINVAL",
-      `wsStream: option closeTimeout must be at most ${MAX_TIMER_MS} ms`,
-    );
+    if (v > max) {
+      throw new DillError("EINVAL", `wsStream: option ${name} must be at most ${max} ms`);
+    }
   }
   const closed = Promise.withResolvers<{ closeCode: number; reason: string }>();
   closed.promise.catch(() => {}); // a failure nobody awaits is not an unhandled rejection
