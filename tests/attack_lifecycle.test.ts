@@ -20,6 +20,15 @@ function nextMessage(h: Handle): Promise<number | string> {
   return mrecv(h, now() + 3000).then((m) => m.length, (e) => isDillError(e) ? e.code : String(e));
 }
 
+/** Either the send went out before the close frame, or it failed and was not written. */
+function assertDeliveredIfResolved(sent: string, atPeer: number | string): void {
+  if (sent === "ok") {
+    assert.equal(atPeer, SECOND.length, "a send that resolved was not delivered");
+  } else {
+    assert.equal(atPeer, "EPIPE");
+  }
+}
+
 // A pipe of 64 KiB with a write queue of 64 KiB: a 200 KB send fills it, so a second
 // send waits for room (a sender waiting in the bytestream beneath the WebSocket).
 const PIPE = 64 * 1024;
@@ -39,13 +48,7 @@ Deno.test("lifecycle: wsDetach with a send waiting for room: the close frame doe
     rawS = await wsDetach(s, 1000, "", now() + 3000);
     rawC = await detachedC;
     assert.equal(await first, "ok");
-    const sent = await second;
-    // Either the send went out before the close frame, or it failed and was not written.
-    if (sent === "ok") {
-      assert.equal(secondAtPeer, SECOND.length, "a send that resolved was not delivered");
-    } else {
-      assert.equal(secondAtPeer, "EPIPE");
-    }
+    assertDeliveredIfResolved(await second, secondAtPeer);
     // The peer's bytestream, handed back after the closing handshake, must be clean.
     const stray = await outcome(brecv(rawS, new Uint8Array(1), now() + 200));
     assert.equal(stray, "ETIMEDOUT", "bytes of a WebSocket frame arrived after the close frame");
@@ -65,12 +68,7 @@ Deno.test("lifecycle: the reply to the peer's close does not overtake a send wai
     assert.equal(await nextMessage(c), FIRST.length);
     const secondAtPeer = await nextMessage(c);
     assert.equal(await first, "ok");
-    const sent = await second;
-    if (sent === "ok") {
-      assert.equal(secondAtPeer, SECOND.length, "a send that resolved was not delivered");
-    } else {
-      assert.equal(secondAtPeer, "EPIPE");
-    }
+    assertDeliveredIfResolved(await second, secondAtPeer);
   } finally {
     hclose(s);
     hclose(c);
