@@ -213,6 +213,13 @@ export class WriteQueue {
   ): boolean {
     let last: Segment & { readonly reqs: Request<void>[] } | null = null;
     let any = false;
+    if (req && this.#committed > this.#bytes - this.#tailLen && !this.#fits(chunks)) {
+      // The tail holds bytes of completed sends, which are written even if the stream
+      // closes now, while this send will wait: it starts a segment of its own, so that a
+      // close hands over the completed bytes without any of this send's (not its frame
+      // header without the payload queued after it, nor bytes of a send that then fails).
+      this.#sealTail();
+    }
     if (pooled) {
       this.#sealTail();
       any = true;
@@ -335,6 +342,14 @@ export class WriteQueue {
     this.#committed = 0;
     this.#segments = null;
     return reqs;
+  }
+
+  /** Whether a send of `chunks` would complete at once (see {@link WriteQueue.append}). */
+  #fits(chunks: readonly Uint8Array[]): boolean {
+    if (this.#waitingSends > 0) return false;
+    let total = this.#bytes;
+    for (const chunk of chunks) total += chunk.length;
+    return total <= this.#sendBuffer;
   }
 
   #appendToTail(chunk: Uint8Array): void {

@@ -26,7 +26,13 @@ import {
   tlsAccept,
   tlsAttachServer,
   tlsListen,
+  WS_BINARY,
+  WS_NOHTTP,
+  wsAttachServer,
+  wsSend,
 } from "../mod.ts";
+import { OP } from "./helpers/raw_peer/frames.ts";
+import { connectRaw } from "./helpers/raw_peer/rig.ts";
 import { delay, rejectsWithOneOf, settlesWithin } from "./helpers/transports.ts";
 import { CA, SERVER } from "./helpers/tls_fixtures.ts";
 import { serverSocketsOn, tcpTable } from "./helpers/tcp_table.ts";
@@ -243,3 +249,31 @@ Deno.test("attack/send buffer: closeLinger must be a whole number of ms from 0 t
     hclose(ls);
   }
 });
+
+for (const transport of ["tcp", "pipe"] as const) {
+  Deno.test(`attack/send buffer (${transport}): hclose right after a frame too big to complete at once never leaves the peer a cut frame`, async () => {
+    const { ours, peer } = await connectRaw(transport, "client", { sendBuffer: 64 * KIB });
+    try {
+      const { handle: ws } = await wsAttachServer(ours, WS_NOHTTP, soon());
+      // The small frame fits in the send buffer: it completes at once and must be written
+      // even though the handle closes right after. The big one cannot complete at once
+      // (100,000 bytes > 64 KiB): its header is small, queued behind the small frame, its
+      // payload large, queued on its own. hclose comes before any write started.
+      const small = wsSend(ws, WS_BINARY, new Uint8Array(10).fill(7), soon());
+      const big = wsSend(ws, WS_BINARY, new Uint8Array(100_000), soon());
+      big.catch(() => {});
+      hclose(ws);
+      await small;
+      const error = await big.then(() => null, (e) => e);
+      assert.ok(isDillError(error), `the big send that waited: ${error}`);
+      // The peer gets the completed frame whole, then the end: not the big frame's header
+      // promising 100,000 bytes that never come.
+      const first = await peer.readFrame();
+      assert.equal(first.opcode, OP.BINARY);
+      assert.deepEqual([...first.payload], new Array(10).fill(7));
+      await peer.expectEnd();
+    } finally {
+      await peer.close();
+    }
+  });
+}

@@ -140,12 +140,26 @@ Deno.test("write queue: with a send buffer, sends complete while they fit, in or
   assert.equal(q.append([new Uint8Array(20)], c), true); // 110 > 100: waits for its write
   assert.equal(q.append([new Uint8Array(1)], req("d")), true); // behind a waiting send: waits
   assert.equal(q.waitingSends, 2);
-  // Closing now: the completed sends' 90 bytes must still be written, and they share a
-  // segment with the waiting ones, so the whole segment goes (no frame is ever cut).
-  assert.deepEqual(q.unclaimed(false).map((b) => b.length), [111]);
+  // Closing now: the completed sends' 90 bytes must still be written, and nothing of the
+  // waiting ones (they fail): the first send that waits started a segment of its own.
+  assert.deepEqual(q.unclaimed(false).map((b) => b.length), [90]);
+  assert.equal(q.next()!.bytes.length, 90);
+  assert.deepEqual(q.written().reqs.map((r) => r.op), []);
+  assert.equal(q.next()!.bytes.length, 21);
   assert.deepEqual(q.written().reqs.map((r) => r.op), ["c", "d"]);
   assert.equal(q.waitingSends, 0);
   assert.equal(q.append([new Uint8Array(5)], req("e")), false); // empty again: fits
+});
+
+Deno.test("write queue: a frame that waits behind completed bytes is never handed over cut at close", () => {
+  const q = new WriteQueue(64 * 1024);
+  const req = () => new Request<void>("msend", -1);
+  assert.equal(q.append([new Uint8Array(12)], req()), false); // a small frame: completed
+  // A frame too big for the send buffer: its header is small (copied into the tail), its
+  // payload large (queued as it is). It waits, so at close neither part may be handed
+  // over: the header alone would tell the peer to expect 100,000 bytes that never come.
+  assert.equal(q.append([new Uint8Array(10), new Uint8Array(100_000)], req()), true);
+  assert.deepEqual(q.unclaimed(false).map((b) => b.length), [12]);
 });
 
 Deno.test("write queue: completed bytes behind a write in progress are still handed over at close", () => {

@@ -67,7 +67,8 @@ export const TRANSPORTS: readonly Transport[] = ["tcp", "pipe"];
 
 /**
  * One of our bytestream handles connected to a raw peer playing `peerRole`, before any
- * handshake.
+ * handshake. `options` are our handle's (its `sendBuffer`, say; `pipeCapacity` only
+ * for a pipe).
  *
  * @example
  * ```ts
@@ -82,10 +83,10 @@ export const TRANSPORTS: readonly Transport[] = ["tcp", "pipe"];
 export async function connectRaw(
   transport: Transport,
   peerRole: "client" | "server",
-  pipeOptions: PairOptions = {},
+  options: PairOptions = {},
 ): Promise<{ ours: Handle; peer: RawPeer }> {
   if (transport === "pipe") {
-    const [ours, theirs] = ipcPair(pipeOptions);
+    const [ours, theirs] = ipcPair(options);
     return { ours, peer: new RawPeer(new HandleWire(theirs), peerRole) };
   }
   if (peerRole === "client") {
@@ -93,7 +94,7 @@ export async function connectRaw(
     try {
       const { port } = tcpLocalAddr(ls);
       const [accepted, conn] = await Promise.all([
-        tcpAccept(ls, now() + 2000),
+        tcpAccept(ls, now() + 2000, options),
         Deno.connect({ hostname: "127.0.0.1", port }),
       ]);
       return { ours: accepted.handle, peer: new RawPeer(new ConnWire(conn), peerRole) };
@@ -106,7 +107,7 @@ export async function connectRaw(
     const { port } = listener.addr as Deno.NetAddr;
     const [conn, ours] = await Promise.all([
       listener.accept(),
-      tcpConnect({ hostname: "127.0.0.1", port }, now() + 2000),
+      tcpConnect({ hostname: "127.0.0.1", port }, now() + 2000, options),
     ]);
     return { ours, peer: new RawPeer(new ConnWire(conn), peerRole) };
   } finally {
