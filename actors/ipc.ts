@@ -84,7 +84,7 @@ export async function ipcAccept(
  * ```ts
  * import { ipcConnect, now } from "../mod.ts";
  *
- * await ipcConnect("/nonexistent/sock", now() + 100).catch((e) => console.log(e.code));
+ * await ipcConnect("/nonexistent/sock", now() + 100).catch((e) => console.log(e.code)); // ENOENT
  * ```
  */
 export async function ipcConnect(
@@ -97,9 +97,19 @@ export async function ipcConnect(
   const conn = await connectWithin(
     "ipcConnect",
     deadline,
-    () => Deno.connect({ transport: "unix", path }),
+    () =>
+      Deno.connect({ transport: "unix", path }).catch((e) => Promise.reject(missingPath(e, path))),
   );
   return streamHandle(conn, "ipc", options);
+}
+
+/**
+ * No socket file at the path connected to is `ENOENT`, as libdill's `ipc_connect` says
+ * (`ECONNREFUSED` is left for a socket file nobody listens on).
+ */
+function missingPath(e: unknown, path: string): unknown {
+  if (!(e instanceof Deno.errors.NotFound)) return e;
+  return new DillError("ENOENT", `ipcConnect: there is no socket at ${path}`, { cause: e });
 }
 
 /**

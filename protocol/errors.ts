@@ -23,7 +23,8 @@
  * - `EMFILE`: no more handles or file descriptors can be opened.
  * - `EADDRINUSE`: the address to listen on is taken.
  * - `ECONNREFUSED`: nobody listens at the address connected to.
- * - `ENOENT`: the folder of a Unix socket path to listen on does not exist.
+ * - `ENOENT`: no socket file at a Unix socket path connected to, or the folder of one to
+ *   listen on does not exist.
  */
 export type ErrorCode =
   | "EBADF"

@@ -124,10 +124,20 @@ Deno.test("unix: ipcListen on a path in use fails EADDRINUSE", async () => {
 });
 
 Deno.test({
-  name: "unix: ipcConnect to a path that does not exist fails ECONNREFUSED, not ECONNRESET",
+  name:
+    "unix: ipcConnect to a path that does not exist fails ENOENT, to a socket nobody listens on ECONNREFUSED",
   fn: async () => {
     await withTempDir(async (dir) => {
-      await rejectsWith(ipcConnect(`${dir}/missing`, now() + T), "ECONNREFUSED");
+      await rejectsWith(ipcConnect(`${dir}/missing`, now() + T), "ENOENT");
+      await rejectsWith(ipcConnect(`${dir}/no-folder/sock`, now() + T), "ENOENT");
+      // A socket file nobody listens on (bound by a process that exited; Deno's own
+      // listener removes its file when it closes).
+      const path = `${dir}/stale`;
+      const bind = "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])";
+      const { success } = await new Deno.Command("python3", { args: ["-c", bind, path] }).output();
+      assert.ok(success, "python3 could not bind the socket file");
+      assert.ok((await Deno.lstat(path)).isSocket, "no socket file was left");
+      await rejectsWith(ipcConnect(path, now() + T), "ECONNREFUSED");
     });
   },
 });
