@@ -209,7 +209,9 @@ export async function tlsAttachClient(
  * (`ETIMEDOUT`, `ECONNRESET` if the peer closed without `close_notify`, `EPROTO`);
  * `ENOTSUP` if `s` is not a TLS handle (then `s` stays valid). With deadline `0` it
  * succeeds when the peer's `close_notify` has already arrived (ours is sent without
- * waiting).
+ * waiting). Calls still pending on `s` fail with `ECANCELED` once it is detached, but
+ * a `brecv` that reads the peer's `close_notify` first fails with `EPIPE`, as it would
+ * without the detach.
  *
  * @example
  * ```ts

@@ -231,6 +231,26 @@ Deno.test("tls: tlsDetach with deadline 0 fails while the peer's close_notify ha
   });
 });
 
+Deno.test("tls: a brecv pending during tlsDetach fails ECANCELED on the detaching side, EPIPE on the peer's", async () => {
+  const [a, b] = ipcPair();
+  const [s, c] = await Promise.all([
+    tlsAttachServer(b, SERVER, soon()),
+    tlsAttachClient(a, CLIENT, soon()),
+  ]);
+  const serverRead = brecv(s, new Uint8Array(10), soon());
+  const clientRead = brecv(c, new Uint8Array(10), soon());
+  const serverDetach = tlsDetach(s, soon());
+  // The client's read meets the server's close_notify before the client detaches.
+  await rejectsWith(within(clientRead, 2000, "the client's read"), "EPIPE");
+  const [ps, pc] = await Promise.all([serverDetach, tlsDetach(c, soon())]);
+  try {
+    await rejectsWith(serverRead, "ECANCELED");
+  } finally {
+    hclose(ps);
+    hclose(pc);
+  }
+});
+
 /** `n` bytes of a simple position pattern. */
 function fillPattern(n: number): Uint8Array {
   const out = new Uint8Array(n);
