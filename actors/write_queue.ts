@@ -135,6 +135,11 @@ export interface Segment {
   readonly reqs: readonly Request<void>[];
   /** Whether bytes of an application's send are in it (not only frames a layer sent on its own). */
   readonly claimed: boolean;
+  /**
+   * Whether it ends inside one send's bytes (a frame's header, say, whose payload is the
+   * next segment): once it is written, the segments up to that send's end must be too.
+   */
+  readonly open: boolean;
 }
 
 /**
@@ -224,22 +229,31 @@ export class WriteQueue {
       this.#sealTail();
       any = true;
       this.#bytes += chunks[0].length;
-      last = { bytes: chunks[0], ownBuffer: true, reqs: [], claimed };
+      last = { bytes: chunks[0], ownBuffer: true, reqs: [], claimed, open: false };
       (this.#segments ??= []).push(last);
-    } else {for (const chunk of chunks) {
+    } else {
+      let end = chunks.length;
+      while (end > 0 && chunks[end - 1].length === 0) end--;
+      // Whether the tail holds bytes of this send: a segment sealed then ends inside it.
+      let inTail = false;
+      for (let i = 0; i < end; i++) {
+        const chunk = chunks[i];
         if (chunk.length === 0) continue;
         any = true;
         this.#bytes += chunk.length;
         if (chunk.length <= COPY_LIMIT) {
-          this.#appendToTail(chunk);
+          this.#appendToTail(chunk, inTail);
           this.#tailClaimed ||= claimed;
+          inTail = true;
           last = null;
         } else {
-          this.#sealTail();
-          last = { bytes: chunk, ownBuffer: false, reqs: [], claimed };
+          this.#sealTail(inTail);
+          inTail = false;
+          last = { bytes: chunk, ownBuffer: false, reqs: [], claimed, open: i < end - 1 };
           (this.#segments ??= []).push(last);
         }
-      }}
+      }
+    }
     if (!any) return false;
     if (req && this.#waitingSends === 0 && this.#bytes <= this.#sendBuffer) {
       this.#committed = this.#bytes;
@@ -296,20 +310,23 @@ export class WriteQueue {
    * The queued bytes that must be written even though the stream is closing: those of
    * sends already completed (with a send buffer), then frames a protocol layer sent on
    * its own (pongs, the echo of a close frame), up to the first bytes of a send still
-   * waiting (a segment holding any of them, a frame header included, ends the list, so
-   * no frame is ever cut); `skip` leaves out the head segment (a write in progress).
+   * waiting, which are left out with everything after them. A send whose first bytes
+   * are written (or in the write in progress) is finished, so no frame is ever cut;
+   * `skip` leaves out the head segment (the write in progress).
    */
   unclaimed(skip: boolean): Uint8Array[] {
     if (!this.#tailClaimed || this.#committed > this.#bytes - this.#tailLen) this.#sealTail();
     const out: Uint8Array[] = [];
     const segments = this.#segments ?? [];
     let offset = 0;
+    let finishing = false; // the previous segment ended inside a send that was started
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i];
+      const start = offset;
       offset += segment.bytes.length;
-      if (i === 0 && skip) continue;
-      if (segment.claimed && offset - segment.bytes.length >= this.#committed) break;
-      out.push(segment.bytes);
+      if (segment.claimed && start >= this.#committed && !finishing && !(i === 0 && skip)) break;
+      finishing = segment.open;
+      if (!(i === 0 && skip)) out.push(segment.bytes);
     }
     return out;
   }
@@ -352,11 +369,12 @@ export class WriteQueue {
     return total <= this.#sendBuffer;
   }
 
-  #appendToTail(chunk: Uint8Array): void {
+  /** `open`: the tail already holds bytes of the send `chunk` belongs to. */
+  #appendToTail(chunk: Uint8Array, open: boolean): void {
     const need = this.#tailLen + chunk.length;
     if (this.#tail && need > this.#tail.length) {
       if (this.#tail.length < COALESCE_SIZE && need <= COALESCE_SIZE) this.#growTail();
-      else this.#sealTail();
+      else this.#sealTail(open);
     }
     if (!this.#tail) {
       this.#tail = takeCoalescingBuffer(chunk.length);
@@ -375,13 +393,15 @@ export class WriteQueue {
     this.#tail = large;
   }
 
-  #sealTail(): void {
+  /** `open`: the tail ends inside a send, whose next bytes follow in a segment of their own. */
+  #sealTail(open = false): void {
     if (!this.#tail || this.#tailLen === 0) return;
     (this.#segments ??= []).push({
       bytes: this.#tail.subarray(0, this.#tailLen),
       ownBuffer: true,
       reqs: this.#tailReqs ?? NO_REQS,
       claimed: this.#tailClaimed,
+      open,
     });
     this.#tail = null;
     this.#tailLen = 0;

@@ -25,6 +25,7 @@ import {
   wsAttachClient,
   wsAttachServer,
   wsDone,
+  wsSend,
   wsStatus,
 } from "../mod.ts";
 import {
@@ -39,6 +40,7 @@ import {
   within,
 } from "./helpers/transports.ts";
 import { closeBody, frame } from "./helpers/raw_peer/frames.ts";
+import { connectRaw } from "./helpers/raw_peer/rig.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
 const soon = (ms = 5000) => now() + ms;
@@ -227,3 +229,27 @@ Deno.test("send-close/ws: hclose never writes the header of a large send queued 
     hclose(peer);
   }
 });
+
+for (const hops of [1, 2, 4]) {
+  Deno.test(`send-close/ws over tcp: hclose while only a large send's header is being written finishes that frame (after ${hops} microtasks)`, async () => {
+    const { ours, peer } = await connectRaw("tcp", "client");
+    try {
+      const { handle: ws } = await wsAttachServer(ours, WS_NOHTTP, soon());
+      // The frame's header is small (copied into the write queue's coalescing buffer),
+      // its payload large (queued as it is): two writes. The first one starts once the
+      // running code has finished; hclose comes while it is in progress.
+      const big = wsSend(ws, WS_BINARY, new Uint8Array(100_000).fill(5), soon());
+      big.catch(() => {});
+      for (let i = 0; i < hops; i++) await Promise.resolve();
+      hclose(ws);
+      await rejectsWith(big, "ECANCELED"); // a call pending at hclose fails...
+      // ...but the frame it had started is finished, not cut after its header.
+      const f = await peer.readFrame();
+      assert.equal(f.payload.length, 100_000);
+      assert.ok(f.payload.every((b) => b === 5));
+      await peer.expectEnd();
+    } finally {
+      await peer.close();
+    }
+  });
+}

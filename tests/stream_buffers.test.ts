@@ -162,6 +162,17 @@ Deno.test("write queue: a frame that waits behind completed bytes is never hande
   assert.deepEqual(q.unclaimed(false).map((b) => b.length), [12]);
 });
 
+Deno.test("write queue: at close, a send whose first bytes are being written is handed over to its end", () => {
+  const q = new WriteQueue();
+  const req = () => new Request<void>("msend", -1);
+  // A frame: a small header (into the coalescing buffer), a large payload (as it is).
+  q.append([new Uint8Array(10), new Uint8Array(100_000)], req());
+  assert.equal(q.next()!.bytes.length, 10); // the header's write is in progress
+  q.append([new Uint8Array(20)], req()); // a later send, not started
+  // The payload follows the header it belongs to; the later send is left out.
+  assert.deepEqual(q.unclaimed(true).map((b) => b.length), [100_000]);
+});
+
 Deno.test("write queue: completed bytes behind a write in progress are still handed over at close", () => {
   const q = new WriteQueue(64 * 1024);
   const req = () => new Request<void>("bsend", -1);
