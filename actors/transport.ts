@@ -70,6 +70,9 @@ export function transportError(op: string, e: unknown): DillError {
       cause: e,
     });
   }
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    return new DillError("EACCES", `${op}: not permitted (${detail})`, { cause: e });
+  }
   if (e instanceof Deno.errors.AddrInUse) {
     return new DillError("EADDRINUSE", `${op}: the address is already in use (${detail})`, {
       cause: e,

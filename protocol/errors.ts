@@ -25,6 +25,8 @@
  * - `ECONNREFUSED`: nobody listens at the address connected to.
  * - `ENOENT`: no socket file at a Unix socket path connected to, or the folder of one to
  *   listen on does not exist.
+ * - `EACCES`: the process may not use that address or path (a Deno permission, such as
+ *   `--allow-net`, was not granted, or the operating system refused).
  */
 export type ErrorCode =
   | "EBADF"
@@ -42,7 +44,8 @@ export type ErrorCode =
   | "EMFILE"
   | "EADDRINUSE"
   | "ECONNREFUSED"
-  | "ENOENT";
+  | "ENOENT"
+  | "EACCES";
 
 /**
  * An error raised by dill-ws. Branch on `code`; show `message` to people.
