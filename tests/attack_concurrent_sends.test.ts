@@ -154,7 +154,8 @@ for (const [transport, open] of [["tcp", overTcp], ["pipe", overPipe]] as const)
       // send waiting for room was cancelled, #sendTimedOut sets #sendFailure, and
       // StreamOutput.writeDone then stops moving #sendWaiters into the queue (its loop
       // tests !#sendFailure), but nothing fails the senders still in #sendWaiters: they
-      // hang until their own deadline (forever with -1). Rejecting them with #sendFailure
+      // hang until their own deadline (forever with -1), those ahead of the cancelled
+      // one in line as well as those behind it. Rejecting them with #sendFailure
       // when it is set (checked: all four variants then pass) fixes it.
       ignore: true,
       fn: () => concurrentSenders(() => open(options as StreamOptions)),
