@@ -15,6 +15,7 @@ import {
   tcpConnect,
   WS_BINARY,
   wsAttachClient,
+  wsDone,
   wsUpgrade,
   WsUpgradeError,
 } from "../mod.ts";
@@ -132,6 +133,31 @@ Deno.test("serve lifecycle: shutdownSignal while sends wait: those waiting their
     assert.deepEqual(before.map((f) => [f.payload.length, f.payload[0]]), [[16 * MIB, 5]]);
     assert.equal(close.code, 1001);
     assertOk(await within(inDeno, ENDS_WITHIN, "the send Deno had"), "the send Deno had");
+  } finally {
+    hclose(h);
+    await client.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("serve lifecycle: wsDone while sends wait their turn: the close frame comes after them, every send resolves", async () => {
+  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
+  const client = await rawClient(server.port);
+  const h = await server.next();
+  try {
+    const inDeno = settle(msend(h, new Uint8Array(16 * MIB).fill(5), -1));
+    const turns = [1, 2].map((i) => settle(msend(h, new Uint8Array(10).fill(i), -1)));
+    await delay(50);
+    await wsDone(h, 4000, "done", now() + ENDS_WITHIN);
+    const peer = client.reader();
+    const { close, before } = await peer.readUntilClose(now() + ENDS_WITHIN);
+    assert.deepEqual(before.map((f) => [f.payload.length, f.payload[0]]), [
+      [16 * MIB, 5],
+      [10, 1],
+      [10, 2],
+    ]);
+    assert.equal(close.code, 4000);
+    for (const p of [inDeno, ...turns]) assertOk(await within(p, ENDS_WITHIN, "send"), "send");
   } finally {
     hclose(h);
     await client.close();
