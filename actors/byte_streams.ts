@@ -32,7 +32,9 @@ export interface ByteStreams {
  * Turns a bytestream handle into a `readable` and a `writable`, like `Deno.Conn`. The
  * handle is taken over (using it afterwards fails with `EBADF`); the connection closes
  * once both streams are done (the readable ended or was cancelled, the writable
- * closed or aborted) or one of them failed. Chunks read may be views into a buffer
+ * closed or aborted) or one of them failed. Aborting the writable cancels a write or
+ * close still waiting for the peer (`ECANCELED`) and closes the connection, so it ends
+ * even when the peer does not read. Chunks read may be views into a buffer
  * that small reads share: `slice()` one before transferring its `buffer`.
  *
  * @example
@@ -113,20 +115,28 @@ export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteSt
     },
   }, { highWaterMark: readAhead, size: (chunk) => chunk.byteLength });
 
+  let aborted!: AbortSignal;
   const writable = new WritableStream<Uint8Array>({
+    // A write or close in flight holds up an abort until it settles (the streams spec):
+    // the controller's signal, aborted at once, cancels the call beneath, so aborting works
+    // even while the peer does not read.
+    start(controller) {
+      aborted = controller.signal;
+    },
     write(chunk) {
       if (!(chunk instanceof Uint8Array)) {
         throw new DillError("EINVAL", "byteStreams: the writable takes Uint8Arrays");
       }
-      return call<void, StreamMsg>(lower, "write", -1, (req) => ({
+      return call<void, StreamMsg>(lower, "write", { signal: aborted }, (req) => ({
         kind: "send",
         chunks: [chunk],
         req,
       }));
     },
     async close() {
+      const until = { signal: aborted };
       try {
-        await call<void, StreamMsg>(lower, "close", -1, (req) => ({ kind: "done", req }));
+        await call<void, StreamMsg>(lower, "close", until, (req) => ({ kind: "done", req }));
       } finally {
         writeDone = true;
         release();

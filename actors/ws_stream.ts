@@ -66,7 +66,10 @@ export interface WsStream extends WsStreamOpened {
  * `wsUpgrade`) in Web Streams shaped like `WebSocketStream`. The adapter owns `h`
  * from then on: it closes it once `closed` settles (after the closing handshake, a
  * failure, or `closeTimeout` after `close()`). Cancelling the readable or closing the
- * writable starts the closing handshake.
+ * writable starts the closing handshake. Aborting the writable does too, and first
+ * cancels a send still waiting for a peer that does not read (`ECANCELED`): the socket
+ * can then send no more, so no close frame goes out, and `closed` fails once
+ * `closeTimeout` has passed.
  *
  * @example
  * ```ts
@@ -161,10 +164,13 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   }, new CountQueuingStrategy({ highWaterMark: readAhead }));
 
   const writable = new WritableStream<string | Uint8Array | ArrayBuffer>({
-    write(chunk) {
-      if (typeof chunk === "string") return wsSend(h, WS_TEXT, chunk, -1);
+    // An abort waits for the write in flight (the streams spec): the controller's signal,
+    // aborted at once, cancels a send still waiting for a peer that does not read.
+    write(chunk, controller) {
+      const until = { signal: controller.signal };
+      if (typeof chunk === "string") return wsSend(h, WS_TEXT, chunk, until);
       const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk);
-      return wsSend(h, WS_BINARY, bytes, -1);
+      return wsSend(h, WS_BINARY, bytes, until);
     },
     close() {
       close();

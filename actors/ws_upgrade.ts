@@ -25,14 +25,19 @@ export interface WsUpgradeOptions extends
     "closeGrace" | "httpLimits" | "perMessageDeflate" | "negotiatedDeflate"
   > {
   /**
-   * Send backpressure: a send resolves once Deno holds at most this many unwritten bytes
-   * (`WebSocket.bufferedAmount`; 0: once everything is written). Default 256 KiB.
+   * Send backpressure: a message is handed to Deno when it holds at most this many
+   * unwritten bytes (`WebSocket.bufferedAmount`) and no earlier send waits, and its send
+   * resolves once Deno is back at this mark (0: once everything is written). Sends made
+   * meanwhile wait their turn without being handed over (at most `maxWaitingCalls`, then
+   * `EBUSY`): Deno holds at most this plus one message. Default 256 KiB.
    */
   sendHighWater?: number;
   /**
    * When this signal aborts (a server shutting down, such as on `SIGINT`), the socket
-   * sends a close frame with status 1001 (going away); later sends fail with `EPIPE`,
-   * receives end with `EPIPE` once the peer answers.
+   * sends a close frame with status 1001 (going away); sends waiting their turn and later
+   * sends fail with `EPIPE` (a message Deno already has goes before the close frame, and
+   * its send still waits for it, up to its deadline); receives end with `EPIPE` once the
+   * peer answers.
    */
   shutdownSignal?: AbortSignal;
 }
@@ -102,7 +107,11 @@ export class WsUpgradeError extends DillError {
  * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
  * Deno drops messages the peer still sends; `hclose` sends a close frame with no status,
  * and after any close frame of ours Deno waits for the peer's answer without a time
- * limit (a silent peer keeps its TCP connection).
+ * limit (a silent peer keeps its TCP connection); `server.shutdown()` while Deno holds
+ * unwritten bytes (a client that does not read) drops them without a close event, and
+ * the calls waiting on the socket fail with `ECONNRESET` (the shutdown itself waits for
+ * that client to close its connection). Calling `wsUpgrade` twice on one request throws
+ * a {@link WsUpgradeError} (`EPROTO`, 400) the second time; the first handle stays good.
  * Deno aborts the request's own `signal` once the upgrade is answered: bound calls on
  * the socket with `shutdownSignal` or a signal of your own instead.
  *

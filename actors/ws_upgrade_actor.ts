@@ -10,8 +10,11 @@
  * - No read pause: a message that arrives when `maxBufferedBytes` or
  *   `maxQueuedMessages` are already queued fails the connection with close 1008; the
  *   reader gets the messages queued before it, then `ENOMEM`.
- * - Send backpressure is `bufferedAmount`: a send resolves once Deno has it and at
- *   most `sendHighWater` bytes are waiting to be written (see {@link DenoSends}).
+ * - Send backpressure is `bufferedAmount`: a message is handed to Deno when it holds at
+ *   most `sendHighWater` unwritten bytes and no earlier send waits, and its send resolves
+ *   once Deno is back at that mark (see {@link DenoSends}).
+ * - `server.shutdown()` with unwritten bytes: Deno drops them and fires no close event;
+ *   the send side's poll notices the closed socket and ends the calls (`ECONNRESET`).
  * - `maxMessageSize` is checked once Deno has the whole message (Deno does not let us
  *   stop it earlier).
  * - After our close frame (`wsDone`), Deno drops the messages the peer still sends.
@@ -90,9 +93,6 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   readonly #settings: UpgradeSettings;
   readonly #limits: WsLimits;
 
-  #open = false;
-  /** A wsDone made before Deno opened the socket. */
-  #closeWhenOpen: { code?: number; reason?: string } | null = null;
   readonly #sends: DenoSends;
 
   readonly #inbox = new Fifo<Queued>();
@@ -118,7 +118,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#socket = socket;
     this.#settings = settings;
     this.#limits = settings.limits;
-    this.#sends = new DenoSends(socket, settings.sendHighWater, {
+    this.#sends = new DenoSends(socket, settings.sendHighWater, this.#limits.maxWaitingCalls, {
       park: (req) => this.park(req),
       wake: () => this.send({ kind: "drainPoll" }),
     });
@@ -164,7 +164,11 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       case "wsClose":
         return this.#onClose(msg.code, msg.reason, msg.clean);
       case "drainPoll":
-        return this.#sends.poll();
+        if (this.#sends.poll()) return;
+        // Deno closed the socket without a close event (server.shutdown() while it held
+        // unwritten bytes): nothing it held was written.
+        this.#errorMessage ??= "Deno closed the socket (its server shut down?)";
+        return this.#onClose(ABNORMAL_CLOSURE, "", false);
       case "idleTick":
         return this.#idleTick();
       case "shutdown":
@@ -209,7 +213,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     s.onmessage = s.onerror = s.onclose = null;
     // hclose: no clean shutdown is waited for; the peer sees a close without a status
     // (or the one wsDone asked for before Deno opened the socket).
-    const pending = this.#closeWhenOpen;
+    const pending = this.#sends.pendingClose;
     if (s.readyState === WebSocket.OPEN) {
       s.onopen = null;
       s.close();
@@ -221,15 +225,9 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   // ---- opening --------------------------------------------------------------------
 
   #onOpen(): void {
-    this.#open = true;
     this.#lastActivity = now();
     this.#armIdle();
-    this.#sends.flush();
-    const close = this.#closeWhenOpen;
-    if (close) {
-      this.#closeWhenOpen = null;
-      this.#socket.close(close.code, close.reason);
-    }
+    this.#sends.opened(); // sends made before it, in order, then a close of ours
   }
 
   // ---- receiving ------------------------------------------------------------------
@@ -326,7 +324,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (this.#sends.failure) return req.reject(this.#sends.failure);
     if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
     // A text message goes to Deno as a string so that it is sent as a text frame.
-    this.#sends.send(text ? decodeValidText(payload) : payload, req, this.#open);
+    this.#sends.send(text ? decodeValidText(payload) : payload, req);
   }
 
   // ---- closing --------------------------------------------------------------------
@@ -337,10 +335,9 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     }
     if (this.#sends.failure) return req.reject(this.#sends.failure);
     this.#closeSent = true;
-    const { code, reason } = decodeClose(payload);
-    if (this.#open) this.#socket.close(code, reason);
-    else this.#closeWhenOpen = { code, reason };
-    // Deno queues the close frame behind the messages it holds: nothing sent is lost.
+    // The close goes behind the sends still waiting their turn, and Deno queues it behind
+    // the messages it holds: nothing sent before is lost.
+    this.#sends.close(decodeClose(payload));
     req.resolve();
   }
 
@@ -377,11 +374,11 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#onShutdown = null;
     if (this.#closeSent) return;
     this.#closeSent = true;
+    // Sends still waiting their turn fail (never handed to Deno): the close goes now.
     this.#sends.refuseLater(
       new DillError("EPIPE", "the server is shutting down (closed with 1001)"),
     );
-    if (this.#open) this.#socket.close(GOING_AWAY, "server shutting down");
-    else this.#closeWhenOpen = { code: GOING_AWAY, reason: "server shutting down" };
+    this.#sends.close({ code: GOING_AWAY, reason: "server shutting down" });
   }
 
   #dropShutdownListener(): void {
@@ -406,7 +403,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (now() - this.#lastActivity < this.#limits.idleTimeout) return this.#armIdle();
     this.#closeSent = true;
     this.#sends.refuseLater(new DillError("EPIPE", "the connection was idle and closed (1001)"));
-    this.#socket.close(GOING_AWAY, "idle timeout");
+    this.#sends.close({ code: GOING_AWAY, reason: "idle timeout" });
   }
 
   #stopTimers(): void {

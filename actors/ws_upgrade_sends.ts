@@ -1,10 +1,15 @@
 /**
- * The send side of a `wsUpgrade` socket: sends made before Deno opened the socket (kept
- * in order), and sends Deno has but that wait for its `bufferedAmount` to come down to the
- * high-water mark (Deno's `WebSocket` has no other backpressure, so it is polled every
- * {@link DRAIN_POLL_MS} ms while above). It keeps libdill's rule that after a failed
- * send the socket can no longer send. A plain object owned by the upgrade actor: its
- * poll timer only posts to the actor's mailbox, and the actor calls {@link DenoSends.poll}.
+ * The send side of a `wsUpgrade` socket. A message is handed to Deno only when Deno
+ * holds at most the high-water mark of unwritten bytes (`bufferedAmount`) and no earlier
+ * send waits: sends made before Deno opened the socket, or while Deno is above the mark,
+ * wait their turn here, in order, without being handed over. So Deno never holds more
+ * than the mark plus one message however many senders there are, and a send that fails
+ * while it waits its turn never reaches the wire. A send handed over resolves once Deno
+ * is back at the mark (Deno's `WebSocket` has no other backpressure, so it is polled every
+ * {@link DRAIN_POLL_MS} ms while above). A close of ours keeps its place behind the sends
+ * waiting their turn. It keeps libdill's rule that after a failed send the socket can no
+ * longer send. A plain object owned by the upgrade actor: its poll timer only posts to
+ * the actor's mailbox, and the actor calls {@link DenoSends.poll}.
  *
  * @module
  */
@@ -23,6 +28,12 @@ export interface DenoSendsHost {
   wake(): void;
 }
 
+/** A close frame of ours: its status and reason (none: a close without a status). */
+export interface CloseOfOurs {
+  readonly code?: number;
+  readonly reason?: string;
+}
+
 /**
  * Sends on a `WebSocket` from `Deno.upgradeWebSocket`, with deadlines and backpressure.
  *
@@ -32,7 +43,7 @@ export interface DenoSendsHost {
  * import { DillError } from "../protocol/errors.ts";
  *
  * const socket = { readyState: WebSocket.CONNECTING, bufferedAmount: 0 } as WebSocket;
- * const sends = new DenoSends(socket, 256 * 1024, { park: () => true, wake() {} });
+ * const sends = new DenoSends(socket, 256 * 1024, 1024, { park: () => true, wake() {} });
  * console.log(sends.failure); // null
  * sends.fail(new DillError("EPIPE", "closed"));
  * console.log(sends.failure?.code); // "EPIPE"
@@ -41,22 +52,28 @@ export interface DenoSendsHost {
 export class DenoSends {
   readonly #socket: WebSocket;
   readonly #highWater: number;
+  readonly #maxWaiting: number;
   readonly #host: DenoSendsHost;
-  /** Sends made before Deno opened the socket, in order. */
-  #unsent: { payload: Uint8Array | string; req: Request<void> }[] = [];
+  #open = false;
+  /** Sends not handed to Deno yet (it is not open, or above the mark), in order. */
+  #waiting: { payload: Uint8Array | string; req: Request<void> }[] = [];
   /** Sends Deno has, waiting for `bufferedAmount` to come down to the high-water mark. */
   #draining: Request<void>[] = [];
+  /** A close of ours that goes once the sends waiting their turn were handed to Deno. */
+  #closeAfter: CloseOfOurs | null = null;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #failure: DillError | null = null;
 
   /**
    * @param socket the WebSocket from `Deno.upgradeWebSocket`
    * @param highWater bytes Deno may hold unwritten before sends wait (`sendHighWater`)
+   * @param maxWaiting sends that may wait their turn; more fail with `EBUSY`
    * @param host the actor this runs for
    */
-  constructor(socket: WebSocket, highWater: number, host: DenoSendsHost) {
+  constructor(socket: WebSocket, highWater: number, maxWaiting: number, host: DenoSendsHost) {
     this.#socket = socket;
     this.#highWater = highWater;
+    this.#maxWaiting = maxWaiting;
     this.#host = host;
   }
 
@@ -65,9 +82,23 @@ export class DenoSends {
     return this.#failure;
   }
 
-  /** From now on sends fail with `error` (unless they already fail for another reason). */
+  /** A close of ours not given to Deno yet (it waits for Deno to open, or behind sends). */
+  get pendingClose(): CloseOfOurs | null {
+    return this.#closeAfter;
+  }
+
+  /** Whether a message Deno has is still waiting for `bufferedAmount` to come down. */
+  get draining(): boolean {
+    return this.#draining.length > 0;
+  }
+
+  /**
+   * From now on sends fail with `error` (unless they already fail for another reason);
+   * sends still waiting their turn fail with it too (they are never handed to Deno).
+   */
   refuseLater(error: DillError): void {
     this.#failure ??= error;
+    for (const { req } of this.#waiting.splice(0)) req.reject(this.#failure);
   }
 
   /** Sending is over: waiting sends and later ones fail (with the first reason given). */
@@ -76,11 +107,15 @@ export class DenoSends {
     this.cancel(this.#failure);
   }
 
-  /** Fails every waiting send with `reason` and stops polling. */
+  /**
+   * Fails every waiting send with `reason` and stops polling. A close of ours that waited
+   * behind them goes now (the sends it waited for are gone).
+   */
   cancel(reason: DillError): void {
-    for (const { req } of this.#unsent.splice(0)) req.reject(reason);
+    for (const { req } of this.#waiting.splice(0)) req.reject(reason);
     for (const req of this.#draining.splice(0)) req.reject(reason);
     this.stop();
+    if (this.#open) this.#closeIfDue();
   }
 
   /** Stops the poll timer. */
@@ -89,32 +124,62 @@ export class DenoSends {
     this.#pollTimer = undefined;
   }
 
-  /** One message (text as a string); held until Deno opens the socket when it has not. */
-  send(data: Uint8Array | string, req: Request<void>, open: boolean): void {
-    if (open) return this.#write(data, req);
-    this.#unsent.push({ payload: data, req });
+  /** One message (text as a string): handed to Deno now, or when its turn comes. */
+  send(data: Uint8Array | string, req: Request<void>): void {
+    if (this.#open && this.#waiting.length === 0 && this.#draining.length === 0) {
+      return this.#write(data, req, false);
+    }
+    if (this.#waiting.length >= this.#maxWaiting) {
+      return req.reject(
+        new DillError(
+          "EBUSY",
+          `${req.op}: ${this.#maxWaiting} sends already wait (option maxWaitingCalls)`,
+        ),
+      );
+    }
+    this.#waiting.push({ payload: data, req });
     if (!this.#host.park(req)) {
-      this.#unsent.pop();
+      this.#waiting.pop();
       this.#failure ??= brokenAfter("send", req);
     }
   }
 
-  /** Deno opened the socket: the sends held until now go, in order. */
-  flush(): void {
-    for (const { payload, req } of this.#unsent.splice(0)) this.#write(payload, req);
+  /**
+   * Sends `close` once the sends waiting their turn were handed to Deno (Deno queues it
+   * behind the messages it holds: nothing sent before is lost). To close at once, call
+   * {@link DenoSends.refuseLater} first: the sends waiting their turn then fail.
+   */
+  close(close: CloseOfOurs): void {
+    this.#closeAfter = close;
+    if (this.#open) this.#closeIfDue();
   }
 
-  /** The poll timer fired: sends resolve once Deno's unwritten bytes are below the mark. */
-  poll(): void {
-    if (this.#draining.length === 0) return;
-    if (!this.#belowMark()) return this.#schedulePoll();
-    for (const req of this.#draining.splice(0)) req.resolve();
+  /** Deno opened the socket: the sends held until now go, in order (then a close of ours). */
+  opened(): void {
+    this.#open = true;
+    this.#pump();
+  }
+
+  /**
+   * The poll timer fired: sends Deno has resolve once its unwritten bytes are below the
+   * mark, and sends waiting their turn go. Returns `false` when Deno closed the socket
+   * without telling (it does so on `server.shutdown()` while it holds unwritten bytes:
+   * `bufferedAmount` falls to 0 with nothing written, and no close event follows).
+   */
+  poll(): boolean {
+    if (this.#socket.readyState === WebSocket.CLOSED) return false;
+    if (this.#belowMark()) {
+      for (const req of this.#draining.splice(0)) req.resolve();
+      this.#pump();
+    }
+    this.#pollWhileHeld();
+    return true;
   }
 
   /** A parked send reached its deadline; returns whether it was one of ours. */
   expire(req: PendingCall): boolean {
-    const u = this.#unsent.findIndex((m) => m.req === req);
-    if (u >= 0) this.#unsent.splice(u, 1);
+    const u = this.#waiting.findIndex((m) => m.req === req);
+    if (u >= 0) this.#waiting.splice(u, 1);
     const d = this.#draining.indexOf(req as Request<void>);
     if (d >= 0) this.#draining.splice(d, 1);
     if (u < 0 && d < 0) return false;
@@ -124,8 +189,25 @@ export class DenoSends {
     return true;
   }
 
+  /** Hands waiting sends to Deno while it is at or below the mark, then a close of ours. */
+  #pump(): void {
+    while (this.#waiting.length > 0 && this.#draining.length === 0 && this.#belowMark()) {
+      const { payload, req } = this.#waiting.shift()!;
+      this.#write(payload, req, true);
+    }
+    this.#pollWhileHeld();
+    this.#closeIfDue();
+  }
+
+  #closeIfDue(): void {
+    const close = this.#closeAfter;
+    if (close === null || this.#waiting.length > 0) return;
+    this.#closeAfter = null;
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.close(close.code, close.reason);
+  }
+
   /** Hands a message to Deno; resolves when Deno's unwritten bytes are below the mark. */
-  #write(data: Uint8Array | string, req: Request<void>): void {
+  #write(data: Uint8Array | string, req: Request<void>, parked: boolean): void {
     if (req.settled) return;
     try {
       // Deno silently drops what is sent while closing: fail the call instead.
@@ -136,22 +218,25 @@ export class DenoSends {
       this.#failure ??= error;
       return req.reject(error);
     }
-    if (this.#draining.length === 0 && this.#belowMark()) return req.resolve();
+    this.#pollWhileHeld();
+    if (this.#belowMark()) return req.resolve();
     this.#draining.push(req);
     // The message is Deno's now: a deadline that passes fails the call (and later sends).
-    if (!this.#host.park(req)) {
-      this.expire(req);
-      return;
-    }
-    this.#schedulePoll();
+    if (!parked && !this.#host.park(req)) this.expire(req);
   }
 
   #belowMark(): boolean {
     return this.#socket.bufferedAmount <= this.#highWater;
   }
 
-  #schedulePoll(): void {
-    if (this.#pollTimer !== undefined) return;
+  /**
+   * Polls while a send waits or Deno holds unwritten bytes: sends resolve when Deno is
+   * back at the mark, and a socket Deno closed without a close event is noticed.
+   */
+  #pollWhileHeld(): void {
+    const held = this.#draining.length > 0 || this.#waiting.length > 0 ||
+      this.#socket.bufferedAmount > 0;
+    if (!held || this.#pollTimer !== undefined) return;
     this.#pollTimer = setTimeout(() => {
       this.#pollTimer = undefined;
       this.#host.wake();

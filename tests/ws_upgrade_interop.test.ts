@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import {
-  type Handle,
   hclose,
   mrecvText,
   msend,
@@ -17,7 +16,6 @@ import {
   wsSend,
   wsStatus,
   wsStream,
-  wsUpgrade,
 } from "../mod.ts";
 import {
   build,
@@ -30,28 +28,7 @@ import {
 } from "./peers/common.ts";
 import { NodePeer } from "./peers/node_peer.ts";
 import { assertFailed, settle } from "./helpers/outcome.ts";
-import { connectClient, serve } from "./helpers/serve.ts";
-
-/** A Deno.serve server whose upgraded handles arrive in order. */
-function upgradeServer(flags: number) {
-  const handles: Handle[] = [];
-  const waiters: ((h: Handle) => void)[] = [];
-  const server = serve((request) => {
-    const { response, handle } = wsUpgrade(request, flags);
-    const w = waiters.shift();
-    if (w) w(handle);
-    else handles.push(handle);
-    return response;
-  });
-  return {
-    port: server.port,
-    next: (): Promise<Handle> => {
-      const h = handles.shift();
-      return h ? Promise.resolve(h) : new Promise((resolve) => waiters.push(resolve));
-    },
-    close: () => server.close(),
-  };
-}
+import { connectClient, upgradeServer } from "./helpers/serve.ts";
 
 Deno.test("wsUpgrade/npm ws: echoes every size and type, fragmented messages arrive whole, pings are answered", async () => {
   const server = upgradeServer(WS_BINARY);
@@ -79,7 +56,7 @@ Deno.test("wsUpgrade/npm ws: echoes every size and type, fragmented messages arr
   } finally {
     hclose(h);
     await peer.dispose();
-    await server.close();
+    await server.shutdown();
   }
 });
 
@@ -98,7 +75,7 @@ Deno.test("wsUpgrade/npm ws: the client's close status reaches wsStatus; text ar
   } finally {
     hclose(h);
     await peer.dispose();
-    await server.close();
+    await server.shutdown();
   }
 });
 
@@ -119,7 +96,7 @@ Deno.test("wsUpgrade/wsStream: a WebSocketStream-shaped echo (pipeTo) under Deno
     assert.deepEqual(await wss.closed, { closeCode: 3000, reason: "done" });
     assert.equal((await c.closed).code, 3000);
   } finally {
-    await server.close();
+    await server.shutdown();
   }
 });
 
@@ -138,6 +115,6 @@ Deno.test("wsUpgrade/npm ws: text keeps a leading BOM, in messages and in the cl
   } finally {
     hclose(h);
     await peer.dispose();
-    await server.close();
+    await server.shutdown();
   }
 });
