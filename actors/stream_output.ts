@@ -55,6 +55,8 @@ interface SendWaiter {
   readonly chunks: Uint8Array[];
   /** `null` for a frame the protocol above sent on its own (a close frame, a ping). */
   readonly req: Request<void> | null;
+  /** The only chunk is a pooled buffer (see `WriteQueue.append`). */
+  readonly pooled: boolean;
 }
 
 /**
@@ -180,7 +182,7 @@ export class StreamOutput<O> {
       // But they keep their place in the stream: a close frame must not overtake the
       // frames of sends already waiting for room (they would follow the close, be lost to
       // the peer, or land on a bytestream that wsDetach handed back).
-      waiters.push({ chunks, req: null });
+      waiters.push({ chunks, req: null, pooled });
       return;
     }
     if (
@@ -191,7 +193,7 @@ export class StreamOutput<O> {
         return req.reject(tooManyWaiting(this.#name, "send", this.#maxWaiting));
       }
       const queue = this.#sendWaiters ??= [];
-      queue.push({ chunks, req });
+      queue.push({ chunks, req, pooled });
       if (!this.#host.park(this.#owner, req)) {
         queue.pop();
         this.#sendFailure ??= brokenAfter("send", req);
@@ -225,13 +227,12 @@ export class StreamOutput<O> {
     this.#inflight = null;
     for (const req of this.#outbound.written().reqs) req.resolve();
     const waiters = this.#sendWaiters;
-    while (
-      waiters !== null && waiters.length > 0 && this.#outbound.bytes < this.#writeHighWater &&
-      !this.#sendFailure
-    ) {
+    // After a send failed, the waiters left are those ahead of it (and frames the protocol
+    // sent on its own): they still go, in order (see #failWaitersFrom).
+    while (waiters !== null && waiters.length > 0 && this.#outbound.bytes < this.#writeHighWater) {
       const w = waiters.shift()!;
-      if (w.req === null) this.#enqueue(w.chunks, undefined, false);
-      else if (!w.req.settled) this.#enqueue(w.chunks, w.req, true);
+      if (w.req === null) this.#enqueue(w.chunks, undefined, false, w.pooled);
+      else if (!w.req.settled) this.#enqueue(w.chunks, w.req, true, w.pooled);
     }
     this.#flush();
   }
@@ -300,7 +301,9 @@ export class StreamOutput<O> {
     const queued = s < 0 && this.#outbound.holds(req);
     const d = this.#doneReqs?.indexOf(req as Request<void>) ?? -1;
     if (d >= 0) this.#doneReqs!.splice(d, 1);
-    if (s >= 0 || queued || d >= 0) this.#sendTimedOut(req);
+    // A send fails the senders waiting behind it (a queued one: every waiter); a `done`
+    // comes after every send, so it fails none.
+    if (s >= 0 || queued || d >= 0) this.#sendTimedOut(req, s >= 0 ? s : queued ? 0 : Infinity);
   }
 
   /**
@@ -421,10 +424,26 @@ export class StreamOutput<O> {
     }
   }
 
-  #sendTimedOut(req: PendingCall): void {
+  /** `req` timed out or was aborted: later sends fail, from the waiter at `laterFrom` on. */
+  #sendTimedOut(req: PendingCall, laterFrom = 0): void {
     if (req.settled) return;
     req.timeOut();
     this.#sendFailure ??= brokenAfter("send", req);
+    this.#failWaitersFrom(laterFrom);
+  }
+
+  /**
+   * After a failed send, the senders waiting for room from index `from` on (those behind
+   * it) fail with it, as later sends do (libdill's rule); nothing else would end their
+   * wait. Frames the protocol sent on its own keep their place: they are not sends.
+   */
+  #failWaitersFrom(from: number): void {
+    const waiters = this.#sendWaiters;
+    if (waiters === null || from >= waiters.length) return;
+    for (const w of waiters.splice(from)) {
+      if (w.req === null) waiters.push(w);
+      else w.req.reject(this.#sendFailure!);
+    }
   }
 
   #flush(): void {

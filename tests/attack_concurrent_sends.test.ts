@@ -8,6 +8,8 @@
 
 import assert from "node:assert/strict";
 import {
+  brecv,
+  bsend,
   type Handle,
   hclose,
   ipcPair,
@@ -147,18 +149,34 @@ async function concurrentSenders(open: () => Promise<Conn>): Promise<void> {
 
 for (const [transport, open] of [["tcp", overTcp], ["pipe", overPipe]] as const) {
   for (const [mode, options] of [["default", {}], ["sendBuffer", { sendBuffer: 64 * KIB }]]) {
-    Deno.test({
-      name:
-        `concurrent sends (${transport}, ${mode}): cancelled senders waiting for room leave whole frames in order, and no send waits behind them`,
-      // BUG (actors/stream_output.ts, being changed elsewhere, so not fixed here): once a
-      // send waiting for room was cancelled, #sendTimedOut sets #sendFailure, and
-      // StreamOutput.writeDone then stops moving #sendWaiters into the queue (its loop
-      // tests !#sendFailure), but nothing fails the senders still in #sendWaiters: they
-      // hang until their own deadline (forever with -1), those ahead of the cancelled
-      // one in line as well as those behind it. Rejecting them with #sendFailure
-      // when it is set (checked: all four variants then pass) fixes it.
-      ignore: true,
-      fn: () => concurrentSenders(() => open(options as StreamOptions)),
-    });
+    Deno.test(
+      `concurrent sends (${transport}, ${mode}): cancelled senders waiting for room leave whole frames in order, and no send waits behind them`,
+      () => concurrentSenders(() => open(options as StreamOptions)),
+    );
   }
 }
+
+const FIRST = 64 * KIB;
+
+Deno.test("concurrent sends (pipe, bytestream): a sender cancelled while waiting for room fails those behind it; the one ahead still goes", async () => {
+  // Little room anywhere: the pipe, the peer's read-ahead and our write queue.
+  const [ours, theirs] = ipcPair({ pipeCapacity: 1024, readHighWater: 1024, writeHighWater: 1024 });
+  try {
+    const first = bsend(ours, new Uint8Array(FIRST).fill(1), now() + 3000); // fills everything
+    const ahead = settle(bsend(ours, new Uint8Array(100).fill(2), now() + 3000)); // waits
+    const cancelled = settle(bsend(ours, new Uint8Array(100).fill(3), now() + 100)); // waits
+    const behind = settle(bsend(ours, new Uint8Array(100).fill(4), now() + 3000)); // waits
+    assert.equal(codeOf(await within(cancelled, 1000, "the cancelled send")), "ETIMEDOUT");
+    // The one behind fails at once (an earlier send failed), not at its own deadline.
+    assert.equal(codeOf(await within(behind, 1000, "the send behind")), "ECONNRESET");
+    // The peer reads: the first send and the one ahead arrive, whole and in order.
+    const got = await brecv(theirs, new Uint8Array(FIRST + 100), now() + 2000);
+    await first;
+    assert.equal(codeOf(await within(ahead, 1000, "the send ahead")), "ok");
+    assert.ok(got.subarray(0, FIRST).every((b) => b === 1));
+    assert.ok(got.subarray(FIRST).every((b) => b === 2));
+  } finally {
+    hclose(ours);
+    hclose(theirs);
+  }
+});
