@@ -184,8 +184,12 @@ export class DenoSends {
     if (d >= 0) this.#draining.splice(d, 1);
     if (u < 0 && d < 0) return false;
     req.timeOut();
-    // libdill's rule: after a failed send the socket can no longer send.
-    this.fail(brokenAfter("send", req));
+    // libdill's rule: after a failed send the socket can no longer send. The sends behind
+    // it fail with it (if Deno had it, every send waiting its turn is behind it); those
+    // ahead of it in line still go, then a close of ours that waited for them.
+    const failure = this.#failure ??= brokenAfter("send", req);
+    for (const later of this.#waiting.splice(u >= 0 ? u : 0)) later.req.reject(failure);
+    if (this.#open) this.#pump();
     return true;
   }
 

@@ -76,6 +76,37 @@ Deno.test("serve lifecycle: many senders to a client that never reads: Deno hold
   }
 });
 
+Deno.test("serve lifecycle: a send that times out waiting its turn fails those behind it; the one ahead still goes", async () => {
+  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
+  const client = await rawClient(server.port);
+  const h = await server.next();
+  try {
+    // The first send fills every buffer on the way (the client reads nothing yet); the
+    // next three wait their turn, the middle one with a short deadline.
+    const sends = [
+      settle(msend(h, new Uint8Array(16 * MIB), now() + 5000)), // more than the kernel takes
+      settle(msend(h, numbered(1), now() + 5000)),
+      settle(msend(h, new Uint8Array(10).fill(2), now() + 200)),
+      settle(msend(h, numbered(3), now() + 5000)),
+    ];
+    assert.equal(codeOf(await within(sends[2], ENDS_WITHIN, "the short send")), "ETIMEDOUT");
+    assert.equal(codeOf(await within(sends[3], ENDS_WITHIN, "the send behind")), "ECONNRESET");
+    // The client reads: the first message, then the one that was ahead of the timeout.
+    const peer = client.reader();
+    assert.equal((await peer.readFrame(now() + 3000)).payload.length, 16 * MIB);
+    const ahead = await peer.readFrame(now() + 3000);
+    assert.equal(ahead.payload.length, MIB);
+    assert.ok(ahead.payload.every((b) => b === 1), "the send ahead arrives whole, next");
+    for (const i of [0, 1]) {
+      assert.equal(codeOf(await within(sends[i], ENDS_WITHIN, `send ${i}`)), "ok");
+    }
+  } finally {
+    hclose(h);
+    await client.close();
+    await server.shutdown();
+  }
+});
+
 Deno.test("serve lifecycle: sends waiting their turn are bounded by maxWaitingCalls (EBUSY past it)", async () => {
   const server = upgradeServer(WS_BINARY, { sendHighWater: 0, maxWaitingCalls: 4 });
   const client = await rawClient(server.port);
