@@ -13,7 +13,11 @@
  * - A broker outage is survived: the process keeps serving its own clients, publications
  *   wait in the queue, the client reconnects forever and resubscribes; when the link is back
  *   the hub reports how long it was gone, how many publications it dropped, and how many
- *   were in flight when the link broke (they may or may not have arrived).
+ *   were in flight when the link broke (they may or may not have arrived). The queue goes
+ *   out a second after the link is back: NATS delivers only to those subscribed by then, and
+ *   the other processes reconnect at their own pace.
+ * - A publication the client refuses (larger than the server's `max_payload`) is dropped
+ *   with a log line; a subscriber that throws is logged and the others still get the message.
  *
  * @module
  */
@@ -28,6 +32,12 @@ export const DEFAULT_MAX_QUEUE = 1000;
 const BATCH = 64;
 /** Pause between reconnection attempts. */
 const RECONNECT_WAIT_MS = 250;
+/**
+ * How long the queue waits after the link is back: the other processes reconnect at their
+ * own pace (every {@link RECONNECT_WAIT_MS}, plus the client's jitter), and a publication
+ * sent before they have resubscribed reaches nobody there.
+ */
+const RESEND_DELAY_MS = 1_000;
 /** Bound on one connection attempt. */
 const CONNECT_TIMEOUT_MS = 2_000;
 /** All demo subjects live under this prefix; a topic is one more token. */
@@ -77,6 +87,8 @@ export class NatsHub implements Hub {
   #dropped = 0;
   #unconfirmed = 0;
   #pumping: Promise<void> | null = null;
+  /** Set while the queue waits after the link came back ({@link RESEND_DELAY_MS}). */
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #wakeClosed: (() => void) | null = null;
 
@@ -136,6 +148,9 @@ export class NatsHub implements Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#wakeClosed?.();
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined; // what is queued goes now, or never
+    this.#pump();
     const nc = this.#nc;
     if (nc && this.#up) {
       const flushed = (this.#pumping ?? Promise.resolve()).then(() => nc.flush());
@@ -151,7 +166,7 @@ export class NatsHub implements Hub {
     this.#nc = nc;
     for (const [topic, entry] of this.#topics) entry.sub = this.#natsSubscribe(nc, topic);
     this.#log(`NATS: connected to ${nc.getServer()}`);
-    this.#setUp();
+    this.#setUp(false);
     const watching = this.#watchStatus(nc);
     const err = await nc.closed();
     if (err) this.#log(`NATS: connection closed: ${describe(err)}`);
@@ -205,7 +220,7 @@ export class NatsHub implements Hub {
       if (s.type === "disconnect") this.#setDown(`lost ${s.server}`);
       else if (s.type === "reconnect") {
         this.#log(`NATS: reconnected to ${s.server}`);
-        this.#setUp();
+        this.#setUp(true);
       } else if (s.type === "close") break;
     }
   }
@@ -217,7 +232,14 @@ export class NatsHub implements Hub {
         const entry = this.#topics.get(topic);
         if (!entry) return;
         const message = msg.string();
-        for (const deliver of [...entry.deliver]) deliver(message);
+        for (const deliver of [...entry.deliver]) {
+          // A throw here would end the client's reader: the link would look up, but dead.
+          try {
+            deliver(message);
+          } catch (e) {
+            this.#log(`NATS: a subscriber of ${topic} failed: ${describe(e)}`);
+          }
+        }
       },
     });
   }
@@ -231,7 +253,8 @@ export class NatsHub implements Hub {
     this.#tell({ state: "down", reason });
   }
 
-  #setUp(): void {
+  /** The link is up; after a reconnection the queue waits {@link RESEND_DELAY_MS}. */
+  #setUp(reconnected: boolean): void {
     if (this.#up || this.#closed) return;
     this.#up = true;
     const status: HubStatus = {
@@ -244,7 +267,13 @@ export class NatsHub implements Hub {
     }
     this.#dropped = this.#unconfirmed = 0;
     this.#tell(status);
-    this.#pump();
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    if (!reconnected) return this.#pump();
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.#pump();
+    }, RESEND_DELAY_MS);
   }
 
   #tell(status: HubStatus): void {
@@ -254,11 +283,12 @@ export class NatsHub implements Hub {
   /** Hands the queue to the client a batch at a time while the link is up. */
   #pump(): void {
     if (this.#pumping || !this.#up || this.#queue.length === 0) return;
+    if (this.#holdTimer !== undefined) return; // it pumps when it fires
     this.#pumping = (async () => {
       const nc = this.#nc!;
-      while (this.#up && this.#queue.length > 0) {
+      while (this.#up && this.#queue.length > 0 && !nc.isClosed()) {
         const batch = this.#queue.splice(0, BATCH);
-        for (const { subject, message } of batch) nc.publish(subject, message);
+        for (const { subject, message } of batch) this.#handOver(nc, subject, message);
         try {
           await nc.flush();
         } catch {
@@ -271,6 +301,15 @@ export class NatsHub implements Hub {
       this.#pumping = null;
       this.#pump(); // the link may have come back meanwhile
     });
+  }
+
+  /** One publication to the client, which refuses some (larger than the server's limit). */
+  #handOver(nc: NatsConnection, subject: string, message: string): void {
+    try {
+      nc.publish(subject, message);
+    } catch (e) {
+      this.#log(`NATS: dropped a publication of ${message.length} characters: ${describe(e)}`);
+    }
   }
 }
 
