@@ -38,6 +38,10 @@ const RECONNECT_WAIT_MS = 250;
  * sent before they have resubscribed reaches nobody there.
  */
 const RESEND_DELAY_MS = 1_000;
+/** Default of {@link NatsHubOptions.pingIntervalMs}. */
+export const DEFAULT_PING_INTERVAL_MS = 5_000;
+/** Unanswered PINGs after which the link counts as broken. */
+const MAX_PINGS_OUT = 2;
 /** Bound on one connection attempt. */
 const CONNECT_TIMEOUT_MS = 2_000;
 /** All demo subjects live under this prefix; a topic is one more token. */
@@ -50,6 +54,12 @@ export interface NatsHubOptions {
   servers: string | string[];
   /** Publications kept while the broker is slow or unreachable. Default {@link DEFAULT_MAX_QUEUE}. */
   maxQueue?: number;
+  /**
+   * How often the client checks that the server still answers; two unanswered checks break
+   * the link (a broker whose machine vanished sends no RST). Default
+   * {@link DEFAULT_PING_INTERVAL_MS}; the client's own default is two minutes.
+   */
+  pingIntervalMs?: number;
   /** The connection's name, as the server's monitoring shows it. */
   name?: string;
   /** Where the hub's own log lines go. Default: nowhere. */
@@ -75,6 +85,7 @@ export class NatsHub implements Hub {
   readonly kind = "nats";
   readonly #servers: string[];
   readonly #maxQueue: number;
+  readonly #pingIntervalMs: number;
   readonly #log: (line: string) => void;
   readonly #topics = new Map<string, { deliver: Set<(m: string) => void>; sub?: Subscription }>();
   readonly #queue: { subject: string; message: string }[] = [];
@@ -97,6 +108,12 @@ export class NatsHub implements Hub {
     this.#maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
     if (!Number.isInteger(this.#maxQueue) || this.#maxQueue < 1) {
       throw new RangeError(`maxQueue must be a positive integer, not ${this.#maxQueue}`);
+    }
+    this.#pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    if (!Number.isInteger(this.#pingIntervalMs) || this.#pingIntervalMs < 1) {
+      throw new RangeError(
+        `pingIntervalMs must be a positive integer, not ${this.#pingIntervalMs}`,
+      );
     }
     this.#log = options.log ?? (() => {});
     this.#downReason = `connecting to ${this.#servers.join(", ")}`;
@@ -188,6 +205,8 @@ export class NatsHub implements Hub {
           timeout: CONNECT_TIMEOUT_MS,
           maxReconnectAttempts: -1,
           reconnectTimeWait: RECONNECT_WAIT_MS,
+          pingInterval: this.#pingIntervalMs,
+          maxPingOut: MAX_PINGS_OUT,
         });
         if (!this.#closed) return nc;
         await nc.close();

@@ -8,6 +8,8 @@
  * - after a SIGKILL and restart, the queue waits until the other hubs have resubscribed;
  * - a broker that never comes back, or one frozen with publications in flight: `close`
  *   returns in bounded time and leaves nothing behind;
+ * - a frozen broker (SIGSTOP: no RST, as when its machine vanishes) breaks the link after
+ *   two unanswered PINGs, and the hub comes back when the broker does;
  * - garbage on a room's subject reaches no chat client and drops nobody.
  */
 
@@ -346,6 +348,30 @@ Deno.test("NatsHub attack: a hostile publisher's garbage reaches no chat client 
     await client.leave();
     await hostile.close();
     await demo.stop();
+    await broker.kill();
+  }
+});
+
+Deno.test("NatsHub attack: a frozen broker breaks the link within two PINGs, and it comes back", async () => {
+  const broker = new Broker();
+  await broker.start();
+  const statuses: HubStatus[] = [];
+  const hub = new NatsHub({ servers: broker.url, pingIntervalMs: 300 });
+  hub.watch((s) => statuses.push(s));
+  const got: string[] = [];
+  try {
+    await eventually("up", () => hub.up || undefined);
+    hub.subscribe("lobby", (m) => got.push(m));
+    broker.signal("SIGSTOP");
+    // Old code: the client's default (a PING every two minutes) kept the link "up" for
+    // minutes while nothing went through.
+    await eventually("down", () => statuses.at(-1)?.state === "down" || undefined, 3_000);
+    hub.publish("lobby", "queued while frozen");
+    broker.signal("SIGCONT");
+    await eventually("up again", () => statuses.at(-1)?.state === "up" || undefined);
+    await eventually("the queue arrives", () => got.includes("queued while frozen") || undefined);
+  } finally {
+    await hub.close();
     await broker.kill();
   }
 });
