@@ -285,14 +285,18 @@ export class NatsHub implements Hub {
       this.#log(`NATS: ${this.#unconfirmed} publications were in flight when the link broke`);
     }
     this.#dropped = this.#unconfirmed = 0;
-    this.#tell(status);
+    // The hold starts before the watchers hear of it: they publish at once (the rooms ask
+    // "who"), and that must not set the queue going.
     clearTimeout(this.#holdTimer);
     this.#holdTimer = undefined;
-    if (!reconnected) return this.#pump();
-    this.#holdTimer = setTimeout(() => {
-      this.#holdTimer = undefined;
-      this.#pump();
-    }, RESEND_DELAY_MS);
+    if (reconnected) {
+      this.#holdTimer = setTimeout(() => {
+        this.#holdTimer = undefined;
+        this.#pump();
+      }, RESEND_DELAY_MS);
+    }
+    this.#tell(status);
+    this.#pump();
   }
 
   #tell(status: HubStatus): void {
@@ -305,7 +309,7 @@ export class NatsHub implements Hub {
     if (this.#holdTimer !== undefined) return; // it pumps when it fires
     this.#pumping = (async () => {
       const nc = this.#nc!;
-      while (this.#up && this.#queue.length > 0 && !nc.isClosed()) {
+      while (this.#up && !this.#holdTimer && this.#queue.length > 0 && !nc.isClosed()) {
         const batch = this.#queue.splice(0, BATCH);
         for (const { subject, message } of batch) this.#handOver(nc, subject, message);
         try {

@@ -10,6 +10,9 @@
  *   returns in bounded time and leaves nothing behind;
  * - a frozen broker (SIGSTOP: no RST, as when its machine vanishes) breaks the link after
  *   two unanswered PINGs, and the hub comes back when the broker does;
+ * - the demo through a SIGKILL and restart: its clients are told, chat goes on, and what
+ *   was said meanwhile reaches a process that is back later (the rooms' "who" on the link's
+ *   return must not set the queue going early);
  * - garbage on a room's subject reaches no chat client and drops nobody.
  */
 
@@ -19,7 +22,7 @@ import type { HubStatus } from "../examples/hub.ts";
 import { NatsHub } from "../examples/nats_hub.ts";
 import { connect } from "npm:@nats-io/transport-node@3.4.0";
 import { startDemo } from "../examples/demo.ts";
-import { ChatClient } from "./helpers/chat_client.ts";
+import { ChatClient, type ChatEvent } from "./helpers/chat_client.ts";
 
 const STEP_MS = 5_000;
 
@@ -372,6 +375,46 @@ Deno.test("NatsHub attack: a frozen broker breaks the link within two PINGs, and
     await eventually("the queue arrives", () => got.includes("queued while frozen") || undefined);
   } finally {
     await hub.close();
+    await broker.kill();
+  }
+});
+
+Deno.test("NatsHub attack: the demo through a SIGKILL and restart of its broker: clients told, chat goes on", async () => {
+  const broker = new Broker();
+  await broker.start();
+  const relay = new Relay(broker.port);
+  const hub = new NatsHub({ servers: broker.url });
+  const demo = await startDemo({ port: 0, hub, node: "p1", log: () => {} });
+  // Another process's hub, which reconnects later than the demo's (through the relay).
+  const other = new NatsHub({ servers: relay.url });
+  const relayed: string[] = [];
+  other.subscribe("lobby", (m) => relayed.push(m));
+  const client = await ChatClient.join(demo.port);
+  try {
+    await eventually("up", () => hub.up && other.up || undefined);
+    await eventually("subscribed", () => relayed.length > 0 || void client.send("ready"));
+    const said = (text: string) => (e: ChatEvent) => e.kind === "chat" && e.text === text;
+    relay.blocked = true;
+    await broker.kill();
+    await client.next((e) => e.kind === "notice" && e.link === "down");
+    client.send("during");
+    await client.next(said("during")); // local chat goes on
+    await broker.start();
+    await client.next((e) => e.kind === "notice" && e.link === "up");
+    await sleep(200);
+    relay.blocked = false;
+    await eventually("other up", () => other.up || undefined);
+    // Old code: the rooms' "who" on the link's return set the queue going at once (before
+    // the hold began), and "during" reached a broker the other process was not back on.
+    await eventually("relayed", () => relayed.some((m) => m.includes('"during"')) || undefined);
+    client.send("after");
+    await client.next(said("after"));
+    assert.equal(client.isClosed, false);
+  } finally {
+    await client.leave();
+    await other.close();
+    await relay.close();
+    await demo.stop();
     await broker.kill();
   }
 });
