@@ -369,7 +369,7 @@ Deno.test("serve lifecycle: a plain request to a wsUpgrade handler gets the refu
   }
 });
 
-Deno.test("serve lifecycle: our wsAttachClient closes while the server's sends wait: they end with ECONNRESET or EPIPE", async () => {
+Deno.test("serve lifecycle: our wsAttachClient closes while the server's sends wait: every call ends, the receive with ECONNRESET or EPIPE", async () => {
   const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
   const tcp = await tcpConnect({ hostname: "127.0.0.1", port: server.port }, now() + 2000);
   const { handle: c } = await wsAttachClient(tcp, WS_BINARY, "/", "x", now() + 2000);
@@ -380,11 +380,15 @@ Deno.test("serve lifecycle: our wsAttachClient closes while the server's sends w
     const receiving = settle(mrecv(h, -1));
     await delay(50);
     hclose(c); // our client does not read: it holds unread bytes, so this is a reset
+    // Every call ends. The sends may have resolved: our client reads a message in
+    // progress whole whether its application reads or not, and on a busy machine it can
+    // take all 16 MiB before the reset. The receive can only fail.
     for (const [what, p] of [["send in Deno", inDeno], ["waiting", waiting], ["recv", receiving]]) {
       const code = codeOf(
         await within(p as Promise<Outcome<unknown>>, ENDS_WITHIN, what as string),
       );
-      assert.ok(["ECONNRESET", "EPIPE"].includes(code), `${what}: ${code}`);
+      const allowed = what === "recv" ? ["ECONNRESET", "EPIPE"] : ["ok", "ECONNRESET", "EPIPE"];
+      assert.ok(allowed.includes(code), `${what}: ${code}`);
     }
   } finally {
     hclose(h);
