@@ -48,6 +48,13 @@ const CLOSE_TIMEOUT_MS = 1_000;
 const MAX_NAME = 64; // characters of a member name from another process
 const MAX_TEXT = MAX_CHAT_MESSAGE; // characters of a chat text from another process
 const MAX_ROSTER = 10_000; // names in one "here" from another process
+/**
+ * Roster changes told one event per name up to this many; more come as one notice (a
+ * room opened elsewhere with hundreds in it must not overflow every member's outbox).
+ */
+const MAX_ROSTER_EVENTS = 16;
+/** Names a roster notice lists before "and N more". */
+const NOTICE_NAMES = 10;
 
 /** Events every member of a room sees, wherever it is connected. */
 type SharedEvent =
@@ -277,13 +284,25 @@ export class ChatRooms {
     }
   }
 
-  /** Takes a process's list of members; members it newly shows or no longer shows are told. */
+  /**
+   * Takes a process's list of members; members are told who newly shows or no longer
+   * shows: one event per name, or one notice when many changed at once.
+   */
   #replaceRoster(room: Room, roster: RemoteRoster, names: Set<string>): void {
     const before = new Set(online(room));
     roster.names = names;
     const after = new Set(online(room));
-    for (const name of after) if (!before.has(name)) this.#deliver(room, { kind: "join", name });
-    for (const name of before) if (!after.has(name)) this.#deliver(room, { kind: "leave", name });
+    const joined = [...after].filter((name) => !before.has(name));
+    const left = [...before].filter((name) => !after.has(name));
+    if (joined.length + left.length <= MAX_ROSTER_EVENTS) {
+      for (const name of joined) this.#deliver(room, { kind: "join", name });
+      for (const name of left) this.#deliver(room, { kind: "leave", name });
+      return;
+    }
+    const parts = [];
+    if (joined.length > 0) parts.push(`${joined.length} joined: ${listNames(joined)}`);
+    if (left.length > 0) parts.push(`${left.length} left: ${listNames(left)}`);
+    this.#deliver(room, { kind: "notice", text: `On other servers, ${parts.join("; ")}.` });
   }
 
   /** Every interval: tell the others who is here, forget processes that went silent. */
@@ -437,4 +456,10 @@ function peerStatus(h: Handle): { status: number; reason: string } | null {
   } catch {
     return null;
   }
+}
+
+/** The first {@link NOTICE_NAMES} names, then how many more. */
+function listNames(names: string[]): string {
+  const shown = names.slice(0, NOTICE_NAMES).join(", ");
+  return names.length > NOTICE_NAMES ? `${shown} and ${names.length - NOTICE_NAMES} more` : shown;
 }

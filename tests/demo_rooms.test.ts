@@ -194,6 +194,33 @@ Deno.test("rooms: a process that goes silent is taken off the list, its members 
   }
 });
 
+Deno.test("rooms: a room that already has hundreds of people elsewhere is told in one notice, not an event per name", async () => {
+  const hub = new LocalHub();
+  const log: string[] = [];
+  const rooms = new ChatRooms({ hub: new HubView(hub), node: "p1", log: (l) => log.push(l) });
+  const a = await Member.join(rooms, "lobby");
+  try {
+    // Another process says who it has: 300 people, more than a member's outbox holds
+    // (256 events), which used to drop every member of the room here at once.
+    const names = Array.from({ length: 300 }, (_, i) => `guest-${i}@p2`);
+    hub.publish("lobby", JSON.stringify({ origin: "p2", event: { kind: "here", names } }));
+    const notice = await a.next((e) => e.kind === "notice" && /On other servers/.test(e.text));
+    assert.match(notice.text, /300 joined: guest-0@p2, .*guest-9@p2 and 290 more/);
+    assert.equal(a.count((e) => e.kind === "join"), 0);
+    // Still a member: a chat message comes back.
+    await a.say("still here");
+    await a.next(chat(a.name, "still here"));
+    assert.doesNotMatch(log.join("\n"), /dropped/);
+    // A few changes are still told name by name.
+    const fewer = names.slice(0, 297);
+    hub.publish("lobby", JSON.stringify({ origin: "p2", event: { kind: "here", names: fewer } }));
+    await a.next((e) => e.kind === "leave" && e.name === "guest-299@p2");
+  } finally {
+    await a.hangUp();
+    await rooms.close();
+  }
+});
+
 Deno.test("rooms: a member that stops reading is dropped at its outbox bound", async () => {
   const log: string[] = [];
   const rooms = new ChatRooms({ maxOutbox: 8, log: (line) => log.push(line) });
