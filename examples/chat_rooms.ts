@@ -53,6 +53,13 @@ const MAX_ROSTER = 10_000; // names in one "here" from another process
  * room opened elsewhere with hundreds in it must not overflow every member's outbox).
  */
 const MAX_ROSTER_EVENTS = 16;
+/**
+ * Answers to "who" per room: up to this many at once (processes opening the room
+ * together each get theirs at once)...
+ */
+const WHO_ANSWER_BURST = 8;
+/** ...then one per this many ms: a flood of "who" cannot make us flood the bus. */
+const WHO_ANSWER_EVERY_MS = 250;
 /** Names a roster notice lists before "and N more". */
 const NOTICE_NAMES = 10;
 
@@ -109,6 +116,12 @@ interface Room {
   readonly members: Set<Member>;
   readonly remote: Map<string, RemoteRoster>;
   subscription: HubSubscription | null;
+  /** Answers to "who" this process may give now (refilled over time, see #answerWho). */
+  whoCredits: number;
+  /** When `whoCredits` was last refilled (ms since the epoch). */
+  whoRefilled: number;
+  /** A "who" that came too soon after the last answer is answered when this fires. */
+  whoTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** One client session handed to {@link ChatRooms.serve}. */
@@ -228,7 +241,15 @@ export class ChatRooms {
   #open(name: string): Room {
     let room = this.#rooms.get(name);
     if (room) return room;
-    room = { name, members: new Set(), remote: new Map(), subscription: null };
+    room = {
+      name,
+      members: new Set(),
+      remote: new Map(),
+      subscription: null,
+      whoCredits: WHO_ANSWER_BURST,
+      whoRefilled: Date.now(),
+      whoTimer: undefined,
+    };
     this.#rooms.set(name, room);
     const opened = room;
     room.subscription = this.#hub.subscribe(name, (message) => this.#fromHub(opened, message));
@@ -237,6 +258,7 @@ export class ChatRooms {
   }
 
   #closeRoom(room: Room): void {
+    clearTimeout(room.whoTimer);
     room.subscription?.unsubscribe();
     room.subscription = null;
     if (this.#rooms.get(room.name) === room) this.#rooms.delete(room.name);
@@ -277,11 +299,39 @@ export class ChatRooms {
       case "chat":
         return this.#deliver(room, event);
       case "who":
-        if (room.members.size > 0) this.#publish(room, { kind: "here", names: localNames(room) });
-        return;
+        return this.#answerWho(room);
       case "here":
         return this.#replaceRoster(room, roster, new Set(event.names));
     }
+  }
+
+  /**
+   * Tells the others who is here in answer to a "who", at most {@link WHO_ANSWER_BURST}
+   * times at once and then one per {@link WHO_ANSWER_EVERY_MS}: a flood of "who" must not
+   * make every process flood the bus with rosters. Those over the rate share one answer
+   * given as soon as the rate allows.
+   */
+  #answerWho(room: Room): void {
+    if (room.whoTimer !== undefined) return; // an answer is already due
+    const t = Date.now();
+    room.whoCredits = Math.min(
+      WHO_ANSWER_BURST,
+      room.whoCredits + (t - room.whoRefilled) / WHO_ANSWER_EVERY_MS,
+    );
+    room.whoRefilled = t;
+    const answer = () => {
+      room.whoTimer = undefined;
+      if (room.members.size === 0 || this.#rooms.get(room.name) !== room) return;
+      this.#publish(room, { kind: "here", names: localNames(room) });
+    };
+    if (room.whoCredits >= 1) {
+      room.whoCredits -= 1;
+      return answer();
+    }
+    // The credit this answer takes is the one that accrues meanwhile.
+    const wait = (1 - room.whoCredits) * WHO_ANSWER_EVERY_MS;
+    room.whoCredits -= 1;
+    room.whoTimer = setTimeout(answer, wait);
   }
 
   /**

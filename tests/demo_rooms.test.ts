@@ -221,6 +221,32 @@ Deno.test("rooms: a room that already has hundreds of people elsewhere is told i
   }
 });
 
+Deno.test("rooms: a flood of 'who' gets a bounded number of roster answers, not one each", async () => {
+  const hub = new LocalHub();
+  const rooms = new ChatRooms({ hub: new HubView(hub), node: "p1" });
+  const a = await Member.join(rooms, "lobby");
+  const answers: string[] = [];
+  const sub = hub.subscribe("lobby", (m) => {
+    const { origin, event } = JSON.parse(m);
+    if (origin !== "p2" && event.kind === "here") answers.push(m);
+  });
+  try {
+    for (let i = 0; i < 200; i++) {
+      hub.publish("lobby", JSON.stringify({ origin: "p2", event: { kind: "who" } }));
+    }
+    // A burst of 8 is answered at once (processes opening the room together), the rest
+    // share one answer once the rate (one per 250 ms) allows it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(answers.length, 8, `${answers.length} answers to 200 'who'`);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(answers.length, 9, `${answers.length} answers once the rate allowed one more`);
+  } finally {
+    sub.unsubscribe();
+    await a.hangUp();
+    await rooms.close();
+  }
+});
+
 Deno.test("rooms: a member that stops reading is dropped at its outbox bound", async () => {
   const log: string[] = [];
   const rooms = new ChatRooms({ maxOutbox: 8, log: (line) => log.push(line) });
