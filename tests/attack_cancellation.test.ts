@@ -14,6 +14,7 @@ import {
   bsend,
   bsendl,
   type Deadline,
+  deadlineSignal,
   type Handle,
   hclose,
   ipcAccept,
@@ -206,7 +207,7 @@ function cleanCloseCase(kind: "tcp" | "unix"): Case {
 function halfCloseCase(name: string, done: (h: Handle, d: Deadline) => Promise<void>): Case {
   return {
     name,
-    async open() {
+    open() {
       // Small buffers everywhere, so the reader's side holds little of what is sent.
       const [a, b] = ipcPair({ pipeCapacity: 1024, writeHighWater: 1024, readHighWater: 1024 });
       const ahead = settle(bsend(a, new Uint8Array(64 * 1024), -1)); // waits for the reader
@@ -214,8 +215,8 @@ function halfCloseCase(name: string, done: (h: Handle, d: Deadline) => Promise<v
         await brecv(b, new Uint8Array(64 * 1024), soon());
         assertOk(await ahead, "the send ahead");
       };
-      return {
-        call: (d) => done(a, d),
+      return Promise.resolve({
+        call: (d: Deadline) => done(a, d),
         async untouched() {
           await readAll();
           await bsend(a, bytes(8), soon()); // no FIN went out: the stream goes on
@@ -226,10 +227,28 @@ function halfCloseCase(name: string, done: (h: Handle, d: Deadline) => Promise<v
           assertFailed(await settle(bsend(a, bytes(1), soon())), "ECONNRESET", "bsend after");
         },
         cleanup: () => Promise.resolve(closeAll(a, b)),
-      };
+      });
     },
   };
 }
+
+/** tcpDone has room in the kernel's buffers here, so it does not wait: refusals only. */
+const tcpDoneCase: Case = {
+  name: "tcpDone",
+  async open() {
+    const pair = await openPair("tcp");
+    const { a, b } = pair;
+    return {
+      call: (d) => tcpDone(a, d),
+      async untouched() {
+        await bsend(a, bytes(8), soon()); // no FIN went out: the stream goes on
+        await expectBytes(b, [8]);
+      },
+      afterFailure: () => Promise.resolve(),
+      cleanup: () => pair.cleanup(),
+    };
+  },
+};
 
 // ---- listeners and connections --------------------------------------------------
 
@@ -626,7 +645,7 @@ const CASES: Case[] = [
 ];
 
 /** Calls that cannot be made to wait in a scene of their own: only the refusals apply. */
-const REFUSAL_ONLY: Case[] = [tlsDoneCase];
+const REFUSAL_ONLY: Case[] = [tlsDoneCase, tcpDoneCase];
 
 async function withScene(c: Case, body: (s: Scene) => Promise<void>): Promise<void> {
   const scene = await c.open();
@@ -772,4 +791,27 @@ Deno.test("cancel/leaks: one signal over 10,000 connects keeps nothing per call"
   } finally {
     hclose(ls);
   }
+});
+
+Deno.test("cancel/leaks: deadlineSignal with a long-lived signal keeps nothing once its deadline passed", async () => {
+  const { collectGarbage } = await import("./helpers/memory.ts");
+  const { signal: shutdown } = countingSignal();
+  const make = (n: number) => {
+    for (let i = 0; i < n; i++) deadlineSignal({ deadline: now() + 5, signal: shutdown });
+  };
+  make(1000); // warm up
+  await delay(30);
+  collectGarbage();
+  const before = Deno.memoryUsage().heapUsed;
+  make(10_000);
+  await delay(50); // every deadline passed: those signals are over
+  collectGarbage();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assert.ok(grown < 1_000_000, `the long-lived signal kept ${grown} bytes for 10,000 calls`);
+  // Still both ways: the long-lived signal aborts one that is waiting, with its reason.
+  const ctl = new AbortController();
+  const either = deadlineSignal({ deadline: now() + T, signal: ctl.signal });
+  ctl.abort("bye");
+  assert.equal(either.aborted, true);
+  assert.equal(either.reason, "bye");
 });
