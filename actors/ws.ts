@@ -63,7 +63,11 @@ export interface WsClientAttached {
  * upgrade request, validates it, answers `101 Switching Protocols` and returns the
  * message socket with the requested resource and host. A bad request gets a real
  * HTTP error answer (400, 403, 405, 414, 426, 431) and fails with `EPROTO` (or
- * `EMSGSIZE` for limits); the stack is closed then. `s` is taken over at once.
+ * `EMSGSIZE` for limits); the stack is closed then. While that answer is still being
+ * written (a client that does not read), the deadline or an abort ends the call with
+ * that same error, not `ETIMEDOUT`/`ECANCELED`: the request was at fault. `s` is taken
+ * over at once, except when the call fails before starting (a bad argument, a signal
+ * already aborted): `s` is then left as it was.
  * Unlike libdill, a permessage-deflate offer is accepted unless `perMessageDeflate` is
  * `false` (RFC 7692; see the README's "Compression" section).
  *

@@ -58,7 +58,7 @@ import { assertFailed, assertOk, type Outcome, settle } from "./helpers/outcome.
 import { countingSignal } from "./helpers/signals.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 import { closeQuietly, delay, nohttpWsPair, openPair, within } from "./helpers/transports.ts";
-import { connectClient, upgradeServer } from "./helpers/serve.ts";
+import { connectClient, rawClient, upgradeServer } from "./helpers/serve.ts";
 
 const T = 5000;
 const soon = () => now() + T;
@@ -290,6 +290,92 @@ const ipcAcceptCase: Case = {
       call: (d) => ipcAccept(ls, d),
       untouched: accepts,
       afterFailure: accepts,
+      async cleanup() {
+        hclose(ls);
+        await Deno.remove(dir, { recursive: true });
+      },
+    };
+  },
+};
+
+/**
+ * Takes every connection the kernel has queued; returns how many. Not with deadline 0:
+ * after a burst of ready I/O Deno defers an accept to a later turn (see tcpAccept).
+ */
+async function acceptQueued(
+  ls: Handle,
+  accept: (ls: Handle, d: Deadline) => Promise<Handle>,
+): Promise<number> {
+  for (let n = 0; n < 2000; n++) {
+    const o = await settle(accept(ls, now() + 100));
+    if (!o.ok) {
+      assertFailed(o, "ETIMEDOUT", "an accept with nothing queued");
+      return n;
+    }
+    closeQuietly(o.value);
+  }
+  throw new Error("the listener never ran dry");
+}
+
+const tcpAcceptHandle = async (ls: Handle, d: Deadline) => (await tcpAccept(ls, d)).handle;
+
+/**
+ * A listener whose accept queue is full (nobody accepts), so the kernel drops a new
+ * SYN: a tcpConnect waits for real, as toward a host that does not answer.
+ */
+const tcpConnectCase: Case = {
+  name: "tcpConnect",
+  async open() {
+    const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+    const addr = tcpLocalAddr(ls);
+    const fillers: Deno.Conn[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const probe = new AbortController();
+      const timer = setTimeout(() => probe.abort(), 100);
+      const o = await settle(
+        Deno.connect({ hostname: "127.0.0.1", port: addr.port, signal: probe.signal }),
+      );
+      clearTimeout(timer);
+      if (!o.ok) break; // the queue is full
+      fillers.push(o.value);
+    }
+    const queued = fillers.length;
+    return {
+      call: (d) => tcpConnect(addr, d),
+      async untouched() {
+        assert.equal(await acceptQueued(ls, tcpAcceptHandle), queued, "the fillers, none of ours");
+      },
+      afterFailure: async () => {
+        assert.equal(await acceptQueued(ls, tcpAcceptHandle), queued, "the fillers only");
+        await delay(1200); // past the kernel's first SYN retry
+        assert.equal(
+          await acceptQueued(ls, tcpAcceptHandle),
+          0,
+          "the failed connect retried nothing",
+        );
+      },
+      cleanup() {
+        for (const c of fillers) c.close();
+        hclose(ls);
+        return Promise.resolve();
+      },
+    };
+  },
+};
+
+/** ipcConnect cannot be made to wait on a Unix socket here: only the refusals apply. */
+const ipcConnectCase: Case = {
+  name: "ipcConnect",
+  async open() {
+    const dir = await Deno.makeTempDir({ prefix: "dill-ws-cancel-" });
+    const path = `${dir}/sock`;
+    const ls = ipcListen(path);
+    return {
+      call: (d) => ipcConnect(path, d),
+      async untouched() {
+        assert.equal(await acceptQueued(ls, ipcAccept), 0, "no connection was made");
+      },
+      afterFailure: () => Promise.resolve(),
       async cleanup() {
         hclose(ls);
         await Deno.remove(dir, { recursive: true });
@@ -609,6 +695,39 @@ function upgradeCase(name: string, recv: Recv): Case {
   };
 }
 
+/** A wsUpgrade socket whose raw client does not read: a 32 MiB send waits for it. */
+function upgradeSendCase(
+  name: string,
+  send: (h: Handle, big: Uint8Array, d: Deadline) => Promise<void>,
+): Case {
+  return {
+    name,
+    async open() {
+      const server = upgradeServer(WS_BINARY, { sendHighWater: 64 * 1024 });
+      const client = await rawClient(server.port);
+      const h = await server.next();
+      const big = new Uint8Array(32 * 1024 * 1024);
+      return {
+        call: (d) => send(h, big, d),
+        async untouched() {
+          await msend(h, bytes(4), soon());
+          const f = await client.reader().readFrame(soon());
+          assert.deepEqual([...f.payload], [4], "the failed sends sent nothing");
+        },
+        async afterFailure() {
+          const o = await settle(msend(h, bytes(1), soon()));
+          assert.ok(!o.ok, "a send after the failed one fails");
+        },
+        async cleanup() {
+          closeQuietly(h);
+          await client.close();
+          await server.shutdown();
+        },
+      };
+    },
+  };
+}
+
 // ---- the table ------------------------------------------------------------------
 
 const CASES: Case[] = [
@@ -621,6 +740,7 @@ const CASES: Case[] = [
   halfCloseCase("ipcDone", ipcDone),
   tcpAcceptCase,
   ipcAcceptCase,
+  tcpConnectCase,
   wsReceiveCase("mrecv", (h, d) => mrecv(h, d)),
   wsReceiveCase("mrecv(buf)", (h, d) => mrecv(h, new Uint8Array(16), d)),
   wsReceiveCase("mrecvl", (h, d) => mrecvl(h, [new Uint8Array(16)], d)),
@@ -642,10 +762,12 @@ const CASES: Case[] = [
   messagesCase,
   upgradeCase("wsUpgrade mrecv", (h, d) => mrecv(h, d)),
   upgradeCase("wsUpgrade wsRecv", (h, d) => wsRecv(h, d)),
+  upgradeSendCase("wsUpgrade msend", (h, big, d) => msend(h, big, d)),
+  upgradeSendCase("wsUpgrade wsSendl", (h, big, d) => wsSendl(h, WS_BINARY, [bytes(1), big], d)),
 ];
 
 /** Calls that cannot be made to wait in a scene of their own: only the refusals apply. */
-const REFUSAL_ONLY: Case[] = [tlsDoneCase, tcpDoneCase];
+const REFUSAL_ONLY: Case[] = [tlsDoneCase, tcpDoneCase, ipcConnectCase];
 
 async function withScene(c: Case, body: (s: Scene) => Promise<void>): Promise<void> {
   const scene = await c.open();
@@ -814,4 +936,21 @@ Deno.test("cancel/leaks: deadlineSignal with a long-lived signal keeps nothing o
   ctl.abort("bye");
   assert.equal(either.aborted, true);
   assert.equal(either.reason, "bye");
+});
+
+Deno.test("cancel/wsAttachServer: an abort while a refusal is written fails with the refusal's EPROTO", async () => {
+  // The client sends a request that is not an upgrade and reads nothing back, so the
+  // 400 answer cannot be written (tiny buffers): the abort ends the call.
+  const [a, b] = ipcPair({ pipeCapacity: 16, writeHighWater: 16, readHighWater: 16 });
+  try {
+    await bsend(b, new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), soon());
+    const ctl = new AbortController();
+    const pending = settle(wsAttachServer(a, WS_BINARY, { deadline: soon(), signal: ctl.signal }));
+    await delay(30);
+    ctl.abort();
+    assertFailed(await within(pending, 1000, "wsAttachServer"), "EPROTO", "a refused request");
+    assertClosed(await settle(bsend(a, bytes(1), soon())), "the stack was closed");
+  } finally {
+    closeAll(a, b);
+  }
 });
