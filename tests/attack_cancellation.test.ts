@@ -476,9 +476,17 @@ const wsDoneCase: Case = {
         assert.equal((await mrecv(s, soon())).length, 1024);
         assert.equal((await mrecv(s, soon())).length, 64 * 1024);
         assertOk(await ahead, "the send ahead of the failed wsDone still went");
-        // The close frame is on its way (or the sending side broke): no more sends.
-        const o = await settle(msend(c, "x", soon()));
-        assert.ok(!o.ok, "msend after a failed wsDone fails");
+        // A failed wsDone is a failed send (libdill's rule), not a close that went: its
+        // frame waited for room behind the send ahead, and was dropped with the call.
+        for (
+          const [what, p] of [
+            ["msend", () => msend(c, "x", soon())],
+            ["wsDone", () => wsDone(c, 1000, "", soon())],
+          ] as const
+        ) {
+          const e = assertFailed(await settle(p()), "ECONNRESET", `${what} after a failed wsDone`);
+          assert.match(e.message, /earlier send failed \((ECANCELED|ETIMEDOUT)\)/);
+        }
       },
       cleanup: () => Promise.resolve(closeAll(s, c)),
     };
@@ -728,6 +736,43 @@ function upgradeSendCase(
   };
 }
 
+/**
+ * wsDone on a wsUpgrade socket behind a send its raw client does not read. It never
+ * waits there (the close frame is queued behind that send): only the refusals apply.
+ */
+const upgradeDoneCase: Case = {
+  name: "wsUpgrade wsDone",
+  async open() {
+    const server = upgradeServer(WS_BINARY, { sendHighWater: 64 * 1024 });
+    const client = await rawClient(server.port);
+    const h = await server.next();
+    const big = new Uint8Array(32 * 1024 * 1024).fill(7);
+    const ahead = settle(msend(h, big, -1));
+    await delay(20); // it waits: the client reads nothing
+    return {
+      call: (d) => wsDone(h, 1000, "bye", d),
+      async untouched() {
+        const small = settle(msend(h, bytes(4), soon())); // still open: no close went out
+        const peer = client.reader();
+        assert.equal((await peer.readFrame(soon())).payload.length, big.length);
+        assertOk(await ahead, "the send ahead");
+        assert.deepEqual([...(await peer.readFrame(soon())).payload], [4]);
+        assertOk(await small, "a send after the refused wsDone calls");
+      },
+      async afterFailure() {
+        const o = await settle(msend(h, bytes(1), soon()));
+        assert.ok(!o.ok, "a send after the failed wsDone fails");
+      },
+      async cleanup() {
+        closeQuietly(h);
+        await settle(ahead);
+        await client.close();
+        await server.shutdown();
+      },
+    };
+  },
+};
+
 // ---- the table ------------------------------------------------------------------
 
 const CASES: Case[] = [
@@ -767,7 +812,7 @@ const CASES: Case[] = [
 ];
 
 /** Calls that cannot be made to wait in a scene of their own: only the refusals apply. */
-const REFUSAL_ONLY: Case[] = [tlsDoneCase, tcpDoneCase, ipcConnectCase];
+const REFUSAL_ONLY: Case[] = [tlsDoneCase, tcpDoneCase, ipcConnectCase, upgradeDoneCase];
 
 async function withScene(c: Case, body: (s: Scene) => Promise<void>): Promise<void> {
   const scene = await c.open();
@@ -952,5 +997,27 @@ Deno.test("cancel/wsAttachServer: an abort while a refusal is written fails with
     assertClosed(await settle(bsend(a, bytes(1), soon())), "the stack was closed");
   } finally {
     closeAll(a, b);
+  }
+});
+
+Deno.test("cancel/wsUpgrade wsDone: resolves at once behind a waiting send; the close frame follows that send", async () => {
+  const server = upgradeServer(WS_BINARY, { sendHighWater: 64 * 1024 });
+  const client = await rawClient(server.port);
+  const h = await server.next();
+  try {
+    const big = new Uint8Array(32 * 1024 * 1024).fill(7);
+    const ahead = settle(msend(h, big, -1));
+    await delay(20);
+    const { signal } = countingSignal();
+    // Deadline 0 and a live signal: it does not wait, so neither can end it.
+    await within(wsDone(h, 1000, "bye", { deadline: 0, signal }), 200, "wsDone");
+    const peer = client.reader();
+    assert.equal((await peer.readFrame(soon())).payload.length, big.length, "the send first");
+    assertOk(await ahead, "the send ahead of the close");
+    assert.equal((await peer.readFrame(soon())).opcode, 8, "then the close frame");
+  } finally {
+    closeQuietly(h);
+    await client.close();
+    await server.shutdown();
   }
 });
