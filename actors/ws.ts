@@ -201,11 +201,11 @@ export async function wsAttachClient(
  *
  * It resolves once the close frame was written beneath, so it waits (up to its deadline
  * or signal) behind sends still waiting for room. If it fails then, it is a failed send
- * (libdill's rule): later sends and `wsDone` fail with `ECONNRESET`, not `EPIPE`, and the
- * close frame is dropped if it was still waiting for room. On a `wsUpgrade` socket it resolves at
- * once instead: Deno does not tell when a frame is written, so the close frame is queued
- * behind those sends (it goes after them) and the deadline only refuses (`EINVAL`, a
- * signal already aborted).
+ * (libdill's rule): later sends and `wsDone` fail with `ECONNRESET`, not `EPIPE`, and
+ * the close frame is dropped if it was still waiting for room. On a `wsUpgrade` socket
+ * it resolves at once instead: Deno does not tell when a frame is written, so the close
+ * frame is queued behind those sends (it goes after them) and the deadline only refuses
+ * (`EINVAL`, a signal already aborted).
  *
  * @example
  * ```ts
