@@ -21,6 +21,9 @@ import {
  * `-1`, at once for `0` or a past time), and with the bag's own signal when that
  * aborts first. Pass it to `fetch` or any API that takes a signal. Like every call
  * taking a deadline, it throws `ECANCELED` when the bag's signal has already aborted.
+ * With a bag, the bag's signal holds one abort listener for it until the deadline
+ * passes (or either signal aborts), so a long-lived signal reused for every request
+ * keeps nothing past the deadlines.
  *
  * @example
  * ```ts
@@ -44,8 +47,30 @@ export function deadlineSignal(deadline: Deadline): AbortSignal {
       ? AbortSignal.timeout(Math.ceil(left))
       : AbortSignal.abort(new DOMException("the deadline has passed", "TimeoutError"));
   }
-  if (timed && own) return AbortSignal.any([own, timed]);
+  if (timed && own) return firstOf(own, timed);
   return timed ?? own ?? new AbortController().signal;
+}
+
+/**
+ * A signal that aborts with whichever of `own` and `timed` aborts first. Not
+ * `AbortSignal.any`: that leaves an entry on `own` for every call until `own` aborts,
+ * and `own` is typically long-lived (a server's shutdown signal bounding every request).
+ * Here the listener on `own` goes once `timed` aborts, so nothing outlives the deadline.
+ */
+function firstOf(own: AbortSignal, timed: AbortSignal): AbortSignal {
+  if (timed.aborted) return timed;
+  const either = new AbortController();
+  const onOwn = () => {
+    timed.removeEventListener("abort", onTimed);
+    either.abort(own.reason);
+  };
+  const onTimed = () => {
+    own.removeEventListener("abort", onOwn);
+    either.abort(timed.reason);
+  };
+  own.addEventListener("abort", onOwn, { once: true });
+  timed.addEventListener("abort", onTimed, { once: true });
+  return either.signal;
 }
 
 /**

@@ -57,6 +57,7 @@ export class Request<T> implements PendingCall {
   readonly #signal: AbortSignal | null;
   #onAbort: (() => void) | null = null;
   #aborted = false;
+  #failure: unknown = undefined;
 
   /**
    * @param op the API operation, for error messages (`"mrecv"`)
@@ -81,6 +82,11 @@ export class Request<T> implements PendingCall {
     return this.#aborted;
   }
 
+  /** The error the call was failed with, or `undefined` (pending or answered). */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
   /** Answers the call; later answers are ignored. */
   resolve(value: T): void {
     if (this.#settled) return;
@@ -98,6 +104,7 @@ export class Request<T> implements PendingCall {
       error = abortError(this.op, this.#signal!);
     }
     this.#settle();
+    this.#failure = error;
     this.#reject(error);
   }
 

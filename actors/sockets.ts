@@ -12,7 +12,7 @@ import { type Handle, hclose, layerOf, openHandle, takeLayer } from "./handle.ts
 import { ListenerActor, type ListenerMsg } from "./listener.ts";
 import { ByteStream, type StreamMsg } from "./stream.ts";
 import type { StreamOptions } from "./stream_options.ts";
-import { type Deadline, deadlineOf, MAX_TIMER_MS, remaining, signalOf } from "./time.ts";
+import { type Deadline, MAX_TIMER_MS, remaining, signalOf } from "./time.ts";
 import type { Transport } from "./transport.ts";
 import { addressError } from "./transport.ts";
 
@@ -103,19 +103,32 @@ export async function connectWithin(
   connect: (signal: AbortSignal) => Promise<Deno.Conn>,
 ): Promise<Deno.Conn> {
   checkDeadline(op, deadline);
-  const signal = signalOf(deadline);
-  if (signal) {
-    // The caller's signal aborts the attempt too; an attempt it ended is ECANCELED.
-    const at = deadlineOf(deadline);
-    try {
-      return await connectWithin(op, at, (s) => connect(AbortSignal.any([s, signal])));
-    } catch (e) {
-      throw signal.aborted ? abortError(op, signal) : e;
-    }
-  }
   const left = remaining(deadline);
   if (left === 0) throw new DillError("ETIMEDOUT", `${op}: a connection cannot be made at once`);
   const abort = new AbortController();
+  // The caller's signal aborts the attempt too, through a listener removed when the
+  // attempt ends: `AbortSignal.any` would leave a dependent signal on a long-lived
+  // signal (a server's shutdown signal) for every connect made with it.
+  const signal = signalOf(deadline);
+  const onAbort = () => abort.abort(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await attemptWithin(op, left, abort, connect);
+  } catch (e) {
+    // An attempt the caller's signal ended is ECANCELED.
+    throw signal?.aborted ? abortError(op, signal) : e;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Runs one connect attempt for at most `left` ms (`abort` ends it early). */
+async function attemptWithin(
+  op: string,
+  left: number,
+  abort: AbortController,
+  connect: (signal: AbortSignal) => Promise<Deno.Conn>,
+): Promise<Deno.Conn> {
   let attempt: Promise<Deno.Conn>;
   try {
     attempt = connect(abort.signal);

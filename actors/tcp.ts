@@ -144,7 +144,13 @@ export function tcpLocalAddr(listener: Handle): Required<TcpAddr> {
  * that was reset or aborted before it could be accepted is skipped, and the call waits
  * for the next one (libdill's `tcp_accept` returns that error instead: here one client
  * that resets cannot stop a server). With deadline `0` it takes a connection that the
- * kernel has already established, if there is one.
+ * kernel has already established, if Deno completes the accept at once: it does, except
+ * after a burst of ready I/O in the same turn of the event loop (about 128 operations,
+ * the runtime's fairness budget), when it defers the accept to a later turn and the call
+ * fails with `ETIMEDOUT` although a connection is queued. To drain a queue, use a short
+ * deadline (`now() + 10`) rather than `0`. An abort or deadline that ends the call never
+ * loses a connection: one the call had already taken goes to the next `tcpAccept`
+ * (as many as the listener's backlog; beyond, it is closed).
  *
  * @example
  * ```ts

@@ -63,7 +63,11 @@ export interface WsClientAttached {
  * upgrade request, validates it, answers `101 Switching Protocols` and returns the
  * message socket with the requested resource and host. A bad request gets a real
  * HTTP error answer (400, 403, 405, 414, 426, 431) and fails with `EPROTO` (or
- * `EMSGSIZE` for limits); the stack is closed then. `s` is taken over at once.
+ * `EMSGSIZE` for limits); the stack is closed then. While that answer is still being
+ * written (a client that does not read), the deadline or an abort ends the call with
+ * that same error, not `ETIMEDOUT`/`ECANCELED`: the request was at fault. `s` is taken
+ * over at once, except when the call fails before starting (a bad argument, a signal
+ * already aborted): `s` is then left as it was.
  * Unlike libdill, a permessage-deflate offer is accepted unless `perMessageDeflate` is
  * `false` (RFC 7692; see the README's "Compression" section).
  *
@@ -194,6 +198,14 @@ export async function wsAttachClient(
  * 6455), so after the peer's `wsDone` our sending half is over too. With the option
  * `halfCloseTimeout`, it stays open as in libdill until this call (whose status is then
  * the reply), or until the timeout.
+ *
+ * It resolves once the close frame was written beneath, so it waits (up to its deadline
+ * or signal) behind sends still waiting for room. If it fails then, it is a failed send
+ * (libdill's rule): later sends and `wsDone` fail with `ECONNRESET`, not `EPIPE`, and
+ * the close frame is dropped if it was still waiting for room. On a `wsUpgrade` socket
+ * it resolves at once instead: Deno does not tell when a frame is written, so the close
+ * frame is queued behind those sends (it goes after them) and the deadline only refuses
+ * (`EINVAL`, a signal already aborted).
  *
  * @example
  * ```ts

@@ -12,7 +12,7 @@
 import { setImmediate } from "node:timers";
 import { encodeClosePayload } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
-import type { Request } from "./request.ts";
+import { brokenAfter, type Request } from "./request.ts";
 
 /** Status reported when the connection ended without a close frame (RFC 6455 7.1.5). */
 export const ABNORMAL_CLOSURE = 1006;
@@ -102,6 +102,8 @@ export class Closing<O> {
   /** The bytestream reported the end of the peer's input. */
   #peerGone = false;
   #sendFailure: DillError | null = null;
+  /** The `wsDone` call that queued our close frame, if one did. */
+  #doneReq: Request<void> | null = null;
   #peerStatus: { status: number; reason: string } | null = null;
 
   /**
@@ -144,8 +146,20 @@ export class Closing<O> {
 
   /** Why a send (`op`) cannot go: a close frame went, or an earlier failure; else `null`. */
   refuseSend(op: string): DillError | null {
+    // A wsDone that failed (its deadline, its signal) is a failed send: libdill's rule
+    // applies, and its close frame may never have gone (one waiting for room is dropped).
+    const failedDone = this.#doneFailure();
+    if (failedDone) return failedDone;
     if (this.#closeSent) return new DillError("EPIPE", `${op}: a close frame was already sent`);
     return this.#sendFailure;
+  }
+
+  #doneFailure(): DillError | null {
+    const req = this.#doneReq;
+    const error = req?.failure;
+    if (!(error instanceof DillError)) return null;
+    if (error.code === "ETIMEDOUT" || error.code === "ECANCELED") return brokenAfter("send", req!);
+    return error;
   }
 
   /** Sends our close frame with `payload` unless one went already. */
@@ -206,11 +220,10 @@ export class Closing<O> {
   /** `wsDone`: our close frame, settling `req` when written. */
   done(payload: Uint8Array, req: Request<void>): void {
     if (this.#pendingViolation) this.failNow();
-    if (this.#closeSent) {
-      return req.reject(new DillError("EPIPE", "wsDone: a close frame was already sent"));
-    }
-    if (this.#sendFailure) return req.reject(this.#sendFailure);
+    const refused = this.refuseSend("wsDone");
+    if (refused) return req.reject(refused);
     this.#closeSent = true;
+    this.#doneReq = req;
     this.#host.writeClose(this.#owner, payload, req);
     if (this.#closeReceived) {
       // Half-closed: this was our reply to the peer's close.

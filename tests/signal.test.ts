@@ -29,26 +29,9 @@ import {
 } from "../mod.ts";
 import { connectWithin } from "../actors/sockets.ts";
 import { assertFailed, settle } from "./helpers/outcome.ts";
+import { countingSignal } from "./helpers/signals.ts";
 
 const T = 5000;
-
-/** A signal that counts its live abort listeners. */
-function countingSignal(): { ctl: AbortController; live: () => number } {
-  const ctl = new AbortController();
-  const signal = ctl.signal;
-  const listeners = new Set<unknown>();
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((type: string, fn: EventListener, opts?: AddEventListenerOptions) => {
-    if (type === "abort") listeners.add(fn);
-    add(type, fn, opts);
-  }) as typeof signal.addEventListener;
-  signal.removeEventListener = ((type: string, fn: EventListener) => {
-    if (type === "abort") listeners.delete(fn);
-    remove(type, fn);
-  }) as typeof signal.removeEventListener;
-  return { ctl, live: () => listeners.size };
-}
 
 Deno.test("signal/ws: aborting a waiting mrecv fails it with ECANCELED; receiving is then over", async () => {
   const [s, c] = await nohttpWsPair();
