@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
+  type Handle,
   hclose,
   mrecv,
   msend,
@@ -36,10 +37,27 @@ const numbered = (i: number) => new Uint8Array(MIB).fill(i);
 const codeOf = (o: Outcome<unknown>) =>
   o.ok ? "ok" : isDillError(o.error) ? o.error.code : String(o.error);
 
-Deno.test("serve lifecycle: many senders to a client that never reads: Deno holds at most the mark plus one message, sends that time out waiting never reach the wire", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 64 * 1024 });
+/** A `wsUpgrade` server (binary) with these options, a raw client and the server's handle. */
+async function rawUpgraded(options: Parameters<typeof upgradeServer>[1] = {}) {
+  const server = upgradeServer(WS_BINARY, options);
   const client = await rawClient(server.port);
-  const h = await server.next();
+  return { server, client, h: await server.next() };
+}
+
+/**
+ * With `sendHighWater` 0 and a client that does not read: a 16 MiB send Deno holds, a
+ * send waiting its turn behind it and a waiting receive, 50 ms after they were made.
+ */
+async function stuckCalls(h: Handle) {
+  const inDeno = settle(msend(h, new Uint8Array(16 * MIB), -1));
+  const waiting = settle(msend(h, new Uint8Array(10), -1));
+  const receiving = settle(mrecv(h, -1));
+  await delay(50);
+  return { inDeno, waiting, receiving };
+}
+
+Deno.test("serve lifecycle: many senders to a client that never reads: Deno holds at most the mark plus one message, sends that time out waiting never reach the wire", async () => {
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 64 * 1024 });
   try {
     const count = 24;
     const sends = Array.from(
@@ -77,9 +95,7 @@ Deno.test("serve lifecycle: many senders to a client that never reads: Deno hold
 });
 
 Deno.test("serve lifecycle: a send that times out waiting its turn fails those behind it; the one ahead still goes", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 0 });
   try {
     // The first send fills every buffer on the way (the client reads nothing yet); the
     // next three wait their turn, the middle one with a short deadline.
@@ -108,9 +124,7 @@ Deno.test("serve lifecycle: a send that times out waiting its turn fails those b
 });
 
 Deno.test("serve lifecycle: sends waiting their turn are bounded by maxWaitingCalls (EBUSY past it)", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0, maxWaitingCalls: 4 });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 0, maxWaitingCalls: 4 });
   try {
     // The first goes to Deno and waits for it to be written; 4 wait their turn; 5 more fail.
     const sends = Array.from({ length: 10 }, (_, i) => settle(msend(h, numbered(i), now() + 300)));
@@ -124,14 +138,9 @@ Deno.test("serve lifecycle: sends waiting their turn are bounded by maxWaitingCa
 });
 
 Deno.test("serve lifecycle: hclose while a send waits in Deno, a send waits its turn and a receive waits: all fail ECANCELED", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 0 });
   try {
-    const inDeno = settle(msend(h, new Uint8Array(16 * MIB), -1));
-    const waiting = settle(msend(h, new Uint8Array(10), -1));
-    const receiving = settle(mrecv(h, -1));
-    await delay(50);
+    const { inDeno, waiting, receiving } = await stuckCalls(h);
     hclose(h);
     assertFailed(await within(inDeno, ENDS_WITHIN, "send in Deno"), "ECANCELED", "send in Deno");
     assertFailed(await within(waiting, ENDS_WITHIN, "waiting send"), "ECANCELED", "waiting send");
@@ -145,9 +154,10 @@ Deno.test("serve lifecycle: hclose while a send waits in Deno, a send waits its 
 
 Deno.test("serve lifecycle: shutdownSignal while sends wait: those waiting their turn fail with EPIPE at once, the close frame follows the messages Deno had", async () => {
   const shutdown = new AbortController();
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0, shutdownSignal: shutdown.signal });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({
+    sendHighWater: 0,
+    shutdownSignal: shutdown.signal,
+  });
   try {
     // 16 MiB: more than the socket buffers take, so Deno keeps holding some of it.
     const inDeno = settle(msend(h, new Uint8Array(16 * MIB).fill(5), -1));
@@ -172,9 +182,7 @@ Deno.test("serve lifecycle: shutdownSignal while sends wait: those waiting their
 });
 
 Deno.test("serve lifecycle: wsDone while sends wait their turn: the close frame comes after them, every send resolves", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 0 });
   try {
     const inDeno = settle(msend(h, new Uint8Array(16 * MIB).fill(5), -1));
     const turns = [1, 2].map((i) => settle(msend(h, new Uint8Array(10).fill(i), -1)));
@@ -197,9 +205,7 @@ Deno.test("serve lifecycle: wsDone while sends wait their turn: the close frame 
 });
 
 Deno.test("serve lifecycle: server.shutdown() while Deno holds unwritten bytes: the waiting send fails (it was not written), the receive ends", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 0 });
   let stopping: Promise<void> | null = null;
   try {
     const sending = settle(msend(h, new Uint8Array(16 * MIB), -1));
@@ -218,9 +224,7 @@ Deno.test("serve lifecycle: server.shutdown() while Deno holds unwritten bytes: 
 });
 
 Deno.test("serve lifecycle: server.shutdown() with an idle WebSocket open: a waiting receive ends with EPIPE", async () => {
-  const server = upgradeServer(WS_BINARY);
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded();
   try {
     const receiving = settle(mrecv(h, -1));
     await delay(20);
@@ -235,14 +239,9 @@ Deno.test("serve lifecycle: server.shutdown() with an idle WebSocket open: a wai
 });
 
 Deno.test("serve lifecycle: the client resets while sends wait and a receive waits: all fail with ECONNRESET", async () => {
-  const server = upgradeServer(WS_BINARY, { sendHighWater: 0 });
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded({ sendHighWater: 0 });
   try {
-    const inDeno = settle(msend(h, new Uint8Array(16 * MIB), -1));
-    const waiting = settle(msend(h, new Uint8Array(10), -1));
-    const receiving = settle(mrecv(h, -1));
-    await delay(50);
+    const { inDeno, waiting, receiving } = await stuckCalls(h);
     await client.close(); // unread bytes in its buffer: the kernel answers with a reset
     for (const [what, p] of [["send in Deno", inDeno], ["waiting send", waiting]] as const) {
       assertFailed(await within(p, ENDS_WITHIN, what), "ECONNRESET", what);
@@ -255,9 +254,7 @@ Deno.test("serve lifecycle: the client resets while sends wait and a receive wai
 });
 
 Deno.test("serve lifecycle: the client resets mid-message: the receive fails with ECONNRESET", async () => {
-  const server = upgradeServer(WS_BINARY);
-  const client = await rawClient(server.port);
-  const h = await server.next();
+  const { server, client, h } = await rawUpgraded();
   try {
     const receiving = settle(mrecv(h, -1));
     // A masked binary frame announcing 1000 bytes, of which 10 come.
@@ -375,10 +372,7 @@ Deno.test("serve lifecycle: our wsAttachClient closes while the server's sends w
   const { handle: c } = await wsAttachClient(tcp, WS_BINARY, "/", "x", now() + 2000);
   const h = await server.next();
   try {
-    const inDeno = settle(msend(h, new Uint8Array(16 * MIB), -1));
-    const waiting = settle(msend(h, new Uint8Array(10), -1));
-    const receiving = settle(mrecv(h, -1));
-    await delay(50);
+    const { inDeno, waiting, receiving } = await stuckCalls(h);
     hclose(c); // our client does not read: it holds unread bytes, so this is a reset
     // Every call ends. The sends may have resolved: our client reads a message in
     // progress whole whether its application reads or not, and on a busy machine it can
