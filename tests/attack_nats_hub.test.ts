@@ -23,26 +23,9 @@ import { NatsHub } from "../examples/nats_hub.ts";
 import { connect } from "npm:@nats-io/transport-node@3.4.0";
 import { startDemo } from "../examples/demo.ts";
 import { ChatClient, type ChatEvent } from "./helpers/chat_client.ts";
+import { delay, eventually } from "./helpers/transports.ts";
 
 const STEP_MS = 5_000;
-
-/** Polls `check` until it returns a value other than undefined, for at most `ms`. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  ms = STEP_MS,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Waits `ms`. */
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A nats-server we can signal (SIGKILL, SIGSTOP), with an optional config file. */
 class Broker {
@@ -243,7 +226,7 @@ Deno.test("NatsHub attack: SIGKILL and restart with traffic: the queue waits for
     say(200); // queued (maxQueue 1000)
     await broker.start();
     await eventually("a up", () => a.up || undefined);
-    await sleep(200);
+    await delay(200);
     relay.blocked = false; // b reconnects within its reconnect wait (250 ms + jitter)
     await eventually("b up", () => b.up || undefined);
     // Old code: a sent its queue as soon as it was back, to a server b was not yet
@@ -275,7 +258,7 @@ Deno.test("NatsHub attack: the broker never comes back: close is prompt, nothing
     await broker.kill();
     await eventually("down", () => !hub.up || undefined);
     for (let i = 0; i < 200; i++) hub.publish("lobby", `m${i}`); // 150 over the bound
-    await sleep(800); // a few reconnection attempts
+    await delay(800); // a few reconnection attempts
   } finally {
     const started = Date.now();
     await hub.close(); // the sanitizers check that no timer or socket outlives it
@@ -292,7 +275,7 @@ Deno.test("NatsHub attack: close with publications in flight to a frozen broker 
     await eventually("up", () => hub.up || undefined);
     broker.signal("SIGSTOP"); // up as far as TCP knows, but no PONG will come
     for (let i = 0; i < 500; i++) hub.publish("lobby", `m${i}`);
-    await sleep(100);
+    await delay(100);
     const started = Date.now();
     await hub.close();
     const took = Date.now() - started;
@@ -401,7 +384,7 @@ Deno.test("NatsHub attack: the demo through a SIGKILL and restart of its broker:
     await client.next(said("during")); // local chat goes on
     await broker.start();
     await client.next((e) => e.kind === "notice" && e.link === "up");
-    await sleep(200);
+    await delay(200);
     relay.blocked = false;
     await eventually("other up", () => other.up || undefined);
     // Old code: the rooms' "who" on the link's return set the queue going at once (before

@@ -10,23 +10,7 @@ import assert from "node:assert/strict";
 import { NatsServer } from "../examples/demo_cluster.ts";
 import type { HubStatus } from "../examples/hub.ts";
 import { NatsHub } from "../examples/nats_hub.ts";
-
-const STEP_MS = 5_000;
-
-/** Polls `check` until it returns a value other than undefined, for at most `ms`. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  ms = STEP_MS,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { eventually } from "./helpers/transports.ts";
 
 Deno.test("NatsHub: a publication reaches the subscribers of every hub, in order", async () => {
   const nats = await NatsServer.start();

@@ -186,6 +186,24 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
+ * Polls `check` every 20 ms until it returns something other than `undefined`, and
+ * resolves that; fails naming `what` after `ms` (5 s by default).
+ */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = 5_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await delay(20);
+  }
+}
+
+/**
  * Rejects with an `Error` naming `what` if `promise` does not settle within `ms`, so a
  * hang fails the test instead of stalling the run. The timer is always cleared.
  */
