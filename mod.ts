@@ -62,7 +62,12 @@ export {
   type WsServerAttached,
 } from "./actors/ws.ts";
 export { wsRequestKey, wsResponseKey } from "./protocol/handshake_keys.ts";
-export type { HttpLimits } from "./protocol/http11.ts";
+// Reading HTTP yourself, then attaching with WS_NOHTTP.
+export { httpRecvRequest } from "./actors/http_recv.ts";
+export { type WsAcceptOptions, wsAcceptUpgrade } from "./actors/ws_accept_upgrade.ts";
+export { type AcceptedUpgrade, HandshakeError } from "./protocol/handshake.ts";
+export { HttpError, type HttpLimits } from "./protocol/http11.ts";
+export { writeHttpErrorResponse, writeHttpResponse } from "./protocol/http_write.ts";
 export {
   tlsAttachClient,
   tlsAttachServer,

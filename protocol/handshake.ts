@@ -77,8 +77,8 @@ export interface AcceptedUpgrade {
   protocol: string | null;
   /**
    * The negotiated permessage-deflate, or `null`. Its bytes are reserved in the budget:
-   * the caller owns them, and either takes the codec (`takeCodec`, whose `close` releases
-   * them) or calls `release`.
+   * the caller owns them, and either hands it to `wsAttachServer` (the `negotiatedDeflate`
+   * option with `WS_NOHTTP`, which takes the reservation over) or calls its `release()`.
    */
   deflate: NegotiatedDeflate | null;
   /** The request this was derived from. */
@@ -170,6 +170,7 @@ const SERVER_OWNED_HEADERS = new Set([
  *
  * @param request the request head, as read by `HttpHeadReader` (`./http11.ts`)
  * @param options limits, subprotocols, origin check and extra answer headers
+ * @param where the call named in `EINVAL` messages
  * @returns the handshake result and the 101 answer to send
  * @throws {HandshakeError} when the request must be refused
  * @throws {DillError} `EINVAL` when `options` is invalid (checked before the request)
@@ -198,8 +199,9 @@ const SERVER_OWNED_HEADERS = new Set([
 export function acceptUpgrade(
   request: HttpRequestHead,
   options: ServerHandshakeOptions = {},
+  where = "acceptUpgrade",
 ): AcceptedUpgrade {
-  checkServerHandshakeOptions("acceptUpgrade", options);
+  checkServerHandshakeOptions(where, options);
   const maxResourceLength = options.maxResourceLength ?? DEFAULT_MAX_RESOURCE_LENGTH;
   const maxHostLength = options.maxHostLength ?? DEFAULT_MAX_HOST_LENGTH;
   const supported = options.protocols ?? [];
