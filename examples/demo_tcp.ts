@@ -9,22 +9,25 @@
  */
 
 import {
-  brecv,
+  type AcceptedUpgrade,
   bsend,
   type Handle,
+  HandshakeError,
+  HttpError,
+  httpRecvRequest,
+  type HttpRequestHead,
   isDillError,
   now,
   tcpAccept,
   tcpClose,
+  writeHttpErrorResponse,
+  writeHttpResponse,
   WS_NOHTTP,
   WS_TEXT,
+  wsAcceptUpgrade,
   wsAttachServer,
   wsDetach,
 } from "../mod.ts";
-import { HttpError, HttpHeadReader, type HttpRequestHead } from "../protocol/http11.ts";
-import { writeHttpErrorResponse, writeHttpResponse } from "../protocol/http_write.ts";
-import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
-import { wsDeflate } from "../actors/ws_deflate.ts";
 import {
   BAD_ROOM,
   type ChatRooms,
@@ -107,7 +110,8 @@ export class TcpChatServer {
   async #serve(conn: Conn): Promise<void> {
     let head: HttpRequestHead;
     try {
-      head = await readRequestHead(conn.handle, now() + HEAD_TIMEOUT_MS);
+      // The head's limits (8 KiB, 64 headers) bound its size, the deadline its time.
+      head = await httpRecvRequest(conn.handle, now() + HEAD_TIMEOUT_MS);
     } catch (e) {
       if (e instanceof HttpError) {
         return this.#reply(conn, "bad head", e.status, writeHttpErrorResponse(e.status, e.message));
@@ -147,11 +151,10 @@ export class TcpChatServer {
       const refusal = writeHttpErrorResponse(400, BAD_ROOM);
       return this.#reply(conn, "upgrade refused (bad room)", 400, refusal);
     }
-    let accepted: ReturnType<typeof acceptUpgrade>;
+    let accepted: AcceptedUpgrade;
     try {
       // Browsers offer permessage-deflate; chat JSON shrinks well, so take it.
-      const perMessageDeflate = wsDeflate({}, "server") ?? undefined;
-      accepted = acceptUpgrade(head, { checkOrigin: sameOrigin, perMessageDeflate });
+      accepted = wsAcceptUpgrade(head, { checkOrigin: sameOrigin, perMessageDeflate: true });
     } catch (e) {
       if (!(e instanceof HandshakeError)) throw e;
       return this.#reply(conn, `upgrade refused (${e.message})`, e.status, e.response);
@@ -189,22 +192,6 @@ export class TcpChatServer {
       for (const conn of this.#conns) closeQuietly(conn.handle);
       await allDone;
     }
-  }
-}
-
-/**
- * Reads one request head, one byte at a time. `brecv` moves exactly the bytes asked for, so
- * it never takes a byte beyond the head: a client may send its first WebSocket frame right
- * behind the request, and that frame must stay in the stream for the WebSocket layer. The
- * reader's limits bound the size (8 KiB, 64 headers); the deadline bounds the time.
- */
-async function readRequestHead(s: Handle, deadline: number): Promise<HttpRequestHead> {
-  const reader = new HttpHeadReader("request");
-  const byte = new Uint8Array(1);
-  for (;;) {
-    await brecv(s, byte, deadline);
-    const done = reader.feed(byte);
-    if (done) return done.head;
   }
 }
 
