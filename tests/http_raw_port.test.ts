@@ -39,6 +39,7 @@ import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
 import { frame, OP } from "./helpers/raw_peer/frames.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
 import { rejectsWith, throwsWith } from "./helpers/transports.ts";
+import { Rng } from "../fuzz/prng.ts";
 
 const PAGE = "a plain page\n";
 const ITEM = '{"id":7,"user":"ada","ok":true},';
@@ -241,6 +242,37 @@ Deno.test("httpRecvRequest: reads the head and leaves every byte after it in the
     assert.deepEqual(await brecv(server, new Uint8Array(7), soon()), bytes("\r\n\r\nXYZ"));
   } finally {
     hclose(server);
+  }
+});
+
+Deno.test("httpRecvRequest: over random heads and what follows them, it takes exactly the head", async () => {
+  // What follows a head is often "\r\n"-rich (another request, a frame): reading it would
+  // be easy to get wrong right where a lookahead ends.
+  const tails = ["", "\r", "\r\n", "\r\n\r\n", "GET / HTTP/1.1\r\n\r\n", "\n\r\n\rX"];
+  for (let i = 0; i < 150; i++) {
+    const rng = new Rng(6455, i);
+    const lines = [`GET /p${i}?q=${"x".repeat(rng.int(40))} HTTP/1.1`, "Host: h.example"];
+    for (let h = rng.int(8); h > 0; h--) {
+      // Values end in any byte, spaces included, so the head's end falls at every offset mod 4.
+      lines.push(`X-${rng.int(1000)}: ${"v".repeat(rng.int(9))}${" ".repeat(rng.int(3))}`);
+    }
+    const head = lines.join("\r\n") + "\r\n\r\n";
+    const tail = tails[rng.int(tails.length)] + "z".repeat(rng.int(5));
+    const [server, client] = ipcPair();
+    try {
+      await bsend(client, bytes(head + tail), soon());
+      const got = await httpRecvRequest(server, soon());
+      assert.equal(got.target, lines[0].split(" ")[1]);
+      if (tail.length > 0) {
+        const rest = await brecv(server, new Uint8Array(tail.length), soon());
+        assert.equal(new TextDecoder().decode(rest), tail, `case ${i}`);
+      }
+      hclose(client); // nothing beyond the tail: the stream ends there
+      await rejectsWith(brecv(server, new Uint8Array(1), soon()), "EPIPE");
+    } finally {
+      closeQuietly(server);
+      closeQuietly(client);
+    }
   }
 });
 
