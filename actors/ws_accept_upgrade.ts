@@ -46,7 +46,8 @@ export interface WsAcceptOptions extends
  *   compression and the answer to send
  * @throws {HandshakeError} when the request must be refused (`EPROTO`, or `EMSGSIZE`
  *   for an exceeded limit)
- * @throws {DillError} `EINVAL` when `options` is invalid (checked before the request)
+ * @throws {DillError} `EINVAL` when `options` is invalid (checked before the request) or
+ *   `request` is not a request head
  *
  * @example
  * ```ts

@@ -20,6 +20,7 @@ import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, listHasToken, quote, tokenList } from "./header_values.ts";
 import { negotiateDeflate, type ResolvedDeflateOptions } from "./permessage_deflate.ts";
 import { type HeaderLookup, headerLookup, type HttpRequestHead, isHttpToken } from "./http11.ts";
+import { ParsedRequestHead } from "./http_head.ts";
 import {
   checkHeaderLines,
   checkTokenList,
@@ -173,7 +174,8 @@ const SERVER_OWNED_HEADERS = new Set([
  * @param where the call named in `EINVAL` messages
  * @returns the handshake result and the 101 answer to send
  * @throws {HandshakeError} when the request must be refused
- * @throws {DillError} `EINVAL` when `options` is invalid (checked before the request)
+ * @throws {DillError} `EINVAL` when `options` is invalid (checked before the request) or
+ *   `request` is not a request head
  *
  * @example
  * ```ts
@@ -202,6 +204,7 @@ export function acceptUpgrade(
   where = "acceptUpgrade",
 ): AcceptedUpgrade {
   checkServerHandshakeOptions(where, options);
+  checkRequestHead(where, request);
   const maxResourceLength = options.maxResourceLength ?? DEFAULT_MAX_RESOURCE_LENGTH;
   const maxHostLength = options.maxHostLength ?? DEFAULT_MAX_HOST_LENGTH;
   const supported = options.protocols ?? [];
@@ -409,6 +412,25 @@ export function checkServerHandshakeOptions(
         `${where}: responseHeaders may not set ${name}; the handshake owns it`,
       );
     }
+  }
+}
+
+/**
+ * `EINVAL` unless `request` has the shape of a request head: string method, target and
+ * version, and `Headers` (a head the reader parsed keeps its headers as text until
+ * asked for them, so they are not built here).
+ */
+function checkRequestHead(where: string, request: HttpRequestHead): void {
+  const head = request as Partial<HttpRequestHead> | null;
+  if (
+    typeof head !== "object" || head === null || typeof head.method !== "string" ||
+    typeof head.target !== "string" || typeof head.version !== "string" ||
+    !(head instanceof ParsedRequestHead || head.headers instanceof Headers)
+  ) {
+    throw new DillError(
+      "EINVAL",
+      `${where}: request must be a request head ({ method, target, version, headers: Headers })`,
+    );
   }
 }
 

@@ -390,7 +390,7 @@ Deno.test("wsAcceptUpgrade: a request that must be refused is a HandshakeError w
   }
 });
 
-Deno.test("wsAcceptUpgrade: invalid options are EINVAL, named after the call or the option", () => {
+Deno.test("wsAcceptUpgrade: invalid options and requests are EINVAL, named after the call or the option", () => {
   const bad: [unknown, RegExp][] = [
     [null, /^EINVAL: wsAcceptUpgrade: options/],
     [{ maxResourceLength: 0 }, /^EINVAL: wsAcceptUpgrade: maxResourceLength/],
@@ -402,5 +402,17 @@ Deno.test("wsAcceptUpgrade: invalid options are EINVAL, named after the call or 
   for (const [options, message] of bad) {
     const e = throwsWith(() => wsAcceptUpgrade(offer(), options as WsAcceptOptions), "EINVAL");
     assert.match(e.message, message, JSON.stringify(options));
+  }
+  const { method, target, version, headers } = offer();
+  const heads: unknown[] = [
+    null,
+    "GET / HTTP/1.1",
+    { method, target, version },
+    { method, target, version, headers: Object.fromEntries(headers) },
+    { method: 1, target, version, headers },
+  ];
+  for (const head of heads) {
+    const e = throwsWith(() => wsAcceptUpgrade(head as HttpRequestHead), "EINVAL");
+    assert.match(e.message, /^EINVAL: wsAcceptUpgrade: request must be a request head/);
   }
 });
