@@ -236,7 +236,7 @@ async function main(children: Children): Promise<void> {
   // Only the servers some selected workload runs against (the client side needs Deno's).
   const schemes = new Set(workloads.map((w) => w.scheme));
   const servers = serverDefs(peers).filter((s) =>
-    (!cfg.servers || cfg.servers.includes(s.id) || s.id === referenceOf(s.scheme)) &&
+    (cfg.servers ? cfg.servers.includes(s.id) || s.id === referenceOf(s.scheme) : !s.optIn) &&
     (schemes.has(s.scheme) || (s.id === REFERENCE && clientWorkloads.length > 0))
   );
   const data = { samples: [] as Sample[], clientSamples: [] as Sample[] };

@@ -124,7 +124,7 @@ export interface BenchConfig {
   readonly clients: boolean;
   /** BENCH_OUT: Markdown report path (default bench/results/latest.md; quick: none). */
   readonly out: string | null;
-  /** Raw samples as JSON (bench/results/latest.json or quick.json). */
+  /** Raw samples as JSON: beside the report (`latest.json`), or `quick.json`. */
   readonly json: string;
   /** BENCH_CACHE_DIR: where npm installs `ws` + `bufferutil` for Node and Bun. */
   readonly cacheDir: string;
@@ -150,6 +150,7 @@ export function loadConfig(root: string): BenchConfig {
   const quick = Deno.env.get("BENCH_QUICK") === "1";
   const results = `${root}bench/results/`;
   const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  const out = Deno.env.get("BENCH_OUT") ?? (quick ? null : `${results}latest.md`);
   return {
     quick,
     rounds: intEnv("BENCH_ROUNDS", quick ? 1 : 3),
@@ -162,8 +163,11 @@ export function loadConfig(root: string): BenchConfig {
     servers: listEnv("BENCH_SERVERS"),
     workloads: listEnv("BENCH_ONLY") ?? listEnv("BENCH_WORKLOADS"),
     clients: Deno.env.get("BENCH_CLIENTS") !== "0",
-    out: Deno.env.get("BENCH_OUT") ?? (quick ? null : `${results}latest.md`),
-    json: `${results}${quick ? "quick" : "latest"}.json`,
+    out,
+    // Beside the report it belongs to (bench:ceiling must not replace latest.json).
+    json: out?.endsWith(".md")
+      ? `${out.slice(0, -3)}.json`
+      : `${results}${quick ? "quick" : "latest"}.json`,
     cacheDir: Deno.env.get("BENCH_CACHE_DIR") ?? `${tmp}/dill-ws-bench-cache`,
     bun: Deno.env.get("BENCH_BUN") !== "0",
   };

@@ -18,6 +18,8 @@ export interface ServerDef {
   readonly scheme: "ws" | "wss";
   /** Program, arguments (relative to the repository root) and extra environment. */
   readonly command: { cmd: string; args: string[]; env?: Record<string, string> };
+  /** Runs only when BENCH_SERVERS names it (a reference for `bench:ceiling`, not a peer). */
+  readonly optIn?: boolean;
 }
 
 /** The id of the reference every ratio of a ws workload is taken against. */
@@ -71,6 +73,13 @@ export function serverDefs(peers: Peers): ServerDef[] {
       label: "Deno native",
       scheme: "ws",
       command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/deno_native.ts"] },
+    },
+    {
+      id: "js-ceiling",
+      label: "JS ceiling (no checks; bench/servers/js_ceiling.ts)",
+      scheme: "ws",
+      command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/js_ceiling.ts"] },
+      optIn: true,
     },
     {
       id: "ws-deno",
