@@ -341,12 +341,22 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       );
       return;
     }
-    const buf = this.#inbound.readBuffer();
-    this.#transport.read(buf).then(
-      (n) => this.send({ kind: "readDone", buf, n }),
-      (error) => this.send({ kind: "readFailed", error }),
-    );
+    this.#readBuf = this.#inbound.readBuffer();
+    this.#transport.read(this.#readBuf).then(this.#readReturned, this.#readThrew);
   }
+
+  /** The buffer of the read in progress (one at a time: `#reading`). */
+  #readBuf: Uint8Array | null = null;
+  // Made once per stream, not per read: a read per message is the common case.
+  readonly #readReturned = (n: number | null): void => {
+    const buf = this.#readBuf!;
+    this.#readBuf = null;
+    this.send({ kind: "readDone", buf, n });
+  };
+  readonly #readThrew = (error: unknown): void => {
+    this.#readBuf = null;
+    this.send({ kind: "readFailed", error });
+  };
 
   #readDone(buf: Uint8Array, n: number | null): void {
     this.#reading = false;

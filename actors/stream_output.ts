@@ -104,6 +104,9 @@ export class StreamOutput<O> {
   #writing = false;
   /** The transport write in progress (it settles when the write ended either way). */
   #inflight: Promise<void> | null = null;
+  /** The segment being written, and how much of it the transport took so far. */
+  #segment: Uint8Array | null = null;
+  #segmentWritten = 0;
   /** Senders waiting for room; made when the first one has to wait (idle streams hold none). */
   #sendWaiters: SendWaiter[] | null = null;
   /** Set once a send failed: later sends fail the same way. */
@@ -451,20 +454,29 @@ export class StreamOutput<O> {
     const segment = this.#outbound.next();
     if (segment === undefined) return this.#maybeCloseWrite();
     this.#writing = true;
-    this.#inflight = this.#writeSegment(segment.bytes);
+    this.#segment = segment.bytes;
+    this.#segmentWritten = 0;
+    this.#inflight = this.#transport.write(segment.bytes).then(this.#wrote, this.#writeFailed);
   }
 
-  async #writeSegment(segment: Uint8Array): Promise<void> {
-    try {
-      let off = 0;
-      while (off < segment.length) {
-        off += await this.#transport.write(off === 0 ? segment : segment.subarray(off));
-      }
-      this.#host.post(this.#owner, { kind: "writeDone" });
-    } catch (error) {
-      this.#host.post(this.#owner, { kind: "writeFailed", error });
+  // The write callbacks are made once per stream, not per write (a write per message is
+  // the common case, and its garbage is the garbage collector's work): `#inflight` settles
+  // once the whole segment is written, or failed, as a partial write chains the next.
+  readonly #wrote = (n: number): Promise<void> | void => {
+    const segment = this.#segment!;
+    this.#segmentWritten += n;
+    if (this.#segmentWritten < segment.length) {
+      return this.#transport.write(segment.subarray(this.#segmentWritten))
+        .then(this.#wrote, this.#writeFailed);
     }
-  }
+    this.#segment = null;
+    this.#host.post(this.#owner, { kind: "writeDone" });
+  };
+
+  readonly #writeFailed = (error: unknown): void => {
+    this.#segment = null;
+    this.#host.post(this.#owner, { kind: "writeFailed", error });
+  };
 
   #failOutput(error: DillError): void {
     this.#sendFailure ??= error;
