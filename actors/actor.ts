@@ -104,23 +104,6 @@ export abstract class Actor<M extends Message> {
     this.#busy = false;
   }
 
-  /**
-   * Runs `fn(this)` as a message would run (what the actor sends itself meanwhile queues
-   * and runs after it) and returns its result, for a call that can be answered at once
-   * without a mailbox message; `undefined`, without running it, while the actor is
-   * busy or closed.
-   */
-  protected runNow<R>(fn: (self: this) => R): R | undefined {
-    if (this.#closed || this.#busy) return undefined;
-    this.#busy = true;
-    try {
-      return fn(this);
-    } finally {
-      if (this.#mailbox.length > 0) this.#drain();
-      this.#busy = false;
-    }
-  }
-
   #enqueue(msg: M | Expiry | ChildExit): void {
     if (this.#mailbox === NO_MAIL) this.#mailbox = [];
     this.#mailbox.push(msg);

@@ -22,13 +22,12 @@ import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
 import { takeWriteBuffer } from "./write_queue.ts";
 import { now } from "./time.ts";
-import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
-import type { WsMessage } from "./ws_message_calls.ts";
+import { Inbox, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
 import { Closing, type ClosingHost } from "./ws_closing.ts";
 import { Keepalive, type KeepaliveHost } from "./ws_keepalive.ts";
 import { Reading, type ReadingHost } from "./ws_reading.ts";
-import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
+import type { WsLimits, WsType } from "./ws_options.ts";
 
 export type { WsAttachInfo, WsStart } from "./ws_handshake.ts";
 export type { WsReceived } from "./ws_inbox.ts";
@@ -336,18 +335,6 @@ export class WsActor extends SocketLayer<WsMsg> {
   }
 
   // ---- receiving (the frames themselves are the Reading's) ------------------------
-
-  /** `wsRecv`'s fast path: a message already queued, taken at once; `null` to go through the mailbox. */
-  takeReadyMessage(): WsMessage | null {
-    const ev = this.runNow(WsActor.#takeQueued);
-    if (ev === undefined) return null;
-    return ev.binary ? { type: WS_BINARY, data: ev.data } : { type: WS_TEXT, data: ev.text! };
-  }
-
-  /** A static function, not a closure per call: the fast path allocates nothing of its own. */
-  static #takeQueued(a: WsActor): ReceivedMessage | undefined {
-    return a.#in.takeQueued();
-  }
 
   #recv(call: WsRecvCall): void {
     // Taking a message may make room: frames held back in the receiver go on then.

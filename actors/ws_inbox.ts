@@ -147,17 +147,6 @@ export class Inbox {
     return false;
   }
 
-  /**
-   * The oldest queued message, taken, for a receive answered without a call object;
-   * `undefined` when none is queued or a receive failure must be reported instead.
-   */
-  takeQueued(): ReceivedMessage | undefined {
-    if (this.#failure) return undefined;
-    const ev = this.#queue?.shift();
-    if (ev) this.#bytes -= ev.data.length;
-    return ev;
-  }
-
   /** A parked receive reached its deadline; returns whether it was one of ours. */
   expire(req: PendingCall): boolean {
     if (this.#firstWaiter?.req === req) {

@@ -9,7 +9,6 @@
 
 import { type Handle, layerOf, type SocketLayer } from "./handle.ts";
 import type { WsMsg } from "./ws_actor.ts";
-import type { WsMessage } from "./ws_message_calls.ts";
 import type { WsType } from "./ws_options.ts";
 
 /**
@@ -30,11 +29,6 @@ export interface WsLayer extends SocketLayer<WsMsg> {
   readonly socketType: WsType;
   /** How the peer closed (what `wsStatus` reports), or `null` while it has not. */
   readonly peerStatus: { status: number; reason: string } | null;
-  /**
-   * A message already queued, taken at once (`wsRecv`'s fast path: no call object, no
-   * mailbox message), or `null` when the call must go through the mailbox.
-   */
-  takeReadyMessage?(): WsMessage | null;
 }
 
 /**

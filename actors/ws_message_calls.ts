@@ -298,12 +298,6 @@ export function wsRecv(
     }
     checkDeadline("wsRecv", bufOrDeadline);
     const ws = wsLayer(h, "wsRecv");
-    if (typeof bufOrDeadline === "number") {
-      // A message already queued is the answer whatever the deadline: taken at once,
-      // without a call object or a mailbox message (a signal is checked on the way below).
-      const ready = ws.takeReadyMessage?.() ?? null;
-      if (ready !== null) return Promise.resolve(ready);
-    }
     // Answered in the WsMessage shape directly: no second promise per message.
     return call<WsMessage, WsMsg>(ws, "wsRecv", bufOrDeadline, (req) => ({
       kind: "recv",

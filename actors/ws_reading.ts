@@ -265,13 +265,6 @@ export class Reading<O> {
     return true;
   }
 
-  /** The oldest queued message, taken as {@link Reading.recv} would take it; else `undefined`. */
-  takeQueued(): ReceivedMessage | undefined {
-    const ev = this.#inbox.takeQueued();
-    if (ev !== undefined) this.parse();
-    return ev;
-  }
-
   /**
    * Whether the application is behind: `maxBufferedBytes` or `maxQueuedMessages` reached
    * by messages it has not taken. An empty inbox is never behind, so a limit of 0 holds
