@@ -342,20 +342,22 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       return;
     }
     this.#readBuf = this.#inbound.readBuffer();
-    this.#transport.read(this.#readBuf).then(this.#readReturned, this.#readThrew);
+    this.#transport.read(this.#readBuf).then(this.#readSettled, this.#readSettled);
   }
 
   /** The buffer of the read in progress (one at a time: `#reading`). */
   #readBuf: Uint8Array | null = null;
-  // Made once per stream, not per read: a read per message is the common case.
-  readonly #readReturned = (n: number | null): void => {
+  /**
+   * The read's outcome: a count or `null` (EOF) when it returned, an error when it threw.
+   * One function made per stream, not per read (a read per message is the common case),
+   * and one for both outcomes: every callback is kept by every idle connection.
+   */
+  readonly #readSettled = (outcome: unknown): void => {
     const buf = this.#readBuf!;
     this.#readBuf = null;
-    this.send({ kind: "readDone", buf, n });
-  };
-  readonly #readThrew = (error: unknown): void => {
-    this.#readBuf = null;
-    this.send({ kind: "readFailed", error });
+    if (typeof outcome === "number" || outcome === null) {
+      this.send({ kind: "readDone", buf, n: outcome });
+    } else this.send({ kind: "readFailed", error: outcome });
   };
 
   #readDone(buf: Uint8Array, n: number | null): void {

@@ -104,9 +104,8 @@ export class StreamOutput<O> {
   #writing = false;
   /** The transport write in progress (it settles when the write ended either way). */
   #inflight: Promise<void> | null = null;
-  /** The segment being written, and how much of it the transport took so far. */
+  /** What is left to write of the segment being written. */
   #segment: Uint8Array | null = null;
-  #segmentWritten = 0;
   /** Senders waiting for room; made when the first one has to wait (idle streams hold none). */
   #sendWaiters: SendWaiter[] | null = null;
   /** Set once a send failed: later sends fail the same way. */
@@ -455,27 +454,29 @@ export class StreamOutput<O> {
     if (segment === undefined) return this.#maybeCloseWrite();
     this.#writing = true;
     this.#segment = segment.bytes;
-    this.#segmentWritten = 0;
-    this.#inflight = this.#transport.write(segment.bytes).then(this.#wrote, this.#writeFailed);
+    this.#inflight = this.#transport.write(segment.bytes).then(this.#wrote, this.#wrote);
   }
 
-  // The write callbacks are made once per stream, not per write (a write per message is
-  // the common case, and its garbage is the garbage collector's work): `#inflight` settles
-  // once the whole segment is written, or failed, as a partial write chains the next.
-  readonly #wrote = (n: number): Promise<void> | void => {
+  /**
+   * A write's outcome: the count written, or the error it failed with. One function made
+   * per stream, not per write (a write per message is the common case, and its garbage is
+   * the garbage collector's work), and one for both outcomes (every idle connection keeps
+   * it). `#inflight` settles once the whole segment is written, or failed: a partial
+   * write chains the next.
+   */
+  readonly #wrote = (outcome: unknown): Promise<void> | void => {
+    if (typeof outcome !== "number") {
+      this.#segment = null;
+      this.#host.post(this.#owner, { kind: "writeFailed", error: outcome });
+      return;
+    }
     const segment = this.#segment!;
-    this.#segmentWritten += n;
-    if (this.#segmentWritten < segment.length) {
-      return this.#transport.write(segment.subarray(this.#segmentWritten))
-        .then(this.#wrote, this.#writeFailed);
+    if (outcome < segment.length) {
+      const rest = this.#segment = segment.subarray(outcome);
+      return this.#transport.write(rest).then(this.#wrote, this.#wrote);
     }
     this.#segment = null;
     this.#host.post(this.#owner, { kind: "writeDone" });
-  };
-
-  readonly #writeFailed = (error: unknown): void => {
-    this.#segment = null;
-    this.#host.post(this.#owner, { kind: "writeFailed", error });
   };
 
   #failOutput(error: DillError): void {
