@@ -87,11 +87,6 @@ export class DenoSends {
     return this.#closeAfter;
   }
 
-  /** Whether a message Deno has is still waiting for `bufferedAmount` to come down. */
-  get draining(): boolean {
-    return this.#draining.length > 0;
-  }
-
   /**
    * From now on sends fail with `error` (unless they already fail for another reason);
    * sends still waiting their turn fail with it too (they are never handed to Deno).

@@ -152,8 +152,8 @@ async function main(): Promise<void> {
   const config = settings();
   let hub: Hub | undefined;
   if (config.nats) {
-    // Loaded only when asked for. (Deno still fetches the NATS client on a first run, as
-    // this import is in the module graph: see README "Scale-out: many processes".)
+    // Loaded only when asked for. (A first run in this repository still fetches every npm
+    // package pinned in deno.lock, whatever is imported: see README "Scale-out: many processes".)
     const { NatsHub } = await import("./nats_hub.ts");
     hub = new NatsHub({ servers: config.nats, name: `dill-chat ${config.node}`, log: logWithTime });
   }
