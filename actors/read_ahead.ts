@@ -186,6 +186,11 @@ export class ReadAhead {
     return buf;
   }
 
+  /** Whether `chunk` is a read buffer lent whole: {@link ReadAhead.recycle} may take it back. */
+  lends(chunk: Uint8Array): boolean {
+    return chunk.buffer === this.#lent && chunk.byteOffset === 0;
+  }
+
   /**
    * A chunk this stream read was fully consumed by whoever it was handed to: if it
    * spans a whole read buffer of the current size, that buffer serves a later read

@@ -22,7 +22,15 @@ import { DEFAULT_HIGH_WATER, type StreamOptions, tooManyWaiting } from "./stream
 
 /** Events a bytestream delivers to the protocol attached on top of it. */
 export type StreamEvent =
-  | { readonly kind: "data"; readonly chunk: Uint8Array }
+  | {
+    readonly kind: "data";
+    readonly chunk: Uint8Array;
+    /**
+     * The chunk is a read buffer the stream takes back (`recycle`) for another read once
+     * the consumer is done with it; recycling any other chunk does nothing.
+     */
+    readonly reusable?: boolean;
+  }
   | { readonly kind: "eof" }
   | { readonly kind: "fail"; readonly error: DillError };
 
@@ -381,7 +389,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     for (;;) {
       const part = this.#inbound.redirect(chunk);
       this.#delivered += part.length;
-      this.#consumer!.send({ kind: "data", chunk: part });
+      this.#consumer!.send({ kind: "data", chunk: part, reusable: this.#inbound.lends(part) });
       if (part.length === chunk.length) return;
       chunk = chunk.subarray(part.length);
     }

@@ -196,7 +196,7 @@ export class WsActor extends SocketLayer<WsMsg> {
   protected receive(msg: WsMsg): void {
     switch (msg.kind) {
       case "data":
-        if (this.#phase === "open") return this.#in.data(msg.chunk);
+        if (this.#phase === "open") return this.#in.data(msg.chunk, msg.reusable === true);
         this.#in.headBytes(msg.chunk.length);
         return this.#handshakeData(msg.chunk);
       case "eof":

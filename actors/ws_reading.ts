@@ -168,19 +168,22 @@ export class Reading<O> {
       this.#deflate = deflate;
       this.#receiver?.useInflater(deflate);
     }
-    if (rest && rest.length > 0) this.#take(rest);
+    if (rest && rest.length > 0) this.#take(rest, false);
   }
 
-  /** Bytes the stream delivered. */
-  data(chunk: Uint8Array): void {
+  /**
+   * Bytes the stream delivered; `reusable`: the stream takes the chunk's memory back for
+   * another read once it is handed back with `recycle` (see `StreamEvent`).
+   */
+  data(chunk: Uint8Array, reusable = false): void {
     this.#inBytes += chunk.length;
-    this.#take(chunk);
+    this.#take(chunk, reusable);
   }
 
-  #take(chunk: Uint8Array): void {
+  #take(chunk: Uint8Array, reusable: boolean): void {
     this.#keepalive?.inbound();
     if (this.#stopped) return; // after a close frame or a violation, input is dropped
-    this.#frames().feed(chunk);
+    this.#frames().feed(chunk, reusable);
     this.parse();
   }
 

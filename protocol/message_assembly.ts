@@ -160,6 +160,22 @@ export class MessageAssembly implements MessageSequence {
       return;
     }
     const parts = this.#parts;
+    const last = parts.length > 0 ? parts[parts.length - 1] : null;
+    if (
+      last !== null && last.buffer === piece.buffer &&
+      last.byteOffset + last.length === piece.byteOffset
+    ) {
+      // Read right after the previous piece into the same memory (a transport that reads
+      // into one arena, as TLS does a record at a time): one wider view, and no copy when
+      // the message completes.
+      parts[parts.length - 1] = new Uint8Array(
+        last.buffer,
+        last.byteOffset,
+        last.length + piece.length,
+      );
+      this.#partsBytes += piece.length;
+      return;
+    }
     parts.push(piece);
     this.#partsBytes += piece.length;
     this.#partsRetained += piece.buffer.byteLength;

@@ -165,15 +165,20 @@ export class Receiver {
   /**
    * Queues bytes received from the peer. Parsing happens in {@link Receiver.next}.
    * The receiver takes ownership of `chunk`: it may unmask it in place and hand out views
-   * into it, so the caller must not reuse it. Ignored once a close or error event has
-   * been returned.
+   * into it, so the caller must not reuse it (until {@link Receiver.releasable} gives it
+   * back). Ignored once a close or error event has been returned.
    *
    * @param chunk the next bytes of the stream
+   * @param reusable whether the caller would reuse the chunk's memory once it is given
+   *   back (default `true`). For a chunk that would not be (a view into memory that goes
+   *   on serving reads), {@link Receiver.releasable} returns `null` at once, and the
+   *   pieces of a message in progress that lie in it stay views instead of being copied
+   *   out for nothing.
    */
-  feed(chunk: Uint8Array): void {
+  feed(chunk: Uint8Array, reusable = true): void {
     if (this.#finished || chunk.length === 0) return;
     this.#queue.push(chunk);
-    this.#lastChunk = chunk;
+    this.#lastChunk = reusable ? chunk : null;
     this.#lastChunkShared = false;
   }
 

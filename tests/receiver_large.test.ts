@@ -331,6 +331,40 @@ Deno.test("releasable: not while bytes are unparsed, a view went out, or it hold
   assert.equal(closing.releasable(), null);
 });
 
+Deno.test("releasable: never for a chunk fed as not reusable; pieces in one memory, one after the other, stay one view", () => {
+  const receiver = new Receiver({ role: "server", maxMessageSize: 1 << 20 });
+  const key = new Uint8Array([1, 2, 3, 4]);
+  const data = new Uint8Array(20_000).map((_, i) => i * 13);
+  const frame = rawFrame(Opcode.BINARY, data, true, key);
+  const arena = new Uint8Array(frame.length + 100);
+  arena.set(frame);
+  // Three reads, one after the other in the arena (as TLS records are read).
+  for (const [from, to] of [[0, 7000], [7000, 15_000]]) {
+    receiver.feed(arena.subarray(from, to), false);
+    assert.equal(receiver.next(), undefined);
+    assert.equal(receiver.releasable(), null, "the caller would not reuse it: not asked for");
+  }
+  receiver.feed(arena.subarray(15_000, frame.length), false);
+  const event = receiver.next();
+  assert.ok(event?.type === "message");
+  assertSameBytes(event.data, data, "the message");
+  assert.equal(event.data.buffer, arena.buffer, "one view of the arena, not a copy");
+  // Pieces with a gap between them (another frame's header) are still copied together.
+  const fragments = [
+    rawFrame(Opcode.BINARY, data.subarray(0, 500), false, key),
+    rawFrame(Opcode.CONTINUATION, data.subarray(500, 1000), true, key),
+  ];
+  const joined = new Uint8Array(fragments[0].length + fragments[1].length);
+  joined.set(fragments[0]);
+  joined.set(fragments[1], fragments[0].length);
+  receiver.feed(joined.subarray(0, 300), false);
+  receiver.feed(joined.subarray(300), false);
+  const fragmented = receiver.next();
+  assert.ok(fragmented?.type === "message");
+  assertSameBytes(fragmented.data, data.subarray(0, 1000), "the fragmented message");
+  assert.notEqual(fragmented.data.buffer, joined.buffer, "two fragments: one copy");
+});
+
 Deno.test("releasable: once parsed, the receiver keeps no reference to the last chunk", async () => {
   const gc = (globalThis as { gc?: () => void }).gc;
   assert.ok(gc, "run with --v8-flags=--expose-gc");

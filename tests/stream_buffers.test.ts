@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { recycleBuffers, WriteQueue } from "../actors/write_queue.ts";
 import { ReadAhead } from "../actors/read_ahead.ts";
 import { Request } from "../actors/request.ts";
+import { ByteStream } from "../actors/stream.ts";
+import { pipePair } from "../actors/pipe.ts";
+import { DillError } from "../protocol/errors.ts";
 
 Deno.test("write queue: buffers taken from a closing queue go back to the pool", () => {
   const closing = new WriteQueue();
@@ -101,6 +104,18 @@ Deno.test("read ahead: a consumed read buffer serves the next read", () => {
   assert.equal(reused.buffer, buf.buffer, "the recycled buffer is read into again");
 });
 
+Deno.test("read ahead: lends() names exactly the chunks recycle may take back", () => {
+  const inbound = grownReadAhead();
+  const buf = inbound.readBuffer();
+  const lent = inbound.chunkOf(buf, buf.length / 2);
+  assert.equal(inbound.lends(lent), true, "a read handed over in place");
+  assert.equal(inbound.lends(lent.subarray(1)), false, "not from the buffer's start");
+  assert.equal(inbound.lends(new Uint8Array(buf.length)), false, "someone else's bytes");
+  const small = new ReadAhead();
+  const tiny = small.chunkOf(small.readBuffer(), 3);
+  assert.equal(small.lends(tiny), false, "a copy in the shared slab");
+});
+
 Deno.test("read ahead: partial views and buffers of another size are not reused", () => {
   const inbound = grownReadAhead();
   const buf = inbound.readBuffer();
@@ -186,4 +201,38 @@ Deno.test("write queue: completed bytes behind a write in progress are still han
   plain.next();
   plain.append([new Uint8Array(10)], req());
   assert.deepEqual(plain.unclaimed(true), []);
+});
+
+Deno.test("bytestream: a consumer is told which chunks are read buffers it may give back", async () => {
+  const [a, b] = pipePair();
+  const stream = new ByteStream("pipe", a);
+  const events: { chunk: Uint8Array; reusable: boolean }[] = [];
+  let arrived = () => {};
+  stream.send({
+    kind: "attach",
+    consumer: {
+      send(event) {
+        if (event.kind !== "data") return;
+        events.push({ chunk: event.chunk, reusable: event.reusable === true });
+        arrived();
+      },
+    },
+  });
+  try {
+    // Small reads first (copied into the shared slab), then full ones that grow the read
+    // size until a read is handed over in place.
+    for (let size = 64; events.every((e) => !e.reusable) && size <= 64 * 1024; size *= 2) {
+      const got = new Promise<void>((resolve) => arrived = resolve);
+      await b.write(new Uint8Array(size).fill(1));
+      await got;
+    }
+    const slabCopy = events[0];
+    assert.equal(slabCopy.reusable, false, "a small read is a copy in the shared slab");
+    const lent = events.find((e) => e.reusable);
+    assert.ok(lent, "a large read is handed over in place, as a reusable read buffer");
+    assert.equal(lent.chunk.byteOffset, 0);
+  } finally {
+    stream.close(new DillError("ECANCELED", "test over"));
+    b.close();
+  }
 });

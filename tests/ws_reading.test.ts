@@ -122,3 +122,48 @@ Deno.test("ws reading: an input end waits for the frames read before it", () => 
   r.endInput(new DillError("ECONNRESET", "gone"));
   assert.equal(r.stopped, true);
 });
+
+/**
+ * A 16 KiB message split across two reads that land one after the other in one buffer,
+ * as the TLS transport reads a record at a time into an arena. Returns the arena and
+ * where the first read ends (inside the payload).
+ */
+function arenaReads(): { arena: Uint8Array; split: number; payload: Uint8Array } {
+  const payload = new Uint8Array(16 * 1024).map((_, i) => i * 31);
+  const arena = new Uint8Array(64 * 1024);
+  arena.set([0x82, 126, payload.length >> 8, payload.length & 0xff]);
+  arena.set(payload, 4);
+  return { arena, split: 4 + 10_000, payload };
+}
+
+Deno.test("ws reading: a message across adjacent reads the stream will not reuse stays a view, uncopied", async () => {
+  const { reading: r, log } = reading();
+  const { arena, split, payload } = arenaReads();
+  r.data(arena.subarray(0, split), false);
+  r.data(arena.subarray(split, 4 + payload.length), false);
+  const call = recvCall();
+  r.recv(call, () => true);
+  const { data } = await call.req.promise;
+  assert.ok(data instanceof Uint8Array);
+  assert.deepEqual(data, payload);
+  assert.equal(data.buffer, arena.buffer, "the message is a view of the reads' memory");
+  assert.equal(data.byteOffset, 4);
+  assert.deepEqual(log.stream.filter((m) => m.kind === "recycle"), [], "nothing to give back");
+});
+
+Deno.test("ws reading: a read buffer the stream reuses is given back, its part of a message copied out", async () => {
+  const { reading: r, log } = reading();
+  const { arena, split, payload } = arenaReads();
+  const first = arena.subarray(0, split);
+  r.data(first, true);
+  const recycled = log.stream.filter((m) => m.kind === "recycle");
+  assert.equal(recycled.length, 1, "the first read's buffer goes back at once");
+  assert.ok(recycled[0].kind === "recycle" && recycled[0].chunk === first);
+  first.fill(0); // as the stream's next read would
+  r.data(arena.subarray(split, 4 + payload.length), false);
+  const call = recvCall();
+  r.recv(call, () => true);
+  const { data } = await call.req.promise;
+  assert.deepEqual(data, payload, "the part read first was copied out before the reuse");
+  assert.notEqual(data.buffer, arena.buffer);
+});
