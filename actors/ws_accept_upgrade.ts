@@ -78,10 +78,6 @@ export function wsAcceptUpgrade(
     throw new DillError("EINVAL", `${where}: options must be an object`);
   }
   const { perMessageDeflate = false, ...handshake } = options;
-  const kind = typeof perMessageDeflate;
-  if (perMessageDeflate === null || (kind !== "boolean" && kind !== "object")) {
-    throw new DillError("EINVAL", `${where}: perMessageDeflate must be a boolean or settings`);
-  }
-  const deflate = wsDeflate({ perMessageDeflate }, "server") ?? undefined;
+  const deflate = wsDeflate({ perMessageDeflate }, "server", where) ?? undefined;
   return acceptUpgrade(request, { ...handshake, perMessageDeflate: deflate }, where);
 }

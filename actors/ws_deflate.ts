@@ -15,7 +15,7 @@ import {
   type ResolvedDeflateOptions,
   resolveDeflateOptions,
 } from "../protocol/permessage_deflate.ts";
-import type { WsOptions } from "./ws_options.ts";
+import type { WsDeflateOptions, WsOptions } from "./ws_options.ts";
 
 /** Resolved `perMessageDeflate` settings, or `null` when compression is off. */
 export interface WsDeflateConfig {
@@ -24,7 +24,12 @@ export interface WsDeflateConfig {
 }
 
 /**
- * Resolves the `perMessageDeflate` option of one side; throws `EINVAL` for bad settings.
+ * Resolves the `perMessageDeflate` option of one side (absent: on); throws `EINVAL` for
+ * bad settings, `null` among them (it is neither on nor off).
+ *
+ * @param options the call's options
+ * @param side which end negotiates
+ * @param op the API call, for error messages
  *
  * @example
  * ```ts
@@ -34,10 +39,19 @@ export interface WsDeflateConfig {
  * console.log(wsDeflate({}, "client")?.options.clientMaxWindowBits); // 12
  * ```
  */
-export function wsDeflate(options: WsOptions, side: "server" | "client"): WsDeflateConfig | null {
-  const setting = options.perMessageDeflate ?? true;
+export function wsDeflate(
+  options: WsOptions,
+  side: "server" | "client",
+  op = side === "server" ? "wsAttachServer" : "wsAttachClient",
+): WsDeflateConfig | null {
+  const setting: unknown = options.perMessageDeflate === undefined
+    ? true
+    : options.perMessageDeflate;
   if (setting === false) return null;
-  const settings = setting === true ? {} : setting;
+  if (setting !== true && (setting === null || typeof setting !== "object")) {
+    throw new DillError("EINVAL", `${op}: perMessageDeflate must be a boolean or settings`);
+  }
+  const settings = setting === true ? {} : setting as WsDeflateOptions;
   const budget = settings.budget ?? DeflateBudget.shared;
   if (!(budget instanceof DeflateBudget)) {
     throw new DillError("EINVAL", "perMessageDeflate.budget must be a DeflateBudget");

@@ -82,7 +82,8 @@ export interface WsOptions {
    * below which messages go uncompressed) plus `budget`, the `DeflateBudget` kept
    * compression windows are reserved from (default `DeflateBudget.shared`, 64 MiB for
    * the process; when it is spent, new connections negotiate no context takeover and
-   * keep no zlib state). Only with the HTTP handshake (not `WS_NOHTTP`).
+   * keep no zlib state). Only with the HTTP handshake (not `WS_NOHTTP`). Anything else
+   * (`null` too) is `EINVAL`.
    *
    * On by default because browsers always offer it and JSON traffic shrinks by 80% or
    * more; the memory it costs is bounded by the budget, and the default windows (12

@@ -416,6 +416,9 @@ Deno.test("deflate/options: bad settings are EINVAL before the handle is taken",
   const [a, b] = ipcPair();
   try {
     const common = [
+      null, // neither on nor off: it used to be read as on
+      "yes",
+      1,
       { memLevel: 10 },
       { threshold: -1 },
       { level: 1.5 },
