@@ -112,6 +112,13 @@ export function serverDefs(peers: Peers): ServerDef[] {
       },
     },
     {
+      id: "js-ceiling-tls",
+      label: "JS ceiling on Deno.listenTls (no checks; bench/servers/js_ceiling.ts)",
+      scheme: "wss",
+      command: { cmd: DENO, args: [...DENO_TLS_RUN, "bench/servers/js_ceiling.ts", ...TLS_ARGS] },
+      optIn: true,
+    },
+    {
       id: TLS_REFERENCE,
       label: "Deno.serve with cert/key",
       scheme: "wss",

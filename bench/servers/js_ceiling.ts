@@ -6,13 +6,15 @@
  * nothing (no handshake validation, no UTF-8 check, no fragments, no limits) and trusts
  * the load client, so it runs only the workloads `deno task bench:ceiling` picks. Its
  * figures say what Deno's socket calls cost on their own: what any stack built on them,
- * ours included, spends beyond them is its own work.
+ * ours included, spends beyond them is its own work. With `--tls <cert.pem> <key.pem>`
+ * it listens with `Deno.listenTls` (wss), the socket our `tlsListen` path uses.
  *
  * @module
  */
 
 import { wsResponseKey } from "../../mod.ts";
 import { announcePort, Endings, exitOnStdinEnd } from "./lifecycle.ts";
+import { tlsFromArgs } from "./tls_args.ts";
 
 const READ_BUFFER = 256 * 1024;
 /** The longest header of an unmasked frame. */
@@ -89,7 +91,7 @@ async function handshake(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
 
 /** Echoes every message until the client's close frame, which it answers. */
 async function serve(conn: Deno.Conn): Promise<void> {
-  (conn as Deno.TcpConn).setNoDelay(true);
+  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true); // a TlsConn has none
   const rbuf = new Uint8Array(READ_BUFFER);
   let wbuf = new Uint8Array(HEADER_MAX + READ_BUFFER);
   let have = await handshake(conn, rbuf);
@@ -165,7 +167,9 @@ async function serve(conn: Deno.Conn): Promise<void> {
 }
 
 exitOnStdinEnd(endings);
-const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+const tls = tlsFromArgs(Deno.args);
+const address = { hostname: "127.0.0.1", port: 0 };
+const listener = tls ? Deno.listenTls({ ...address, ...tls }) : Deno.listen(address);
 announcePort((listener.addr as Deno.NetAddr).port);
 for await (const conn of listener) {
   serve(conn).catch((e) => {
