@@ -13,6 +13,7 @@
 
 import { DillError } from "./errors.ts";
 import { applyMask, MASK_LENGTH, writeRandomMask } from "./mask.ts";
+import { Slab } from "./slab.ts";
 
 /**
  * The frame opcodes of RFC 6455. Opcodes 3–7 and 11–15 are reserved.
@@ -199,15 +200,21 @@ export interface EncodeFrameOptions {
   rsv1?: boolean;
 }
 
+/** Masked frames up to this many bytes (with their padding) are slices of a shared slab. */
+export const FRAME_SLAB_MAX = 4096;
+const frameSlab = new Slab(16 * 1024);
+
 /**
  * Encodes a whole frame as the chunks to write, in order. Never modifies `payload`.
  *
  * - Unmasked (servers): `[header, payload]`, where `payload` is the caller's array
  *   itself, not a copy.
- * - Masked (clients): one fresh buffer holding the header, with a random key from
+ * - Masked (clients): one array holding the header, with a random key from
  *   {@link writeRandomMask}, and a masked copy of the payload. The payload part starts
  *   on an 8-byte boundary so it is masked a word at a time (see also
- *   {@link encodeMaskedFrameInto}).
+ *   {@link encodeMaskedFrameInto}). A frame of up to {@link FRAME_SLAB_MAX} bytes is a
+ *   slice of a shared {@link Slab} (a client sending small messages allocates no
+ *   buffer per frame); a larger one has a buffer of its own.
  *
  * @param opcode one of {@link Opcode}
  * @param payload the payload bytes
@@ -244,7 +251,8 @@ export function encodeFrame(
     return [header, payload];
   }
 
-  const space = new Uint8Array(maskedFrameSpace(payload.length));
+  const size = maskedFrameSpace(payload.length);
+  const space = size <= FRAME_SLAB_MAX ? frameSlab.take(size) : new Uint8Array(size);
   return [writeMasked(space, opcode, payload, fin, rsv1)];
 }
 

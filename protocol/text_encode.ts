@@ -3,11 +3,13 @@
  * `ArrayBuffer` of its own, and in Deno that allocation costs more than the encoding
  * (measured for a 1 KiB message of mixed 1- to 4-byte characters: `encode` 2.1 µs,
  * `encodeInto` an existing buffer 0.85 µs). Short strings are therefore encoded into
- * slices of a shared slab, as small reads are (actors/read_ahead.ts): a payload held
- * on to (a send waiting for room) keeps at most its slab alive.
+ * slices of a shared {@link Slab}, as small reads are (actors/read_ahead.ts): a payload
+ * held on to (a send waiting for room) keeps at most its slab alive.
  *
  * @module
  */
+
+import { Slab } from "./slab.ts";
 
 const KIB = 1024;
 const SLAB_SIZE = 8 * KIB;
@@ -15,8 +17,7 @@ const SLAB_SIZE = 8 * KIB;
 const SLAB_MAX_UNITS = Math.floor(SLAB_SIZE / 2 / 3);
 
 const encoder = new TextEncoder();
-let slab = new Uint8Array(0);
-let slabUsed = 0;
+const slab = new Slab(SLAB_SIZE);
 
 /**
  * The UTF-8 bytes of `text` (a lone surrogate becomes U+FFFD, as `TextEncoder` does).
@@ -32,13 +33,6 @@ let slabUsed = 0;
  */
 export function encodeText(text: string): Uint8Array {
   if (text.length > SLAB_MAX_UNITS) return encoder.encode(text);
-  const most = text.length * 3;
-  if (slab.length - slabUsed < most) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const at = slabUsed;
-  const { written } = encoder.encodeInto(text, slab.subarray(at, at + most));
-  slabUsed = (at + written + 7) & ~7; // 8-byte aligned starts, as the read slab keeps them
-  return slab.subarray(at, at + written);
+  const room = slab.take(text.length * 3);
+  return slab.shrink(room, encoder.encodeInto(text, room).written);
 }
