@@ -96,6 +96,9 @@ export type StreamMsg =
   | StreamOutputMsg;
 
 const KIB = 1024;
+// Posted after every read a consumer took: made once.
+const READ_ON: StreamMsg = { kind: "readOn", evenIfPaused: false };
+const READ_ON_EVEN_IF_PAUSED: StreamMsg = { kind: "readOn", evenIfPaused: true };
 
 interface RecvWaiter extends Fill {
   readonly req: Request<void>;
@@ -381,7 +384,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     // one read go, as if it had started at once (reading stops after it).
     const evenIfPaused = !this.#paused;
     this.#deliver(chunk);
-    this.send({ kind: "readOn", evenIfPaused });
+    this.send(evenIfPaused ? READ_ON_EVEN_IF_PAUSED : READ_ON);
   }
 
   /** Hands a chunk to the consumer: into its read target first, while it has one. */

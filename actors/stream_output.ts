@@ -32,6 +32,11 @@ export type StreamOutputMsg =
   | { readonly kind: "closeWriteDone" }
   | { readonly kind: "turnEnded" };
 
+// The output's messages that carry nothing, made once: one is posted for every write.
+const FLUSH_NOW: StreamOutputMsg = { kind: "flushNow" };
+const WRITE_DONE: StreamOutputMsg = { kind: "writeDone" };
+const TURN_ENDED: StreamOutputMsg = { kind: "turnEnded" };
+
 /**
  * What the output asks of the actor that owns it. The owner is passed to every call,
  * so one host object serves every connection (no closures per connection).
@@ -344,7 +349,7 @@ export class StreamOutput<O> {
   #scheduleFlush(): void {
     if (this.#writing || this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => this.#host.post(this.#owner, { kind: "flushNow" }));
+    queueMicrotask(() => this.#host.post(this.#owner, FLUSH_NOW));
   }
 
   /**
@@ -383,7 +388,7 @@ export class StreamOutput<O> {
       this.#lateIdleHops = 0;
     } else if (++this.#lateIdleHops >= LATE_FLUSH_IDLE_HOPS) {
       this.#lateFlushScheduled = false;
-      return this.#host.post(this.#owner, { kind: "flushNow" });
+      return this.#host.post(this.#owner, FLUSH_NOW);
     }
     queueMicrotask(this.#lateFlushCheck!);
   }
@@ -422,7 +427,7 @@ export class StreamOutput<O> {
     (this.#mustWriteNow ??= []).push(req);
     if (!this.#turnCheckScheduled) {
       this.#turnCheckScheduled = true;
-      setImmediate(() => this.#host.post(this.#owner, { kind: "turnEnded" }));
+      setImmediate(() => this.#host.post(this.#owner, TURN_ENDED));
     }
   }
 
@@ -476,7 +481,7 @@ export class StreamOutput<O> {
       return this.#transport.write(rest).then(this.#wrote, this.#wrote);
     }
     this.#segment = null;
-    this.#host.post(this.#owner, { kind: "writeDone" });
+    this.#host.post(this.#owner, WRITE_DONE);
   };
 
   #failOutput(error: DillError): void {

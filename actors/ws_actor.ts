@@ -19,7 +19,7 @@ import type { PerMessageDeflate } from "../protocol/deflate_codec.ts";
 import { SocketLayer } from "./handle.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
-import type { ByteStream, StreamEvent } from "./stream.ts";
+import type { ByteStream, StreamEvent, StreamMsg } from "./stream.ts";
 import { takeWriteBuffer } from "./write_queue.ts";
 import { now } from "./time.ts";
 import { Inbox, type WsRecvCall } from "./ws_inbox.ts";
@@ -340,7 +340,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     // Taking a message may make room: frames held back in the receiver go on then.
     if (this.#in.recv(call, (req) => this.park(req))) return;
     // The application waits for a message: what it sent before goes out now.
-    this.#lower.send({ kind: "consumerWaits" });
+    this.#lower.send(CONSUMER_WAITS);
     // The application asked past the last message before a violation: it is done with
     // them (and its replies are queued), so the connection fails now.
     if (this.#cl?.failing && this.#inbox.length === 0) this.#cl.failNow();
@@ -450,6 +450,9 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.#lower.close(error);
   }
 }
+
+/** Sent whenever the application waits for a message: made once. */
+const CONSUMER_WAITS: StreamMsg = { kind: "consumerWaits" };
 
 /** A request nobody waits for: its outcome only matters to the stream's own state. */
 function quiet(): Request<void> {

@@ -12,8 +12,7 @@ import { DillError } from "../protocol/errors.ts";
 import { Opcode } from "../protocol/frame.ts";
 import { isValidUtf8 } from "../protocol/utf8.ts";
 import { encodeText } from "../protocol/text_encode.ts";
-import { call } from "./actor.ts";
-import type { Request } from "./request.ts";
+import { Request } from "./request.ts";
 import { checkByteList, checkBytes, checkDeadline } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import type { Deadline } from "./time.ts";
@@ -299,13 +298,16 @@ export function wsRecv(
     checkDeadline("wsRecv", bufOrDeadline);
     const ws = wsLayer(h, "wsRecv");
     // Answered in the WsMessage shape directly: no second promise per message.
-    return call<WsMessage, WsMsg>(ws, "wsRecv", bufOrDeadline, (req) => ({
+    const req = new Request<WsMessage>("wsRecv", bufOrDeadline);
+    const msg: WsMsg = {
       kind: "recv",
       typed: false,
       into: null,
       asMessage: true,
       req: req as unknown as Request<WsReceived>,
-    }));
+    };
+    ws.send(msg);
+    return req.promise;
   } catch (e) {
     return Promise.reject(e);
   }
@@ -370,7 +372,10 @@ function sendMessage(
     payload = data;
   }
   const opcode = type === WS_TEXT ? Opcode.TEXT : Opcode.BINARY;
-  return call<void, WsMsg>(ws, op, deadline, (req) => ({ kind: "send", opcode, payload, req }));
+  // As `call` does, without its builder closure: this runs for every message.
+  const req = new Request<void>(op, deadline);
+  ws.send({ kind: "send", opcode, payload, req });
+  return req.promise;
 }
 
 function receive(
@@ -382,7 +387,9 @@ function receive(
 ): Promise<WsReceived> {
   checkDeadline(op, deadline);
   const ws = wsLayer(h, op);
-  return call<WsReceived, WsMsg>(ws, op, deadline, (req) => ({ kind: "recv", typed, into, req }));
+  const req = new Request<WsReceived>(op, deadline);
+  ws.send({ kind: "recv", typed, into, req });
+  return req.promise;
 }
 
 function messageType(op: string, flags: number): WsType {
