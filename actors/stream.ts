@@ -16,7 +16,12 @@ import { DillError } from "../protocol/errors.ts";
 import { SocketLayer } from "./handle.ts";
 import { type Fill, ReadAhead } from "./read_ahead.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
-import { StreamOutput, type StreamOutputHost, type StreamOutputMsg } from "./stream_output.ts";
+import {
+  type OutputSend,
+  StreamOutput,
+  type StreamOutputHost,
+  type StreamOutputMsg,
+} from "./stream_output.ts";
 import { type Transport, transportError } from "./transport.ts";
 import { DEFAULT_HIGH_WATER, type StreamOptions, tooManyWaiting } from "./stream_options.ts";
 
@@ -42,21 +47,8 @@ export interface StreamConsumer {
 
 /** Messages a bytestream actor understands. */
 export type StreamMsg =
-  | {
-    readonly kind: "send";
-    readonly chunks: Uint8Array[];
-    readonly req?: Request<void>;
-    /** Write at once instead of once the running code finished (a close frame: the last word). */
-    readonly urgent?: boolean;
-    /**
-     * A frame the protocol above sent on its own with a request to learn when it was
-     * written (its pongs): it never waits behind the application's sends, and like
-     * frames sent without a request it is still written after an `hclose`.
-     */
-    readonly internal?: boolean;
-    /** The only chunk is a view of a buffer from `takeWriteBuffer`: the queue owns it. */
-    readonly pooled?: boolean;
-  }
+  /** Bytes to write, and how (see {@link OutputSend}). */
+  | ({ readonly kind: "send" } & OutputSend)
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
   | {
     readonly kind: "done";
@@ -171,13 +163,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
   protected receive(msg: StreamMsg): void {
     switch (msg.kind) {
       case "send":
-        return this.#output.send(
-          msg.chunks,
-          msg.req,
-          msg.urgent === true,
-          msg.internal === true,
-          msg.pooled === true,
-        );
+        return this.#output.send(msg);
       case "recv":
         return this.#recv(msg.bufs, msg.req);
       case "done":

@@ -56,12 +56,38 @@ export interface StreamOutputHost<O> {
   ended(owner: O): void;
 }
 
+/** Bytes to write, and how: a bytestream's `send` message. */
+export interface OutputSend {
+  readonly chunks: Uint8Array[];
+  /** Settles once the last byte was written (at once within the send buffer). */
+  readonly req?: Request<void>;
+  /** Write at once instead of once the running code finished (a close frame: the last word). */
+  readonly urgent?: boolean;
+  /**
+   * A frame the protocol above sent on its own with a request to learn when it was
+   * written (its pongs): it never waits behind the application's sends, and like
+   * frames sent without a request it is still written after an `hclose`.
+   */
+  readonly internal?: boolean;
+  /**
+   * The protocol's closing frame, sent with a request (a `wsDone`): it keeps its place
+   * behind sends waiting for room, and when the stream closes with those sends still
+   * waiting (they fail, none of their bytes written), it is still written, as frames
+   * sent without a request are.
+   */
+  readonly closing?: boolean;
+  /** The only chunk is a view of a buffer from `takeWriteBuffer`: the queue owns it. */
+  readonly pooled?: boolean;
+}
+
 interface SendWaiter {
   readonly chunks: Uint8Array[];
   /** `null` for a frame the protocol above sent on its own (a close frame, a ping). */
   readonly req: Request<void> | null;
   /** The only chunk is a pooled buffer (see `WriteQueue.append`). */
   readonly pooled: boolean;
+  /** Written at close even though the sends ahead of it fail (see {@link OutputSend.closing}). */
+  readonly closing: boolean;
 }
 
 /**
@@ -89,7 +115,7 @@ interface SendWaiter {
  *   closed: () => false,
  *   ended() {},
  * });
- * output.send([new Uint8Array([1, 2, 3])], undefined, true, false, false); // urgent: written at once
+ * output.send({ chunks: [new Uint8Array([1, 2, 3])], urgent: true }); // written at once
  * await Promise.resolve();
  * console.log(written.length, posted); // 1 [ "writeDone" ]
  * ```
@@ -170,13 +196,9 @@ export class StreamOutput<O> {
    * own) never wait behind the application's sends, while frames sent without a request
    * keep their place behind sends waiting for room; a `pooled` chunk is given to the queue.
    */
-  send(
-    chunks: Uint8Array[],
-    req: Request<void> | undefined,
-    urgent: boolean,
-    internal: boolean,
-    pooled: boolean,
-  ): void {
+  send(s: OutputSend): void {
+    const { chunks, req } = s;
+    const urgent = s.urgent === true, internal = s.internal === true, pooled = s.pooled === true;
     const failure = this.#sendFailure ??
       (this.#outputDone
         ? new DillError("EPIPE", `${this.#name}: the output was already closed (done)`)
@@ -189,7 +211,7 @@ export class StreamOutput<O> {
       // But they keep their place in the stream: a close frame must not overtake the
       // frames of sends already waiting for room (they would follow the close, be lost to
       // the peer, or land on a bytestream that wsDetach handed back).
-      waiters.push({ chunks, req: null, pooled });
+      waiters.push({ chunks, req: null, pooled, closing: true });
       return;
     }
     if (
@@ -200,7 +222,7 @@ export class StreamOutput<O> {
         return req.reject(tooManyWaiting(this.#name, "send", this.#maxWaiting));
       }
       const queue = this.#sendWaiters ??= [];
-      queue.push({ chunks, req, pooled });
+      queue.push({ chunks, req, pooled, closing: s.closing === true });
       if (!this.#host.park(this.#owner, req)) {
         queue.pop();
         this.#sendFailure ??= brokenAfter("send", req);
@@ -314,11 +336,18 @@ export class StreamOutput<O> {
   }
 
   /**
-   * The actor closes: bytes of completed sends still go out (lingering up to
-   * `closeLinger`, see `lingerThenClose`) before the transport is closed; every call waiting fails with `reason`.
+   * The actor closes: bytes of completed sends and the protocol's own frames still go out
+   * (lingering up to `closeLinger`, see `lingerThenClose`) before the transport is
+   * closed; every call waiting fails with `reason`.
    */
   terminate(reason: DillError): void {
     const unclaimed = this.#sendFailure ? [] : this.#outbound.unclaimed(this.#writing);
+    if (!this.#sendFailure) {
+      // Frames the protocol sent on its own that waited behind sends for room (a close
+      // frame) still go: the sends ahead of them fail now, none of their bytes written, so
+      // the frames follow whole ones.
+      for (const w of this.#sendWaiters ?? []) if (w.closing) unclaimed.push(...w.chunks);
+    }
     const buffers = this.#outbound.takeBuffers();
     if (this.#inflight || unclaimed.length > 0) {
       lingerThenClose(this.#transport, this.#inflight, unclaimed, this.#closeLinger).then(

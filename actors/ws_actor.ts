@@ -116,7 +116,7 @@ export class WsActor extends SocketLayer<WsMsg> {
     writeClose: (a, payload, req) => {
       if (!req) return a.#write(Opcode.CLOSE, payload);
       const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
-      a.#lower.send({ kind: "send", chunks, req, urgent: true });
+      a.#lower.send({ kind: "send", chunks, req, urgent: true, closing: true });
     },
     endInput: (a, error) => a.#in.endInput(error),
     stopKeepalive: (a) => a.#keepalive?.stop(),

@@ -6,7 +6,17 @@
  */
 
 import assert from "node:assert/strict";
-import { brecv, type Handle, hclose, mrecv, msend, now, wsDetach, wsDone } from "../mod.ts";
+import {
+  brecv,
+  type Handle,
+  hclose,
+  mrecv,
+  msend,
+  now,
+  wsDetach,
+  wsDone,
+  wsStatus,
+} from "../mod.ts";
 import { isDillError } from "../protocol/errors.ts";
 import { closeQuietly, nohttpWsPair } from "./helpers/transports.ts";
 
@@ -72,5 +82,29 @@ Deno.test("lifecycle: the reply to the peer's close does not overtake a send wai
   } finally {
     hclose(s);
     hclose(c);
+  }
+});
+
+Deno.test("lifecycle: hclose with a send waiting for room: that send is not written, a close frame queued behind it still is", async () => {
+  // The server takes one message and then stops reading, so the client's sends back up.
+  const [s, c] = await nohttpWsPair({ maxQueuedMessages: 1 }, PIPE);
+  try {
+    const first = outcome(msend(c, FIRST, -1)); // taken by the server (its one message)
+    const second = outcome(msend(c, SECOND, -1)); // partly written: the pipe is full
+    const third = outcome(msend(c, new Uint8Array(10).fill(3), -1)); // waits for room
+    // Once the first is written, the second's write has started (in the same step).
+    assert.equal(await first, "ok");
+    // The close frame keeps its place behind the waiting send; then the application gives up.
+    const done = outcome(wsDone(c, 4000, "bye", -1));
+    hclose(c);
+    assert.equal(await third, "ECANCELED", "the waiting send fails, unwritten");
+    assert.equal(await done, "ECANCELED");
+    assert.equal(await nextMessage(s), FIRST.length);
+    assert.equal(await nextMessage(s), SECOND.length, "a send whose bytes were going out ends");
+    assert.equal(await nextMessage(s), "EPIPE", "then the close frame, not the third message");
+    assert.deepEqual(wsStatus(s), { status: 4000, reason: "bye" }, "a close frame, not a cut");
+    assert.equal(await second, "ECANCELED", "pending at hclose, as every call is");
+  } finally {
+    hclose(s);
   }
 });
