@@ -76,18 +76,20 @@ export interface StreamOptions {
  */
 export function checkStreamOptions(op: string, options: StreamOptions | undefined): void {
   if (!options) return;
-  const limits: [keyof StreamOptions, number, number?][] = [
-    ["readHighWater", 1],
-    ["writeHighWater", 1],
-    ["maxWaitingCalls", 1],
-    ["sendBuffer", 0],
-    ["closeLinger", 0, MAX_TIMER_MS],
-  ];
-  for (const [name, min, max] of limits) {
+  for (const [name, min, max] of STREAM_LIMITS) {
     const value = options[name];
     if (value !== undefined) checkWholeNumber(`${op}: option ${name}`, value, min, max);
   }
 }
+
+/** Each limit of {@link StreamOptions} with its range: made once (checked per connection). */
+const STREAM_LIMITS: readonly (readonly [keyof StreamOptions, number, number?])[] = [
+  ["readHighWater", 1],
+  ["writeHighWater", 1],
+  ["maxWaitingCalls", 1],
+  ["sendBuffer", 0],
+  ["closeLinger", 0, MAX_TIMER_MS],
+];
 
 /**
  * The `EBUSY` a call gets when `limit` calls already wait in its direction (option
