@@ -8,6 +8,7 @@
 import { call } from "./actor.ts";
 import { checkByteList, checkBytes, checkDeadline } from "./args.ts";
 import { type Handle, layerOf } from "./handle.ts";
+import { Request } from "./request.ts";
 import type { ByteStream, StreamMsg } from "./stream.ts";
 import type { Deadline } from "./time.ts";
 
@@ -106,6 +107,43 @@ export function brecvl(h: Handle, bufs: Uint8Array[], deadline: Deadline): Promi
   try {
     checkByteList("brecvl", bufs);
     return recvList(h, "brecvl", bufs, deadline);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Receives the bytes that have arrived (waiting for at least one), at most `max`, but
+ * none past the first blank line (CR LF CR LF, the end of an HTTP head); `matched`: how
+ * many bytes of CR LF CR LF the bytes received before ended with. For the HTTP reader
+ * (`httpRecvRequest`), which must not take a byte of what follows the head; fails as
+ * `brecv` does, naming `op`.
+ *
+ * @example
+ * ```ts
+ * import { brecvHead } from "./bytestream.ts";
+ * import { bsend, hclose, ipcPair } from "../mod.ts";
+ *
+ * const [a, b] = ipcPair();
+ * await bsend(a, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\nrest"), -1);
+ * console.log((await brecvHead(b, 100, 0, -1)).length); // 18
+ * hclose(a);
+ * hclose(b);
+ * ```
+ */
+export function brecvHead(
+  h: Handle,
+  max: number,
+  matched: number,
+  deadline: Deadline,
+  op = "brecvHead",
+): Promise<Uint8Array> {
+  try {
+    checkDeadline(op, deadline);
+    const layer = layerOf<ByteStream>(h, op, "bytestream");
+    const req = new Request<Uint8Array>(op, deadline);
+    layer.send({ kind: "recvHead", max, matched, req });
+    return req.promise;
   } catch (e) {
     return Promise.reject(e);
   }

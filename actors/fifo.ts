@@ -45,6 +45,11 @@ export class Fifo<T> {
     return item;
   }
 
+  /** The item `i` places from the front (0: the front), or `undefined` past the back. */
+  at(i: number): T | undefined {
+    return this.#head + i < this.#items.length ? this.#items[this.#head + i] : undefined;
+  }
+
   /** The front item without removing it, or `undefined` when empty. */
   peek(): T | undefined {
     return this.#head < this.#items.length ? this.#items[this.#head] : undefined;

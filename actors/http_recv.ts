@@ -6,22 +6,26 @@
  * @module
  */
 
-import { HttpHeadReader, type HttpLimits, type HttpRequestHead } from "../protocol/http11.ts";
-import { brecv } from "./bytestream.ts";
+import {
+  checkHttpLimits,
+  HttpError,
+  HttpHeadReader,
+  type HttpLimits,
+  type HttpRequestHead,
+} from "../protocol/http11.ts";
+import { brecvHead } from "./bytestream.ts";
+import { blankLineStep } from "./read_ahead.ts";
 import type { Handle } from "./handle.ts";
 import type { Deadline } from "./time.ts";
-
-const CR = 0x0d;
-const LF = 0x0a;
-/** A head ends with an empty line: CR LF CR LF (the reader accepts no bare LF). */
-const HEAD_END = [CR, LF, CR, LF];
 
 /**
  * Receives one HTTP/1.1 request head from the bytestream `h` and takes no byte beyond
  * it: what the client sent after the head (its first WebSocket frames, say) stays in the
- * stream for the next layer. The head is checked byte by byte as it arrives, under the
- * limits of `limits` (default 8 KiB and 64 header fields), and the deadline bounds the
- * whole head, so a client that trickles bytes cannot hold the call longer.
+ * stream for the next layer. The head is checked as its bytes arrive (a client that
+ * does not speak HTTP fails at its first read), under the limits of `limits` (default
+ * 8 KiB and 64 header fields), and the deadline bounds the whole head, so a client that
+ * trickles bytes cannot hold the call longer. It asks the stream for what has arrived,
+ * but never past the head's blank line.
  *
  * A bad or oversized head fails with an `HttpError` whose `status` is the answer to
  * send (`writeHttpErrorResponse(e.status, e.message)`) before closing; `EPROTO` for
@@ -54,16 +58,20 @@ export async function httpRecvRequest(
   limits: HttpLimits = {},
 ): Promise<HttpRequestHead> {
   const reader = new HttpHeadReader("request", limits);
-  const buf = new Uint8Array(HEAD_END.length);
-  // How many bytes of HEAD_END the bytes read so far end with: the head cannot end before
-  // the rest of HEAD_END arrives, so that many bytes can be asked for without reading past
-  // it (four at a time inside a line, instead of one).
-  let matched = 0;
+  // One byte more than a head may have: past that the reader has failed already.
+  const most = checkHttpLimits("httpRecvRequest", limits).maxHeadBytes + 1;
+  let fed = 0;
+  let matched = 0; // bytes of the final CR LF CR LF the bytes fed so far end with
   for (;;) {
-    const chunk = buf.subarray(0, HEAD_END.length - matched);
-    await brecv(h, chunk, deadline);
-    const done = reader.feed(chunk);
+    // What has arrived, but nothing past the blank line: the rest stays in the stream.
+    const bytes = await brecvHead(h, most - fed, matched, deadline, "httpRecvRequest");
+    fed += bytes.length;
+    const done = reader.feed(bytes);
     if (done !== null) return done.head;
-    for (const b of chunk) matched = b === HEAD_END[matched] ? matched + 1 : b === CR ? 1 : 0;
+    if (fed >= most) {
+      // The reader fails a head past its limit before this; never ask for 0 bytes.
+      throw new HttpError("EMSGSIZE", 431, `httpRecvRequest: head over ${most - 1} bytes`);
+    }
+    for (const b of bytes) matched = blankLineStep(matched, b);
   }
 }

@@ -13,6 +13,8 @@ import { Slab } from "../protocol/slab.ts";
 import { Fifo } from "./fifo.ts";
 
 const KIB = 1024;
+const CR = 0x0d;
+const LF = 0x0a;
 /**
  * The smallest read buffer, and the first. A pending read pins its buffer for as long as
  * the connection is idle (measured with Deno 2.9: a connection waiting on a 1 KiB read
@@ -36,6 +38,26 @@ function copyToSlab(bytes: Uint8Array): Uint8Array {
   const copy = slab.take(bytes.length);
   copy.set(bytes);
   return copy;
+}
+
+/**
+ * How many bytes of CR LF CR LF the bytes so far end with, after one more byte `b`, given
+ * `matched` before it (4: the blank line is complete). After a mismatch only a CR can
+ * start a new match: no proper prefix of CR LF CR LF is also a suffix of a longer one,
+ * except CR.
+ *
+ * @example
+ * ```ts
+ * import { blankLineStep } from "./read_ahead.ts";
+ *
+ * let matched = 0;
+ * for (const b of new TextEncoder().encode("a\r\n\r\n")) matched = blankLineStep(matched, b);
+ * console.log(matched); // 4
+ * ```
+ */
+export function blankLineStep(matched: number, b: number): number {
+  if (b === (matched & 1 ? LF : CR)) return matched + 1;
+  return b === CR ? 1 : 0;
 }
 
 /** A receive being filled: its buffers and how far it got. */
@@ -106,6 +128,28 @@ export class ReadAhead {
         while (w.index < w.bufs.length && w.bufs[w.index].length === 0) w.index++;
       }
     }
+  }
+
+  /**
+   * How many buffered bytes there are up to the end of the first blank line (CR LF CR LF,
+   * the end of an HTTP head) within the first `max` bytes, or `-1` when it is not among
+   * them. `matched`: how many bytes of CR LF CR LF the bytes before these ended with.
+   */
+  findBlankLine(matched: number, max: number): number {
+    const chunks = this.#chunks;
+    const end = Math.min(this.#bytes, max);
+    let pos = 0; // stream offset of `chunk`'s first byte
+    let c = 0;
+    let chunk = chunks?.at(0);
+    for (let p = 0; p < end; p++) {
+      if (p - pos >= chunk!.length) {
+        pos += chunk!.length;
+        chunk = chunks!.at(++c);
+      }
+      matched = blankLineStep(matched, chunk![p - pos]);
+      if (matched === 4) return p + 1;
+    }
+    return -1;
   }
 
   /** Removes and returns everything buffered. */

@@ -50,6 +50,17 @@ export type StreamMsg =
   /** Bytes to write, and how (see {@link OutputSend}). */
   | ({ readonly kind: "send" } & OutputSend)
   | { readonly kind: "recv"; readonly bufs: Uint8Array[]; readonly req: Request<void> }
+  /**
+   * Receives the bytes there are (waiting for at least one), at most `max`, but none
+   * past the first blank line (CR LF CR LF: the end of an HTTP head); `matched`: how
+   * many bytes of CR LF CR LF the bytes received before ended with.
+   */
+  | {
+    readonly kind: "recvHead";
+    readonly max: number;
+    readonly matched: number;
+    readonly req: Request<Uint8Array>;
+  }
   | {
     readonly kind: "done";
     readonly req: Request<void>;
@@ -93,7 +104,12 @@ const READ_ON: StreamMsg = { kind: "readOn", evenIfPaused: false };
 const READ_ON_EVEN_IF_PAUSED: StreamMsg = { kind: "readOn", evenIfPaused: true };
 
 interface RecvWaiter extends Fill {
-  readonly req: Request<void>;
+  /** Resolved with nothing (a `recv`) or with the one buffer filled (a `recvHead`). */
+  readonly req: Request<void> | Request<Uint8Array>;
+  /** A `recvHead`, until the bytes it takes are known and `bufs` gets its buffer. */
+  head: { readonly max: number; readonly matched: number } | null;
+  /** Whether `req` is resolved with the buffer (a `recvHead`). */
+  readonly returnsBuffer: boolean;
 }
 
 /**
@@ -165,7 +181,9 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       case "send":
         return this.#output.send(msg);
       case "recv":
-        return this.#recv(msg.bufs, msg.req);
+        return this.#recv(msg.bufs, msg.req, null);
+      case "recvHead":
+        return this.#recv([], msg.req, { max: msg.max, matched: msg.matched });
       case "done":
         return this.#output.done(msg.req, msg.once === true);
       case "shutdown":
@@ -248,7 +266,11 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   // ---- inbound --------------------------------------------------------------------
 
-  #recv(bufs: Uint8Array[], req: Request<void>): void {
+  #recv(
+    bufs: Uint8Array[],
+    req: Request<void> | Request<Uint8Array>,
+    head: RecvWaiter["head"],
+  ): void {
     if (this.#consumer) {
       return req.reject(new DillError("EBUSY", `${this.name}: the input belongs to a protocol`));
     }
@@ -256,7 +278,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (this.#recvWaiters.length >= this.#maxWaiting) {
       return req.reject(tooManyWaiting(this.name, "receive", this.#maxWaiting));
     }
-    this.#recvWaiters.push({ bufs, req, index: 0, offset: 0 });
+    this.#recvWaiters.push({ bufs, req, index: 0, offset: 0, head, returnsBuffer: head !== null });
     this.#serveInbound();
     if (req.settled) return;
     this.#output.consumerWaits(); // the application waits: batch over
@@ -264,6 +286,18 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       this.#recvWaiters.splice(this.#recvWaiters.findIndex((w) => w.req === req), 1);
       this.#recvFailure ??= brokenAfter("receive", req);
     }
+  }
+
+  /**
+   * A `recvHead` at the front, with bytes buffered: its buffer is made for those it
+   * takes (through the blank line, or all there are up to `max`), and it becomes a plain
+   * receive.
+   */
+  #sizeHead(w: RecvWaiter): void {
+    const { max, matched } = w.head!;
+    const n = this.#inbound.findBlankLine(matched, max);
+    w.bufs.push(new Uint8Array(n < 0 ? Math.min(this.#inbound.bytes, max) : n));
+    w.head = null;
   }
 
   /** Moves buffered bytes into waiting receives, then reports an end of input. */
@@ -274,14 +308,19 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     }
     while (this.#recvWaiters.length > 0 && this.#inbound.bytes > 0) {
       const w = this.#recvWaiters[0];
+      if (w.head !== null) this.#sizeHead(w);
       this.#inbound.fill(w);
       if (w.index === w.bufs.length) {
         this.#recvWaiters.shift();
-        w.req.resolve();
+        if (w.returnsBuffer) (w.req as Request<Uint8Array>).resolve(w.bufs[0]);
+        else (w.req as Request<void>).resolve();
       }
     }
-    while (this.#recvWaiters.length > 0 && this.#recvWaiters[0].bufs.every((b) => !b.length)) {
-      this.#recvWaiters.shift()!.req.resolve();
+    while (
+      this.#recvWaiters.length > 0 && this.#recvWaiters[0].head === null &&
+      this.#recvWaiters[0].bufs.every((b) => !b.length)
+    ) {
+      (this.#recvWaiters.shift()!.req as Request<void>).resolve();
     }
     if (this.#eof || this.#readFailure) {
       const failure = this.#readFailure ??

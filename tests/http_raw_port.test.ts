@@ -260,8 +260,16 @@ Deno.test("httpRecvRequest: over random heads and what follows them, it takes ex
     const tail = tails[rng.int(tails.length)] + "z".repeat(rng.int(5));
     const [server, client] = ipcPair();
     try {
-      await bsend(client, bytes(head + tail), soon());
-      const got = await httpRecvRequest(server, soon());
+      // In up to three writes, cut anywhere (inside the blank line too), each arriving
+      // while the head is being read.
+      const all = bytes(head + tail);
+      const cuts = [rng.int(all.length + 1), rng.int(all.length + 1)].sort((a, b) => a - b);
+      const reading = httpRecvRequest(server, soon());
+      for (const [from, to] of [[0, cuts[0]], [cuts[0], cuts[1]], [cuts[1], all.length]]) {
+        if (to > from) await bsend(client, all.subarray(from, to), soon());
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      const got = await reading;
       assert.equal(got.target, lines[0].split(" ")[1]);
       if (tail.length > 0) {
         const rest = await brecv(server, new Uint8Array(tail.length), soon());
@@ -296,6 +304,26 @@ Deno.test("httpRecvRequest: a bad or oversized head is an HttpError with the sta
     assert.ok(e instanceof HttpError, `${JSON.stringify(text)}: ${e}`);
     assert.equal(e.status, status, JSON.stringify(text));
     assert.equal(e.code, code, JSON.stringify(text));
+  }
+});
+
+Deno.test("httpRecvRequest: a client that does not speak HTTP fails at its first bytes, not at the deadline", async () => {
+  const [server, client] = ipcPair();
+  try {
+    // The start of a TLS ClientHello: no line, no blank line, ever.
+    await bsend(
+      client,
+      new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc]),
+      soon(),
+    );
+    const started = now();
+    const e = await httpRecvRequest(server, now() + 5000).then(() => null, (e) => e);
+    assert.ok(e instanceof HttpError, String(e));
+    assert.equal(e.status, 400);
+    assert.ok(now() - started < 1000, `failed after ${now() - started} ms`);
+  } finally {
+    hclose(server);
+    hclose(client);
   }
 });
 
