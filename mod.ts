@@ -62,12 +62,21 @@ export {
   type WsServerAttached,
 } from "./actors/ws.ts";
 export { wsRequestKey, wsResponseKey } from "./protocol/handshake_keys.ts";
-// Reading HTTP yourself, then attaching with WS_NOHTTP.
-export { httpRecvRequest } from "./actors/http_recv.ts";
+// Reading HTTP yourself, then attaching with WS_NOHTTP (or speaking HTTP before a handshake).
+export { httpRecvRequest, httpRecvResponse } from "./actors/http_recv.ts";
 export { type WsAcceptOptions, wsAcceptUpgrade } from "./actors/ws_accept_upgrade.ts";
 export { type AcceptedUpgrade, HandshakeError } from "./protocol/handshake.ts";
-export { HttpError, type HttpLimits } from "./protocol/http11.ts";
-export { writeHttpErrorResponse, writeHttpResponse } from "./protocol/http_write.ts";
+export {
+  HttpError,
+  type HttpLimits,
+  type HttpRequestHead,
+  type HttpResponseHead,
+} from "./protocol/http11.ts";
+export {
+  writeHttpErrorResponse,
+  writeHttpRequest,
+  writeHttpResponse,
+} from "./protocol/http_write.ts";
 export {
   tlsAttachClient,
   tlsAttachServer,

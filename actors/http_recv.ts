@@ -1,7 +1,9 @@
 /**
- * Reading an HTTP/1.1 request head from a bytestream, for a server that answers HTTP
+ * Reading an HTTP/1.1 head from a bytestream: a request, for a server that answers HTTP
  * itself before it attaches the WebSocket layer with `WS_NOHTTP` (libdill's
- * `http_recvrequest` and `http_recvfield` in one call).
+ * `http_recvrequest` and `http_recvfield` in one call), or a response, for a client
+ * that speaks HTTP before its handshake (a proxy's answer to `CONNECT`; libdill's
+ * `http_recvstatus`).
  *
  * @module
  */
@@ -12,6 +14,7 @@ import {
   HttpHeadReader,
   type HttpLimits,
   type HttpRequestHead,
+  type HttpResponseHead,
 } from "../protocol/http11.ts";
 import { brecvHead } from "./bytestream.ts";
 import { blankLineStep } from "./read_ahead.ts";
@@ -52,25 +55,69 @@ import type { Deadline } from "./time.ts";
  * hclose(client);
  * ```
  */
-export async function httpRecvRequest(
+export function httpRecvRequest(
   h: Handle,
   deadline: Deadline,
   limits: HttpLimits = {},
 ): Promise<HttpRequestHead> {
-  const reader = new HttpHeadReader("request", limits);
+  return recvHead(h, "request", deadline, limits, "httpRecvRequest");
+}
+
+/**
+ * Receives one HTTP/1.1 response head from the bytestream `h` and takes no byte beyond
+ * it, as {@link httpRecvRequest} does for a request: for a client that speaks HTTP on
+ * the stream before anything else, such as a tunnel through a proxy (`CONNECT`), before
+ * `wsAttachClient` runs its own handshake on the same stream. A bad or oversized head
+ * fails with an `HttpError` (its `status` says what was wrong; nobody answers it).
+ *
+ * @param h a bytestream handle (TCP, TLS, IPC)
+ * @param deadline when to give up, as with every blocking call
+ * @param limits the head's size limits
+ * @returns the response head: version, status, reason and headers
+ * @throws {HttpError} for a head that is malformed or too large
+ * @throws {DillError} `EINVAL` for an invalid limit or deadline, and `brecv`'s errors
+ *
+ * @example
+ * ```ts
+ * import { bsend, hclose, httpRecvResponse, ipcPair, now } from "../mod.ts";
+ *
+ * const [proxy, client] = ipcPair();
+ * await bsend(proxy, new TextEncoder().encode("HTTP/1.1 200 Connection established\r\n\r\n"), -1);
+ * const answer = await httpRecvResponse(client, now() + 1000);
+ * console.log(answer.status, answer.reason); // 200 Connection established
+ * hclose(proxy);
+ * hclose(client);
+ * ```
+ */
+export function httpRecvResponse(
+  h: Handle,
+  deadline: Deadline,
+  limits: HttpLimits = {},
+): Promise<HttpResponseHead> {
+  return recvHead(h, "response", deadline, limits, "httpRecvResponse");
+}
+
+async function recvHead<K extends "request" | "response">(
+  h: Handle,
+  kind: K,
+  deadline: Deadline,
+  limits: HttpLimits,
+  op: string,
+): Promise<K extends "request" ? HttpRequestHead : HttpResponseHead> {
+  const reader = new HttpHeadReader(kind, limits);
   // One byte more than a head may have: past that the reader has failed already.
-  const most = checkHttpLimits("httpRecvRequest", limits).maxHeadBytes + 1;
+  const most = checkHttpLimits(op, limits).maxHeadBytes + 1;
   let fed = 0;
   let matched = 0; // bytes of the final CR LF CR LF the bytes fed so far end with
   for (;;) {
     // What has arrived, but nothing past the blank line: the rest stays in the stream.
-    const bytes = await brecvHead(h, most - fed, matched, deadline, "httpRecvRequest");
+    const bytes = await brecvHead(h, most - fed, matched, deadline, op);
     fed += bytes.length;
     const done = reader.feed(bytes);
     if (done !== null) return done.head;
     if (fed >= most) {
       // The reader fails a head past its limit before this; never ask for 0 bytes.
-      throw new HttpError("EMSGSIZE", 431, `httpRecvRequest: head over ${most - 1} bytes`);
+      throw new HttpError("EMSGSIZE", 431, `${op}: head over ${most - 1} bytes`);
     }
     for (const b of bytes) matched = blankLineStep(matched, b);
   }
