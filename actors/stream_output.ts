@@ -71,9 +71,9 @@ export interface OutputSend {
   readonly internal?: boolean;
   /**
    * The protocol's closing frame, sent with a request (a `wsDone`): it keeps its place
-   * behind sends waiting for room, and when the stream closes with those sends still
-   * waiting (they fail, none of their bytes written), it is still written, as frames
-   * sent without a request are.
+   * behind sends waiting for room, and when the stream closes it is still written (as
+   * frames sent without a request are) even if application sends ahead of it are left
+   * out because none of their bytes were written yet.
    */
   readonly closing?: boolean;
   /** The only chunk is a view of a buffer from `takeWriteBuffer`: the queue owns it. */
@@ -229,7 +229,7 @@ export class StreamOutput<O> {
       }
       return;
     }
-    this.#enqueue(chunks, req, waits, pooled);
+    this.#enqueue(chunks, req, waits && s.closing !== true, pooled);
     if (urgent || this.#mustWriteNow !== null) this.#flush();
     else if (this.#outbound.sendBuffer > 0 && this.#outbound.waitingSends === 0) {
       this.#scheduleLateFlush();
@@ -261,7 +261,7 @@ export class StreamOutput<O> {
     while (waiters !== null && waiters.length > 0 && this.#outbound.bytes < this.#writeHighWater) {
       const w = waiters.shift()!;
       if (w.req === null) this.#enqueue(w.chunks, undefined, false, w.pooled);
-      else if (!w.req.settled) this.#enqueue(w.chunks, w.req, true, w.pooled);
+      else if (!w.req.settled) this.#enqueue(w.chunks, w.req, !w.closing, w.pooled);
     }
     this.#flush();
   }

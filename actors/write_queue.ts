@@ -242,6 +242,9 @@ export class WriteQueue {
         any = true;
         this.#bytes += chunk.length;
         if (chunk.length <= COPY_LIMIT) {
+          // A protocol's own frame does not join an application's bytes still queued: at
+          // close those may be left out, and the frame must not go with them.
+          if (!claimed && this.#tailClaimed && !inTail) this.#sealTail();
           this.#appendToTail(chunk, inTail);
           this.#tailClaimed ||= claimed;
           inTail = true;
@@ -308,11 +311,12 @@ export class WriteQueue {
 
   /**
    * The queued bytes that must be written even though the stream is closing: those of
-   * sends already completed (with a send buffer), then frames a protocol layer sent on
-   * its own (pongs, the echo of a close frame), up to the first bytes of a send still
-   * waiting, which are left out with everything after them. A send whose first bytes
-   * are written (or in the write in progress) is finished, so no frame is ever cut;
-   * `skip` leaves out the head segment (the write in progress).
+   * sends already completed (with a send buffer), and frames a protocol layer sent on
+   * its own (pongs, close frames). The segments holding bytes of a send still waiting
+   * are left out whole, the rest of that send with them; what comes after them still
+   * goes. A send whose first bytes are written (or in the write in progress) is
+   * finished, so no frame is ever cut; `skip` leaves out the head segment (the write in
+   * progress).
    */
   unclaimed(skip: boolean): Uint8Array[] {
     if (!this.#tailClaimed || this.#committed > this.#bytes - this.#tailLen) this.#sealTail();
@@ -320,13 +324,21 @@ export class WriteQueue {
     const segments = this.#segments ?? [];
     let offset = 0;
     let finishing = false; // the previous segment ended inside a send that was started
+    let leavingOut = false; // the previous segment ended inside a send that is left out
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i];
       const start = offset;
       offset += segment.bytes.length;
-      if (segment.claimed && start >= this.#committed && !finishing && !(i === 0 && skip)) break;
-      finishing = segment.open;
-      if (!(i === 0 && skip)) out.push(segment.bytes);
+      if (i === 0 && skip) {
+        finishing = segment.open;
+      } else if (
+        leavingOut || (segment.claimed && start >= this.#committed && !finishing)
+      ) {
+        leavingOut = segment.open;
+      } else {
+        finishing = segment.open;
+        out.push(segment.bytes);
+      }
     }
     return out;
   }

@@ -10,9 +10,13 @@ import {
   brecv,
   type Handle,
   hclose,
+  ipcPair,
   mrecv,
   msend,
   now,
+  WS_NOHTTP,
+  wsAttachClient,
+  wsAttachServer,
   wsDetach,
   wsDone,
   wsStatus,
@@ -85,26 +89,36 @@ Deno.test("lifecycle: the reply to the peer's close does not overtake a send wai
   }
 });
 
-Deno.test("lifecycle: hclose with a send waiting for room: that send is not written, a close frame queued behind it still is", async () => {
-  // The server takes one message and then stops reading, so the client's sends back up.
-  const [s, c] = await nohttpWsPair({ maxQueuedMessages: 1 }, PIPE);
-  try {
-    const first = outcome(msend(c, FIRST, -1)); // taken by the server (its one message)
-    const second = outcome(msend(c, SECOND, -1)); // partly written: the pipe is full
-    const third = outcome(msend(c, new Uint8Array(10).fill(3), -1)); // waits for room
-    // Once the first is written, the second's write has started (in the same step).
-    assert.equal(await first, "ok");
-    // The close frame keeps its place behind the waiting send; then the application gives up.
-    const done = outcome(wsDone(c, 4000, "bye", -1));
-    hclose(c);
-    assert.equal(await third, "ECANCELED", "the waiting send fails, unwritten");
-    assert.equal(await done, "ECANCELED");
-    assert.equal(await nextMessage(s), FIRST.length);
-    assert.equal(await nextMessage(s), SECOND.length, "a send whose bytes were going out ends");
-    assert.equal(await nextMessage(s), "EPIPE", "then the close frame, not the third message");
-    assert.deepEqual(wsStatus(s), { status: 4000, reason: "bye" }, "a close frame, not a cut");
-    assert.equal(await second, "ECANCELED", "pending at hclose, as every call is");
-  } finally {
-    hclose(s);
-  }
-});
+// The close frame of a wsDone made while one send is being written and (a) another waits
+// for room in the bytestream, or (b) the bytestream's queue has room, so it is queued there.
+for (
+  const [room, writeHighWater] of [["waiting for room", PIPE], ["queued", 1024 * 1024]] as const
+) {
+  Deno.test(`lifecycle: hclose with a send being written: a close frame ${room} behind it is still written`, async () => {
+    // The server takes one message and then stops reading, so the client's sends back up.
+    const [a, b] = ipcPair({ pipeCapacity: PIPE, writeHighWater });
+    const [{ handle: s }, { handle: c }] = await Promise.all([
+      wsAttachServer(a, WS_NOHTTP, now() + 5000, { maxQueuedMessages: 1 }),
+      wsAttachClient(b, WS_NOHTTP, "", "", now() + 5000),
+    ]);
+    try {
+      const first = outcome(msend(c, FIRST, -1)); // taken by the server (its one message)
+      const second = outcome(msend(c, SECOND, -1)); // partly written: the pipe is full
+      const third = outcome(msend(c, new Uint8Array(10).fill(3), -1)); // waits or is queued
+      // Once the first is written, the second's write has started (in the same step).
+      assert.equal(await first, "ok");
+      // The close frame goes behind the third send; then the application gives up.
+      const done = outcome(wsDone(c, 4000, "bye", -1));
+      hclose(c);
+      assert.equal(await third, "ECANCELED", "the third send fails, unwritten");
+      assert.equal(await done, "ECANCELED");
+      assert.equal(await nextMessage(s), FIRST.length);
+      assert.equal(await nextMessage(s), SECOND.length, "a send whose bytes were going out ends");
+      assert.equal(await nextMessage(s), "EPIPE", "then the close frame, not the third message");
+      assert.deepEqual(wsStatus(s), { status: 4000, reason: "bye" }, "a close frame, not a cut");
+      assert.equal(await second, "ECANCELED", "pending at hclose, as every call is");
+    } finally {
+      hclose(s);
+    }
+  });
+}

@@ -177,6 +177,17 @@ Deno.test("write queue: a frame that waits behind completed bytes is never hande
   assert.deepEqual(q.unclaimed(false).map((b) => b.length), [12]);
 });
 
+Deno.test("write queue: at close, sends not started are left out whole; a protocol frame after them still goes", () => {
+  const q = new WriteQueue();
+  const req = () => new Request<void>("msend", -1);
+  q.append([new Uint8Array(3)], req()); // an application's small frame (waits for its write)
+  q.append([new Uint8Array(10), new Uint8Array(100_000)], req()); // a large one: two segments
+  // The protocol's close frame, sent with a request but not the application's: it does
+  // not join the tail holding the application's bytes.
+  q.append([new Uint8Array(6)], req(), false);
+  assert.deepEqual(q.unclaimed(false).map((b) => b.length), [6]);
+});
+
 Deno.test("write queue: at close, a send whose first bytes are being written is handed over to its end", () => {
   const q = new WriteQueue();
   const req = () => new Request<void>("msend", -1);
