@@ -104,9 +104,9 @@ async function recvHead<K extends "request" | "response">(
   limits: HttpLimits,
   op: string,
 ): Promise<K extends "request" ? HttpRequestHead : HttpResponseHead> {
-  const reader = new HttpHeadReader(kind, limits);
   // One byte more than a head may have: past that the reader has failed already.
   const most = checkHttpLimits(op, limits).maxHeadBytes + 1;
+  const reader = new HttpHeadReader(kind, limits);
   let fed = 0;
   let matched = 0; // bytes of the final CR LF CR LF the bytes fed so far end with
   for (;;) {

@@ -31,8 +31,9 @@ export type StreamEvent =
     readonly kind: "data";
     readonly chunk: Uint8Array;
     /**
-     * The chunk is a read buffer the stream takes back (`recycle`) for another read once
-     * the consumer is done with it; recycling any other chunk does nothing.
+     * The chunk is a read buffer the stream takes back (`recycle`, the chunk itself) for
+     * another read once the consumer is done with it; no other chunk is ever read into
+     * again.
      */
     readonly reusable?: boolean;
   }
@@ -317,7 +318,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
       }
     }
     while (
-      this.#recvWaiters.length > 0 && this.#recvWaiters[0].head === null &&
+      this.#recvWaiters.length > 0 && !this.#recvWaiters[0].returnsBuffer &&
       this.#recvWaiters[0].bufs.every((b) => !b.length)
     ) {
       (this.#recvWaiters.shift()!.req as Request<void>).resolve();

@@ -170,10 +170,10 @@ export class Receiver {
    *
    * @param chunk the next bytes of the stream
    * @param reusable whether the caller would reuse the chunk's memory once it is given
-   *   back (default `true`). For a chunk that would not be (a view into memory that goes
-   *   on serving reads), {@link Receiver.releasable} returns `null` at once, and the
-   *   pieces of a message in progress that lie in it stay views instead of being copied
-   *   out for nothing.
+   *   back (default `true`). For a chunk that would not be (a slice of an arena whose
+   *   other parts serve later reads, never rewritten), {@link Receiver.releasable}
+   *   returns `null` at once, and the pieces of a message in progress that lie in it stay
+   *   views instead of being copied out for nothing.
    */
   feed(chunk: Uint8Array, reusable = true): void {
     if (this.#finished || chunk.length === 0) return;

@@ -42,10 +42,11 @@ export class Slab {
   }
 
   /**
-   * A fresh slice of `n` zeroed bytes (`n` at most {@link Slab.size}), in the current
-   * slab or, when it has no room left, in a new one.
+   * A fresh slice of `n` zeroed bytes, in the current slab or, when it has no room left,
+   * in a new one (more than {@link Slab.size} bytes: an array of its own).
    */
   take(n: number): Uint8Array {
+    if (n > this.size) return new Uint8Array(n);
     if (this.#buffer.length - this.#used < n) {
       this.#buffer = new Uint8Array(this.size);
       this.#used = 0;

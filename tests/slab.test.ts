@@ -27,6 +27,9 @@ Deno.test("slab: slices are fresh, zeroed, 8-byte aligned and never overlap", ()
   }
   assert.equal(slices[0].buffer, slices[1].buffer, "small slices share a buffer");
   assert.notEqual(slices[4].buffer, slices[5].buffer, "a full slab is followed by a new one");
+  const big = slab.take(65);
+  assert.equal(big.length, 65, "more than a slab: an array of its own");
+  assert.equal(big.buffer.byteLength, 65);
 });
 
 Deno.test("slab: shrink gives back the unused end of the last slice only", () => {
