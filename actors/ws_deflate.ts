@@ -48,13 +48,16 @@ export function wsDeflate(
     ? true
     : options.perMessageDeflate;
   if (setting === false) return null;
-  if (setting !== true && (setting === null || typeof setting !== "object")) {
+  if (
+    setting !== true && (setting === null || typeof setting !== "object" || Array.isArray(setting))
+  ) {
     throw new DillError("EINVAL", `${op}: perMessageDeflate must be a boolean or settings`);
   }
   const settings = setting === true ? {} : setting as WsDeflateOptions;
-  const budget = settings.budget ?? DeflateBudget.shared;
+  // Absent: the shared budget; anything else (null too) must be a budget.
+  const budget = settings.budget === undefined ? DeflateBudget.shared : settings.budget;
   if (!(budget instanceof DeflateBudget)) {
-    throw new DillError("EINVAL", "perMessageDeflate.budget must be a DeflateBudget");
+    throw new DillError("EINVAL", `${op}: perMessageDeflate.budget must be a DeflateBudget`);
   }
   return { options: resolveDeflateOptions(settings, side), budget };
 }

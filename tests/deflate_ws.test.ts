@@ -419,6 +419,8 @@ Deno.test("deflate/options: bad settings are EINVAL before the handle is taken",
       null, // neither on nor off: it used to be read as on
       "yes",
       1,
+      [], // not settings
+      { budget: null }, // not a budget: it used to mean the shared one
       { memLevel: 10 },
       { threshold: -1 },
       { level: 1.5 },
