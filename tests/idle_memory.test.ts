@@ -15,11 +15,17 @@ import { streamHandle } from "../actors/sockets.ts";
 import type { Handle } from "../actors/handle.ts";
 import { collectGarbage } from "./helpers/memory.ts";
 
-const CONNECTIONS = 1000;
+/**
+ * Connections measured. Shared structures that grow while they are opened (arrays
+ * doubling) add a fixed amount: spread over 1000 connections it once added about 0.6
+ * KiB to each in a CI run (4382 bytes against a usual 3.6-3.8 KiB); over 2000, eight
+ * runs measured 3477-3485 bytes.
+ */
+const CONNECTIONS = 2000;
 /**
  * Bytes of heap per idle server connection allowed. Measured with Deno 2.9, each
  * connection waiting in a `wsRecv` and its attach result kept (the pipe's own objects
- * included): about 3.8-3.9 KiB (3810-3938 bytes over three runs); 4.2 KiB before the
+ * included): about 3.4 KiB over 2000 connections (3.8-3.9 KiB over 1000); 4.2 KiB before the
  * waiting call, the write queue and the stream output made their lists on first use;
  * without the waiting receive, about 2.7 KiB then. Earlier, before the lazy state, about
  * 5.1 KiB without a waiting receive.
