@@ -223,9 +223,15 @@ export class ReadAhead {
     return buf;
   }
 
-  /** Whether `chunk` is a read buffer lent whole: {@link ReadAhead.recycle} may take it back. */
+  /**
+   * Whether `chunk` is a read buffer lent whole that {@link ReadAhead.recycle} would take
+   * back now: not one that a read size changed since has made the wrong size (a consumer
+   * would copy its bytes out for nothing).
+   */
   lends(chunk: Uint8Array): boolean {
-    return chunk.buffer === this.#lent && chunk.byteOffset === 0;
+    const size = chunk.buffer.byteLength;
+    return chunk.buffer === this.#lent && chunk.byteOffset === 0 && size >= this.#readSize &&
+      size <= 2 * this.#readSize;
   }
 
   /**

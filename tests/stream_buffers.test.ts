@@ -111,6 +111,9 @@ Deno.test("read ahead: lends() names exactly the chunks recycle may take back", 
   assert.equal(inbound.lends(lent), true, "a read handed over in place");
   assert.equal(inbound.lends(lent.subarray(1)), false, "not from the buffer's start");
   assert.equal(inbound.lends(new Uint8Array(buf.length)), false, "someone else's bytes");
+  const next = inbound.readBuffer();
+  const full = inbound.chunkOf(next, next.length); // a full read: the read size doubles
+  assert.equal(inbound.lends(full), false, "too small for the next reads: not taken back");
   const small = new ReadAhead();
   const tiny = small.chunkOf(small.readBuffer(), 3);
   assert.equal(small.lends(tiny), false, "a copy in the shared slab");
@@ -230,18 +233,19 @@ Deno.test("bytestream: a consumer is told which chunks are read buffers it may g
     },
   });
   try {
-    // Small reads first (copied into the shared slab), then full ones that grow the read
-    // size until a read is handed over in place.
-    for (let size = 64; events.every((e) => !e.reusable) && size <= 64 * 1024; size *= 2) {
+    // A small read (copied into the shared slab), a full one (it grows the read size),
+    // then one that leaves room in the bigger buffer: that one is handed over in place.
+    for (const size of [64, 256, 384]) {
       const got = new Promise<void>((resolve) => arrived = resolve);
       await b.write(new Uint8Array(size).fill(1));
       await got;
     }
-    const slabCopy = events[0];
-    assert.equal(slabCopy.reusable, false, "a small read is a copy in the shared slab");
-    const lent = events.find((e) => e.reusable);
-    assert.ok(lent, "a large read is handed over in place, as a reusable read buffer");
-    assert.equal(lent.chunk.byteOffset, 0);
+    assert.deepEqual(events.map((e) => [e.chunk.length, e.reusable]), [
+      [64, false], // a copy in the shared slab
+      [256, false], // the first (smallest) read buffer is copied out too
+      [384, true], // in place: the consumer may give it back
+    ]);
+    assert.equal(events[2].chunk.byteOffset, 0);
   } finally {
     stream.close(new DillError("ECANCELED", "test over"));
     b.close();
