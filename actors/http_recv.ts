@@ -9,6 +9,7 @@
  */
 
 import {
+  blankLineStep,
   checkHttpLimits,
   HttpError,
   HttpHeadReader,
@@ -17,7 +18,6 @@ import {
   type HttpResponseHead,
 } from "../protocol/http11.ts";
 import { brecvHead } from "./bytestream.ts";
-import { blankLineStep } from "./read_ahead.ts";
 import type { Handle } from "./handle.ts";
 import type { Deadline } from "./time.ts";
 

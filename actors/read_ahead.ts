@@ -9,12 +9,11 @@
  * @module
  */
 
+import { blankLineStep } from "../protocol/http11.ts";
 import { Slab } from "../protocol/slab.ts";
 import { Fifo } from "./fifo.ts";
 
 const KIB = 1024;
-const CR = 0x0d;
-const LF = 0x0a;
 /**
  * The smallest read buffer, and the first. A pending read pins its buffer for as long as
  * the connection is idle (measured with Deno 2.9: a connection waiting on a 1 KiB read
@@ -38,26 +37,6 @@ function copyToSlab(bytes: Uint8Array): Uint8Array {
   const copy = slab.take(bytes.length);
   copy.set(bytes);
   return copy;
-}
-
-/**
- * How many bytes of CR LF CR LF the bytes so far end with, after one more byte `b`, given
- * `matched` before it (4: the blank line is complete). After a mismatch only a CR can
- * start a new match: no proper prefix of CR LF CR LF is also a suffix of a longer one,
- * except CR.
- *
- * @example
- * ```ts
- * import { blankLineStep } from "./read_ahead.ts";
- *
- * let matched = 0;
- * for (const b of new TextEncoder().encode("a\r\n\r\n")) matched = blankLineStep(matched, b);
- * console.log(matched); // 4
- * ```
- */
-export function blankLineStep(matched: number, b: number): number {
-  if (b === (matched & 1 ? LF : CR)) return matched + 1;
-  return b === CR ? 1 : 0;
 }
 
 /** A receive being filled: its buffers and how far it got. */

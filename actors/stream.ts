@@ -107,10 +107,11 @@ const READ_ON_EVEN_IF_PAUSED: StreamMsg = { kind: "readOn", evenIfPaused: true }
 interface RecvWaiter extends Fill {
   /** Resolved with nothing (a `recv`) or with the one buffer filled (a `recvHead`). */
   readonly req: Request<void> | Request<Uint8Array>;
-  /** A `recvHead`, until the bytes it takes are known and `bufs` gets its buffer. */
-  head: { readonly max: number; readonly matched: number } | null;
-  /** Whether `req` is resolved with the buffer (a `recvHead`). */
-  readonly returnsBuffer: boolean;
+  /**
+   * A `recvHead` (resolved with its buffer): until the bytes it takes are known, `bufs`
+   * is empty.
+   */
+  readonly head: { readonly max: number; readonly matched: number } | null;
 }
 
 /**
@@ -279,7 +280,7 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     if (this.#recvWaiters.length >= this.#maxWaiting) {
       return req.reject(tooManyWaiting(this.name, "receive", this.#maxWaiting));
     }
-    this.#recvWaiters.push({ bufs, req, index: 0, offset: 0, head, returnsBuffer: head !== null });
+    this.#recvWaiters.push({ bufs, req, index: 0, offset: 0, head });
     this.#serveInbound();
     if (req.settled) return;
     this.#output.consumerWaits(); // the application waits: batch over
@@ -291,14 +292,12 @@ export class ByteStream extends SocketLayer<StreamMsg> {
 
   /**
    * A `recvHead` at the front, with bytes buffered: its buffer is made for those it
-   * takes (through the blank line, or all there are up to `max`), and it becomes a plain
-   * receive.
+   * takes (through the blank line, or all there are up to `max`).
    */
   #sizeHead(w: RecvWaiter): void {
     const { max, matched } = w.head!;
     const n = this.#inbound.findBlankLine(matched, max);
     w.bufs.push(new Uint8Array(n < 0 ? Math.min(this.#inbound.bytes, max) : n));
-    w.head = null;
   }
 
   /** Moves buffered bytes into waiting receives, then reports an end of input. */
@@ -309,16 +308,16 @@ export class ByteStream extends SocketLayer<StreamMsg> {
     }
     while (this.#recvWaiters.length > 0 && this.#inbound.bytes > 0) {
       const w = this.#recvWaiters[0];
-      if (w.head !== null) this.#sizeHead(w);
+      if (w.head !== null && w.bufs.length === 0) this.#sizeHead(w);
       this.#inbound.fill(w);
       if (w.index === w.bufs.length) {
         this.#recvWaiters.shift();
-        if (w.returnsBuffer) (w.req as Request<Uint8Array>).resolve(w.bufs[0]);
+        if (w.head !== null) (w.req as Request<Uint8Array>).resolve(w.bufs[0]);
         else (w.req as Request<void>).resolve();
       }
     }
     while (
-      this.#recvWaiters.length > 0 && !this.#recvWaiters[0].returnsBuffer &&
+      this.#recvWaiters.length > 0 && this.#recvWaiters[0].head === null &&
       this.#recvWaiters[0].bufs.every((b) => !b.length)
     ) {
       (this.#recvWaiters.shift()!.req as Request<void>).resolve();

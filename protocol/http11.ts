@@ -236,6 +236,26 @@ enum At {
   Done,
 }
 
+/**
+ * How many bytes of CR LF CR LF the bytes so far end with, after one more byte `b`, given
+ * `matched` before it (4: the blank line is complete). After a mismatch only a CR can
+ * start a new match: no proper prefix of CR LF CR LF is also a suffix of a longer one,
+ * except CR.
+ *
+ * @example
+ * ```ts
+ * import { blankLineStep } from "./http11.ts";
+ *
+ * let matched = 0;
+ * for (const b of new TextEncoder().encode("a\r\n\r\n")) matched = blankLineStep(matched, b);
+ * console.log(matched); // 4
+ * ```
+ */
+export function blankLineStep(matched: number, b: number): number {
+  if (b === (matched & 1 ? LF : CR)) return matched + 1;
+  return b === CR ? 1 : 0;
+}
+
 /** "HTTP/1.1" as byte template: letters must match, `d` marks a digit. */
 const VERSION_TEMPLATE = "HTTP/d.d";
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { brecv, bsend, hclose, ipcPair, now } from "../mod.ts";
 import { brecvHead } from "../actors/bytestream.ts";
-import { blankLineStep } from "../actors/read_ahead.ts";
+import { blankLineStep } from "../protocol/http11.ts";
 import { bytes } from "./helpers/raw_peer/bytes.ts";
 import { rejectsWith } from "./helpers/transports.ts";
 
