@@ -164,13 +164,17 @@ export interface WsLimits {
  */
 export function wsLimits(options: WsServerOptions): WsLimits {
   const limits = resolveLimits(options);
-  // Every connection keeps its limits: those on the defaults share one object.
-  DEFAULT_LIMITS ??= Object.freeze(resolveLimits({}));
-  return sameLimits(limits, DEFAULT_LIMITS) ? DEFAULT_LIMITS : limits;
+  // Every connection keeps its limits: connections made with equal settings (a server's,
+  // for every client it accepts) share one object.
+  for (const shared of SHARED_LIMITS) if (sameLimits(limits, shared)) return shared;
+  if (SHARED_LIMITS.length < MAX_SHARED_LIMITS) SHARED_LIMITS.push(Object.freeze(limits));
+  return limits;
 }
 
-/** The limits with every default (resolved on first use). */
-let DEFAULT_LIMITS: WsLimits | undefined;
+/** Limits handed out so far, frozen, for {@link wsLimits} to share: the first few sets. */
+const SHARED_LIMITS: WsLimits[] = [];
+/** More distinct sets than this are not shared (each connection keeps its own copy). */
+const MAX_SHARED_LIMITS = 16;
 
 function resolveLimits(options: WsServerOptions): WsLimits {
   if (typeof options !== "object" || options === null) {

@@ -11,19 +11,40 @@ import { DillError, type ErrorCode } from "../protocol/errors.ts";
 import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
 import type { HttpRequestHead } from "../protocol/http11.ts";
 import { type Handle, openHandle } from "./handle.ts";
-import { DEFAULT_SEND_HIGH_WATER, WsUpgradeActor } from "./ws_upgrade_actor.ts";
+import {
+  DEFAULT_SEND_HIGH_WATER,
+  DEFAULT_UPGRADE_MAX_BUFFERED_BYTES,
+  WsUpgradeActor,
+} from "./ws_upgrade_actor.ts";
 import { WS_TEXT, wsLimits, type WsServerOptions, type WsType } from "./ws_options.ts";
 
 /**
- * Options of {@link wsUpgrade}: those of `wsAttachServer` that apply, and two of its own.
- * No compression: Deno's `WebSocket` does not speak permessage-deflate, so offers are
- * not answered.
+ * Options of {@link wsUpgrade}: those of `wsAttachServer` that apply (with a larger
+ * `maxBufferedBytes` default), and two of its own. No compression: Deno's `WebSocket`
+ * does not speak permessage-deflate, so offers are not answered. Deno answers pings and
+ * close frames and fails protocol violations itself, so `maxPongBytes`, `failGrace` and
+ * `halfCloseTimeout` do not apply.
  */
 export interface WsUpgradeOptions extends
   Omit<
     WsServerOptions,
-    "closeGrace" | "httpLimits" | "perMessageDeflate" | "negotiatedDeflate"
+    | "closeGrace"
+    | "httpLimits"
+    | "perMessageDeflate"
+    | "negotiatedDeflate"
+    | "maxBufferedBytes"
+    // Deno answers pings and close frames and fails violations itself:
+    | "maxPongBytes"
+    | "failGrace"
+    | "halfCloseTimeout"
   > {
+  /**
+   * Received bytes queued for a reader that is behind. Deno's `WebSocket` cannot pause
+   * reading, so a message that arrives when this many are queued fails the connection
+   * (close 1008; the reader gets the queued messages, then `ENOMEM`). Default 16 MiB,
+   * more than a `wsAttachServer` socket's 1 MiB, where reaching it only pauses reading.
+   */
+  maxBufferedBytes?: number;
   /**
    * Send backpressure: a message is handed to Deno when it holds at most this many
    * unwritten bytes (`WebSocket.bufferedAmount`) and no earlier send waits, and its send
@@ -150,7 +171,10 @@ export function wsUpgrade(
   if (!Number.isInteger(flags) || (flags & ~WS_TEXT) !== 0) {
     throw new DillError("EINVAL", "wsUpgrade: flags must be WS_TEXT or WS_BINARY");
   }
-  const limits = wsLimits(options);
+  const limits = wsLimits({
+    ...options,
+    maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_UPGRADE_MAX_BUFFERED_BYTES,
+  });
   const sendHighWater = options.sendHighWater ?? DEFAULT_SEND_HIGH_WATER;
   if (typeof sendHighWater !== "number" || !(sendHighWater >= 0)) {
     throw new DillError("EINVAL", `option sendHighWater must be a number >= 0`);

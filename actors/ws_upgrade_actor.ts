@@ -37,6 +37,15 @@ import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts"
 /** Default for `sendHighWater`: bytes Deno may hold unwritten before sends wait. */
 export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
 
+/**
+ * Default `maxBufferedBytes` of a `wsUpgrade` socket. Reaching it fails the connection
+ * (Deno's `WebSocket` cannot pause reading), where on a bytestream it only pauses reading:
+ * so it is sized for a client that pipelines large messages (4 MiB in flight is common),
+ * not the 1 MiB at which a bytestream socket pauses. Deno itself holds up to about 64 MiB
+ * of a message before we see it, so this does not change the worst case by much.
+ */
+export const DEFAULT_UPGRADE_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
 const ABNORMAL_CLOSURE = 1006;
 const POLICY_VIOLATION = 1008;
 const MESSAGE_TOO_BIG = 1009;

@@ -5,8 +5,10 @@
  * wait their turn here, in order, without being handed over. So Deno never holds more
  * than the mark plus one message however many senders there are, and a send that fails
  * while it waits its turn never reaches the wire. A send handed over resolves once Deno
- * is back at the mark (Deno's `WebSocket` has no other backpressure, so it is polled every
- * {@link DRAIN_POLL_MS} ms while above). A close of ours keeps its place behind the sends
+ * is back at the mark. Deno's `WebSocket` has no other backpressure, so `bufferedAmount` is
+ * polled while Deno holds bytes: on the next turns of the event loop first (Deno lowers it
+ * once its write completed, usually a turn later), then, while it does not go down (a peer
+ * that does not read), at intervals doubling up to {@link DRAIN_POLL_MAX_MS}. A close of ours keeps its place behind the sends
  * waiting their turn. It keeps libdill's rule that after a failed send the socket can no
  * longer send. A plain object owned by the upgrade actor: its poll timer only posts to
  * the actor's mailbox, and the actor calls {@link DenoSends.poll}.
@@ -17,8 +19,19 @@
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 
-/** How often a send waiting for `bufferedAmount` to go down looks at it again. */
-export const DRAIN_POLL_MS = 5;
+/**
+ * The longest pause between two looks at `bufferedAmount` while it does not go down (a
+ * peer that stopped reading): the most a send waits after Deno could take more, and what
+ * a stalled connection costs (one timer per pause).
+ */
+export const DRAIN_POLL_MAX_MS = 50;
+
+/**
+ * Looks at `bufferedAmount` on this many turns of the event loop in a row (`setImmediate`)
+ * before pausing between looks: Deno lowers it when its write completes, one or two turns
+ * after `send` when the socket takes the bytes at once.
+ */
+const DRAIN_POLL_TURNS = 2;
 
 /** What the send side asks of the actor that owns it. */
 export interface DenoSendsHost {
@@ -62,6 +75,11 @@ export class DenoSends {
   /** A close of ours that goes once the sends waiting their turn were handed to Deno. */
   #closeAfter: CloseOfOurs | null = null;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollImmediate: ReturnType<typeof setImmediate> | undefined;
+  /** Looks in a row that saw `bufferedAmount` not go down (sets the next pause). */
+  #idlePolls = 0;
+  /** `bufferedAmount` at the last look. */
+  #lastBuffered = 0;
   #failure: DillError | null = null;
 
   /**
@@ -113,10 +131,12 @@ export class DenoSends {
     if (this.#open) this.#closeIfDue();
   }
 
-  /** Stops the poll timer. */
+  /** Stops polling. */
   stop(): void {
     clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
+    clearImmediate(this.#pollImmediate);
+    this.#pollImmediate = undefined;
   }
 
   /** One message (text as a string): handed to Deno now, or when its turn comes. */
@@ -163,6 +183,9 @@ export class DenoSends {
    */
   poll(): boolean {
     if (this.#socket.readyState === WebSocket.CLOSED) return false;
+    const buffered = this.#socket.bufferedAmount;
+    this.#idlePolls = buffered < this.#lastBuffered ? 0 : this.#idlePolls + 1;
+    this.#lastBuffered = buffered;
     if (this.#belowMark()) {
       for (const req of this.#draining.splice(0)) req.resolve();
       this.#pump();
@@ -217,6 +240,12 @@ export class DenoSends {
       this.#failure ??= error;
       return req.reject(error);
     }
+    // New bytes for Deno: look again on the next turns, not after a pause meant for a
+    // stalled peer.
+    this.#idlePolls = 0;
+    this.#lastBuffered = this.#socket.bufferedAmount;
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
     this.#pollWhileHeld();
     if (this.#belowMark()) return req.resolve();
     this.#draining.push(req);
@@ -235,10 +264,20 @@ export class DenoSends {
   #pollWhileHeld(): void {
     const held = this.#draining.length > 0 || this.#waiting.length > 0 ||
       this.#socket.bufferedAmount > 0;
-    if (!held || this.#pollTimer !== undefined) return;
+    if (!held || this.#pollTimer !== undefined || this.#pollImmediate !== undefined) return;
+    const idle = this.#idlePolls;
+    if (idle < DRAIN_POLL_TURNS) {
+      this.#pollImmediate = setImmediate(() => {
+        this.#pollImmediate = undefined;
+        this.#host.wake();
+      });
+      return;
+    }
+    // Not going down: pause 1, 2, 4... ms between looks, up to the cap.
+    const pause = Math.min(DRAIN_POLL_MAX_MS, 2 ** Math.min(idle - DRAIN_POLL_TURNS, 16));
     this.#pollTimer = setTimeout(() => {
       this.#pollTimer = undefined;
       this.#host.wake();
-    }, DRAIN_POLL_MS);
+    }, pause);
   }
 }

@@ -14,6 +14,7 @@ import { type PipeEnd, pipePair } from "../actors/pipe.ts";
 import { streamHandle } from "../actors/sockets.ts";
 import type { Handle } from "../actors/handle.ts";
 import { collectGarbage } from "./helpers/memory.ts";
+import { wsLimits } from "../actors/ws_options.ts";
 
 /**
  * Connections measured. Shared structures that grow while they are opened (arrays
@@ -84,4 +85,15 @@ Deno.test("idle memory: an idle server connection keeps a few KiB of heap", asyn
     perConnection < BOUND,
     `an idle connection keeps ${Math.round(perConnection)} bytes of heap (bound ${BOUND})`,
   );
+});
+
+Deno.test("idle memory: connections made with equal options share one limits object", () => {
+  // A server passes the same options for every connection it accepts: one frozen object
+  // serves them all, whatever the options (wsUpgrade's own defaults among them).
+  const options = { maxBufferedBytes: 16 * 1024 * 1024, pingInterval: 30_000 };
+  const first = wsLimits({ ...options });
+  assert.equal(wsLimits({ ...options }), first);
+  assert.ok(Object.isFrozen(first));
+  assert.equal(wsLimits({}), wsLimits({}));
+  assert.notEqual(wsLimits({ maxBufferedBytes: 1 }), first);
 });

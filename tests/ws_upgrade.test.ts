@@ -384,6 +384,30 @@ Deno.test("wsUpgrade/limits: a reader too far behind fails the connection with 1
   });
 });
 
+Deno.test("wsUpgrade/limits: with the defaults, a client with 4 MiB of messages in flight gets every echo", async () => {
+  // The echo's send of each 1 MiB message waits for Deno to write it, and meanwhile the
+  // client's next three arrive and queue: more than a bytestream socket's 1 MiB, which
+  // here, where reading cannot pause, failed the connection with 1008.
+  await withUpgrade(WS_BINARY, {}, async (port, handle) => {
+    const c = connectClient(port);
+    const h = await handle;
+    await c.opened;
+    const echo = (async () => {
+      for (let i = 0; i < 12; i++) await msend(h, await mrecv(h, now() + T), now() + T);
+    })();
+    const message = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < 12; i++) {
+      message[0] = i;
+      c.ws.send(message);
+      if (i >= 3) assert.equal((await c.next())[0], i - 3, "in order");
+    }
+    for (let i = 9; i < 12; i++) assert.equal((await c.next())[0], i);
+    await echo;
+    c.ws.close();
+    await c.closed;
+  });
+});
+
 Deno.test("wsUpgrade/backpressure: a send waits for Deno's buffered bytes to go below sendHighWater", async () => {
   await withUpgrade(WS_BINARY, { sendHighWater: 0 }, async (port, handle) => {
     const c = connectClient(port);
