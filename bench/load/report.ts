@@ -20,6 +20,8 @@ import {
   REFLECTOR,
   REFLECTOR_TLS,
   reflectorOf,
+  SERVE_ADAPTER,
+  SERVE_ADAPTER_TLS,
 } from "./server_procs.ts";
 import { type Figures, roundRatios, type Sample, summarize, type Summary } from "./stats.ts";
 
@@ -166,6 +168,8 @@ const SEND_BUFFERED = "dill-sb";
 const SEND_BUFFERED_NOTE = "with sendBuffer 64 KiB";
 /** Our wss server on tlsListen (Deno's own TLS), beside the tcp → tls → ws one. */
 const NATIVE_TLS_NOTE = "tlsListen (native TLS)";
+/** Our `Deno.serve` entry point, beside our own stack (when `BENCH_SERVERS` names it). */
+const SERVE_ADAPTER_NOTE = "on Deno.serve (@dill/ws/serve)";
 
 /** The ratio row of one of our servers on one workload (none if it did not run). */
 function ratioRows(d: RunData, w: Workload, id: string, prefix: string): string[] {
@@ -182,7 +186,9 @@ function ratioRows(d: RunData, w: Workload, id: string, prefix: string): string[
   });
   if (w.kind === "idle") {
     return [
-      `| idle memory (KiB per connection ÷) | ${ratioCell(mine, ref, "kibPerConn")} | – | ` +
+      `| ${prefix}idle memory (KiB per connection ÷) | ${
+        ratioCell(mine, ref, "kibPerConn")
+      } | – | ` +
       `${peers.join(" | ")} |`,
     ];
   }
@@ -212,6 +218,14 @@ function ratioTable(d: RunData): string[] {
     if (w.scheme === "ws" && w.kind !== "idle") {
       rows.push(...ratioRows(d, w, SEND_BUFFERED, `${SEND_BUFFERED_NOTE}: `));
     }
+    rows.push(
+      ...ratioRows(
+        d,
+        w,
+        w.scheme === "wss" ? SERVE_ADAPTER_TLS : SERVE_ADAPTER,
+        `${SERVE_ADAPTER_NOTE}: `,
+      ),
+    );
     if (w.scheme === "wss") {
       rows.push(...ratioRows(d, w, NATIVE_TLS, `${NATIVE_TLS_NOTE}: `));
       rows.push(

@@ -32,6 +32,11 @@ export const NATIVE_TLS = "dill-tlsn";
 /** The same with a 64 KiB `sendBuffer` on the accepted sockets. */
 export const NATIVE_TLS_SEND_BUFFERED = "dill-tlsn-sb";
 
+/** Our `Deno.serve` entry point (`@dill/ws/serve`: `wsUpgrade`), plain and with TLS. */
+export const SERVE_ADAPTER = "dill-serve";
+/** The same on `Deno.serve` with the certificate and key. */
+export const SERVE_ADAPTER_TLS = "dill-serve-tls";
+
 /** The reference server of a scheme. */
 export function referenceOf(scheme: "ws" | "wss"): string {
   return scheme === "wss" ? TLS_REFERENCE : REFERENCE;
@@ -67,6 +72,13 @@ export function serverDefs(peers: Peers): ServerDef[] {
         cmd: DENO,
         args: [...DENO_RUN, "bench/servers/dill.ts", ...SEND_BUFFER_ARGS],
       },
+    },
+    {
+      id: SERVE_ADAPTER,
+      label: "dill-ws (ours) on Deno.serve (@dill/ws/serve)",
+      scheme: "ws",
+      command: { cmd: DENO, args: [...DENO_RUN, "bench/servers/dill_serve.ts"] },
+      optIn: true,
     },
     {
       id: REFERENCE,
@@ -116,6 +128,13 @@ export function serverDefs(peers: Peers): ServerDef[] {
       label: "JS ceiling on Deno.listenTls (no checks; bench/servers/js_ceiling.ts)",
       scheme: "wss",
       command: { cmd: DENO, args: [...DENO_TLS_RUN, "bench/servers/js_ceiling.ts", ...TLS_ARGS] },
+      optIn: true,
+    },
+    {
+      id: SERVE_ADAPTER_TLS,
+      label: "dill-ws (ours) on Deno.serve with cert/key (@dill/ws/serve)",
+      scheme: "wss",
+      command: { cmd: DENO, args: [...DENO_TLS_RUN, "bench/servers/dill_serve.ts", ...TLS_ARGS] },
       optIn: true,
     },
     {
