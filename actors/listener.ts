@@ -91,7 +91,7 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
   constructor(name: string, listener: Deno.Listener, backlog: number) {
     super(name);
     this.#listener = listener;
-    this.#backlog = Math.max(1, backlog);
+    this.#backlog = backlog; // checked (a whole number >= 1) by every caller
   }
 
   /** The address the listener is bound to. */

@@ -28,7 +28,17 @@ export interface TcpAddr {
   port: number;
 }
 
-/** Default bound on accepted connections kept after the call that asked for them gave up. */
+/**
+ * Default `backlog` of `tcpListen` (and `ipcListen`, `tlsListen`): accepted connections
+ * kept after the call that asked for them gave up.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_BACKLOG } from "./tcp.ts";
+ *
+ * console.log(DEFAULT_BACKLOG); // 128
+ * ```
+ */
 export const DEFAULT_BACKLOG = 128;
 
 /** Socket options of {@link tcpListen}. */

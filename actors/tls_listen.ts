@@ -27,9 +27,27 @@ import {
 import { type HandshakenConn, TlsListenerActor, type TlsListenerMsg } from "./tls_listener.ts";
 import { addressError } from "./transport.ts";
 
-/** Default of {@link TlsListenOptions.handshakeTimeout}: 10 s. */
+/**
+ * Default of {@link TlsListenOptions.handshakeTimeout}: 10 s.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./tls_listen.ts";
+ *
+ * console.log(DEFAULT_HANDSHAKE_TIMEOUT_MS); // 10000
+ * ```
+ */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Default of {@link TlsListenOptions.maxHandshakes}. */
+/**
+ * Default of {@link TlsListenOptions.maxHandshakes}: TLS handshakes run at once.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_HANDSHAKES } from "./tls_listen.ts";
+ *
+ * console.log(DEFAULT_MAX_HANDSHAKES); // 128
+ * ```
+ */
 export const DEFAULT_MAX_HANDSHAKES = 128;
 
 /** Limits of {@link tlsListen}; every field is optional. */

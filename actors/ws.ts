@@ -106,7 +106,7 @@ export async function wsAttachServer(
     if (!noHttp || !(negotiated instanceof NegotiatedDeflate) || !negotiated.available) {
       throw new DillError(
         "EINVAL",
-        "wsAttachServer: negotiatedDeflate must be an unused acceptUpgrade deflate, with WS_NOHTTP",
+        "wsAttachServer: negotiatedDeflate must be an unused wsAcceptUpgrade deflate, with WS_NOHTTP",
       );
     }
   }

@@ -12,7 +12,7 @@
 
 import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
-import { encodeClosePayload } from "../protocol/close_codes.ts";
+import { CloseCode, encodeClosePayload } from "../protocol/close_codes.ts";
 import { encodeFrame, encodeMaskedFrameInto, maskedFrameSpace, Opcode } from "../protocol/frame.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import type { PerMessageDeflate } from "../protocol/deflate_codec.ts";
@@ -55,8 +55,6 @@ export type WsMsg =
   | { readonly kind: "tick" };
 
 type Phase = "handshake" | "open";
-
-const GOING_AWAY = 1001;
 
 /**
  * A WebSocket connection layer (message socket).
@@ -106,7 +104,8 @@ export class WsActor extends SocketLayer<WsMsg> {
   static readonly #keepaliveHost: KeepaliveHost<WsActor> = {
     wake: (a) => a.send({ kind: "tick" }),
     ping: (a) => a.#write(Opcode.PING, new Uint8Array(0)),
-    closeIdle: (a) => a.#closing().sendClose(encodeClosePayload(GOING_AWAY, "idle timeout")),
+    closeIdle: (a) =>
+      a.#closing().sendClose(encodeClosePayload(CloseCode.GOING_AWAY, "idle timeout")),
     peerDead: (a, why) => a.#onDeadPeer(why),
   };
 

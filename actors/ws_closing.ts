@@ -10,12 +10,9 @@
  */
 
 import { setImmediate } from "node:timers";
-import { encodeClosePayload } from "../protocol/close_codes.ts";
+import { CloseCode, encodeClosePayload } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type Request } from "./request.ts";
-
-/** Status reported when the connection ended without a close frame (RFC 6455 7.1.5). */
-export const ABNORMAL_CLOSURE = 1006;
 
 /** The timers the closing handshake runs (from the resolved WS limits). */
 export interface ClosingTimers {
@@ -236,10 +233,10 @@ export class Closing<O> {
   /** The peer broke the protocol (the receiver's `code` and `message`). */
   violation(code: number, message: string): void {
     const error = new DillError(
-      code === 1009 ? "EMSGSIZE" : "EPROTO",
+      code === CloseCode.MESSAGE_TOO_BIG ? "EMSGSIZE" : "EPROTO",
       `the peer broke the protocol: ${message} (closed with ${code})`,
     );
-    this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
+    this.#peerStatus = { status: CloseCode.ABNORMAL, reason: "" };
     this.#host.endInput(this.#owner, error);
     this.#host.stopKeepalive(this.#owner);
     this.#pendingViolation = { code, message };
@@ -285,7 +282,7 @@ export class Closing<O> {
     }
     if (!this.#peerStatus) {
       // No close frame: an abnormal closure (1006).
-      this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
+      this.#peerStatus = { status: CloseCode.ABNORMAL, reason: "" };
       const error = failure ??
         new DillError("ECONNRESET", "the connection closed without a close frame (1006)");
       this.#host.endInput(this.#owner, error);
@@ -308,7 +305,7 @@ export class Closing<O> {
   /** Keepalive found the peer dead: receives and sends fail with the returned error. */
   peerDead(why: string): DillError {
     const error = new DillError("ECONNRESET", `the peer is gone: ${why}`);
-    this.#peerStatus = { status: ABNORMAL_CLOSURE, reason: "" };
+    this.#peerStatus = { status: CloseCode.ABNORMAL, reason: "" };
     this.#host.endInput(this.#owner, error);
     this.#sendFailure = error;
     return error;

@@ -12,6 +12,7 @@ import type { ReceiverEvent } from "../protocol/receiver.ts";
 import { Fifo } from "./fifo.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 import { WS_BINARY, WS_TEXT, type WsType } from "./ws_options.ts";
+import { tooManyWaiting } from "./stream_options.ts";
 
 /** One received message as handed to the API layer. */
 export interface WsReceived {
@@ -128,12 +129,7 @@ export class Inbox {
       return false;
     }
     if (this.#waiterCount() >= this.#maxWaiting) {
-      call.req.reject(
-        new DillError(
-          "EBUSY",
-          `${call.req.op}: ${this.#maxWaiting} calls already wait (option maxWaitingCalls)`,
-        ),
-      );
+      call.req.reject(tooManyWaiting(call.req.op, "receive", this.#maxWaiting));
       return false;
     }
     if (this.#firstWaiter === null) this.#firstWaiter = call;

@@ -12,11 +12,47 @@ import type { PerMessageDeflateOptions } from "../protocol/permessage_deflate.ts
 import { checkWholeNumber } from "./args.ts";
 import { MAX_TIMER_MS } from "./time.ts";
 
-/** Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default. */
+/**
+ * Binary socket: `msend` sends binary messages, `mrecv` accepts binary ones. The default.
+ *
+ * @example
+ * ```ts
+ * import { hclose, ipcPair, WS_BINARY, WS_NOHTTP, wsAttachServer } from "../mod.ts";
+ *
+ * const [a, b] = ipcPair();
+ * const { handle } = await wsAttachServer(a, WS_BINARY | WS_NOHTTP, -1);
+ * hclose(handle);
+ * hclose(b);
+ * ```
+ */
 export const WS_BINARY = 0;
-/** Text socket: `msend` sends text messages, `mrecv` accepts text ones. */
+/**
+ * Text socket: `msend` sends text messages, `mrecv` accepts text ones.
+ *
+ * @example
+ * ```ts
+ * import { hclose, ipcPair, WS_NOHTTP, WS_TEXT, wsAttachClient } from "../mod.ts";
+ *
+ * const [a, b] = ipcPair();
+ * const { handle } = await wsAttachClient(b, WS_TEXT | WS_NOHTTP, "/", "localhost", -1);
+ * hclose(handle);
+ * hclose(a);
+ * ```
+ */
 export const WS_TEXT = 1;
-/** Skip the HTTP handshake: the caller already did it. Combine with `WS_TEXT`/`WS_BINARY`. */
+/**
+ * Skip the HTTP handshake: the caller already did it. Combine with `WS_TEXT`/`WS_BINARY`.
+ *
+ * @example
+ * ```ts
+ * import { hclose, ipcPair, WS_NOHTTP, wsAttachServer } from "../mod.ts";
+ *
+ * const [a, b] = ipcPair(); // the handshake happened elsewhere
+ * const { handle } = await wsAttachServer(a, WS_NOHTTP, -1);
+ * hclose(handle);
+ * hclose(b);
+ * ```
+ */
 export const WS_NOHTTP = 2;
 
 /** A message type: {@link WS_BINARY} or {@link WS_TEXT}. */
@@ -30,7 +66,10 @@ export interface WsOptions {
   maxBufferedBytes?: number;
   /** Complete messages queued for a reader that is behind before reading pauses. Default 1024. */
   maxQueuedMessages?: number;
-  /** Receive calls that may wait at once (a whole number >= 1); more fail with `EBUSY`. Default 1024. */
+  /**
+   * Receive calls that may wait at once (a whole number >= 1); more fail with `EBUSY`. On a
+   * `wsUpgrade` socket it also bounds the sends waiting their turn. Default 1024.
+   */
   maxWaitingCalls?: number;
   /**
    * Bytes of pongs (whole frames) we may owe the peer at once: pongs handed to the
@@ -119,7 +158,7 @@ export interface WsServerOptions extends WsOptions {
   responseHeaders?: [string, string][];
   /**
    * With `WS_NOHTTP` only: the permessage-deflate negotiated by the caller's own
-   * handshake (the `deflate` of `acceptUpgrade` called with `perMessageDeflate`, whose
+   * handshake (the `deflate` of `wsAcceptUpgrade` called with `perMessageDeflate`, whose
    * answer already carries the header). The socket takes over its memory reservation; a
    * caller that does not attach must call its `release()`.
    */

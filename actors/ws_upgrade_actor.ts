@@ -22,6 +22,7 @@
  * @module
  */
 
+import { CloseCode } from "../protocol/close_codes.ts";
 import { decodeValidText } from "../protocol/text_message.ts";
 import { DillError } from "../protocol/errors.ts";
 import { Opcode } from "../protocol/frame.ts";
@@ -33,6 +34,7 @@ import type { WsMsg } from "./ws_actor.ts";
 import { deliver } from "./ws_inbox.ts";
 import { DenoSends } from "./ws_upgrade_sends.ts";
 import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
+import { tooManyWaiting } from "./stream_options.ts";
 
 /** Default for `sendHighWater`: bytes Deno may hold unwritten before sends wait. */
 export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
@@ -45,11 +47,6 @@ export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
  * of a message before we see it, so this does not change the worst case by much.
  */
 export const DEFAULT_UPGRADE_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
-
-const ABNORMAL_CLOSURE = 1006;
-const POLICY_VIOLATION = 1008;
-const MESSAGE_TOO_BIG = 1009;
-const GOING_AWAY = 1001;
 
 /** Events of Deno's `WebSocket`, as mailbox messages. */
 type SocketEvent =
@@ -177,7 +174,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
         // Deno closed the socket without a close event (server.shutdown() while it held
         // unwritten bytes): nothing it held was written.
         this.#errorMessage ??= "Deno closed the socket (its server shut down?)";
-        return this.#onClose(ABNORMAL_CLOSURE, "", false);
+        return this.#onClose(CloseCode.ABNORMAL, "", false);
       case "idleTick":
         return this.#idleTick();
       case "shutdown":
@@ -251,7 +248,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     } else return;
     if (m.data.length > this.#limits.maxMessageSize) {
       return this.#failConnection(
-        MESSAGE_TOO_BIG,
+        CloseCode.MESSAGE_TOO_BIG,
         "message too big",
         new DillError(
           "EMSGSIZE",
@@ -273,7 +270,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       // reads one more before it pauses: the queue stays under the limit + maxMessageSize;
       // an empty queue always takes one, so a limit of 0 holds one message, as there.)
       return this.#failConnection(
-        POLICY_VIOLATION,
+        CloseCode.POLICY_VIOLATION,
         "receive queue full",
         new DillError(
           "ENOMEM",
@@ -294,12 +291,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     }
     if (this.#inputEnd) return msg.req.reject(this.#inputEnd);
     if (this.#recvWaiters.length >= this.#limits.maxWaitingCalls) {
-      return msg.req.reject(
-        new DillError(
-          "EBUSY",
-          `${msg.req.op}: ${this.#limits.maxWaitingCalls} calls already wait (option maxWaitingCalls)`,
-        ),
-      );
+      return msg.req.reject(tooManyWaiting(msg.req.op, "receive", this.#limits.maxWaitingCalls));
     }
     this.#recvWaiters.push(msg);
     if (!this.park(msg.req)) {
@@ -353,7 +345,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   #onClose(code: number, reason: string, clean: boolean): void {
     this.#stopTimers();
     this.#dropShutdownListener();
-    const status = clean && code !== 0 ? code : ABNORMAL_CLOSURE;
+    const status = clean && code !== 0 ? code : CloseCode.ABNORMAL;
     this.#peerStatus ??= { status, reason: clean ? reason : "" };
     const error = clean && code !== 0
       ? new DillError("EPIPE", `the peer closed the connection (status ${code})`)
@@ -387,7 +379,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#sends.refuseLater(
       new DillError("EPIPE", "the server is shutting down (closed with 1001)"),
     );
-    this.#sends.close({ code: GOING_AWAY, reason: "server shutting down" });
+    this.#sends.close({ code: CloseCode.GOING_AWAY, reason: "server shutting down" });
   }
 
   #dropShutdownListener(): void {
@@ -412,7 +404,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     if (now() - this.#lastActivity < this.#limits.idleTimeout) return this.#armIdle();
     this.#closeSent = true;
     this.#sends.refuseLater(new DillError("EPIPE", "the connection was idle and closed (1001)"));
-    this.#sends.close({ code: GOING_AWAY, reason: "idle timeout" });
+    this.#sends.close({ code: CloseCode.GOING_AWAY, reason: "idle timeout" });
   }
 
   #stopTimers(): void {

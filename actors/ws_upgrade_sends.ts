@@ -18,6 +18,7 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
+import { tooManyWaiting } from "./stream_options.ts";
 
 /**
  * The longest pause between two looks at `bufferedAmount` while it does not go down (a
@@ -145,12 +146,7 @@ export class DenoSends {
       return this.#write(data, req, false);
     }
     if (this.#waiting.length >= this.#maxWaiting) {
-      return req.reject(
-        new DillError(
-          "EBUSY",
-          `${req.op}: ${this.#maxWaiting} sends already wait (option maxWaitingCalls)`,
-        ),
-      );
+      return req.reject(tooManyWaiting(req.op, "send", this.#maxWaiting));
     }
     this.#waiting.push({ payload: data, req });
     if (!this.#host.park(req)) {

@@ -29,6 +29,8 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
+import { CloseCode } from "./close_codes.ts";
 import { type DeflateBudget, deflateMemory } from "./deflate_budget.ts";
 import { DillError } from "./errors.ts";
 import type { DeflateParams } from "./permessage_deflate.ts";
@@ -61,10 +63,6 @@ function atBlockBoundary(zlib: SyncZlib): boolean {
   });
   return produced === 0 && !probe.ended && probe.consumed === EMPTY_STORED_BLOCK.length;
 }
-
-/** Close codes an inflate failure maps to (RFC 6455 7.4.1). */
-const INVALID_PAYLOAD = 1007;
-const MESSAGE_TOO_BIG = 1009;
 
 /** Settings of a {@link PerMessageDeflate} beyond the negotiated parameters. */
 export interface DeflateCodecSettings {
@@ -116,18 +114,6 @@ export interface MessageInflater {
    * too long to inflate under it before gathering them. Absent: none.
    */
   readonly maxInflatedSize?: number;
-}
-
-/** Concatenates pieces, taking the single piece as is. */
-function concat(pieces: Uint8Array[], length: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }
 
 /**
@@ -261,7 +247,7 @@ export class PerMessageDeflate implements MessageInflater {
     } finally {
       if (!this.#sendTakeover) zlib.reset();
     }
-    const out = concat(pieces, length);
+    const out = concatBytes(pieces);
     // A sync flush always ends with the empty stored block's 00 00 ff ff.
     return out.subarray(0, out.length - SYNC_TAIL.length);
   }
@@ -309,7 +295,7 @@ export class PerMessageDeflate implements MessageInflater {
       const body = zlib.write(payload, false, sink);
       if (!tooBig && body.ended && body.consumed < payload.length) {
         failure = {
-          code: INVALID_PAYLOAD,
+          code: CloseCode.INVALID_PAYLOAD,
           message: "compressed message has data after its final deflate block",
         };
       } else if (!tooBig) {
@@ -319,25 +305,25 @@ export class PerMessageDeflate implements MessageInflater {
         if (body.ended || tail.ended) zlib.reset();
         else if (!tooBig && !(length === before && atBlockBoundary(zlib))) {
           failure = {
-            code: INVALID_PAYLOAD,
+            code: CloseCode.INVALID_PAYLOAD,
             message: "compressed message does not end on a deflate block boundary",
           };
         }
       }
     } catch (e) {
       failure = {
-        code: INVALID_PAYLOAD,
+        code: CloseCode.INVALID_PAYLOAD,
         message: e instanceof Error ? e.message : String(e),
       };
     }
     if (tooBig) {
       failure = {
-        code: MESSAGE_TOO_BIG,
+        code: CloseCode.MESSAGE_TOO_BIG,
         message: `inflated message is over the limit of ${maxSize} bytes`,
       };
     }
     if (failure !== null || !this.#recvTakeover) zlib.reset();
-    return failure ?? concat(pieces, length);
+    return failure ?? concatBytes(pieces);
   }
 
   /** Frees the kept zlib states and gives back the budget reservation. Idempotent. */
@@ -352,7 +338,7 @@ export class PerMessageDeflate implements MessageInflater {
 }
 
 /**
- * A permessage-deflate the server side negotiated (`acceptUpgrade`'s `deflate`): the
+ * A permessage-deflate the server side negotiated (`wsAcceptUpgrade`'s `deflate`): the
  * parameters, the settings, and the bytes reserved for them in a {@link DeflateBudget}.
  * A socket turns it into its codec with {@link NegotiatedDeflate.takeCodec} (the codec
  * then owns the reservation); a caller that will not attach a socket gives the
