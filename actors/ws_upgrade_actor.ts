@@ -27,14 +27,12 @@ import { decodeValidText } from "../protocol/text_message.ts";
 import { DillError } from "../protocol/errors.ts";
 import { Opcode } from "../protocol/frame.ts";
 import { SocketLayer } from "./handle.ts";
-import { Fifo } from "./fifo.ts";
-import { brokenAfter, type PendingCall, type Request } from "./request.ts";
+import type { PendingCall, Request } from "./request.ts";
 import { now } from "./time.ts";
 import type { WsMsg } from "./ws_actor.ts";
-import { deliver } from "./ws_inbox.ts";
+import { Inbox, type ReceivedMessage, type WsRecvCall } from "./ws_inbox.ts";
 import { DenoSends } from "./ws_upgrade_sends.ts";
-import { WS_BINARY, WS_TEXT, type WsLimits, type WsType } from "./ws_options.ts";
-import { tooManyWaiting } from "./stream_options.ts";
+import type { WsLimits, WsType } from "./ws_options.ts";
 
 /** Default for `sendHighWater`: bytes Deno may hold unwritten before sends wait. */
 export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
@@ -57,9 +55,6 @@ type SocketEvent =
   | { readonly kind: "drainPoll" }
   | { readonly kind: "idleTick" }
   | { readonly kind: "shutdown" };
-
-type RecvMsg = Extract<WsMsg, { kind: "recv" }>;
-type Queued = { type: WsType; data: Uint8Array; text?: string };
 
 /** What the upgrade actor runs with. */
 export interface UpgradeSettings {
@@ -101,11 +96,8 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
 
   readonly #sends: DenoSends;
 
-  readonly #inbox = new Fifo<Queued>();
-  #inboxBytes = 0;
-  #recvWaiters: RecvMsg[] = [];
-  #recvFailure: DillError | null = null;
-  #inputEnd: DillError | null = null;
+  /** Messages Deno delivered that the application has not taken, and its waiting receives. */
+  readonly #inbox: Inbox;
 
   #closeSent = false;
   #peerStatus: { status: number; reason: string } | null = null;
@@ -124,6 +116,7 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
     this.#socket = socket;
     this.#settings = settings;
     this.#limits = settings.limits;
+    this.#inbox = new Inbox(settings.socketType, this.#limits.maxWaitingCalls);
     this.#sends = new DenoSends(socket, settings.sendHighWater, this.#limits.maxWaitingCalls, {
       park: (req) => this.park(req),
       wake: () => this.send({ kind: "drainPoll" }),
@@ -198,23 +191,14 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   }
 
   protected expired(req: PendingCall): void {
-    const w = this.#recvWaiters.findIndex((m) => m.req === req);
-    if (w >= 0) {
-      this.#recvWaiters.splice(w, 1);
-      req.timeOut();
-      this.#recvFailure ??= brokenAfter("receive", req);
-      return;
-    }
-    this.#sends.expire(req);
+    if (!this.#inbox.expire(req)) this.#sends.expire(req);
   }
 
   protected terminate(reason: DillError): void {
     this.#stopTimers();
     this.#dropShutdownListener();
-    for (const w of this.#recvWaiters.splice(0)) w.req.reject(reason);
+    this.#inbox.cancel(reason);
     this.#sends.cancel(reason);
-    this.#inbox.clear();
-    this.#inboxBytes = 0;
     const s = this.#socket;
     s.onmessage = s.onerror = s.onclose = null;
     // hclose: no clean shutdown is waited for; the peer sees a close without a status
@@ -239,12 +223,12 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   // ---- receiving ------------------------------------------------------------------
 
   #onMessage(raw: unknown): void {
-    if (this.#inputEnd) return;
-    let m: Queued;
+    if (this.#inbox.ended) return;
+    let m: ReceivedMessage;
     if (typeof raw === "string") {
-      m = { type: WS_TEXT, data: encoder.encode(raw), text: raw };
+      m = { type: "message", binary: false, data: encoder.encode(raw), text: raw };
     } else if (raw instanceof ArrayBuffer) {
-      m = { type: WS_BINARY, data: new Uint8Array(raw) };
+      m = { type: "message", binary: true, data: new Uint8Array(raw) };
     } else return;
     if (m.data.length > this.#limits.maxMessageSize) {
       return this.#failConnection(
@@ -257,12 +241,9 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       );
     }
     if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
-    while (this.#recvWaiters.length > 0 && this.#inbox.length === 0) {
-      const w = this.#recvWaiters.shift()!;
-      if (!w.req.settled) return this.#deliver(w, m);
-    }
+    // A message finding others queued is queued too (else a waiting receive takes it).
     if (
-      this.#inbox.length > 0 && (this.#inboxBytes >= this.#limits.maxBufferedBytes ||
+      this.#inbox.length > 0 && (this.#inbox.bytes >= this.#limits.maxBufferedBytes ||
         this.#inbox.length >= this.#limits.maxQueuedMessages)
     ) {
       // Deno's WebSocket cannot stop reading: a reader this far behind ends the connection.
@@ -279,41 +260,14 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       );
     }
     this.#inbox.push(m);
-    this.#inboxBytes += m.data.length;
   }
 
-  #recv(msg: RecvMsg): void {
-    if (this.#recvFailure) return msg.req.reject(this.#recvFailure);
-    const m = this.#inbox.shift();
-    if (m) {
-      this.#inboxBytes -= m.data.length;
-      return this.#deliver(msg, m);
-    }
-    if (this.#inputEnd) return msg.req.reject(this.#inputEnd);
-    if (this.#recvWaiters.length >= this.#limits.maxWaitingCalls) {
-      return msg.req.reject(tooManyWaiting(msg.req.op, "receive", this.#limits.maxWaitingCalls));
-    }
-    this.#recvWaiters.push(msg);
-    if (!this.park(msg.req)) {
-      this.#recvWaiters.pop();
-      this.#recvFailure ??= brokenAfter("receive", msg.req);
-    }
-  }
-
-  /**
-   * A type mismatch or buffers too small consume that one message and fail its receive;
-   * the stream is whole, so later receives work, as on a bytestream socket.
-   */
-  #deliver(w: RecvMsg, m: Queued): void {
-    const error = deliver(w, m.type, m.data, m.text, this.#settings.socketType);
-    if (error) w.req.reject(error);
+  #recv(msg: WsRecvCall): void {
+    this.#inbox.recv(msg, (req) => this.park(req));
   }
 
   #endInput(error: DillError): void {
-    this.#inputEnd ??= error;
-    if (this.#inbox.length === 0) {
-      for (const w of this.#recvWaiters.splice(0)) w.req.reject(this.#inputEnd);
-    }
+    this.#inbox.end(error);
   }
 
   // ---- sending --------------------------------------------------------------------
