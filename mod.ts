@@ -80,14 +80,13 @@ export {
 export {
   tlsAttachClient,
   tlsAttachServer,
-  type TlsClientConfig,
   tlsDetach,
   tlsDone,
   type TlsInfo,
   tlsInfo,
   type TlsOptions,
-  type TlsServerConfig,
 } from "./actors/tls.ts";
+export type { TlsClientConfig, TlsServerConfig } from "./actors/tls_credentials.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_MAX_HANDSHAKES,

@@ -5,14 +5,11 @@
  * other: `bsend`/`brecv` and `wsAttachServer`/`wsAttachClient` work on it, and
  * `tcpClose` on it sends `close_notify` and waits for the peer's.
  *
- * Certificates and keys are PEM text (`cert`, `key`, `caCerts`), as with
- * `Deno.connectTls` and `Deno.serve`; the `certFile`, `keyFile` and `caCertFiles`
- * fields name PEM files instead (reading them needs `--allow-read`).
+ * Certificates and keys are read and checked in `tls_credentials.ts`.
  *
  * @module
  */
 
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
 import { checkDeadline } from "./args.ts";
@@ -22,33 +19,13 @@ import { ByteStream, type StreamMsg } from "./stream.ts";
 import { checkStreamOptions, DEFAULT_HIGH_WATER, type StreamOptions } from "./stream_options.ts";
 import type { Deadline } from "./time.ts";
 import { TlsConnTransport } from "./tls_conn_transport.ts";
+import {
+  clientTrust,
+  serverCredentials,
+  type TlsClientConfig,
+  type TlsServerConfig,
+} from "./tls_credentials.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
-
-/** Credentials of a TLS server. Give each of certificate and key as PEM text or as a file. */
-export interface TlsServerConfig {
-  /** The certificate chain (leaf first), PEM text. */
-  cert?: string;
-  /** The private key of the leaf certificate, PEM text. */
-  key?: string;
-  /** Path of a PEM file with the certificate chain, instead of `cert`. */
-  certFile?: string;
-  /** Path of a PEM file with the private key, instead of `key`. */
-  keyFile?: string;
-  /** Application protocols offered through ALPN, most preferred first. */
-  alpn?: string[];
-}
-
-/** What a TLS client checks and offers. */
-export interface TlsClientConfig {
-  /** The name (or IP address) the server's certificate must be valid for; also sent as SNI. */
-  hostname: string;
-  /** CA certificates to trust, PEM text; by default the runtime's root store (Mozilla's roots). */
-  caCerts?: string[];
-  /** Paths of PEM files with CA certificates to trust, added to `caCerts`. */
-  caCertFiles?: string[];
-  /** Application protocols to ask for through ALPN, most preferred first. */
-  alpn?: string[];
-}
 
 /** Limits of the TLS bytestream (the decrypted side); every field is optional. */
 export type TlsOptions = StreamOptions;
@@ -99,41 +76,6 @@ export async function tlsAttachServer(
   checkDeadline(op, deadline);
   const { cert, key, alpn } = await serverCredentials(op, config);
   return await attach(op, s, { side: "server", cert, key, alpn }, deadline, options);
-}
-
-/** A server's certificate chain, key and ALPN list, read and checked. */
-export interface ServerCredentials {
-  /** The certificate chain, PEM text. */
-  readonly cert: string;
-  /** The private key of the leaf, PEM text. */
-  readonly key: string;
-  /** ALPN protocols offered, most preferred first (possibly none). */
-  readonly alpn: string[];
-}
-
-/**
- * Reads (from files if so configured) and checks a {@link TlsServerConfig}: `EINVAL`
- * for missing, unreadable or mismatched credentials and a bad ALPN list.
- *
- * @example
- * ```ts
- * import { serverCredentials } from "./tls.ts";
- *
- * await serverCredentials("tlsListen", { cert: "nope", key: "nope" })
- *   .catch((e) => console.log(e.code)); // EINVAL
- * ```
- */
-export async function serverCredentials(
-  op: string,
-  config: TlsServerConfig,
-): Promise<ServerCredentials> {
-  if (!config || typeof config !== "object") {
-    throw new DillError("EINVAL", `${op}: config must be { cert, key } or { certFile, keyFile }`);
-  }
-  const cert = await pemOf(op, "cert", config.cert, config.certFile, "CERTIFICATE");
-  const key = await pemOf(op, "key", config.key, config.keyFile, "PRIVATE KEY");
-  checkCredentials(op, cert, key);
-  return { cert, key, alpn: alpnOf(op, config.alpn) };
 }
 
 /**
@@ -192,12 +134,8 @@ export async function tlsAttachClient(
 ): Promise<Handle> {
   const op = "tlsAttachClient";
   checkDeadline(op, deadline);
-  if (!config || typeof config.hostname !== "string" || config.hostname === "") {
-    throw new DillError("EINVAL", `${op}: config.hostname must name the server to verify`);
-  }
-  const caCerts = await caCertsOf(op, config.caCerts, config.caCertFiles);
-  const alpn = alpnOf(op, config.alpn);
-  const start: TlsStart = { side: "client", hostname: config.hostname, caCerts, alpn };
+  const { hostname, caCerts, alpn } = await clientTrust(op, config);
+  const start: TlsStart = { side: "client", hostname, caCerts, alpn };
   return await attach(op, s, start, deadline, options);
 }
 
@@ -311,8 +249,6 @@ export function tlsInfo(s: Handle): TlsInfo {
   return { ...tlsActor.session };
 }
 
-// ---- shared plumbing --------------------------------------------------------------
-
 async function attach(
   op: string,
   s: Handle,
@@ -338,122 +274,4 @@ async function attach(
   const top = new ByteStream("tls", tlsActor.plaintext, options);
   tlsBeneath.set(top, tlsActor);
   return openHandle(top, "tls");
-}
-
-async function pemOf(
-  op: string,
-  field: string,
-  text: unknown,
-  file: unknown,
-  label: string,
-): Promise<string> {
-  const fileField = `${field}File`;
-  if (text !== undefined && file !== undefined) {
-    throw new DillError("EINVAL", `${op}: give ${field} (PEM text) or ${fileField}, not both`);
-  }
-  if (text === undefined && file === undefined) {
-    throw new DillError("EINVAL", `${op}: ${field} (PEM text) or ${fileField} is required`);
-  }
-  const pem = text !== undefined ? text : await readPem(op, fileField, file);
-  checkPem(op, text !== undefined ? field : fileField, pem, label);
-  return pem as string;
-}
-
-async function caCertsOf(
-  op: string,
-  texts: unknown,
-  files: unknown,
-): Promise<string[] | undefined> {
-  if (texts === undefined && files === undefined) return undefined;
-  const out: string[] = [];
-  if (texts !== undefined) {
-    if (!Array.isArray(texts)) throw new DillError("EINVAL", `${op}: caCerts must be an array`);
-    for (const pem of texts) {
-      checkPem(op, "caCerts", pem, "CERTIFICATE");
-      parseCert(op, "caCerts", pem);
-      out.push(pem);
-    }
-  }
-  if (files !== undefined) {
-    if (!Array.isArray(files)) {
-      throw new DillError("EINVAL", `${op}: caCertFiles must be an array of paths`);
-    }
-    for (const file of files) {
-      const pem = await readPem(op, "caCertFiles", file);
-      checkPem(op, "caCertFiles", pem, "CERTIFICATE");
-      parseCert(op, "caCertFiles", pem);
-      out.push(pem);
-    }
-  }
-  return out;
-}
-
-async function readPem(op: string, field: string, path: unknown): Promise<string> {
-  if (typeof path !== "string" && !(path instanceof URL)) {
-    throw new DillError("EINVAL", `${op}: ${field} must be a path`);
-  }
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
-    throw new DillError("EINVAL", `${op}: cannot read ${field} ${path} (${detail})`, { cause: e });
-  }
-}
-
-function checkPem(op: string, field: string, pem: unknown, label: string): void {
-  if (typeof pem === "string" && pem.includes("-----BEGIN ") && pem.includes(label)) return;
-  const pathField = { cert: "certFile", key: "keyFile", caCerts: "caCertFiles" }[field];
-  const hint = pathField ? `; to give a path, use ${pathField}` : "";
-  throw new DillError("EINVAL", `${op}: ${field} must be PEM text with a "${label}" block${hint}`);
-}
-
-/** Certificate/key pairs already checked (cert → key), so servers pay once per pair. */
-const checkedPairs = new Map<string, string>();
-const MAX_CHECKED_PAIRS = 32;
-
-/** Parses the certificate and key up front, so that a bad pair is `EINVAL`, not a failed handshake. */
-function checkCredentials(op: string, cert: string, key: string): void {
-  if (checkedPairs.get(cert) === key) return;
-  const leaf = parseCert(op, "cert", cert);
-  let privateKey;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch (e) {
-    throw new DillError("EINVAL", `${op}: key is not a usable private key (${message(e)})`, {
-      cause: e,
-    });
-  }
-  if (!leaf.checkPrivateKey(privateKey)) {
-    throw new DillError(
-      "EINVAL",
-      `${op}: key is not the private key of the first certificate in cert`,
-    );
-  }
-  if (checkedPairs.size >= MAX_CHECKED_PAIRS) checkedPairs.clear();
-  checkedPairs.set(cert, key);
-}
-
-function parseCert(op: string, field: string, pem: string): X509Certificate {
-  try {
-    return new X509Certificate(pem);
-  } catch (e) {
-    throw new DillError("EINVAL", `${op}: ${field} holds no valid certificate (${message(e)})`, {
-      cause: e,
-    });
-  }
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function alpnOf(op: string, alpn: unknown): string[] {
-  if (alpn === undefined) return [];
-  if (
-    !Array.isArray(alpn) ||
-    !alpn.every((p) => typeof p === "string" && p.length > 0 && p.length < 256)
-  ) {
-    throw new DillError("EINVAL", `${op}: alpn must be a list of protocol names`);
-  }
-  return alpn;
 }

@@ -18,12 +18,8 @@ import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 import { type Deadline, MAX_TIMER_MS } from "./time.ts";
-import {
-  nativeTlsHandle,
-  serverCredentials,
-  type TlsOptions,
-  type TlsServerConfig,
-} from "./tls.ts";
+import { nativeTlsHandle, type TlsOptions } from "./tls.ts";
+import { serverCredentials, type TlsServerConfig } from "./tls_credentials.ts";
 import { type HandshakenConn, TlsListenerActor, type TlsListenerMsg } from "./tls_listener.ts";
 import { addressError } from "./transport.ts";
 
