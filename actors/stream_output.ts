@@ -20,6 +20,7 @@ import {
   type StreamOptions,
   tooManyWaiting,
 } from "./stream_options.ts";
+import { LateFlush } from "./late_flush.ts";
 import { closeTransport, lingerThenClose, type Transport } from "./transport.ts";
 import { recycleBuffers, WriteQueue } from "./write_queue.ts";
 import { now } from "./time.ts";
@@ -147,10 +148,8 @@ export class StreamOutput<O> {
   #closeWriteStarted = false;
   /** A write is due once the running code finished (a microtask is queued). */
   #flushScheduled = false;
-  /** A write is due once the running code stops adding bytes (no send waits for it). */
-  #lateFlushScheduled = false;
-  #lateSeenBytes = 0;
-  #lateIdleHops = 0;
+  /** With a send buffer: the write comes once the running code stops adding bytes. */
+  #lateFlush: LateFlush | null = null;
   #outputClosed = false;
   /** Calls with deadline 0 (or past) that must complete within this turn; `null` when none. */
   #mustWriteNow: PendingCall[] | null = null;
@@ -247,7 +246,7 @@ export class StreamOutput<O> {
    * with `consumerWaits`): bytes held back to batch sends go out now.
    */
   consumerWaits(): void {
-    if (this.#lateFlushScheduled) this.#flush();
+    if (this.#lateFlush?.scheduled) this.#flush();
   }
 
   /** The transport wrote the segment in progress (`writeDone`). */
@@ -381,45 +380,14 @@ export class StreamOutput<O> {
     queueMicrotask(() => this.#host.post(this.#owner, FLUSH_NOW));
   }
 
-  /**
-   * Starts writing once the running code stopped adding bytes, when no send waits for
-   * the write (they all fit in the send buffer): an echo loop that awaits each send
-   * then answers every message of a read before the one write that carries them all.
-   * "Stopped" is the application waiting to receive (the consumer on top says so with
-   * `consumerWaits`, a `brecv` parks), or else {@link LATE_FLUSH_IDLE_HOPS} microtasks in
-   * a row without new bytes: an echo loop's next send comes 2 or 3 promise hops after
-   * the last one completed. Microtasks, not an event-loop turn: `setImmediate` was
-   * measured, one in-flight round trip 1.6 times slower.
-   */
+  /** Starts writing once the running code stopped adding bytes (see {@link LateFlush}). */
   #scheduleLateFlush(): void {
-    if (this.#writing || this.#flushScheduled || this.#lateFlushScheduled) return;
-    this.#lateFlushScheduled = true;
-    this.#lateSeenBytes = this.#outbound.bytes;
-    this.#lateIdleHops = 0;
-    queueMicrotask(this.#lateFlushCheck ??= () => this.#lateFlushStep());
-  }
-
-  /**
-   * {@link StreamOutput.#lateFlushStep} as the microtask callback, made on the first late
-   * flush (only streams with a send buffer have one): one closure per stream, not one
-   * per microtask.
-   */
-  #lateFlushCheck: (() => void) | null = null;
-
-  #lateFlushStep(): void {
-    if (this.#writing || this.#host.closed(this.#owner)) {
-      this.#lateFlushScheduled = false; // a write started: it takes what was queued
-      return;
-    }
-    const bytes = this.#outbound.bytes;
-    if (bytes !== this.#lateSeenBytes) {
-      this.#lateSeenBytes = bytes;
-      this.#lateIdleHops = 0;
-    } else if (++this.#lateIdleHops >= LATE_FLUSH_IDLE_HOPS) {
-      this.#lateFlushScheduled = false;
-      return this.#host.post(this.#owner, FLUSH_NOW);
-    }
-    queueMicrotask(this.#lateFlushCheck!);
+    if (this.#writing || this.#flushScheduled) return;
+    (this.#lateFlush ??= new LateFlush({
+      queuedBytes: () => this.#outbound.bytes,
+      overtaken: () => this.#writing || this.#host.closed(this.#owner),
+      due: () => this.#host.post(this.#owner, FLUSH_NOW),
+    })).schedule();
   }
 
   /**
@@ -537,9 +505,3 @@ export class StreamOutput<O> {
 function takeAll<T>(list: T[] | null): T[] {
   return list === null ? [] : list.splice(0);
 }
-
-/**
- * Microtasks in a row without a new send after which a send-buffered stream writes
- * what it holds (see `StreamOutput.#scheduleLateFlush`).
- */
-const LATE_FLUSH_IDLE_HOPS = 16;
