@@ -8,7 +8,8 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { deferHeaders, HttpError, HttpHeadReader } from "../protocol/http11.ts";
+import { deferHeaders } from "../protocol/deferred_headers.ts";
+import { HttpError, HttpHeadReader } from "../protocol/http11.ts";
 import { writeHttpErrorResponse } from "../protocol/http_write.ts";
 import type { HttpLimits } from "../protocol/http11.ts";
 import {

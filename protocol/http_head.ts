@@ -81,7 +81,7 @@ export class HeaderFields implements HeaderLookup {
  */
 export class ParsedHead {
   readonly #fields: HeaderFields;
-  /** The head as read (one character per byte), to read it again for {@link deferHeaders}. */
+  /** The head as read (one character per byte), to read it again for `deferHeaders` (deferred_headers.ts). */
   readonly #raw: string;
   #headers: Headers | null = null;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { deferHeaders } from "../protocol/deferred_headers.ts";
 import { DillError } from "../protocol/errors.ts";
 import {
-  deferHeaders,
   headerLookup,
   HttpError,
   HttpHeadReader,
