@@ -64,7 +64,21 @@ export class Handle {
   }
 }
 
-/** Makes a new handle for `layer`. */
+/**
+ * Makes a new handle for `layer`.
+ *
+ * @example
+ * ```ts
+ * import { hclose, layerOf, openHandle } from "./handle.ts";
+ * import { ipcPair } from "./ipc.ts";
+ *
+ * const [a, b] = ipcPair();
+ * const h = openHandle(layerOf(a, "demo", "bytestream"), "again"); // a second handle, same layer
+ * console.log(String(h).endsWith("(again)")); // true
+ * hclose(h); // closes the layer: a is closed too
+ * hclose(b);
+ * ```
+ */
 export function openHandle(layer: AnyLayer, label: string): Handle {
   const h = new Handle(label);
   layers.set(h, layer);
@@ -74,6 +88,22 @@ export function openHandle(layer: AnyLayer, label: string): Handle {
 /**
  * The layer behind `h`, checked for its kind.
  * Throws `EBADF` for an invalid handle and `ENOTSUP` for a layer of another kind.
+ *
+ * @example
+ * ```ts
+ * import { hclose, layerOf } from "./handle.ts";
+ * import { ipcPair } from "./ipc.ts";
+ *
+ * const [a, b] = ipcPair();
+ * console.log(layerOf(a, "demo", "bytestream").kind); // "bytestream"
+ * try {
+ *   layerOf(a, "demo", "message");
+ * } catch (e) {
+ *   console.log((e as { code: string }).code); // "ENOTSUP"
+ * }
+ * hclose(a);
+ * hclose(b);
+ * ```
  */
 export function layerOf<L extends AnyLayer = AnyLayer>(
   h: Handle,
@@ -94,6 +124,22 @@ export function layerOf<L extends AnyLayer = AnyLayer>(
 /**
  * Takes the layer out of `h` to put it under a new protocol: `h` becomes invalid.
  * Throws like {@link layerOf}.
+ *
+ * @example
+ * ```ts
+ * import { hclose, layerOf, openHandle, takeLayer } from "./handle.ts";
+ * import { ipcPair } from "./ipc.ts";
+ *
+ * const [a, b] = ipcPair();
+ * const top = openHandle(takeLayer(a, "demo", "bytestream"), "moved");
+ * try {
+ *   layerOf(a, "demo");
+ * } catch (e) {
+ *   console.log((e as { code: string }).code); // "EBADF": the layer is top's now
+ * }
+ * hclose(top);
+ * hclose(b);
+ * ```
  */
 export function takeLayer<L extends AnyLayer = AnyLayer>(
   h: Handle,

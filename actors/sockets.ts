@@ -78,7 +78,19 @@ export function listenerHandle(listener: Deno.Listener, label: string, backlog: 
   return openHandle(new ListenerActor(`${label} listener`, listener, backlog), `${label} listener`);
 }
 
-/** The address a listener handle is bound to. */
+/**
+ * The address a listener handle is bound to.
+ *
+ * @example
+ * ```ts
+ * import { listenerAddr, listenerHandle } from "./sockets.ts";
+ * import { hclose } from "./handle.ts";
+ *
+ * const h = listenerHandle(Deno.listen({ hostname: "127.0.0.1", port: 0 }), "tcp", 8);
+ * console.log((listenerAddr(h, "demo") as Deno.NetAddr).hostname); // "127.0.0.1"
+ * hclose(h);
+ * ```
+ */
 export function listenerAddr(h: Handle, op: string): Deno.Addr {
   return layerOf<ListenerActor>(h, op, "listener").addr;
 }
