@@ -23,7 +23,13 @@ export interface Message {
   readonly req?: PendingCall;
 }
 
-/** Default bound on messages queued behind the one being handled. */
+/**
+ * Default bound on calls queued behind the message being handled. It bounds what callers
+ * can queue; the reports an actor's own I/O and the layers around it post (data read,
+ * writes done, a TLS engine's records) are never refused: each of them carries data or a
+ * state change that must not be lost, and their number is bounded by the flow control
+ * that produces them (read-ahead, write queues), not by this.
+ */
 export const DEFAULT_MAILBOX_LIMIT = 4096;
 
 /** Posted to an actor when a request it parked reaches its deadline. */
@@ -64,7 +70,8 @@ export abstract class Actor<M extends Message> {
 
   /**
    * @param name shown in error messages
-   * @param mailboxLimit messages that may queue while the actor is busy; more fail with `EBUSY`
+   * @param mailboxLimit messages that may queue while the actor is busy; a call (a message
+   *   with a request) beyond fails with `EBUSY`, a report without one still queues
    */
   constructor(readonly name: string, readonly mailboxLimit = DEFAULT_MAILBOX_LIMIT) {}
 
@@ -82,15 +89,19 @@ export abstract class Actor<M extends Message> {
     return this.#closed;
   }
 
-  /** Delivers a message (fire-and-forget). Requests sent to a closed actor fail. */
+  /**
+   * Delivers a message (fire-and-forget). Requests sent to a closed actor fail; a call
+   * that finds {@link Actor.mailboxLimit} messages queued fails with `EBUSY`. A message
+   * without a request (a report) is never dropped while the actor runs: it may carry data.
+   */
   send(msg: M): void {
     if (this.#closed) {
       msg.req?.reject(this.#closed);
       return;
     }
     if (this.#busy) {
-      if (this.#mailbox.length - this.#next >= this.mailboxLimit) {
-        msg.req?.reject(
+      if (msg.req !== undefined && this.#mailbox.length - this.#next >= this.mailboxLimit) {
+        msg.req.reject(
           new DillError("EBUSY", `${this.name}: mailbox full (${this.mailboxLimit} messages)`),
         );
         return;

@@ -385,6 +385,18 @@ Deno.test("actor: calls beyond the mailbox limit fail EBUSY; the queued ones are
   assert.equal(await ask(probe, "echo", -1, 9), 9);
 });
 
+Deno.test("actor: reports (messages without a request) beyond the mailbox limit are all handled, in order", () => {
+  // A TLS engine fed one read of many small records reports each record's data while its
+  // actor is busy: dropping any of them would lose data silently.
+  const seen: number[] = [];
+  const probe = new Probe("reports", (self, msg) => {
+    if (msg.kind === "feed") { for (let i = 0; i < 10; i++) cast(self, { kind: "data", n: i }); }
+    else seen.push(msg.n!);
+  }, 3);
+  cast(probe, { kind: "feed" });
+  assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
 Deno.test({
   name: "actor: the mailbox limit counts only waiting messages, not ones already handled",
   fn: () => {
