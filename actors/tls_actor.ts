@@ -24,6 +24,7 @@ import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
+import { DEFAULT_CLOSE_LINGER_MS } from "./stream_options.ts";
 import { TlsEngine, type TlsEngineReport, type TlsSession, type TlsStart } from "./tls_engine.ts";
 import type { Transport } from "./transport.ts";
 
@@ -47,7 +48,9 @@ export type TlsMsg =
   // Reports from the TLS engine and from the lower actor:
   | TlsEngineReport
   | { readonly kind: "cipherSent"; readonly bytes: number }
-  | { readonly kind: "cipherFailed"; readonly error: unknown };
+  | { readonly kind: "cipherFailed"; readonly error: unknown }
+  | { readonly kind: "alertCheck" }
+  | { readonly kind: "alertTimedOut" };
 
 /**
  * Plaintext handed to the engine per write. Each write makes the engine emit its
@@ -55,6 +58,9 @@ export type TlsMsg =
  * below the mailbox limit.
  */
 const MAX_PLAIN_WRITE = 256 * 1024;
+
+const ALERT_CHECK: TlsMsg = { kind: "alertCheck" };
+const ALERT_TIMED_OUT: TlsMsg = { kind: "alertTimedOut" };
 
 type Phase = "handshake" | "open" | "detached";
 
@@ -108,6 +114,10 @@ export class TlsActor extends Actor<TlsMsg> {
   #closeWriteReq: Request<void> | null = null;
   /** The engine sent its close_notify (its writable side finished). */
   #engineFinished = false;
+  /** The engine failed after the handshake: the stack closes with this once its alert is out. */
+  #failAfterAlert: DillError | null = null;
+  #alertTimer: ReturnType<typeof setTimeout> | undefined;
+  #alertCheck: ReturnType<typeof setImmediate> | undefined;
 
   /**
    * Starts the engine; the handshake begins with the `handshake` message.
@@ -185,10 +195,19 @@ export class TlsActor extends Actor<TlsMsg> {
         return this.#sendCipher(msg.chunk);
       case "cipherSent":
         this.#cipherInFlight -= msg.bytes;
+        if (this.#failAfterAlert && this.#cipherInFlight === 0) {
+          return this.close(this.#failAfterAlert);
+        }
         this.#finishWrite();
         return this.#finishCloseWrite();
       case "cipherFailed":
+        if (this.#failAfterAlert) return this.close(this.#failAfterAlert);
         return this.#failOutput(msg.error);
+      case "alertCheck":
+        if (this.#cipherInFlight === 0) return this.close(this.#failAfterAlert!);
+        return; // the alert is being written: cipherSent closes
+      case "alertTimedOut":
+        return this.close(this.#failAfterAlert!);
     }
   }
 
@@ -214,6 +233,8 @@ export class TlsActor extends Actor<TlsMsg> {
     this.#writer = null;
     this.#plain.clear();
     this.#afterClose = [];
+    clearTimeout(this.#alertTimer);
+    clearImmediate(this.#alertCheck);
     this.#engine.destroy();
   }
 
@@ -410,7 +431,15 @@ export class TlsActor extends Actor<TlsMsg> {
   #engineFailed(error: unknown): void {
     const failure = this.#engine.error(this.#op(), error);
     if (this.#phase === "handshake") return this.#failHandshake(failure);
-    this.close(failure);
+    if (this.#failAfterAlert) return; // reported twice (a client's engine does)
+    if (this.#outputFailure) return this.close(failure);
+    // The engine writes its alert (a record it could not decrypt) just after it reports,
+    // within the turn: the peer should learn why, so the stack closes once the alert is
+    // written (at most after the linger), or at the end of the turn when none came.
+    this.#failAfterAlert = failure;
+    this.#pauseLower(true);
+    this.#alertCheck = setImmediate(() => this.send(ALERT_CHECK));
+    this.#alertTimer = setTimeout(() => this.send(ALERT_TIMED_OUT), DEFAULT_CLOSE_LINGER_MS);
   }
 
   #detach(req: Request<ByteStream>): void {

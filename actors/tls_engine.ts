@@ -148,6 +148,11 @@ export class TlsEngine {
     socket.on("end", () => report({ kind: "plainEnd" }));
     socket.on("finish", () => report({ kind: "finished" }));
     socket.on("error", (error: unknown) => report({ kind: "engineError", error }));
+    // After the handshake, a server socket made on its own (not by a tls.Server) reports a
+    // record it cannot decrypt only as "_tlsError": it sends the peer its alert, and no
+    // "error" or "close" follows. Without this the connection would stay open, silent.
+    // (A client reports it as "error" too: the actor ignores a second failure.)
+    socket.on("_tlsError", (error: unknown) => report({ kind: "engineError", error }));
     // The engine signals the end of its input by pushing null, synchronously while it
     // reads the close_notify record; "end" comes only a tick later. Feeding stops there.
     const push = socket.push;

@@ -9,6 +9,10 @@
  * A proxy between client and server holds the client's records once the handshake is
  * done and then hands them all to the server at once, so the server's reads are full of
  * records whatever the machine's speed.
+ *
+ * Also here: a record the server cannot decrypt after the handshake. The engine sent its
+ * alert and reported the failure only in a way nobody listened to, so the connection
+ * stayed open and the application's receive waited forever.
  */
 
 import assert from "node:assert/strict";
@@ -24,34 +28,61 @@ import {
 } from "../mod.ts";
 import { tlsAttachClient, tlsAttachServer } from "../mod.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
+import { assertFailed, settle } from "./helpers/outcome.ts";
 
-const RECORDS = 10_000;
+const MESSAGES = 20_000;
 const T = 10_000;
 
-/** Forwards both ways; from the client, holds everything while `holding`, then writes it at once. */
+/**
+ * Forwards both ways. From the client: holds everything while `holding`, then writes it
+ * at once; flips the last bit of the next chunk once `corrupt` was called.
+ */
 function holdingProxy(target: number) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const held: Uint8Array[] = [];
   let holding = false;
+  let corrupting = false;
+  let corrupted = false;
+  /** Bytes from the server since `corrupt` was called. */
+  let answered = 0;
   let server: Deno.Conn | null = null;
   const done = (async () => {
     const client = await listener.accept();
     listener.close();
     server = await Deno.connect({ hostname: "127.0.0.1", port: target });
-    const toClient = server.readable.pipeTo(client.writable).catch(() => {});
+    const toClient = (async () => {
+      for await (const chunk of server!.readable) {
+        answered += chunk.length;
+        await writeAll(client, chunk);
+      }
+      client.closeWrite().catch(() => {});
+    })().catch(() => {});
     const toServer = (async () => {
       for await (const chunk of client.readable) {
+        if (corrupting) {
+          chunk[chunk.length - 1] ^= 1;
+          corrupting = false;
+          corrupted = true;
+        }
         if (holding) held.push(chunk);
         else await writeAll(server!, chunk);
       }
-      server!.closeWrite().catch(() => {});
+      // After a corrupted record the server must end the connection on its own: the
+      // client's end (its engine gives up on the alert) is not passed on.
+      if (!corrupted) server!.closeWrite().catch(() => {});
     })().catch(() => {});
     await Promise.all([toClient, toServer]);
   })();
   return {
     port: (listener.addr as Deno.NetAddr).port,
     hold: () => holding = true,
+    corrupt: () => {
+      corrupting = true;
+      answered = 0;
+    },
+    answered: () => answered,
     /** Writes what was held in one go, then forwards as it comes. */
+    /** Writes what was held in one go; returns how many TLS records it was. */
     release: async () => {
       let size = 0;
       for (const c of held) size += c.length;
@@ -60,7 +91,9 @@ function holdingProxy(target: number) {
       for (const c of held.splice(0)) all.set(c, (at += c.length) - c.length);
       holding = false;
       await writeAll(server!, all);
-      return size;
+      let records = 0;
+      for (let p = 0; p + 5 <= all.length; p += 5 + ((all[p + 3] << 8) | all[p + 4])) records++;
+      return records;
     },
     done,
   };
@@ -70,7 +103,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
 
-Deno.test("attack/tls records: a read of 10,000 small records loses none of their data", async () => {
+Deno.test("attack/tls records: reads of thousands of small records lose none of their data", async () => {
   const listener = tcpListen({ hostname: "127.0.0.1", port: 0 });
   const proxy = holdingProxy(tcpLocalAddr(listener).port);
   const accepted = tcpAccept(listener, now() + T);
@@ -82,19 +115,46 @@ Deno.test("attack/tls records: a read of 10,000 small records loses none of thei
   hclose(listener);
   try {
     proxy.hold();
-    // One awaited send per message: one TLS record each (8 bytes of data, about 30 on the wire).
+    // One awaited send per message: a small TLS record each (the engine may put two in one).
     const message = new Uint8Array(8);
     const view = new DataView(message.buffer);
-    for (let i = 0; i < RECORDS; i++) {
+    for (let i = 0; i < MESSAGES; i++) {
       view.setUint32(0, i);
       await bsend(client, message, now() + T);
     }
-    const heldBytes = await proxy.release();
-    assert.ok(heldBytes > 200_000, `the records reach the server together (${heldBytes} bytes)`);
-    const got = new Uint8Array(RECORDS * 8);
+    // Each server read (up to 256 KiB) then holds thousands of records, past the mailbox bound.
+    const records = await proxy.release();
+    assert.ok(records > 8192, `${records} records reach the server at once`);
+    const got = new Uint8Array(MESSAGES * 8);
     await brecv(server, got, now() + T); // ETIMEDOUT here was the loss
     const seen = new DataView(got.buffer);
-    for (let i = 0; i < RECORDS; i++) assert.equal(seen.getUint32(i * 8), i, `message ${i}`);
+    for (let i = 0; i < MESSAGES; i++) assert.equal(seen.getUint32(i * 8), i, `message ${i}`);
+  } finally {
+    hclose(client);
+    hclose(server);
+    await proxy.done;
+  }
+});
+
+Deno.test("attack/tls records: a record the server cannot decrypt ends the connection with an alert", async () => {
+  const listener = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  const proxy = holdingProxy(tcpLocalAddr(listener).port);
+  const accepted = tcpAccept(listener, now() + T);
+  const clientTcp = await tcpConnect({ hostname: "127.0.0.1", port: proxy.port }, now() + T);
+  const [server, client] = await Promise.all([
+    accepted.then(({ handle }) => tlsAttachServer(handle, SERVER, now() + T)),
+    tlsAttachClient(clientTcp, CLIENT, now() + T),
+  ]);
+  hclose(listener);
+  try {
+    const receiving = settle(brecv(server, new Uint8Array(5), now() + T));
+    proxy.corrupt();
+    await bsend(client, new TextEncoder().encode("hello"), now() + T);
+    // ETIMEDOUT here was the hang: the failure went unnoticed.
+    assertFailed(await receiving, "EPROTO", "the server's receive");
+    // The server answered with its alert (one encrypted record) before it closed.
+    assert.equal((await settle(brecv(client, new Uint8Array(1), now() + T))).ok, false);
+    assert.ok(proxy.answered() >= 24, `the server's alert: ${proxy.answered()} bytes`);
   } finally {
     hclose(client);
     hclose(server);
