@@ -40,6 +40,11 @@ export type WsMsg =
     readonly kind: "send";
     readonly opcode: number;
     readonly payload: Uint8Array;
+    /**
+     * A text message the application gave as a string, to a layer that takes strings
+     * (`WsLayer.takesStrings`): `payload` is then empty.
+     */
+    readonly text?: string;
     readonly req: Request<void>;
   }
   | WsRecvCall

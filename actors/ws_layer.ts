@@ -29,6 +29,11 @@ export interface WsLayer extends SocketLayer<WsMsg> {
   readonly socketType: WsType;
   /** How the peer closed (what `wsStatus` reports), or `null` while it has not. */
   readonly peerStatus: { status: number; reason: string } | null;
+  /**
+   * Text sent as a string is handed over as that string, not its UTF-8 bytes (Deno's
+   * `WebSocket` encodes strings itself: bytes would be decoded back only to be encoded).
+   */
+  readonly takesStrings?: boolean;
 }
 
 /**

@@ -353,6 +353,8 @@ export function wsRecvl(
  * Every send goes through here: a string becomes its UTF-8 bytes; bytes sent as text must
  * already be valid UTF-8 (a string always is), whichever call sent them.
  */
+const NO_BYTES = new Uint8Array(0);
+
 function sendMessage(
   ws: WsLayer,
   op: string,
@@ -363,6 +365,11 @@ function sendMessage(
   checkDeadline(op, deadline);
   let payload: Uint8Array;
   if (typeof data === "string") {
+    if (type === WS_TEXT && ws.takesStrings) {
+      const req = new Request<void>(op, deadline);
+      ws.send({ kind: "send", opcode: Opcode.TEXT, payload: NO_BYTES, text: data, req });
+      return req.promise;
+    }
     payload = encodeText(data); // slab-backed: see protocol/text_encode.ts
   } else {
     checkBytes(op, data, "data");

@@ -90,6 +90,7 @@ const encoder = new TextEncoder();
  */
 export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   readonly kind = "message" as const;
+  readonly takesStrings = true;
   readonly #socket: WebSocket;
   readonly #settings: UpgradeSettings;
   readonly #limits: WsLimits;
@@ -173,7 +174,11 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
       case "shutdown":
         return this.#shutdown();
       case "send":
-        return this.#send(msg.payload, msg.opcode === Opcode.TEXT, msg.req);
+        // A text message goes to Deno as a string so that it is sent as a text frame.
+        return this.#send(
+          msg.text ?? (msg.opcode === Opcode.TEXT ? decodeValidText(msg.payload) : msg.payload),
+          msg.req,
+        );
       case "recv":
         return this.#recv(msg);
       case "done":
@@ -272,14 +277,13 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
 
   // ---- sending --------------------------------------------------------------------
 
-  #send(payload: Uint8Array, text: boolean, req: Request<void>): void {
+  #send(data: Uint8Array | string, req: Request<void>): void {
     if (this.#closeSent) {
       return req.reject(new DillError("EPIPE", `${req.op}: a close frame was already sent`));
     }
     if (this.#sends.failure) return req.reject(this.#sends.failure);
     if (this.#limits.idleTimeout > 0) this.#lastActivity = now();
-    // A text message goes to Deno as a string so that it is sent as a text frame.
-    this.#sends.send(text ? decodeValidText(payload) : payload, req);
+    this.#sends.send(data, req);
   }
 
   // ---- closing --------------------------------------------------------------------

@@ -142,6 +142,31 @@ Deno.test("wsUpgrade/api: every message call works on the upgraded handle", asyn
   });
 });
 
+Deno.test("wsUpgrade/text: strings go to Deno as strings, and arrive as a wsAttachServer socket sends them", async () => {
+  // Handed to Deno's WebSocket as the string itself (not encoded, then decoded back): a
+  // lone surrogate becomes U+FFFD on the wire, as our own encoder makes it.
+  const texts = ["héllo wörld ✓ 𝄞", "lone \ud800 surrogate", "", "x".repeat(70_000)];
+  await withUpgrade(WS_TEXT, {}, async (port, handle) => {
+    const c = connectClient(port);
+    const h = await handle;
+    await c.opened;
+    for (const text of texts) {
+      await msend(h, text, now() + T);
+      await wsSend(h, WS_TEXT, text, now() + T);
+    }
+    for (const text of texts) {
+      const expected = new TextDecoder().decode(new TextEncoder().encode(text));
+      assert.equal(await c.next(), expected, "msend");
+      assert.equal(await c.next(), expected, "wsSend");
+    }
+    // Binary given as a string is still its UTF-8 bytes.
+    await wsSend(h, WS_BINARY, "é", now() + T);
+    assert.deepEqual(await c.next(), new Uint8Array([0xc3, 0xa9]));
+    c.ws.close();
+    await c.closed;
+  });
+});
+
 Deno.test("wsUpgrade/typing: a message of the other type fails mrecv with EPROTO and is dropped; the next receive works", async () => {
   await withUpgrade(WS_TEXT, {}, async (port, handle) => {
     const c = connectClient(port);
