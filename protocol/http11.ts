@@ -13,7 +13,7 @@
  */
 
 import { DillError, type ErrorCode } from "./errors.ts";
-import { HeaderFields, ParsedHead, ParsedRequestHead, ParsedResponseHead } from "./http_head.ts";
+import { HeaderFields, ParsedRequestHead, ParsedResponseHead } from "./http_head.ts";
 
 export { type HeaderLookup, headerLookup } from "./http_head.ts";
 
