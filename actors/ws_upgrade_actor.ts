@@ -46,6 +46,13 @@ export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
  */
 export const DEFAULT_UPGRADE_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
+/**
+ * How long a socket found CLOSED may take to fire its close event before we decide Deno
+ * closed it without one: Deno marks a socket CLOSED while it still writes its answer to
+ * the peer's close frame, and fires the event after that write.
+ */
+const CLOSE_EVENT_GRACE_MS = 100;
+
 /** Events of Deno's `WebSocket`, as mailbox messages. */
 type SocketEvent =
   | { readonly kind: "wsOpen" }
@@ -53,6 +60,7 @@ type SocketEvent =
   | { readonly kind: "wsClose"; readonly code: number; readonly reason: string; clean: boolean }
   | { readonly kind: "wsError"; readonly message: string }
   | { readonly kind: "drainPoll" }
+  | { readonly kind: "closedCheck" }
   | { readonly kind: "idleTick" }
   | { readonly kind: "shutdown" };
 
@@ -105,6 +113,8 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   #errorMessage: string | null = null;
 
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Armed when a poll found the socket CLOSED: the close event gets this long to come. */
+  #closedCheck: ReturnType<typeof setTimeout> | undefined;
   #lastActivity = 0;
   #onShutdown: (() => void) | null = null;
 
@@ -165,6 +175,17 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
         return this.#onClose(msg.code, msg.reason, msg.clean);
       case "drainPoll":
         if (this.#sends.poll()) return;
+        // The socket is CLOSED. Deno marks it so before it answers a peer's close frame,
+        // and fires the close event once its answer is written: wait for the event.
+        this.#sends.stop();
+        this.#closedCheck ??= setTimeout(
+          () => this.send({ kind: "closedCheck" }),
+          CLOSE_EVENT_GRACE_MS,
+        );
+        return;
+      case "closedCheck":
+        this.#closedCheck = undefined;
+        if (this.#peerStatus) return;
         // Deno closed the socket without a close event (server.shutdown() while it held
         // unwritten bytes): nothing it held was written.
         this.#errorMessage ??= "Deno closed the socket (its server shut down?)";
@@ -368,6 +389,8 @@ export class WsUpgradeActor extends SocketLayer<WsMsg | SocketEvent> {
   #stopTimers(): void {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
+    clearTimeout(this.#closedCheck);
+    this.#closedCheck = undefined;
     this.#sends.stop();
   }
 }

@@ -33,7 +33,7 @@ import {
 } from "../mod.ts";
 import { echoApp } from "../examples/echo_app.ts";
 import { assertFailed, settle } from "./helpers/outcome.ts";
-import { connectClient, serve } from "./helpers/serve.ts";
+import { connectClient, serve, upgradeServer } from "./helpers/serve.ts";
 
 const T = 5000;
 const enc = new TextEncoder();
@@ -459,6 +459,40 @@ Deno.test("wsUpgrade/backpressure: a send waits for Deno's buffered bytes to go 
     c.ws.close();
     await c.closed;
   });
+});
+
+Deno.test("wsUpgrade/close: a peer that closes while we send is a clean close (1000), not 1006", async () => {
+  // Deno marks the socket CLOSED while it writes its answer to the peer's close frame,
+  // and fires the close event after that: a look at the socket in between (the send
+  // side's poll of bufferedAmount) must not take it for a socket Deno dropped.
+  const server = upgradeServer(WS_BINARY);
+  try {
+    const endings: Record<string, number> = {};
+    for (let round = 0; round < 20; round++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+      ws.binaryType = "arraybuffer";
+      const closed = new Promise<CloseEvent>((r) => ws.onclose = r);
+      let got = 0;
+      ws.onmessage = () => {
+        if (++got === 20) ws.close(1000, "bye");
+      };
+      const h = await server.next();
+      const message = new Uint8Array(1024);
+      let code = "none";
+      for (let i = 0; i < 100_000 && code === "none"; i++) {
+        const r = await settle(msend(h, message, now() + T));
+        if (!r.ok) code = (r.error as { code: string }).code;
+      }
+      await closed;
+      const status = await settle(mrecv(h, now() + T)).then(() => wsStatus(h).status);
+      const key = `${code}/${status}`;
+      endings[key] = (endings[key] ?? 0) + 1;
+      hclose(h);
+    }
+    assert.deepEqual(endings, { "EPIPE/1000": 20 });
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("wsUpgrade/idleTimeout: no message either way closes with 1001", async () => {
