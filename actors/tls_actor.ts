@@ -148,6 +148,10 @@ export class TlsActor extends Actor<TlsMsg> {
 
   /** Handles one message: a call from above, a stream event from below, an engine report. */
   protected receive(msg: TlsMsg): void {
+    // While the engine's alert goes out, the stack is as good as closed: calls fail now.
+    if (this.#failAfterAlert && "req" in msg && msg.kind !== "handshake") {
+      return msg.req.reject(this.#failAfterAlert);
+    }
     switch (msg.kind) {
       case "data":
         return this.#feed(msg.chunk);

@@ -349,12 +349,14 @@ export function wsRecvl(
 
 // ---- shared plumbing --------------------------------------------------------------
 
-/**
- * Every send goes through here: a string becomes its UTF-8 bytes; bytes sent as text must
- * already be valid UTF-8 (a string always is), whichever call sent them.
- */
+/** The payload of a text message handed over as its string (see `WsLayer.takesStrings`). */
 const NO_BYTES = new Uint8Array(0);
 
+/**
+ * Every send goes through here: a string becomes its UTF-8 bytes, except text for a layer
+ * that takes strings (a `wsUpgrade` socket: Deno encodes it); bytes sent as text must
+ * already be valid UTF-8 (a string always is), whichever call sent them.
+ */
 function sendMessage(
   ws: WsLayer,
   op: string,
