@@ -41,6 +41,7 @@ export {
   ipcConnect,
   ipcDone,
   ipcListen,
+  type IpcListenOptions,
   ipcPair,
   type PairOptions,
 } from "./actors/ipc.ts";

@@ -166,6 +166,24 @@ export function checkWholeNumber(
 }
 
 /**
+ * The `maxConnections` option of `tcpListen`, `ipcListen` and `tlsListen`: `Infinity`
+ * (the default, no bound) or a whole number >= 1; `EINVAL` for anything else.
+ *
+ * @example
+ * ```ts
+ * import { checkMaxConnections } from "./args.ts";
+ *
+ * console.log(checkMaxConnections("tcpListen", undefined)); // Infinity
+ * console.log(checkMaxConnections("tcpListen", 10_000)); // 10000
+ * ```
+ */
+export function checkMaxConnections(op: string, value: unknown): number {
+  if (value === undefined || value === Infinity) return Infinity;
+  checkWholeNumber(`${op}: maxConnections`, value, 1);
+  return value;
+}
+
+/**
  * Throws `EINVAL` unless `backlog` (of `tcpListen`, `ipcListen`, `tlsListen`) is a whole
  * number >= 1.
  *

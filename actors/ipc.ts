@@ -5,7 +5,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { checkBacklog, checkPath, checkWholeNumber } from "./args.ts";
+import { checkBacklog, checkMaxConnections, checkPath, checkWholeNumber } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {
@@ -21,10 +21,20 @@ import type { Deadline } from "./time.ts";
 import { addressError } from "./transport.ts";
 import { DEFAULT_BACKLOG } from "./tcp.ts";
 
+/** Options of {@link ipcListen}. */
+export interface IpcListenOptions {
+  /**
+   * Connections accepted and still open beyond which the listener stops accepting, as
+   * `tcpListen`'s option of that name. Default: no bound.
+   */
+  maxConnections?: number;
+}
+
 /**
  * Starts listening on a Unix socket path. Accepting works as for `tcpListen`: only
  * while an `ipcAccept` call waits, skipping connections that failed before they were
- * accepted, and backing off while descriptors are exhausted.
+ * accepted, backing off while descriptors are exhausted, and pausing while
+ * `options.maxConnections` accepted connections are open.
  *
  * @example
  * ```ts
@@ -34,11 +44,20 @@ import { DEFAULT_BACKLOG } from "./tcp.ts";
  * hclose(ipcListen(path));
  * ```
  */
-export function ipcListen(path: string, backlog: number = DEFAULT_BACKLOG): Handle {
+export function ipcListen(
+  path: string,
+  backlog: number = DEFAULT_BACKLOG,
+  options: IpcListenOptions = {},
+): Handle {
   checkPath("ipcListen", path);
   checkBacklog("ipcListen", backlog);
+  if (typeof options !== "object" || options === null) {
+    throw new DillError("EINVAL", "ipcListen: options must be an object");
+  }
+  const maxConnections = checkMaxConnections("ipcListen", options.maxConnections);
   try {
-    return listenerHandle(Deno.listen({ transport: "unix", path }), "ipc", backlog);
+    const listener = Deno.listen({ transport: "unix", path });
+    return listenerHandle(listener, "ipc", backlog, maxConnections);
   } catch (e) {
     // Binding reports a missing folder as "not found", which for a connect means that
     // nobody listens: here it is the path's fault, as bind's ENOENT says.

@@ -43,7 +43,8 @@ export type ListenerMsg =
   | { readonly kind: "accepted"; readonly conn: Deno.Conn }
   | { readonly kind: "acceptFailed"; readonly error: unknown }
   | { readonly kind: "retry" }
-  | { readonly kind: "probesDue" };
+  | { readonly kind: "probesDue" }
+  | { readonly kind: "released" };
 
 /**
  * A listening socket layer.
@@ -57,6 +58,11 @@ export type ListenerMsg =
  * {@link ACCEPT_BACKOFF_MAX_MS}, and tries again (the call keeps waiting until its
  * deadline). Any other error means the listening socket is broken: every waiting and
  * later call fails with it.
+ *
+ * With `maxConnections`, the listener stops accepting while that many of the
+ * connections it accepted are still open (not yet `close()`d): further connections wait
+ * in the kernel's queue and calls keep waiting, so that clients alone cannot take every
+ * descriptor of the process.
  *
  * A call with deadline `0` (or a past deadline) takes a connection the kernel has
  * already established (Deno's accept completes at once then), and otherwise fails
@@ -82,16 +88,27 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
   #backoffMs = 0;
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   #probing = false;
+  readonly #maxConnections: number;
+  /** Connections accepted and not yet closed (those kept unclaimed included). */
+  #open = 0;
 
   /**
    * @param name label for messages
    * @param listener the listener this actor now owns
    * @param backlog connections kept that were accepted for a call whose deadline passed
+   * @param maxConnections connections accepted and still open beyond which accepting
+   * pauses (`Infinity`: no bound)
    */
-  constructor(name: string, listener: Deno.Listener, backlog: number) {
+  constructor(
+    name: string,
+    listener: Deno.Listener,
+    backlog: number,
+    maxConnections: number = Infinity,
+  ) {
     super(name);
     this.#listener = listener;
     this.#backlog = backlog; // checked (a whole number >= 1) by every caller
+    this.#maxConnections = maxConnections; // checked likewise, or Infinity
   }
 
   /** The address the listener is bound to. */
@@ -112,6 +129,9 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
         else msg.conn.close();
         return this.#pump();
       }
+      case "released":
+        this.#open--;
+        return this.#pump();
       case "acceptFailed":
         this.#accepting = false;
         return this.#failed(msg.error);
@@ -187,14 +207,44 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
     queueMicrotask(tick);
   }
 
-  /** Starts one accept if a call waits for it and none is in flight. */
+  /**
+   * Starts one accept if a call waits for it, none is in flight and fewer than
+   * `maxConnections` accepted connections are open.
+   */
   #pump(): void {
     if (this.#accepting || this.#failure || this.closedReason) return;
     if (this.#backoffTimer !== undefined || this.#waiters.length === 0) return;
+    if (this.#open >= this.#maxConnections) return; // a "released" pumps again
     this.#accepting = true;
     this.#listener.accept().then(
-      (conn) => this.closedReason ? conn.close() : this.send({ kind: "accepted", conn }),
+      (conn) => {
+        if (this.closedReason) return conn.close();
+        if (this.#maxConnections !== Infinity) this.#count(conn);
+        this.send({ kind: "accepted", conn });
+      },
       (error) => this.send({ kind: "acceptFailed", error }),
     );
+  }
+
+  /**
+   * Counts `conn` as open until its first `close()`, whoever makes it (the stream that
+   * owns it, a TLS listener dropping a failed handshake, this listener). Every path
+   * that releases a connection's descriptor goes through `close()`, so the count
+   * follows the descriptors the listener has taken.
+   */
+  #count(conn: Deno.Conn): void {
+    this.#open++;
+    const close = conn.close.bind(conn);
+    let released = false;
+    conn.close = () => {
+      try {
+        close();
+      } finally {
+        if (!released) {
+          released = true;
+          this.send({ kind: "released" });
+        }
+      }
+    };
   }
 }

@@ -64,7 +64,8 @@ export function acceptConn(listener: Handle, op: string, deadline: Deadline): Pr
 }
 
 /**
- * Wraps a `Deno.Listener` in a listener actor and returns its handle.
+ * Wraps a `Deno.Listener` in a listener actor and returns its handle. `maxConnections`
+ * (default: no bound) pauses accepting while that many accepted connections are open.
  *
  * @example
  * ```ts
@@ -74,8 +75,14 @@ export function acceptConn(listener: Handle, op: string, deadline: Deadline): Pr
  * hclose(listenerHandle(Deno.listen({ hostname: "127.0.0.1", port: 0 }), "tcp", 8));
  * ```
  */
-export function listenerHandle(listener: Deno.Listener, label: string, backlog: number): Handle {
-  return openHandle(new ListenerActor(`${label} listener`, listener, backlog), `${label} listener`);
+export function listenerHandle(
+  listener: Deno.Listener,
+  label: string,
+  backlog: number,
+  maxConnections = Infinity,
+): Handle {
+  const name = `${label} listener`;
+  return openHandle(new ListenerActor(name, listener, backlog, maxConnections), name);
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkBacklog, checkDeadline, checkTcpAddr } from "./args.ts";
+import { checkBacklog, checkDeadline, checkMaxConnections, checkTcpAddr } from "./args.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { Handle } from "./handle.ts";
 import {
@@ -53,6 +53,13 @@ export interface TcpListenOptions {
    * Default `false`.
    */
   reusePort?: boolean;
+  /**
+   * Connections accepted from this listener and still open beyond which it stops
+   * accepting: further clients wait in the kernel's queue (and calls keep waiting, up to
+   * their deadlines) until one of them is closed. Set it below the process's descriptor
+   * limit, so that clients alone cannot take every descriptor. Default: no bound.
+   */
+  maxConnections?: number;
 }
 
 /**
@@ -96,21 +103,23 @@ export function tcpListen(
 ): Handle {
   checkTcpAddr("tcpListen", addr);
   checkBacklog("tcpListen", backlog);
-  const reusePort = checkListenOptions(options);
+  const { reusePort, maxConnections } = checkListenOptions(options);
   try {
     const hostname = addr.hostname ?? "127.0.0.1";
     // Deno asks for --unstable-net only when reusePort is set, so the default path needs no flag.
     const listener = reusePort
       ? Deno.listen({ hostname, port: addr.port, reusePort })
       : Deno.listen({ hostname, port: addr.port });
-    return listenerHandle(listener, "tcp", backlog);
+    return listenerHandle(listener, "tcp", backlog, maxConnections);
   } catch (e) {
     throw addressError("tcpListen", e);
   }
 }
 
-/** `EINVAL` for anything but an options object with an optional boolean `reusePort`. */
-function checkListenOptions(options: TcpListenOptions): boolean {
+/** `EINVAL` for anything but an options object with valid `reusePort` and `maxConnections`. */
+function checkListenOptions(
+  options: TcpListenOptions,
+): { reusePort: boolean; maxConnections: number } {
   if (typeof options !== "object" || options === null) {
     throw new DillError("EINVAL", "tcpListen: options must be an object");
   }
@@ -129,7 +138,7 @@ function checkListenOptions(options: TcpListenOptions): boolean {
       'tcpListen: reusePort needs Deno\'s --unstable-net flag (or "unstable": ["net"] in deno.json)',
     );
   }
-  return reusePort;
+  return { reusePort, maxConnections: checkMaxConnections("tcpListen", options.maxConnections) };
 }
 
 /**

@@ -12,7 +12,13 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
-import { checkBacklog, checkDeadline, checkTcpAddr, checkWholeNumber } from "./args.ts";
+import {
+  checkBacklog,
+  checkDeadline,
+  checkMaxConnections,
+  checkTcpAddr,
+  checkWholeNumber,
+} from "./args.ts";
 import { type Handle, layerOf, openHandle } from "./handle.ts";
 import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";
@@ -60,6 +66,12 @@ export interface TlsListenOptions {
    * costs bounded memory. Default {@link DEFAULT_MAX_HANDSHAKES}.
    */
   maxHandshakes?: number;
+  /**
+   * Connections accepted and still open (handshaking, waiting for `tlsAccept`, or
+   * handed out) beyond which the listener stops accepting, as `tcpListen`'s option of
+   * that name. Default: no bound.
+   */
+  maxConnections?: number;
 }
 
 /**
@@ -209,5 +221,6 @@ function checkListenOptions(op: string, options: unknown, backlog: number) {
     );
   }
   checkWholeNumber(`${op}: maxHandshakes`, maxHandshakes, 1);
-  return { handshakeTimeout, maxHandshakes, backlog };
+  const maxConnections = checkMaxConnections(op, (options as TlsListenOptions).maxConnections);
+  return { handshakeTimeout, maxHandshakes, backlog, maxConnections };
 }

@@ -36,6 +36,8 @@ export interface TlsListenerLimits {
   readonly maxHandshakes: number;
   /** Connections whose handshake completed kept for later `tlsAccept` calls. */
   readonly backlog: number;
+  /** Accepted connections open at once (`Infinity`: no bound); see `ListenerActor`. */
+  readonly maxConnections: number;
 }
 
 /** Messages a native TLS listener understands. */
@@ -74,6 +76,7 @@ interface Handshake {
  *   handshakeTimeout: 10_000,
  *   maxHandshakes: 64,
  *   backlog: 128,
+ *   maxConnections: Infinity,
  * });
  * actor.close(new DillError("ECANCELED", "done"));
  * ```
@@ -99,7 +102,7 @@ export class TlsListenerActor extends SocketLayer<TlsListenerMsg> {
     super(name);
     this.#limits = limits;
     // Deno's TLS accept returns right after the TCP accept; the handshake runs later.
-    this.#tcp = new ListenerActor(name, listener, limits.backlog);
+    this.#tcp = new ListenerActor(name, listener, limits.backlog, limits.maxConnections);
     this.adopt(this.#tcp);
   }
 

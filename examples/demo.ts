@@ -25,6 +25,13 @@ import type { Hub } from "./hub.ts";
 import { TcpChatServer } from "./demo_tcp.ts";
 import { ServeChatServer } from "./demo_serve.ts";
 
+/**
+ * Connections the raw TCP listener holds at once; more clients wait in the kernel's
+ * queue. Far below the descriptor limit Deno starts with, so that a flood of clients
+ * leaves the process descriptors for everything else (NATS, its own files).
+ */
+const MAX_CONNECTIONS = 4096;
+
 /** How the demo takes its connections. */
 export type DemoMode = "tcp" | "serve";
 
@@ -83,7 +90,10 @@ export function startDemo(options: DemoOptions = {}): Promise<Demo> {
       const serve = new ServeChatServer(rooms, log, { hostname, port, reusePort });
       [server, boundPort] = [serve, serve.port];
     } else {
-      const listener = tcpListen({ hostname, port }, undefined, { reusePort });
+      const listener = tcpListen({ hostname, port }, undefined, {
+        reusePort,
+        maxConnections: MAX_CONNECTIONS,
+      });
       server = new TcpChatServer(listener, rooms, log);
       boundPort = tcpLocalAddr(listener).port;
     }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   brecv,
   bsend,
+  type Handle,
   hclose,
   ipcAccept,
   ipcConnect,
@@ -32,6 +33,7 @@ import { startPythonPeer } from "./peers/python_peer.ts";
 
 const T = 5000;
 const README_SERVER = new URL("./peers/readme_echo_server.ts", import.meta.url).pathname;
+const CAPPED_SERVER = new URL("./peers/capped_server.ts", import.meta.url).pathname;
 
 /** An error as Deno's accept() throws it: a message and the errno name in `code`. */
 function osError(code: string, message = code): Error {
@@ -429,4 +431,87 @@ Deno.test("listener/tcp: the README echo example survives running out of file de
     for (const c of clients) c.close();
     await server.dispose();
   }
+});
+
+Deno.test("listener/tcp: maxConnections pauses accepting while that many are open; a close lets the next in", async () => {
+  const ls = tcpListen({ port: 0 }, 128, { maxConnections: 2 });
+  const addr = tcpLocalAddr(ls);
+  const clients: Handle[] = [];
+  const served: Handle[] = [];
+  try {
+    for (let i = 0; i < 3; i++) clients.push(await tcpConnect(addr, now() + T));
+    // Each client says which it is, so that the test can tell which one got in.
+    for (let i = 0; i < 3; i++) await bsend(clients[i], new Uint8Array([i]), now() + T);
+    for (let i = 0; i < 2; i++) served.push((await tcpAccept(ls, now() + T)).handle);
+    const seen = [];
+    for (const s of served) seen.push((await brecv(s, new Uint8Array(1), now() + T))[0]);
+    assert.deepEqual(seen.sort(), [0, 1]);
+    // The third client is connected (the kernel queued it) but not accepted.
+    await rejectsWith(tcpAccept(ls, now() + 300), "ETIMEDOUT");
+    const waiting = tcpAccept(ls, now() + T);
+    await delay(50);
+    hclose(served.shift()!); // one slot frees
+    const third = (await waiting).handle;
+    served.push(third);
+    assert.deepEqual(await brecv(third, new Uint8Array(1), now() + T), new Uint8Array([2]));
+  } finally {
+    for (const h of [...served, ...clients]) hclose(h);
+    hclose(ls);
+  }
+});
+
+Deno.test("listener/unix: maxConnections counts a connection until its handle is closed", async () => {
+  const path = `${await Deno.makeTempDir()}/capped.sock`;
+  const ls = ipcListen(path, 128, { maxConnections: 1 });
+  const clients: Handle[] = [];
+  try {
+    clients.push(await ipcConnect(path, now() + T), await ipcConnect(path, now() + T));
+    const first = await ipcAccept(ls, now() + T);
+    // The peer leaving does not free the slot: the accepted handle still holds its socket.
+    hclose(clients.shift()!);
+    await rejectsWith(ipcAccept(ls, now() + 200), "ETIMEDOUT");
+    hclose(first);
+    hclose(await ipcAccept(ls, now() + T));
+  } finally {
+    for (const h of clients) hclose(h);
+    hclose(ls);
+    await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  }
+});
+
+Deno.test("listener: maxConnections must be a whole number >= 1 or Infinity", () => {
+  for (const bad of [0, -1, 1.5, NaN, "10" as unknown as number]) {
+    assert.throws(() => tcpListen({ port: 0 }, 128, { maxConnections: bad }), /maxConnections/);
+    assert.throws(() => ipcListen("/tmp/x.sock", 128, { maxConnections: bad }), /maxConnections/);
+  }
+  hclose(tcpListen({ port: 0 }, 128, { maxConnections: Infinity }));
+});
+
+Deno.test("listener/tcp: with maxConnections a flood of clients leaves the process descriptors; without, it takes nearly all", async () => {
+  // Under a limit of 64 descriptors (Deno itself holds about 25), 80 clients connect to a
+  // server that accepts and holds every connection.
+  const flood = async (cap: string) => {
+    const server = new LineChild("/bin/sh", [
+      "-c",
+      `ulimit -n 64 && exec "$0" run --allow-net --allow-read=/dev/null "$1" "$2"`,
+      Deno.execPath(),
+      CAPPED_SERVER,
+      cap,
+    ]);
+    const clients: Deno.Conn[] = [];
+    try {
+      const port = Number(await server.line("the server's port"));
+      for (let i = 0; i < 80; i++) {
+        clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      }
+      await delay(300); // the server accepts what it may
+      return await server.ask<{ held: number; canOpen: number }>("probe");
+    } finally {
+      for (const c of clients) c.close();
+      await server.dispose();
+    }
+  };
+  assert.deepEqual(await flood("16"), { held: 16, canOpen: 8 });
+  const uncapped = await flood("none");
+  assert.ok(uncapped.held > 16 && uncapped.canOpen < 8, `uncapped: ${JSON.stringify(uncapped)}`);
 });

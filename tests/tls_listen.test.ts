@@ -507,6 +507,22 @@ Deno.test("tls listen: maxHandshakes bounds the handshakes; a free slot lets the
   }, { handshakeTimeout: 400, maxHandshakes: 1 });
 });
 
+Deno.test("tls listen: maxConnections holds the next client in the kernel's queue until one closes", async () => {
+  await withListener(async (ls) => {
+    const { s, c } = await tlsPair(ls);
+    // The second client is not even accepted: its handshake waits with it.
+    const connecting = connectTls(ls);
+    await rejectsWith(tlsAccept(ls, soon(300)), "ETIMEDOUT");
+    hclose(s);
+    hclose(c);
+    const [{ handle: s2 }, c2] = await Promise.all([tlsAccept(ls, soon()), connecting]);
+    await bsend(c2, enc.encode("in"), soon());
+    assert.equal(dec.decode(await brecv(s2, new Uint8Array(2), soon())), "in");
+    hclose(s2);
+    hclose(c2);
+  }, { maxConnections: 1 });
+});
+
 Deno.test("tls listen: garbage, plain HTTP and mid-handshake resets do not kill the listener", async () => {
   await withListener(async (ls) => {
     const { port } = tcpLocalAddr(ls);
@@ -588,6 +604,7 @@ Deno.test("tls listen: bad arguments are EINVAL; the wrong listener kind is ENOT
     [[{ port: 0 }, SERVER, 128, { handshakeTimeout: 2 ** 31 }], "handshakeTimeout"],
     [[{ port: 0 }, SERVER, 128, { maxHandshakes: 0 }], "maxHandshakes"],
     [[{ port: 0 }, SERVER, 128, { maxHandshakes: 1.5 }], "maxHandshakes"],
+    [[{ port: 0 }, SERVER, 128, { maxConnections: 0 }], "maxConnections"],
     [[{ port: 0 }, SERVER, 128, null as never], "options"],
     [[{ port: 0 }, SERVER, 0], "backlog"],
     [[{ port: 70000 }, SERVER], "port"],
