@@ -40,6 +40,12 @@ export const MAX_CHAT_MESSAGE = 4_096;
 export const DEFAULT_ROOM = "lobby";
 /** Default bound on events queued for one member; a member this far behind is dropped. */
 export const DEFAULT_MAX_OUTBOX = 256;
+/**
+ * Default bound on the bytes of the events queued for one member (as UTF-16 string
+ * length, about what they hold in memory): a chat text of control characters grows
+ * six-fold in JSON, so counting events alone would let 256 of them pin 6 MB per member.
+ */
+export const DEFAULT_MAX_OUTBOX_BYTES = 256 * 1024;
 /** How often each process tells the others who is in its rooms. */
 export const ROSTER_INTERVAL_MS = 10_000;
 
@@ -88,6 +94,11 @@ export interface ChatRoomsOptions {
   node?: string;
   /** Events queued per member before it is dropped. Default {@link DEFAULT_MAX_OUTBOX}. */
   maxOutbox?: number;
+  /**
+   * Bytes of events queued per member before it is dropped. Default
+   * {@link DEFAULT_MAX_OUTBOX_BYTES}.
+   */
+  maxOutboxBytes?: number;
   /** How often this process tells the others who is here. Default {@link ROSTER_INTERVAL_MS}. */
   rosterIntervalMs?: number;
   /** Where the one-line events go. */
@@ -100,6 +111,8 @@ interface Member {
   readonly peer: string;
   readonly handle: Handle;
   readonly outbox: string[];
+  /** Sum of the lengths of the strings in `outbox`. */
+  outboxBytes: number;
   writer: Promise<void> | null;
   gone: boolean;
 }
@@ -156,6 +169,7 @@ export class ChatRooms {
   readonly #hub: Hub;
   readonly #node: string | undefined;
   readonly #maxOutbox: number;
+  readonly #maxOutboxBytes: number;
   readonly #log: (line: string) => void;
   readonly #rooms = new Map<string, Room>();
   readonly #roster: ReturnType<typeof setInterval>;
@@ -165,6 +179,10 @@ export class ChatRooms {
 
   constructor(options: ChatRoomsOptions = {}) {
     this.#maxOutbox = positive("maxOutbox", options.maxOutbox ?? DEFAULT_MAX_OUTBOX);
+    this.#maxOutboxBytes = positive(
+      "maxOutboxBytes",
+      options.maxOutboxBytes ?? DEFAULT_MAX_OUTBOX_BYTES,
+    );
     this.#rosterIntervalMs = positive(
       "rosterIntervalMs",
       options.rosterIntervalMs ?? ROSTER_INTERVAL_MS,
@@ -190,6 +208,7 @@ export class ChatRooms {
       peer: session.peer,
       handle: session.handle,
       outbox: [],
+      outboxBytes: 0,
       writer: null,
       gone: false,
     };
@@ -271,7 +290,9 @@ export class ChatRooms {
   }
 
   #deliver(room: Room, event: ChatEvent, except?: Member): void {
-    for (const m of room.members) if (m !== except) this.#send(m, event);
+    // Serialized once: every member's outbox holds the same string.
+    const json = JSON.stringify(event);
+    for (const m of room.members) if (m !== except) this.#queue(m, json);
   }
 
   #publish(room: Room, event: WireEvent): void {
@@ -390,14 +411,27 @@ export class ChatRooms {
     for (const room of this.#rooms.values()) this.#deliver(room, notice);
   }
 
-  /** Queues one event; a member that falls {@link DEFAULT_MAX_OUTBOX} behind is dropped. */
+  /** Queues one event for one member. */
   #send(member: Member, event: ChatEvent): void {
+    this.#queue(member, JSON.stringify(event));
+  }
+
+  /**
+   * Queues one serialized event; a member that falls `maxOutbox` events or
+   * `maxOutboxBytes` behind is dropped.
+   */
+  #queue(member: Member, json: string): void {
     if (member.gone) return;
     if (member.outbox.length >= this.#maxOutbox) {
       this.#log(`${member.peer} ${member.name} dropped: ${this.#maxOutbox} events behind`);
       return drop(member);
     }
-    member.outbox.push(JSON.stringify(event));
+    if (member.outboxBytes + json.length > this.#maxOutboxBytes) {
+      this.#log(`${member.peer} ${member.name} dropped: ${this.#maxOutboxBytes} bytes behind`);
+      return drop(member);
+    }
+    member.outbox.push(json);
+    member.outboxBytes += json.length;
     // The outbox is not empty, so #write awaits before it clears `writer` again.
     member.writer ??= this.#write(member);
   }
@@ -406,7 +440,7 @@ export class ChatRooms {
     try {
       while (member.outbox.length > 0 && !member.gone) {
         await msend(member.handle, member.outbox[0], now() + SEND_TIMEOUT_MS);
-        member.outbox.shift();
+        member.outboxBytes -= member.outbox.shift()!.length;
       }
     } catch (e) {
       if (!isDillError(e, "EPIPE") && !isDillError(e, "EBADF")) {
@@ -449,6 +483,7 @@ function goAway(member: Member): void {
 function drop(member: Member): void {
   member.gone = true;
   member.outbox.length = 0;
+  member.outboxBytes = 0;
   try {
     hclose(member.handle);
   } catch {

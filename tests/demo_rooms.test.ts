@@ -276,9 +276,38 @@ Deno.test("rooms: a member that stops reading is dropped at its outbox bound", a
   }
 });
 
+Deno.test("rooms: control characters, six times their size in JSON, meet the outbox's byte bound", async () => {
+  const log: string[] = [];
+  const rooms = new ChatRooms({ log: (line) => log.push(line) }); // the demo's defaults
+  const fast = await Member.join(rooms, "lobby");
+  const slow = await Member.join(rooms, "lobby", false);
+  try {
+    // The attack an external review found: 4,096 bytes of U+0001 per message, each about
+    // 24.6 KB once queued as JSON. Random lengths keep compression from sharing them.
+    const controlText = (i: number) => "\x01".repeat(3000 + (i * 97) % 1000);
+    let dropped = false;
+    slow.served.then(() => dropped = true);
+    let sent = 0;
+    while (!dropped && sent < 200) {
+      const text = controlText(sent++);
+      await fast.say(text);
+      await fast.next(chat(fast.name, text));
+    }
+    await within(slow.served, T, "the slow member is dropped");
+    assert.match(log.join("\n"), /guest-2 dropped: 262144 bytes behind/);
+    // Far fewer than 256 events: bytes, not events, were the bound.
+    assert.ok(sent < 60, `dropped after ${sent} messages`);
+  } finally {
+    await fast.hangUp();
+    await slow.hangUp();
+    await rooms.close();
+  }
+});
+
 Deno.test("rooms: a limit that is not a positive integer is a RangeError", () => {
   for (const bad of [0, -1, 1.5, NaN]) {
     assert.throws(() => new ChatRooms({ maxOutbox: bad }), RangeError);
+    assert.throws(() => new ChatRooms({ maxOutboxBytes: bad }), RangeError);
     assert.throws(() => new ChatRooms({ rosterIntervalMs: bad }), RangeError);
   }
 });
