@@ -56,9 +56,9 @@ export interface WsUpgradeOptions extends
   /**
    * When this signal aborts (a server shutting down, such as on `SIGINT`), the socket
    * sends a close frame with status 1001 (going away); sends waiting their turn and later
-   * sends fail with `EPIPE` (a message Deno already has goes before the close frame, and
-   * its send still waits for it, up to its deadline); receives end with `EPIPE` once the
-   * peer answers.
+   * sends fail with `EPIPE` (a message Deno already has goes before the close frame, but
+   * its send resolves at once: Deno counts no unwritten bytes once closing); receives end
+   * with `EPIPE` once the peer answers.
    */
   shutdownSignal?: AbortSignal;
 }
@@ -124,7 +124,9 @@ export class WsUpgradeError extends DillError {
  * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a message
  * arriving while `maxBufferedBytes`/`maxQueuedMessages` are already queued fails the
  * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds at most `sendHighWater` unwritten
- * bytes; `maxMessageSize` is checked once Deno has the whole message; keepalive is
+ * bytes; `maxMessageSize` is checked once Deno has the whole message, and Deno puts a
+ * fragmented message together with no bound of its own (bound message sizes in front of
+ * the server where clients are not trusted); keepalive is
  * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
  * Deno drops messages the peer still sends; `hclose` sends a close frame with no status,
  * and after any close frame of ours Deno waits for the peer's answer without a time

@@ -41,8 +41,8 @@ export const DEFAULT_SEND_HIGH_WATER = 256 * 1024;
  * Default `maxBufferedBytes` of a `wsUpgrade` socket. Reaching it fails the connection
  * (Deno's `WebSocket` cannot pause reading), where on a bytestream it only pauses reading:
  * so it is sized for a client that pipelines large messages (4 MiB in flight is common),
- * not the 1 MiB at which a bytestream socket pauses. Deno itself holds up to about 64 MiB
- * of a message before we see it, so this does not change the worst case by much.
+ * not the 1 MiB at which a bytestream socket pauses. Deno itself holds a whole message,
+ * of any size when fragmented, before we see it, so this does not set the worst case.
  */
 export const DEFAULT_UPGRADE_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
