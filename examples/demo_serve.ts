@@ -75,10 +75,15 @@ export class ServeChatServer {
     const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
     const what = `${request.method} ${url.pathname}${url.search}`;
     let response: Response;
-    if (url.pathname === "/ws") response = this.#upgrade(request, url, peer);
-    else if (url.pathname !== "/") response = plain(404, "not found");
-    else if (request.method !== "GET") response = plain(405, "use GET", { Allow: "GET" });
-    else response = new Response(DEMO_PAGE, { headers: PAGE_HEADERS });
+    if (url.pathname === "/ws") {
+      response = this.#upgrade(request, url, peer);
+    } else if (url.pathname !== "/") {
+      response = plain(404, "not found");
+    } else if (request.method !== "GET" && request.method !== "HEAD") {
+      response = plain(405, "use GET", { Allow: "GET, HEAD" });
+    } else {
+      response = new Response(DEMO_PAGE, { headers: PAGE_HEADERS }); // Deno sends no body for HEAD
+    }
     if (response.status !== 101) this.#log(`${peer} ${what} -> ${response.status}`);
     return response;
   }

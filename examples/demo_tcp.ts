@@ -119,6 +119,10 @@ export class TcpChatServer {
       return this.#log(`${conn.peer} sent no request (${describe(e)})`);
     }
     const what = `${head.method} ${head.target}`;
+    if (head.version === "HTTP/1.1" && !head.headers.has("host")) {
+      // RFC 9112, section 3.2: an HTTP/1.1 request without Host is refused with 400.
+      return this.#reply(conn, what, 400, writeHttpErrorResponse(400, "Host is required"));
+    }
     const q = head.target.indexOf("?");
     const path = q < 0 ? head.target : head.target.slice(0, q);
     const query = new URLSearchParams(q < 0 ? "" : head.target.slice(q + 1));
@@ -126,15 +130,15 @@ export class TcpChatServer {
     if (path !== "/") {
       return this.#reply(conn, what, 404, writeHttpErrorResponse(404, "not found"));
     }
-    if (head.method !== "GET") {
+    if (head.method !== "GET" && head.method !== "HEAD") {
       return this.#reply(
         conn,
         what,
         405,
-        writeHttpErrorResponse(405, "use GET", [["Allow", "GET"]]),
+        writeHttpErrorResponse(405, "use GET", [["Allow", "GET, HEAD"]]),
       );
     }
-    return this.#reply(conn, what, 200, pageResponse());
+    return this.#reply(conn, what, 200, pageResponse(head.method === "HEAD"));
   }
 
   /** Sends a whole HTTP response, then closes the connection cleanly. */
@@ -205,6 +209,11 @@ async function closeWebSocket(conn: Conn): Promise<void> {
   }
 }
 
-function pageResponse(): Uint8Array {
-  return writeHttpResponse(200, "OK", [...PAGE_HEADERS, ["Connection", "close"]], DEMO_PAGE);
+const PAGE_BYTES = new TextEncoder().encode(DEMO_PAGE).length;
+
+/** The page; for HEAD, its head alone (with the length the body would have). */
+function pageResponse(headOnly: boolean): Uint8Array {
+  const headers: [string, string][] = [...PAGE_HEADERS, ["Connection", "close"]];
+  const page = writeHttpResponse(200, "OK", headers, DEMO_PAGE);
+  return headOnly ? page.subarray(0, page.length - PAGE_BYTES) : page;
 }

@@ -82,8 +82,11 @@ for (const mode of MODES) {
       assert.equal(await missing.text(), "not found\n");
       const post = await fetch(`http://127.0.0.1:${demo.port}/`, { method: "POST", body: "" });
       assert.equal(post.status, 405);
-      assert.equal(post.headers.get("allow"), "GET");
+      assert.equal(post.headers.get("allow"), "GET, HEAD");
       await post.body?.cancel();
+      const head = await fetch(`http://127.0.0.1:${demo.port}/`, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(await head.text(), "");
     }, mode);
   });
 }
@@ -229,6 +232,19 @@ Deno.test("demo (tcp): a bad upgrade gets the handshake's HTTP error", async () 
     assert.match(await rawExchange(demo.port, foreign), /^HTTP\/1\.1 403 /);
     const garbage = await rawExchange(demo.port, "GET / HTTP/1.1\nHost: x\n\n");
     assert.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/, "bare LF is refused");
+  });
+});
+
+Deno.test("demo (tcp): HTTP/1.1 without Host is 400; HEAD gets the page's head alone", async () => {
+  await withDemo(async (demo) => {
+    const noHost = await rawExchange(demo.port, "GET / HTTP/1.1\r\n\r\n");
+    assert.match(noHost, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const get = await rawExchange(demo.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const head = await rawExchange(demo.port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(head, get.slice(0, get.indexOf("\r\n\r\n") + 4), "the same head, no body");
+    const post = await rawExchange(demo.port, "POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match(post, /^HTTP\/1\.1 405 [^]*\r\nAllow: GET, HEAD\r\n/);
   });
 });
 
