@@ -14,7 +14,9 @@
  * - `REUSE_PORT=1`: share the port with other processes (`SO_REUSEPORT`, needs
  *   `--unstable-net`);
  * - `DEMO_MODE=serve`: serve with `Deno.serve` + `wsUpgrade` instead of `tcpListen` +
- *   `wsAttachServer` (default `tcp`). The rooms are the same code either way.
+ *   `wsAttachServer` (default `tcp`). The rooms are the same code either way; what Deno's
+ *   `WebSocket` does beneath (no bound on a fragmented message, a peer that never answers
+ *   our close keeps its connection) is in the README's "Deno.serve and Deno Deploy".
  *
  * @module
  */
