@@ -57,7 +57,9 @@ export interface TlsListenOptions {
   /**
    * Longest a client may take to complete its TLS handshake, in ms from the moment its
    * TCP connection was accepted; a client still not done (silent, slow, or stuck
-   * half-way) is dropped. Default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS} (10 s).
+   * half-way) is dropped: its handshake slot goes to the next client, and its connection
+   * is closed once its handshake ends (Deno cannot close it sooner). Default
+   * {@link DEFAULT_HANDSHAKE_TIMEOUT_MS} (10 s).
    */
   handshakeTimeout?: number;
   /**
@@ -67,9 +69,11 @@ export interface TlsListenOptions {
    */
   maxHandshakes?: number;
   /**
-   * Connections accepted and still open (handshaking, waiting for `tlsAccept`, or
-   * handed out) beyond which the listener stops accepting, as `tcpListen`'s option of
-   * that name. Default: no bound.
+   * Connections accepted and still open (handshaking, waiting for `tlsAccept`, handed
+   * out, or past `handshakeTimeout` with their handshake not ended, whose sockets Deno
+   * cannot close yet) beyond which the listener stops accepting, as `tcpListen`'s option
+   * of that name. A handed-out connection counts until it is closed, though Deno may keep
+   * its socket longer for a peer that does not read. Default: no bound.
    */
   maxConnections?: number;
 }

@@ -89,6 +89,14 @@ export class TlsListenerActor extends SocketLayer<TlsListenerMsg> {
   /** Handshakes completed, not yet taken by a call. */
   #ready: HandshakenConn[] = [];
   readonly #handshakes = new Set<Handshake>();
+  /**
+   * Handshakes past `handshakeTimeout`, no longer holding a slot, whose connection is
+   * closed when the handshake ends. Deno 2.9.6 closes a TLS connection whose handshake
+   * has not ended only once it does (its close waits for the handshake in the
+   * background), so closing one from a client that stays silent would keep its socket
+   * open, out of sight of `maxConnections`, for as long as that client stays.
+   */
+  readonly #abandoned = new Set<Handshake>();
   /** A TCP accept was asked of the listener beneath and has not answered yet. */
   #accepting = false;
   #failure: DillError | null = null;
@@ -128,6 +136,7 @@ export class TlsListenerActor extends SocketLayer<TlsListenerMsg> {
         for (const req of this.#waiters.splice(0)) req.reject(this.#failure);
         return;
       case "handshook":
+        if (this.#abandoned.delete(msg.hs)) return closeConn(msg.hs.conn); // too late
         if (!this.#finish(msg.hs)) return;
         this.#deliver({
           conn: msg.hs.conn,
@@ -135,9 +144,13 @@ export class TlsListenerActor extends SocketLayer<TlsListenerMsg> {
         });
         return this.#pump();
       case "handshakeFailed":
+        // Garbage, a reset, a rejected certificate: that client is dropped.
+        if (this.#abandoned.delete(msg.hs) || this.#finish(msg.hs)) closeConn(msg.hs.conn);
+        return this.#pump();
       case "handshakeExpired":
-        // Garbage, a reset, a rejected certificate, or silence: that client is dropped.
-        if (this.#finish(msg.hs)) closeConn(msg.hs.conn);
+        // Silence: the slot goes to the next client; the socket closes once the handshake
+        // ends (the client sends anything or leaves), see #abandoned.
+        if (this.#finish(msg.hs)) this.#abandoned.add(msg.hs);
         return this.#pump();
     }
   }
@@ -155,6 +168,9 @@ export class TlsListenerActor extends SocketLayer<TlsListenerMsg> {
       closeConn(hs.conn);
     }
     this.#handshakes.clear();
+    // Deno keeps these sockets until their clients act; nothing here can end them sooner.
+    for (const hs of this.#abandoned) closeConn(hs.conn);
+    this.#abandoned.clear();
     for (const { conn } of this.#ready.splice(0)) closeConn(conn);
     for (const req of this.#waiters.splice(0)) req.reject(reason);
   }

@@ -523,6 +523,32 @@ Deno.test("tls listen: maxConnections holds the next client in the kernel's queu
   }, { maxConnections: 1 });
 });
 
+Deno.test("tls listen: a silent client past handshakeTimeout holds its connection slot until it leaves", async () => {
+  // Deno closes a TLS connection whose handshake has not ended only once it ends, so the
+  // listener keeps counting a silent client (it still has a socket) after its timeout.
+  await withListener(async (ls) => {
+    const { port } = tcpLocalAddr(ls);
+    const silent = [
+      await Deno.connect({ hostname: "127.0.0.1", port }),
+      await Deno.connect({ hostname: "127.0.0.1", port }),
+    ];
+    try {
+      await rejectsWith(tlsAccept(ls, soon(600)), "ETIMEDOUT"); // both timed out meanwhile
+      // Their handshake slots are free (maxHandshakes 1), their connection slots are not.
+      const connecting = connectTls(ls);
+      await rejectsWith(tlsAccept(ls, soon(300)), "ETIMEDOUT");
+      silent.shift()!.close(); // its handshake ends; its socket closes; a slot frees
+      const [{ handle: s }, c] = await Promise.all([tlsAccept(ls, soon()), connecting]);
+      await bsend(c, enc.encode("in"), soon());
+      assert.equal(dec.decode(await brecv(s, new Uint8Array(2), soon())), "in");
+      hclose(s);
+      hclose(c);
+    } finally {
+      for (const conn of silent) conn.close();
+    }
+  }, { maxConnections: 2, maxHandshakes: 1, handshakeTimeout: 200 });
+});
+
 Deno.test("tls listen: garbage, plain HTTP and mid-handshake resets do not kill the listener", async () => {
   await withListener(async (ls) => {
     const { port } = tcpLocalAddr(ls);
