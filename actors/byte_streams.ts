@@ -123,15 +123,23 @@ export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteSt
     start(controller) {
       aborted = controller.signal;
     },
-    write(chunk) {
-      if (!(chunk instanceof Uint8Array)) {
-        throw new DillError("EINVAL", "byteStreams: the writable takes Uint8Arrays");
+    // A failed write errors the writable without calling abort() (the streams spec): the
+    // connection is released here, or nothing would ever close it.
+    async write(chunk) {
+      try {
+        if (!(chunk instanceof Uint8Array)) {
+          throw new DillError("EINVAL", "byteStreams: the writable takes Uint8Arrays");
+        }
+        await call<void, StreamMsg>(lower, "write", { signal: aborted }, (req) => ({
+          kind: "send",
+          chunks: [chunk],
+          req,
+        }));
+      } catch (e) {
+        writeDone = true;
+        release(e instanceof DillError ? e : new DillError("EINVAL", String(e)));
+        throw e;
       }
-      return call<void, StreamMsg>(lower, "write", { signal: aborted }, (req) => ({
-        kind: "send",
-        chunks: [chunk],
-        req,
-      }));
     },
     async close() {
       const until = { signal: aborted };
@@ -146,6 +154,11 @@ export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteSt
       writeDone = true;
       release(new DillError("ECANCELED", `${h}: its writable was aborted`));
     },
-  }, { highWaterMark: writeAhead, size: (chunk) => chunk.byteLength });
+  }, {
+    highWaterMark: writeAhead,
+    // Anything but bytes counts 0 here, so that write() refuses it with EINVAL rather than
+    // the strategy with a RangeError.
+    size: (chunk) => chunk instanceof Uint8Array ? chunk.byteLength : 0,
+  });
   return { readable, writable };
 }

@@ -13,6 +13,7 @@ import { DillError } from "../protocol/errors.ts";
 import { type Handle, hclose } from "./handle.ts";
 import { MAX_TIMER_MS, now } from "./time.ts";
 import { wsDone, wsStatus } from "./ws.ts";
+import { wsLayer } from "./ws_layer.ts";
 import { wsRecv, wsSend } from "./ws_message_calls.ts";
 import { WS_BINARY, WS_TEXT } from "./ws_options.ts";
 
@@ -28,8 +29,11 @@ export interface WsCloseInfo {
 export interface WsStreamOpened {
   /** Received messages: text as strings, binary as bytes. */
   readable: ReadableStream<string | Uint8Array>;
-  /** Messages to send: a string is sent as text, bytes as binary. */
-  writable: WritableStream<string | Uint8Array | ArrayBuffer>;
+  /**
+   * Messages to send: a string is sent as text, bytes (any `BufferSource`) as binary;
+   * anything else fails the write with `EINVAL`.
+   */
+  writable: WritableStream<string | BufferSource>;
   /** The subprotocol, as given in the options (`""` when none). */
   protocol: string;
   /** Negotiated extensions (`""`). */
@@ -92,6 +96,7 @@ export interface WsStream extends WsStreamOpened {
  * ```
  */
 export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
+  wsLayer(h, "wsStream"); // EBADF for a closed handle, ENOTSUP for one that is not WebSocket
   const closeTimeout = options.closeTimeout ?? 10_000;
   const readAhead = options.readableHighWaterMark ?? 1;
   const writeAhead = options.writableHighWaterMark ?? 1;
@@ -163,14 +168,20 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     },
   }, new CountQueuingStrategy({ highWaterMark: readAhead }));
 
-  const writable = new WritableStream<string | Uint8Array | ArrayBuffer>({
+  const writable = new WritableStream<string | BufferSource>({
     // An abort waits for the write in flight (the streams spec): the controller's signal,
     // aborted at once, cancels a send still waiting for a peer that does not read.
-    write(chunk, controller) {
+    async write(chunk, controller) {
       const until = { signal: controller.signal };
-      if (typeof chunk === "string") return wsSend(h, WS_TEXT, chunk, until);
-      const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk);
-      return wsSend(h, WS_BINARY, bytes, until);
+      try {
+        if (typeof chunk === "string") return await wsSend(h, WS_TEXT, chunk, until);
+        return await wsSend(h, WS_BINARY, bytesOf(chunk), until);
+      } catch (e) {
+        // The connection failed under the send: when nobody reads, nothing else would
+        // reach the end of its input, settle `closed` and release the handle.
+        if (!(e instanceof DillError && e.code === "EINVAL") && !readable.locked) drain();
+        throw e;
+      }
     },
     close() {
       close();
@@ -181,7 +192,10 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   }, new CountQueuingStrategy({ highWaterMark: writeAhead }));
 
   /** Reads and drops messages until the peer's close, for a closing socket nobody reads. */
+  let draining = false;
   const drain = (): void => {
+    if (draining) return;
+    draining = true;
     (async () => {
       for (;;) await wsRecv(h, { deadline: now() + closeTimeout });
     })().catch(finish);
@@ -227,4 +241,21 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     extensions: "",
   };
   return { ...opened, opened: Promise.resolve(opened), closed: closed.promise, close };
+}
+
+/** The bytes of a `BufferSource` written to the stream (a view of them, not a copy). */
+function bytesOf(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (ArrayBuffer.isView(chunk)) {
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  if (chunk instanceof ArrayBuffer || chunk instanceof SharedArrayBuffer) {
+    return new Uint8Array(chunk);
+  }
+  throw new DillError(
+    "EINVAL",
+    `wsStream: the writable takes strings and BufferSources, not ${
+      chunk === null ? "null" : typeof chunk
+    }`,
+  );
 }

@@ -8,10 +8,17 @@
 import assert from "node:assert/strict";
 import {
   brecv,
+  bsend,
   byteStreams,
   type Handle,
   hclose,
+  mrecv,
+  msend,
   now,
+  tcpAccept,
+  tcpConnect,
+  tcpListen,
+  tcpLocalAddr,
   tlsAttachClient,
   tlsAttachServer,
   WS_NOHTTP,
@@ -152,6 +159,120 @@ Deno.test("wsStream (WebSocket over TCP): aborting the writable while a send wai
     ws.readable.cancel().catch(() => {});
   } finally {
     if (server) closeQuietly(server);
+    await pair.cleanup();
+  }
+});
+
+/** A listener that holds one connection at a time: a connection never released shuts out the next. */
+function cappedServer(): { ls: Handle; accept: () => Promise<Handle>; port: number } {
+  const ls = tcpListen({ port: 0 }, 8, { maxConnections: 1 });
+  const port = tcpLocalAddr(ls).port;
+  return {
+    ls,
+    port,
+    accept: async () => (await tcpAccept(ls, now() + ENDS_WITHIN)).handle,
+  };
+}
+
+Deno.test("byteStreams (TCP): a write that fails under a reset releases the connection, with nobody reading", async () => {
+  const { ls, port, accept } = cappedServer();
+  const peers: Deno.Conn[] = [];
+  try {
+    peers.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    const { writable, readable } = byteStreams(await accept());
+    const writer = writable.getWriter();
+    const stuck = await stuckWrite(writer);
+    peers.shift()!.close(); // unread bytes in its buffers: a reset
+    assert.ok(!(await within(stuck.ended, ENDS_WITHIN, "the write")).ok);
+    // The connection was released: the listener (maxConnections 1) takes the next one.
+    peers.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    hclose(await accept());
+    const read = await within(settle(readable.getReader().read()), ENDS_WITHIN, "a read");
+    assert.ok(!read.ok || read.value.done, "the readable ended with the connection");
+  } finally {
+    for (const p of peers) p.close();
+    hclose(ls);
+  }
+});
+
+Deno.test("byteStreams: a chunk that is not bytes fails its write with EINVAL and releases the connection", async () => {
+  const { ls, port, accept } = cappedServer();
+  const peers: Deno.Conn[] = [];
+  try {
+    peers.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    const { writable } = byteStreams(await accept());
+    const writer = (writable as WritableStream<unknown>).getWriter();
+    assertFailed(await settle(writer.write("text")), "EINVAL", "a string written");
+    peers.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    hclose(await accept());
+  } finally {
+    for (const p of peers) p.close();
+    hclose(ls);
+  }
+});
+
+Deno.test("wsStream (WebSocket over TCP): used only to write, a send failing under a reset settles closed and releases the connection", async () => {
+  const { ls, port, accept } = cappedServer();
+  let client: Handle | null = null;
+  try {
+    const [s, c] = await Promise.all([
+      accept().then((tcp) => wsAttachServer(tcp, WS_NOHTTP, now() + 5000)),
+      tcpConnect({ port }, now() + 5000).then((tcp) =>
+        wsAttachClient(tcp, WS_NOHTTP, "", "", now() + 5000)
+      ),
+    ]);
+    client = c.handle;
+    const ws = wsStream(s.handle);
+    // Two messages from the peer: the readable reads one ahead, then nobody reads on.
+    await msend(client, new Uint8Array([1]), now() + 5000);
+    await msend(client, new Uint8Array([2]), now() + 5000);
+    const writer = ws.writable.getWriter();
+    const stuck = await stuckWrite(writer as WritableStreamDefaultWriter<Uint8Array>);
+    hclose(client); // unread bytes: a reset
+    client = null;
+    assert.ok(!(await within(stuck.ended, ENDS_WITHIN, "the send")).ok);
+    assert.ok(!(await within(settle(ws.closed), ENDS_WITHIN, "closed")).ok, "closed rejects");
+    const next = tcpConnect({ port }, now() + 5000);
+    hclose(await accept());
+    hclose(await next);
+  } finally {
+    if (client) closeQuietly(client);
+    hclose(ls);
+  }
+});
+
+Deno.test("wsStream: a handle that is not a WebSocket is refused at once (ENOTSUP) and left usable", async () => {
+  const pair = await openPair("tcp");
+  try {
+    assert.throws(() => wsStream(pair.a), (e) => isDillError(e, "ENOTSUP"));
+    await bsend(pair.a, new Uint8Array([7]), now() + 5000);
+    assert.deepEqual(await brecv(pair.b, new Uint8Array(1), now() + 5000), new Uint8Array([7]));
+  } finally {
+    await pair.cleanup();
+  }
+});
+
+Deno.test("wsStream: any BufferSource is sent as its bytes; anything else fails with EINVAL", async () => {
+  const pair = await openPair("tcp");
+  try {
+    const [s, c] = await Promise.all([
+      wsAttachServer(pair.b, WS_NOHTTP, now() + 5000),
+      wsAttachClient(pair.a, WS_NOHTTP, "", "", now() + 5000),
+    ]);
+    const ws = wsStream(c.handle);
+    const writer = (ws.writable as WritableStream<unknown>).getWriter();
+    const words = new Uint16Array([0x0102, 0x0304]);
+    await writer.write(words);
+    await writer.write(new DataView(new Uint8Array([9, 8, 7]).buffer, 1, 2));
+    await writer.write(new Uint8Array([5, 6]).buffer);
+    assert.deepEqual(await mrecv(s.handle, now() + 5000), new Uint8Array(words.buffer));
+    assert.deepEqual(await mrecv(s.handle, now() + 5000), new Uint8Array([8, 7]));
+    assert.deepEqual(await mrecv(s.handle, now() + 5000), new Uint8Array([5, 6]));
+    assertFailed(await settle(writer.write(5)), "EINVAL", "a number written");
+    hclose(s.handle);
+    ws.close();
+    await settle(ws.closed);
+  } finally {
     await pair.cleanup();
   }
 });
