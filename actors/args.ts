@@ -30,6 +30,7 @@ export function checkDeadline(op: string, deadline: Deadline): void {
       `${op}: deadline must be a number or { deadline?, signal? }, not ${String(deadline)}`,
     );
   }
+  checkBagKeys(op, deadline);
   if (deadline.deadline !== undefined) checkDeadlineNumber(op, deadline.deadline);
   const signal = deadline.signal;
   if (signal === undefined) return;
@@ -37,6 +38,28 @@ export function checkDeadline(op: string, deadline: Deadline): void {
     throw new DillError("EINVAL", `${op}: signal must be an AbortSignal`);
   }
   if (signal.aborted) throw abortError(op, signal);
+}
+
+/**
+ * A misspelled key (`{ timeout: 1000 }`) or a boxed number (`new Number(5)`) must not
+ * pass for a bag without a deadline, which waits forever.
+ */
+function checkBagKeys(op: string, bag: object): void {
+  const proto = Object.getPrototypeOf(bag);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new DillError(
+      "EINVAL",
+      `${op}: deadline must be a number or a plain { deadline?, signal? }`,
+    );
+  }
+  for (const key in bag) {
+    if (key !== "deadline" && key !== "signal") {
+      throw new DillError(
+        "EINVAL",
+        `${op}: unknown key "${key}" in { deadline?, signal? } (-1 waits forever)`,
+      );
+    }
+  }
 }
 
 /**

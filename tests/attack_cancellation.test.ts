@@ -60,6 +60,9 @@ const BAD_DEADLINES: unknown[] = [
   { deadline: NaN },
   { deadline: -5 },
   { deadline: Infinity },
+  { timeout: 1000 }, // a misspelled key must not mean "wait forever"
+  { deadline: 1, until: 5 },
+  new Number(5),
 ];
 
 // ---- the table ------------------------------------------------------------------
