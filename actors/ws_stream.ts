@@ -30,10 +30,12 @@ export interface WsStreamOpened {
   /** Received messages: text as strings, binary as bytes. */
   readable: ReadableStream<string | Uint8Array>;
   /**
-   * Messages to send: a string is sent as text, bytes (any `BufferSource`) as binary;
-   * anything else fails the write with `EINVAL`.
+   * Messages to send: a string is sent as text, bytes as binary (at run time any
+   * `BufferSource`: a typed array or `DataView` sends the bytes it views); anything else
+   * fails the write with `EINVAL`. Typed as what `readable` gives, plus `ArrayBuffer`, so
+   * that `readable.pipeTo(writable)` type-checks.
    */
-  writable: WritableStream<string | BufferSource>;
+  writable: WritableStream<string | Uint8Array | ArrayBuffer>;
   /** The subprotocol, as given in the options (`""` when none). */
   protocol: string;
   /** Negotiated extensions (`""`). */
@@ -168,7 +170,7 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     },
   }, new CountQueuingStrategy({ highWaterMark: readAhead }));
 
-  const writable = new WritableStream<string | BufferSource>({
+  const writable = new WritableStream<string | Uint8Array | ArrayBuffer>({
     // An abort waits for the write in flight (the streams spec): the controller's signal,
     // aborted at once, cancels a send still waiting for a peer that does not read.
     async write(chunk, controller) {
