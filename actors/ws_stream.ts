@@ -48,7 +48,12 @@ export interface WsStreamOptions {
   readableHighWaterMark?: number;
   /** Messages the writable queues before `writer.ready` waits. Default 1. */
   writableHighWaterMark?: number;
-  /** After `close()`, how long the peer has to answer before the handle is closed. Default 10 000 ms. */
+  /**
+   * After `close()`, how long the peer has to answer before the handle is closed
+   * (`closed` fails with `ETIMEDOUT`). If it answered but a reader holding the readable
+   * has not read to the end by then, the rest moves into the readable's queue and
+   * `closed` settles with the peer's status. Default 10 000 ms.
+   */
   closeTimeout?: number;
   /** The subprotocol to report in `opened` (from the attach or upgrade result). */
   protocol?: string;
@@ -149,18 +154,41 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     }
   };
 
-  const readable = new ReadableStream<string | Uint8Array>({
-    async pull(controller) {
-      try {
-        const m = await wsRecv(h, -1);
-        if (!cancelled) controller.enqueue(m.data);
-      } catch (e) {
-        if (!cancelled) {
-          if (e instanceof DillError && e.code === "EPIPE") controller.close();
-          else controller.error(e);
-        }
-        finish(e);
+  /** Receives one message into the readable's queue; false once the input has ended. */
+  const receiveOne = async (deadline: -1 | 0): Promise<boolean> => {
+    try {
+      const m = await wsRecv(h, deadline);
+      if (!cancelled) controller.enqueue(m.data);
+      return true;
+    } catch (e) {
+      if (!cancelled) {
+        if (e instanceof DillError && e.code === "EPIPE") controller.close();
+        else controller.error(e);
       }
+      finish(e);
+      return false;
+    }
+  };
+  /** Set while {@link handOver} moves the last messages into the readable's queue. */
+  let handingOver: Promise<void> | null = null;
+  /**
+   * After our close, once the peer has answered, moves what is still queued on the socket
+   * into the readable's queue and ends it, as a `WebSocketStream` does: a reader that holds
+   * the readable and reads slowly loses nothing, and `closed` settles with the peer's status.
+   */
+  const handOver = (): Promise<void> =>
+    handingOver ??= (async () => {
+      while (await receiveOne(0));
+    })();
+
+  let controller!: ReadableStreamDefaultController<string | Uint8Array>;
+  const readable = new ReadableStream<string | Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    async pull() {
+      if (handingOver) return await handingOver;
+      await receiveOne(-1);
     },
     cancel() {
       cancelled = true;
@@ -231,7 +259,8 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     });
     timer = setTimeout(() => {
       timer = undefined;
-      finish(noCloseInTime());
+      if (readable.locked && !cancelled && peerHasClosed(h)) void handOver();
+      else finish(noCloseInTime());
     }, closeTimeout);
     if (!readable.locked) drain();
   };
@@ -260,4 +289,14 @@ function bytesOf(chunk: unknown): Uint8Array {
       chunk === null ? "null" : typeof chunk
     }`,
   );
+}
+
+/** Whether the peer's close frame has arrived (messages sent before it may still be queued). */
+function peerHasClosed(h: Handle): boolean {
+  try {
+    wsStatus(h);
+    return true;
+  } catch {
+    return false; // EAGAIN: not yet (or the handle is gone)
+  }
 }

@@ -4,7 +4,7 @@
  * with backpressure through the streams.
  */
 
-import { nohttpWsPair } from "./helpers/transports.ts";
+import { nohttpWsPair, within } from "./helpers/transports.ts";
 import assert from "node:assert/strict";
 import {
   brecv,
@@ -135,6 +135,23 @@ for (const closeTimeout of [50, 0]) {
     hclose(raw);
   });
 }
+
+Deno.test("wsStream: close() while the reader holds the readable and reads slowly: the peer's answer settles closed, no message is lost", async () => {
+  const [s, c] = await nohttpWsPair();
+  const ws = wsStream(s, { closeTimeout: 300 });
+  const reader = ws.readable.getReader();
+  for (const n of [1, 2, 3]) await msend(c, new Uint8Array([n]), now() + T);
+  assert.deepEqual((await reader.read()).value, new Uint8Array([1]));
+  ws.close({ closeCode: 1000 });
+  // The peer answers at once, after messages 2 and 3; our reader is busy elsewhere.
+  await wsDone(c, 4001, "bye", now() + T);
+  const closed = await within(ws.closed, 2000, "closed");
+  assert.deepEqual(closed, { closeCode: 4001, reason: "bye" });
+  assert.deepEqual((await reader.read()).value, new Uint8Array([2]));
+  assert.deepEqual((await reader.read()).value, new Uint8Array([3]));
+  assert.equal((await reader.read()).done, true);
+  hclose(c);
+});
 
 Deno.test("byteStreams: bytes both ways; closing the writable half-closes, the other side reads the end", async () => {
   const [a, b] = ipcPair();
