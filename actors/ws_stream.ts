@@ -125,6 +125,8 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   let ended = false;
   let closing = false;
   let cancelled = false;
+  /** The readable was closed or errored (its queue may still hold messages). */
+  let readableEnded = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   /** When the peer's close is due after our `close()` (`Infinity` before). */
   let closeBy = Infinity;
@@ -140,6 +142,8 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     // failed because of it) is the peer not closing in time.
     const late = !(error instanceof DillError && error.code === "EPIPE") && now() >= closeBy;
     if (late) error = noCloseInTime();
+    // A reader still holding the readable learns the end from it, not from a closed handle.
+    endReadable(error);
     try {
       if (error instanceof DillError && error.code === "EPIPE") {
         const { status, reason } = wsStatus(h);
@@ -154,17 +158,22 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     }
   };
 
+  /** Ends the readable as the input ended: closed after `EPIPE`, errored otherwise. */
+  const endReadable = (error: unknown): void => {
+    if (cancelled || readableEnded) return;
+    readableEnded = true;
+    if (error instanceof DillError && error.code === "EPIPE") controller.close();
+    else controller.error(error);
+  };
+
   /** Receives one message into the readable's queue; false once the input has ended. */
   const receiveOne = async (deadline: -1 | 0): Promise<boolean> => {
     try {
       const m = await wsRecv(h, deadline);
-      if (!cancelled) controller.enqueue(m.data);
+      if (!cancelled && !readableEnded) controller.enqueue(m.data);
       return true;
     } catch (e) {
-      if (!cancelled) {
-        if (e instanceof DillError && e.code === "EPIPE") controller.close();
-        else controller.error(e);
-      }
+      endReadable(e);
       finish(e);
       return false;
     }
@@ -172,13 +181,15 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
   /** Set while {@link handOver} moves the last messages into the readable's queue. */
   let handingOver: Promise<void> | null = null;
   /**
-   * After our close, once the peer has answered, moves what is still queued on the socket
-   * into the readable's queue and ends it, as a `WebSocketStream` does: a reader that holds
-   * the readable and reads slowly loses nothing, and `closed` settles with the peer's status.
+   * Moves what is still queued on the socket into the readable's queue, up to the end of
+   * its input, as a `WebSocketStream` does once a connection ends: a reader that reads
+   * slowly, or only later, loses nothing, and `closed` settles. `0` once the peer's close
+   * has come (everything is queued already), `-1` when the connection failed (its end is
+   * on the way).
    */
-  const handOver = (): Promise<void> =>
+  const handOver = (deadline: -1 | 0): Promise<void> =>
     handingOver ??= (async () => {
-      while (await receiveOne(0));
+      while (await receiveOne(deadline));
     })();
 
   let controller!: ReadableStreamDefaultController<string | Uint8Array>;
@@ -208,8 +219,10 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
         return await wsSend(h, WS_BINARY, bytesOf(chunk), until);
       } catch (e) {
         // The connection failed under the send: when nobody reads, nothing else would
-        // reach the end of its input, settle `closed` and release the handle.
-        if (!(e instanceof DillError && e.code === "EINVAL") && !readable.locked) drain();
+        // reach the end of its input, settle `closed` and release the handle. (A bad chunk
+        // leaves the connection as it was; an abort goes through close().)
+        const failed = !(e instanceof DillError && (e.code === "EINVAL" || e.code === "ECANCELED"));
+        if (failed && !readable.locked) void handOver(-1);
         throw e;
       }
     },
@@ -259,7 +272,7 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     });
     timer = setTimeout(() => {
       timer = undefined;
-      if (readable.locked && !cancelled && peerHasClosed(h)) void handOver();
+      if (readable.locked && !cancelled && peerHasClosed(h)) void handOver(0);
       else finish(noCloseInTime());
     }, closeTimeout);
     if (!readable.locked) drain();

@@ -153,6 +153,24 @@ Deno.test("wsStream: close() while the reader holds the readable and reads slowl
   hclose(c);
 });
 
+Deno.test("wsStream: a send that fails because the peer closed keeps its last messages for a reader that comes later", async () => {
+  const [s, c] = await nohttpWsPair();
+  const ws = wsStream(s);
+  await msend(c, "first", now() + T);
+  await msend(c, "final words", now() + T);
+  await wsDone(c, 1000, "done", now() + T);
+  await delay(50); // the peer's close has arrived: our sends fail now
+  const writer = ws.writable.getWriter();
+  assertFailed(await settle(writer.write("too late")), "EPIPE", "a send after the peer's close");
+  assert.deepEqual(await within(ws.closed, 2000, "closed"), { closeCode: 1000, reason: "done" });
+  const reader = ws.readable.getReader();
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  assert.deepEqual((await reader.read()).value, bytes("first"));
+  assert.deepEqual((await reader.read()).value, bytes("final words"));
+  assert.equal((await reader.read()).done, true);
+  hclose(c);
+});
+
 Deno.test("byteStreams: bytes both ways; closing the writable half-closes, the other side reads the end", async () => {
   const [a, b] = ipcPair();
   const left = byteStreams(a), right = byteStreams(b);
