@@ -41,11 +41,12 @@ export const DEFAULT_ROOM = "lobby";
 /** Default bound on events queued for one member; a member this far behind is dropped. */
 export const DEFAULT_MAX_OUTBOX = 256;
 /**
- * Default bound on the bytes of the events queued for one member (as UTF-16 string
- * length, about what they hold in memory): a chat text of control characters grows
- * six-fold in JSON, so counting events alone would let 256 of them pin 6 MB per member.
+ * Default bound on the characters (UTF-16 code units, about what the strings hold in
+ * memory) of the events queued behind the one being sent to a member: a chat text of
+ * control characters grows six-fold in JSON, so counting events alone would let 256 of
+ * them pin 6 MB per member.
  */
-export const DEFAULT_MAX_OUTBOX_BYTES = 256 * 1024;
+export const DEFAULT_MAX_OUTBOX_CHARS = 256 * 1024;
 /** How often each process tells the others who is in its rooms. */
 export const ROSTER_INTERVAL_MS = 10_000;
 
@@ -95,10 +96,11 @@ export interface ChatRoomsOptions {
   /** Events queued per member before it is dropped. Default {@link DEFAULT_MAX_OUTBOX}. */
   maxOutbox?: number;
   /**
-   * Bytes of events queued per member before it is dropped. Default
-   * {@link DEFAULT_MAX_OUTBOX_BYTES}.
+   * Characters of events queued per member before it is dropped; an event that finds the
+   * outbox empty is always taken, however large (a welcome with a long roster). Default
+   * {@link DEFAULT_MAX_OUTBOX_CHARS}.
    */
-  maxOutboxBytes?: number;
+  maxOutboxChars?: number;
   /** How often this process tells the others who is here. Default {@link ROSTER_INTERVAL_MS}. */
   rosterIntervalMs?: number;
   /** Where the one-line events go. */
@@ -112,7 +114,7 @@ interface Member {
   readonly handle: Handle;
   readonly outbox: string[];
   /** Sum of the lengths of the strings in `outbox`. */
-  outboxBytes: number;
+  outboxChars: number;
   writer: Promise<void> | null;
   gone: boolean;
 }
@@ -169,7 +171,7 @@ export class ChatRooms {
   readonly #hub: Hub;
   readonly #node: string | undefined;
   readonly #maxOutbox: number;
-  readonly #maxOutboxBytes: number;
+  readonly #maxOutboxChars: number;
   readonly #log: (line: string) => void;
   readonly #rooms = new Map<string, Room>();
   readonly #roster: ReturnType<typeof setInterval>;
@@ -179,9 +181,9 @@ export class ChatRooms {
 
   constructor(options: ChatRoomsOptions = {}) {
     this.#maxOutbox = positive("maxOutbox", options.maxOutbox ?? DEFAULT_MAX_OUTBOX);
-    this.#maxOutboxBytes = positive(
-      "maxOutboxBytes",
-      options.maxOutboxBytes ?? DEFAULT_MAX_OUTBOX_BYTES,
+    this.#maxOutboxChars = positive(
+      "maxOutboxChars",
+      options.maxOutboxChars ?? DEFAULT_MAX_OUTBOX_CHARS,
     );
     this.#rosterIntervalMs = positive(
       "rosterIntervalMs",
@@ -208,7 +210,7 @@ export class ChatRooms {
       peer: session.peer,
       handle: session.handle,
       outbox: [],
-      outboxBytes: 0,
+      outboxChars: 0,
       writer: null,
       gone: false,
     };
@@ -418,7 +420,7 @@ export class ChatRooms {
 
   /**
    * Queues one serialized event; a member that falls `maxOutbox` events or
-   * `maxOutboxBytes` behind is dropped.
+   * `maxOutboxChars` behind is dropped.
    */
   #queue(member: Member, json: string): void {
     if (member.gone) return;
@@ -426,12 +428,12 @@ export class ChatRooms {
       this.#log(`${member.peer} ${member.name} dropped: ${this.#maxOutbox} events behind`);
       return drop(member);
     }
-    if (member.outboxBytes + json.length > this.#maxOutboxBytes) {
-      this.#log(`${member.peer} ${member.name} dropped: ${this.#maxOutboxBytes} bytes behind`);
+    if (member.outbox.length > 0 && member.outboxChars + json.length > this.#maxOutboxChars) {
+      this.#log(`${member.peer} ${member.name} dropped: ${this.#maxOutboxChars} characters behind`);
       return drop(member);
     }
     member.outbox.push(json);
-    member.outboxBytes += json.length;
+    member.outboxChars += json.length;
     // The outbox is not empty, so #write awaits before it clears `writer` again.
     member.writer ??= this.#write(member);
   }
@@ -440,7 +442,8 @@ export class ChatRooms {
     try {
       while (member.outbox.length > 0 && !member.gone) {
         await msend(member.handle, member.outbox[0], now() + SEND_TIMEOUT_MS);
-        member.outboxBytes -= member.outbox.shift()!.length;
+        if (member.gone) break; // dropped meanwhile: its outbox is already emptied
+        member.outboxChars -= member.outbox.shift()!.length;
       }
     } catch (e) {
       if (!isDillError(e, "EPIPE") && !isDillError(e, "EBADF")) {
@@ -483,7 +486,7 @@ function goAway(member: Member): void {
 function drop(member: Member): void {
   member.gone = true;
   member.outbox.length = 0;
-  member.outboxBytes = 0;
+  member.outboxChars = 0;
   try {
     hclose(member.handle);
   } catch {

@@ -13,6 +13,8 @@
  * - `NODE_NAME`: this process's name in guest names (default: random when on NATS);
  * - `REUSE_PORT=1`: share the port with other processes (`SO_REUSEPORT`, needs
  *   `--unstable-net`);
+ * - `MAX_CONNECTIONS`: connections held at once in `tcp` mode (default 4096), below the
+ *   descriptor limit;
  * - `DEMO_MODE=serve`: serve with `Deno.serve` + `wsUpgrade` instead of `tcpListen` +
  *   `wsAttachServer` (default `tcp`). The rooms are the same code either way; what Deno's
  *   `WebSocket` does beneath (no bound on a fragmented message, a peer that never answers
@@ -28,11 +30,12 @@ import { TcpChatServer } from "./demo_tcp.ts";
 import { ServeChatServer } from "./demo_serve.ts";
 
 /**
- * Connections the raw TCP listener holds at once; more clients wait in the kernel's
- * queue. Far below the descriptor limit Deno starts with, so that a flood of clients
- * leaves the process descriptors for everything else (NATS, its own files).
+ * Default connections the raw TCP listener holds at once (`MAX_CONNECTIONS`); more
+ * clients wait in the kernel's queue, so that a flood of clients leaves the process
+ * descriptors for everything else (NATS, its own files). Keep it below the descriptor
+ * limit (`ulimit -n`, which Deno raises to the hard limit).
  */
-const MAX_CONNECTIONS = 4096;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
 
 /** How the demo takes its connections. */
 export type DemoMode = "tcp" | "serve";
@@ -45,6 +48,11 @@ export interface DemoOptions {
   hostname?: string;
   /** Share the port with other processes (`SO_REUSEPORT`). Default `false`. */
   reusePort?: boolean;
+  /**
+   * Connections held at once in `tcp` mode (the listener's `maxConnections`). Default
+   * {@link DEFAULT_MAX_CONNECTIONS}.
+   */
+  maxConnections?: number;
   /**
    * `tcp` (default): `tcpListen`, HTTP read by the demo, `wsAttachServer` with `WS_NOHTTP`.
    * `serve`: `Deno.serve` and `wsUpgrade`.
@@ -94,7 +102,7 @@ export function startDemo(options: DemoOptions = {}): Promise<Demo> {
     } else {
       const listener = tcpListen({ hostname, port }, undefined, {
         reusePort,
-        maxConnections: MAX_CONNECTIONS,
+        maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       });
       server = new TcpChatServer(listener, rooms, log);
       boundPort = tcpLocalAddr(listener).port;
@@ -146,6 +154,11 @@ function settings() {
   if (node !== undefined && !/^[A-Za-z0-9_-]{1,16}$/.test(node)) {
     throw new Error(`NODE_NAME must be 1-16 letters, digits, _ or -, not "${node}"`);
   }
+  const maxRaw = env("MAX_CONNECTIONS") ?? String(DEFAULT_MAX_CONNECTIONS);
+  const maxConnections = Number(maxRaw);
+  if (!/^\d+$/.test(maxRaw) || maxConnections < 1) {
+    throw new Error(`MAX_CONNECTIONS must be a whole number >= 1, not "${maxRaw}"`);
+  }
   const mode = env("DEMO_MODE") ?? "tcp";
   if (mode !== "tcp" && mode !== "serve") {
     throw new Error(`DEMO_MODE must be tcp or serve, not "${mode}"`);
@@ -157,6 +170,7 @@ function settings() {
     nats: nats?.length ? nats : undefined,
     node,
     reusePort: env("REUSE_PORT") === "1",
+    maxConnections,
   };
 }
 

@@ -250,7 +250,7 @@ export class DemoProcess {
         "run",
         "--unstable-net",
         "--allow-net=127.0.0.1",
-        "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT,DEMO_MODE",
+        "--allow-env=PORT,HOST,NATS_URL,NODE_NAME,REUSE_PORT,DEMO_MODE,MAX_CONNECTIONS",
         DEMO,
       ],
       env,

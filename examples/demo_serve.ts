@@ -80,7 +80,7 @@ export class ServeChatServer {
     } else if (url.pathname !== "/") {
       response = plain(404, "not found");
     } else if (request.method !== "GET" && request.method !== "HEAD") {
-      response = plain(405, "use GET", { Allow: "GET, HEAD" });
+      response = plain(405, "use GET or HEAD", { Allow: "GET, HEAD" });
     } else {
       response = new Response(DEMO_PAGE, { headers: PAGE_HEADERS }); // Deno sends no body for HEAD
     }

@@ -120,7 +120,7 @@ export class TcpChatServer {
     }
     const what = `${head.method} ${head.target}`;
     if (head.version === "HTTP/1.1" && !head.headers.has("host")) {
-      // RFC 9112, section 3.2: an HTTP/1.1 request without Host is refused with 400.
+      // RFC 9112, section 3.2: an HTTP/1.1 request without Host gets 400.
       return this.#reply(conn, what, 400, writeHttpErrorResponse(400, "Host is required"));
     }
     const q = head.target.indexOf("?");
@@ -135,7 +135,7 @@ export class TcpChatServer {
         conn,
         what,
         405,
-        writeHttpErrorResponse(405, "use GET", [["Allow", "GET, HEAD"]]),
+        writeHttpErrorResponse(405, "use GET or HEAD", [["Allow", "GET, HEAD"]]),
       );
     }
     return this.#reply(conn, what, 200, pageResponse(head.method === "HEAD"));
@@ -214,6 +214,6 @@ const PAGE_BYTES = new TextEncoder().encode(DEMO_PAGE).length;
 /** The page; for HEAD, its head alone (with the length the body would have). */
 function pageResponse(headOnly: boolean): Uint8Array {
   const headers: [string, string][] = [...PAGE_HEADERS, ["Connection", "close"]];
-  const page = writeHttpResponse(200, "OK", headers, DEMO_PAGE);
-  return headOnly ? page.subarray(0, page.length - PAGE_BYTES) : page;
+  if (!headOnly) return writeHttpResponse(200, "OK", headers, DEMO_PAGE);
+  return writeHttpResponse(200, "OK", [...headers, ["Content-Length", String(PAGE_BYTES)]]);
 }

@@ -23,9 +23,10 @@ const decoder = new TextDecoder();
 async function withDemo(
   fn: (demo: Demo, log: string[]) => Promise<void>,
   mode: DemoMode = "tcp",
+  options: { maxConnections?: number } = {},
 ): Promise<void> {
   const log: string[] = [];
-  const demo = await startDemo({ port: 0, mode, log: (line) => log.push(line) });
+  const demo = await startDemo({ port: 0, mode, log: (line) => log.push(line), ...options });
   try {
     await fn(demo, log);
   } finally {
@@ -233,6 +234,31 @@ Deno.test("demo (tcp): a bad upgrade gets the handshake's HTTP error", async () 
     const garbage = await rawExchange(demo.port, "GET / HTTP/1.1\nHost: x\n\n");
     assert.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/, "bare LF is refused");
   });
+});
+
+Deno.test("demo (tcp): maxConnections holds further clients in the kernel's queue until one leaves", async () => {
+  await withDemo(
+    async (demo) => {
+      const silent = [];
+      for (let i = 0; i < 2; i++) {
+        silent.push(await Deno.connect({ hostname: "127.0.0.1", port: demo.port }));
+      }
+      try {
+        const waiting = fetch(`http://127.0.0.1:${demo.port}/`, {
+          signal: AbortSignal.timeout(400),
+        });
+        await assert.rejects(waiting, (e: Error) => e.name === "TimeoutError");
+        silent.shift()!.close();
+        const page = await fetch(`http://127.0.0.1:${demo.port}/`);
+        assert.equal(page.status, 200);
+        await page.body?.cancel();
+      } finally {
+        for (const c of silent) c.close();
+      }
+    },
+    "tcp",
+    { maxConnections: 2 },
+  );
 });
 
 Deno.test("demo (tcp): HTTP/1.1 without Host is 400; HEAD gets the page's head alone", async () => {

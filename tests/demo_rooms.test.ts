@@ -221,6 +221,31 @@ Deno.test("rooms: a room that already has hundreds of people elsewhere is told i
   }
 });
 
+Deno.test("rooms: a welcome larger than the outbox's character bound still goes out: only a backlog is bounded", async () => {
+  const hub = new LocalHub();
+  const log: string[] = [];
+  const rooms = new ChatRooms({ hub: new HubView(hub), node: "p1", log: (l) => log.push(l) });
+  const a = await Member.join(rooms, "lobby");
+  let b: Member | null = null;
+  try {
+    // Another process has 10,000 people with long names: a welcome's roster alone is
+    // some 480,000 characters, past the 256 Ki bound.
+    const names = Array.from({ length: 10_000 }, (_, i) => `guest-${i}-${"x".repeat(30)}@p2`);
+    hub.publish("lobby", JSON.stringify({ origin: "p2", event: { kind: "here", names } }));
+    await a.next((e) => e.kind === "notice" && /On other servers/.test(e.text));
+    b = await Member.join(rooms, "lobby");
+    const welcome = await b.next((e) => e.kind === "welcome");
+    assert.equal(welcome.online.length, 10_002);
+    await b.say("in");
+    await b.next(chat(b.name, "in"));
+    assert.doesNotMatch(log.join("\n"), /dropped/);
+  } finally {
+    await b?.hangUp();
+    await a.hangUp();
+    await rooms.close();
+  }
+});
+
 Deno.test("rooms: a flood of 'who' gets a bounded number of roster answers, not one each", async () => {
   const hub = new LocalHub();
   const rooms = new ChatRooms({ hub: new HubView(hub), node: "p1" });
@@ -294,8 +319,8 @@ Deno.test("rooms: control characters, six times their size in JSON, meet the out
       await fast.next(chat(fast.name, text));
     }
     await within(slow.served, T, "the slow member is dropped");
-    assert.match(log.join("\n"), /guest-2 dropped: 262144 bytes behind/);
-    // Far fewer than 256 events: bytes, not events, were the bound.
+    assert.match(log.join("\n"), /guest-2 dropped: 262144 characters behind/);
+    // Far fewer than 256 events: characters, not events, were the bound.
     assert.ok(sent < 60, `dropped after ${sent} messages`);
   } finally {
     await fast.hangUp();
@@ -307,7 +332,7 @@ Deno.test("rooms: control characters, six times their size in JSON, meet the out
 Deno.test("rooms: a limit that is not a positive integer is a RangeError", () => {
   for (const bad of [0, -1, 1.5, NaN]) {
     assert.throws(() => new ChatRooms({ maxOutbox: bad }), RangeError);
-    assert.throws(() => new ChatRooms({ maxOutboxBytes: bad }), RangeError);
+    assert.throws(() => new ChatRooms({ maxOutboxChars: bad }), RangeError);
     assert.throws(() => new ChatRooms({ rosterIntervalMs: bad }), RangeError);
   }
 });
