@@ -10,7 +10,8 @@ import type { Deadline } from "./time.ts";
 
 /**
  * Throws `EINVAL` unless `deadline` is `-1`, `0` or a finite positive number, or an
- * options bag `{ deadline?, signal? }` holding such a number and an `AbortSignal`.
+ * options bag `{ deadline?, signal? }` (a plain object with no other key) holding such a
+ * number and an `AbortSignal`.
  * Throws `ECANCELED` when the signal has already aborted: the call is not made, and
  * the socket is left as it was.
  *

@@ -137,7 +137,11 @@ export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteSt
         }));
       } catch (e) {
         writeDone = true;
-        release(e instanceof DillError ? e : new DillError("EINVAL", String(e)));
+        release(
+          e instanceof DillError
+            ? e
+            : new DillError("ECONNRESET", `${h}: a write failed (${e})`, { cause: e }),
+        );
         throw e;
       }
     },

@@ -24,8 +24,8 @@ import { DEFAULT_BACKLOG } from "./tcp.ts";
 /** Options of {@link ipcListen}. */
 export interface IpcListenOptions {
   /**
-   * Connections accepted and still open beyond which the listener stops accepting, as
-   * `tcpListen`'s option of that name. Default: no bound.
+   * Accepted connections that may be open at once; at that many the listener stops
+   * accepting, as `tcpListen`'s option of that name. Default: no bound.
    */
   maxConnections?: number;
 }

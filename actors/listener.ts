@@ -90,13 +90,13 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
   #probing = false;
   readonly #maxConnections: number;
   /** Connections accepted and not yet closed (those kept unclaimed included). */
-  #open = 0;
+  #openConnections = 0;
 
   /**
    * @param name label for messages
    * @param listener the listener this actor now owns
    * @param backlog connections kept that were accepted for a call whose deadline passed
-   * @param maxConnections connections accepted and still open beyond which accepting
+   * @param maxConnections accepted connections open at once; at that many, accepting
    * pauses (`Infinity`: no bound)
    */
   constructor(
@@ -130,7 +130,7 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
         return this.#pump();
       }
       case "released":
-        this.#open--;
+        this.#openConnections--;
         return this.#pump();
       case "acceptFailed":
         this.#accepting = false;
@@ -214,12 +214,12 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
   #pump(): void {
     if (this.#accepting || this.#failure || this.closedReason) return;
     if (this.#backoffTimer !== undefined || this.#waiters.length === 0) return;
-    if (this.#open >= this.#maxConnections) return; // a "released" pumps again
+    if (this.#openConnections >= this.#maxConnections) return; // a "released" pumps again
     this.#accepting = true;
     this.#listener.accept().then(
       (conn) => {
         if (this.closedReason) return conn.close();
-        if (this.#maxConnections !== Infinity) this.#count(conn);
+        if (this.#maxConnections !== Infinity) this.#countUntilClosed(conn);
         this.send({ kind: "accepted", conn });
       },
       (error) => this.send({ kind: "acceptFailed", error }),
@@ -228,12 +228,13 @@ export class ListenerActor extends SocketLayer<ListenerMsg> {
 
   /**
    * Counts `conn` as open until its first `close()`, whoever makes it (the stream that
-   * owns it, a TLS listener dropping a failed handshake, this listener). Every path
-   * that releases a connection's descriptor goes through `close()`, so the count
-   * follows the descriptors the listener has taken.
+   * owns it, a TLS listener dropping a failed handshake, this listener). The rule that
+   * keeps the count true: whatever holds an accepted connection releases it with
+   * `close()`, never with `Symbol.dispose` or by closing its `readable`/`writable`, which
+   * would leave it counted for good.
    */
-  #count(conn: Deno.Conn): void {
-    this.#open++;
+  #countUntilClosed(conn: Deno.Conn): void {
+    this.#openConnections++;
     const close = conn.close.bind(conn);
     let released = false;
     conn.close = () => {

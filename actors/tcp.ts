@@ -54,9 +54,9 @@ export interface TcpListenOptions {
    */
   reusePort?: boolean;
   /**
-   * Connections accepted from this listener and still open beyond which it stops
-   * accepting: further clients wait in the kernel's queue (and calls keep waiting, up to
-   * their deadlines) until one of them is closed. Set it below the process's descriptor
+   * Connections accepted from this listener that may be open at once: at that many it
+   * stops accepting, and further clients wait in the kernel's queue (calls keep waiting,
+   * up to their deadlines) until one of them is closed. Set it below the process's descriptor
    * limit, so that clients alone cannot take every descriptor. Default: no bound.
    */
   maxConnections?: number;

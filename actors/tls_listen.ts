@@ -69,11 +69,14 @@ export interface TlsListenOptions {
    */
   maxHandshakes?: number;
   /**
-   * Connections accepted and still open (handshaking, waiting for `tlsAccept`, handed
-   * out, or past `handshakeTimeout` with their handshake not ended, whose sockets Deno
-   * cannot close yet) beyond which the listener stops accepting, as `tcpListen`'s option
-   * of that name. A handed-out connection counts until it is closed, though Deno may keep
-   * its socket longer for a peer that does not read. Default: no bound.
+   * Accepted connections that may be open at once (handshaking, waiting for
+   * `tlsAccept`, handed out, or past `handshakeTimeout` with their handshake not ended,
+   * whose sockets Deno cannot close yet); at that many the listener stops accepting, as
+   * `tcpListen`'s option of that name. Clients that connect and never send a byte hold
+   * their slots for as long as they stay, so that many of them stop the listener until
+   * they leave: for untrusted clients, `tcpAccept` + `tlsAttachServer` closes dropped
+   * sockets at once. A handed-out connection counts until it is closed, though Deno may
+   * keep its socket longer for a peer that does not read. Default: no bound.
    */
   maxConnections?: number;
 }

@@ -162,7 +162,9 @@ export class TlsListenerActor extends SocketLayer<TlsListenerMsg> {
   }
 
   protected terminate(reason: DillError): void {
-    // The listener beneath closes with this actor (adopted); pending handshakes end here.
+    // The listener beneath goes first: closing the connections below frees its slots,
+    // which must not start one more accept.
+    this.#tcp.close(reason);
     for (const hs of this.#handshakes) {
       if (hs.timer) cancelDeadline(hs.timer);
       closeConn(hs.conn);
