@@ -433,7 +433,7 @@ export class TlsActor extends Actor<TlsMsg> {
   // ---- failures and detach ----------------------------------------------------------
 
   #engineFailed(error: unknown): void {
-    const failure = this.#engine.error(this.#op(), error);
+    const failure = this.#engine.error(this.#op(), error, this.#phase === "handshake");
     if (this.#phase === "handshake") return this.#failHandshake(failure);
     if (this.#failAfterAlert) return; // reported twice (a client's engine does)
     if (this.#outputFailure) return this.close(failure);
@@ -479,7 +479,9 @@ export class TlsActor extends Actor<TlsMsg> {
     this.close(detached);
   }
 
+  /** Who a failure is told in the name of: the attach call, or the open connection after it. */
   #op(): string {
+    if (this.#phase !== "handshake") return this.name;
     return this.#start.side === "client" ? "tlsAttachClient" : "tlsAttachServer";
   }
 }

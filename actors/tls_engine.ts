@@ -241,9 +241,11 @@ export class TlsEngine {
    *
    * @param op the call to name in the message
    * @param error what the engine reported
+   * @param handshaking whether the handshake was still running (bytes that are not TLS
+   * then mean a peer that does not speak it; later, a broken record)
    */
-  error(op: string, error: unknown): DillError {
-    return tlsError(op, error, this.#start);
+  error(op: string, error: unknown, handshaking = true): DillError {
+    return tlsError(op, error, this.#start, handshaking);
   }
 }
 
@@ -292,7 +294,7 @@ const CERT_PROBLEMS: Record<string, string> = {
 };
 
 /** See {@link TlsEngine.error}. */
-function tlsError(op: string, e: unknown, start: TlsStart): DillError {
+function tlsError(op: string, e: unknown, start: TlsStart, handshaking: boolean): DillError {
   if (e instanceof DillError) return e;
   const code = (e as { code?: unknown })?.code;
   const detail = e instanceof Error ? e.message : String(e);
@@ -311,6 +313,16 @@ function tlsError(op: string, e: unknown, start: TlsStart): DillError {
   }
   if (code === "ECONNRESET" || code === "EPIPE") {
     return new DillError("ECONNRESET", `${op}: the connection broke (${detail})`, { cause: e });
+  }
+  if (!handshaking) {
+    return new DillError("EPROTO", `${op}: a TLS record from the peer was broken (${detail})`, {
+      cause: e,
+    });
+  }
+  if (/HandshakePayloadTooLarge/.test(detail)) {
+    return new DillError("EPROTO", `${op}: a TLS handshake message was too large (${detail})`, {
+      cause: e,
+    });
   }
   if (
     code === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType|corrupt message/.test(detail)

@@ -634,6 +634,26 @@ Deno.test("tls: a server answering in plain text makes the client fail with EPRO
   }
 });
 
+Deno.test("tls: a certificate chain over the client's handshake message limit is named as such", async () => {
+  const { a, b, close } = await tcpPair();
+  try {
+    // 300 copies of the CA after the certificate: about 200 KiB in one handshake message.
+    const chain = { cert: SERVER.cert + CA.repeat(300), key: SERVER.key };
+    const [server, client] = await Promise.allSettled([
+      tlsAttachServer(b, chain, soon()),
+      tlsAttachClient(a, CLIENT, soon()),
+    ]);
+    const error = await rejectsWith(
+      Promise.reject(client.status === "rejected" && client.reason),
+      "EPROTO",
+    );
+    assert.match(error.message, /handshake message was too large/);
+    if (server.status === "fulfilled") hclose(server.value);
+  } finally {
+    close();
+  }
+});
+
 Deno.test("tls: a silent peer makes the handshake fail with ETIMEDOUT at the deadline", async () => {
   for (const side of ["server", "client"] as const) {
     const { a, b, close } = await tcpPair();
