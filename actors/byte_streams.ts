@@ -9,8 +9,10 @@
 
 import { DillError } from "../protocol/errors.ts";
 import { call } from "./actor.ts";
+import { checkBytes } from "./args.ts";
 import { type Handle, takeLayer } from "./handle.ts";
 import type { ByteStream, StreamEvent, StreamMsg } from "./stream.ts";
+import { transportError } from "./transport.ts";
 
 /** Options of {@link byteStreams}. */
 export interface ByteStreamsOptions {
@@ -127,9 +129,7 @@ export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteSt
     // connection is released here, or nothing would ever close it.
     async write(chunk) {
       try {
-        if (!(chunk instanceof Uint8Array)) {
-          throw new DillError("EINVAL", "byteStreams: the writable takes Uint8Arrays");
-        }
+        checkBytes("byteStreams", chunk, "a chunk written");
         await call<void, StreamMsg>(lower, "write", { signal: aborted }, (req) => ({
           kind: "send",
           chunks: [chunk],
@@ -137,11 +137,7 @@ export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteSt
         }));
       } catch (e) {
         writeDone = true;
-        release(
-          e instanceof DillError
-            ? e
-            : new DillError("ECONNRESET", `${h}: a write failed (${e})`, { cause: e }),
-        );
+        release(transportError("byteStreams", e));
         throw e;
       }
     },
