@@ -11,7 +11,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type PendingCall, type Request } from "./request.ts";
 import {

@@ -10,7 +10,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { DillError } from "../protocol/errors.ts";
 import { CloseCode, encodeClosePayload } from "../protocol/close_codes.ts";
 import { encodeFrame, encodeMaskedFrameInto, maskedFrameSpace, Opcode } from "../protocol/frame.ts";

@@ -9,7 +9,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { CloseCode, encodeClosePayload } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { brokenAfter, type Request } from "./request.ts";
