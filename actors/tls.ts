@@ -26,6 +26,7 @@ import {
   type TlsServerConfig,
 } from "./tls_credentials.ts";
 import { TlsActor, type TlsMsg, type TlsSession, type TlsStart } from "./tls_actor.ts";
+import { loadTlsEngine } from "./tls_engine.ts";
 
 /** Limits of the TLS bytestream (the decrypted side); every field is optional. */
 export type TlsOptions = StreamOptions;
@@ -75,6 +76,7 @@ export async function tlsAttachServer(
   const op = "tlsAttachServer";
   checkDeadline(op, deadline);
   const { cert, key, alpn } = await serverCredentials(op, config);
+  await loadTlsEngine();
   return await attach(op, s, { side: "server", cert, key, alpn }, deadline, options);
 }
 
@@ -136,6 +138,7 @@ export async function tlsAttachClient(
   checkDeadline(op, deadline);
   const { hostname, caCerts, alpn } = await clientTrust(op, config);
   const start: TlsStart = { side: "client", hostname, caCerts, alpn };
+  await loadTlsEngine();
   return await attach(op, s, start, deadline, options);
 }
 

@@ -8,8 +8,12 @@
  * @module
  */
 
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { DillError } from "../protocol/errors.ts";
+import { LazyModule } from "../protocol/lazy_module.ts";
+
+/** `node:crypto`, for checking certificates and keys: imported on first need (see lazy_module.ts). */
+const cryptoModule = new LazyModule("node:crypto", () => import("node:crypto"));
 
 /** Credentials of a TLS server. Give each of certificate and key as PEM text or as a file. */
 export interface TlsServerConfig {
@@ -68,6 +72,7 @@ export async function serverCredentials(
   }
   const cert = await pemOf(op, "cert", config.cert, config.certFile, "CERTIFICATE");
   const key = await pemOf(op, "key", config.key, config.keyFile, "PRIVATE KEY");
+  await cryptoModule.load();
   checkCredentials(op, cert, key);
   return { cert, key, alpn: alpnOf(op, config.alpn) };
 }
@@ -126,6 +131,7 @@ async function caCertsOf(
   files: unknown,
 ): Promise<string[] | undefined> {
   if (texts === undefined && files === undefined) return undefined;
+  await cryptoModule.load();
   const out: string[] = [];
   if (texts !== undefined) {
     if (!Array.isArray(texts)) throw new DillError("EINVAL", `${op}: caCerts must be an array`);
@@ -178,7 +184,7 @@ function checkCredentials(op: string, cert: string, key: string): void {
   const leaf = parseCert(op, "cert", cert);
   let privateKey;
   try {
-    privateKey = createPrivateKey(key);
+    privateKey = cryptoModule.get(op).createPrivateKey(key);
   } catch (e) {
     throw new DillError("EINVAL", `${op}: key is not a usable private key (${message(e)})`, {
       cause: e,
@@ -196,7 +202,7 @@ function checkCredentials(op: string, cert: string, key: string): void {
 
 function parseCert(op: string, field: string, pem: string): X509Certificate {
   try {
-    return new X509Certificate(pem);
+    return new (cryptoModule.get(op).X509Certificate)(pem);
   } catch (e) {
     throw new DillError("EINVAL", `${op}: ${field} holds no valid certificate (${message(e)})`, {
       cause: e,

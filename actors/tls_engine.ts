@@ -9,11 +9,36 @@
  * @module
  */
 
-import { Duplex } from "node:stream";
-import process from "node:process";
-import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import type tls from "node:tls";
 import { DillError } from "../protocol/errors.ts";
+import { LazyModule } from "../protocol/lazy_module.ts";
 import { TlsRecordScanner } from "../protocol/tls_records.ts";
+
+/** What the engine takes from Node's modules, imported on first need (see lazy_module.ts). */
+const nodeModules = new LazyModule("node:tls", async () => {
+  const [{ Duplex }, process, tls] = await Promise.all([
+    import("node:stream"),
+    import("node:process"),
+    import("node:tls"),
+  ]);
+  return { Duplex, nextTick: process.default.nextTick, tls: tls.default };
+});
+
+/**
+ * Imports the engine's `node:tls` (and `node:stream`, `node:process`) once: awaited by
+ * the TLS attach calls before they make an engine. Resolves at once after the first time.
+ *
+ * @example
+ * ```ts
+ * import { loadTlsEngine } from "./tls_engine.ts";
+ *
+ * await loadTlsEngine();
+ * ```
+ */
+export async function loadTlsEngine(): Promise<void> {
+  await nodeModules.load();
+}
 
 /**
  * How a TLS actor starts: which side, and its credentials (PEM text).
@@ -88,8 +113,9 @@ export type TlsEngineReport =
  *
  * @example
  * ```ts
- * import { TlsEngine, type TlsEngineReport } from "./tls_engine.ts";
+ * import { loadTlsEngine, TlsEngine, type TlsEngineReport } from "./tls_engine.ts";
  *
+ * await loadTlsEngine();
  * // Two engines wired back to back: each one's ciphertext is fed to the other.
  * const dir = new URL("../tests/fixtures/tls/", import.meta.url);
  * const read = (f: string) => Deno.readTextFileSync(new URL(f, dir));
@@ -118,18 +144,22 @@ export class TlsEngine {
   readonly #socket: tls.TLSSocket;
   readonly #scanner = new TlsRecordScanner();
   readonly #report: (report: TlsEngineReport) => void;
+  readonly #nextTick: (callback: () => void) => void;
   #started = false;
   #closeNotifyRead = false;
 
   /**
-   * Builds the engine; it starts on the next tick, then reports `started`.
+   * Builds the engine; it starts on the next tick, then reports `started`. Needs
+   * {@link loadTlsEngine} done (`ENOTSUP` otherwise).
    *
    * @param start which side, and its credentials
    * @param report receives the engine's reports (normally: sends them to the actor)
    */
   constructor(start: TlsStart, report: (report: TlsEngineReport) => void) {
+    const { Duplex, nextTick, tls } = nodeModules.get("TLS engine");
     this.#start = start;
     this.#report = report;
+    this.#nextTick = nextTick;
     this.#wire = new Duplex({
       allowHalfOpen: true,
       read() {},
@@ -140,7 +170,7 @@ export class TlsEngine {
       // The engine's end never half-closes the stream beneath: detach needs it open.
       final: (done) => done(),
     });
-    const socket = this.#socket = makeSocket(this.#wire, start);
+    const socket = this.#socket = makeSocket(tls, this.#wire, start);
     socket.on(start.side === "client" ? "secureConnect" : "secure", () => {
       report({ kind: "secure" });
     });
@@ -162,7 +192,7 @@ export class TlsEngine {
     };
     // The engine starts on the next tick; ciphertext fed before that crashes it. This
     // tick is queued after the engine's own, so once it ran the engine has started.
-    process.nextTick(() => {
+    nextTick(() => {
       this.#started = true;
       report({ kind: "started" });
     });
@@ -232,7 +262,7 @@ export class TlsEngine {
     };
     // Destroying the engine before it started makes its own start crash later.
     if (this.#started) destroy();
-    else process.nextTick(destroy);
+    else this.#nextTick(destroy);
   }
 
   /**
@@ -249,7 +279,7 @@ export class TlsEngine {
   }
 }
 
-function makeSocket(wire: Duplex, start: TlsStart): tls.TLSSocket {
+function makeSocket(nodeTls: typeof tls, wire: Duplex, start: TlsStart): tls.TLSSocket {
   const alpn = start.alpn.length > 0 ? [...start.alpn] : undefined;
   // Half-open: the peer's close_notify ends our input only, as a FIN does on TCP.
   const halfOpen = { allowHalfOpen: true };
@@ -261,7 +291,7 @@ function makeSocket(wire: Duplex, start: TlsStart): tls.TLSSocket {
       key: start.key,
       ALPNProtocols: alpn,
     };
-    return new tls.TLSSocket(wire, options);
+    return new nodeTls.TLSSocket(wire, options);
   }
   const ip = isIpAddress(start.hostname);
   const options: tls.ConnectionOptions & typeof halfOpen = {
@@ -274,7 +304,7 @@ function makeSocket(wire: Duplex, start: TlsStart): tls.TLSSocket {
     ALPNProtocols: alpn,
     rejectUnauthorized: true,
   };
-  return tls.connect(options);
+  return nodeTls.connect(options);
 }
 
 function isIpAddress(host: string): boolean {

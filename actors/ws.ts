@@ -6,7 +6,8 @@
  * @module
  */
 
-import { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
+import { NegotiatedDeflate, PerMessageDeflate } from "../protocol/deflate_codec.ts";
+import { zlibLoaded } from "../protocol/zlib_sync.ts";
 import { wsDeflate, wsDeflateOffer } from "./ws_deflate.ts";
 import { DillError } from "../protocol/errors.ts";
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
@@ -111,6 +112,9 @@ export async function wsAttachServer(
     }
   }
   const lower = takeLayer<ByteStream>(s, "wsAttachServer", "bytestream");
+  if ((deflate !== null || negotiated !== null) && !zlibLoaded()) {
+    await loadDeflateEngine(lower, () => negotiated?.release());
+  }
   const http = noHttp ? null : { ...options, perMessageDeflate: deflate ?? undefined };
   const actor = new WsActor(
     lower,
@@ -178,6 +182,10 @@ export async function wsAttachClient(
     http?.deflate?.budget.release(http.deflate.reserved);
     throw e;
   }
+  if (http?.deflate && !zlibLoaded()) {
+    const offer = http.deflate;
+    await loadDeflateEngine(lower, () => offer.budget.release(offer.reserved));
+  }
   const actor = new WsActor(
     lower,
     { side: "client", http },
@@ -187,6 +195,21 @@ export async function wsAttachClient(
   );
   const info = await attach(actor, "wsAttachClient", deadline);
   return new ClientAttached(openHandle(actor, "ws"), info);
+}
+
+/**
+ * Imports the compression engine for the first connection that may compress (it is not
+ * loaded at start-up: see `../protocol/lazy_module.ts`). If that fails, the stack beneath
+ * is closed and what was reserved for compression given back.
+ */
+async function loadDeflateEngine(lower: ByteStream, release: () => void): Promise<void> {
+  try {
+    await PerMessageDeflate.ready();
+  } catch (e) {
+    release();
+    lower.close(e as DillError);
+    throw e;
+  }
 }
 
 /**

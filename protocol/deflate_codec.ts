@@ -34,7 +34,7 @@ import { CloseCode } from "./close_codes.ts";
 import { type DeflateBudget, deflateMemory } from "./deflate_budget.ts";
 import { DillError } from "./errors.ts";
 import type { DeflateParams } from "./permessage_deflate.ts";
-import { SyncZlib } from "./zlib_sync.ts";
+import { loadZlib, SyncZlib } from "./zlib_sync.ts";
 
 /** The tail a sync flush ends with; stripped when sending, put back when receiving. */
 const SYNC_TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
@@ -119,12 +119,15 @@ export interface MessageInflater {
 /**
  * One connection's permessage-deflate: compresses messages to send and inflates
  * received ones, with the negotiated parameters. Synchronous; see the module doc for
- * memory. Call {@link PerMessageDeflate.close} when the connection ends.
+ * memory. Call {@link PerMessageDeflate.close} when the connection ends. Its engine,
+ * `node:zlib`, is imported on first need: the WebSocket attach calls await
+ * {@link PerMessageDeflate.ready}; code that uses a codec on its own awaits it first.
  *
  * @example
  * ```ts
  * import { PerMessageDeflate } from "./deflate_codec.ts";
  *
+ * await PerMessageDeflate.ready();
  * const params = {
  *   serverNoContextTakeover: false,
  *   clientNoContextTakeover: false,
@@ -178,6 +181,23 @@ export class PerMessageDeflate implements MessageInflater {
       !(server ? params.clientNoContextTakeover : params.serverNoContextTakeover);
     this.#budget = budget;
     this.#reservedBytes = PerMessageDeflate.reservation(params, role, settings.memLevel);
+  }
+
+  /**
+   * Imports the compression engine (`node:zlib`) once; resolves at once after that.
+   * Before it resolved, compressing or inflating fails with `ENOTSUP`.
+   *
+   * @throws {DillError} `ENOTSUP` when the runtime has no `node:zlib`
+   *
+   * @example
+   * ```ts
+   * import { PerMessageDeflate } from "./deflate_codec.ts";
+   *
+   * await PerMessageDeflate.ready();
+   * ```
+   */
+  static ready(): Promise<void> {
+    return loadZlib();
   }
 
   /** The settings' `maxInflatedSize`, if any: see {@link MessageInflater.maxInflatedSize}. */

@@ -29,8 +29,32 @@
  * @module
  */
 
-import zlib from "node:zlib";
 import { DillError } from "./errors.ts";
+import { LazyModule } from "./lazy_module.ts";
+
+/** `node:zlib`, imported by {@link loadZlib} (it costs start-up time: see lazy_module.ts). */
+const zlibModule = new LazyModule("node:zlib", () => import("node:zlib"));
+
+/**
+ * Imports `node:zlib` once, for {@link SyncZlib}: awaited by whatever may need
+ * compression before it makes one (the WebSocket attach calls, `PerMessageDeflate.ready`).
+ *
+ * @example
+ * ```ts
+ * import { loadZlib, SyncZlib } from "./zlib_sync.ts";
+ *
+ * await loadZlib();
+ * new SyncZlib("inflate", { windowBits: 15 }).close();
+ * ```
+ */
+export async function loadZlib(): Promise<void> {
+  await zlibModule.load();
+}
+
+/** Whether {@link loadZlib} is done, so that a {@link SyncZlib} can be made now. */
+export function zlibLoaded(): boolean {
+  return zlibModule.loaded;
+}
 
 /** Bytes produced per native call; output is copied out of this shared buffer. */
 const OUTPUT_STEP = 16 * 1024;
@@ -38,8 +62,9 @@ const OUTPUT_STEP = 16 * 1024;
 /** One scratch output buffer for the process: calls are synchronous, never nested. */
 const scratch = new Uint8Array(OUTPUT_STEP);
 
-const Z_NO_FLUSH = zlib.constants.Z_NO_FLUSH;
-const Z_SYNC_FLUSH = zlib.constants.Z_SYNC_FLUSH;
+/** zlib's flush modes (zlib.h): the same numbers in every zlib. */
+const Z_NO_FLUSH = 0;
+const Z_SYNC_FLUSH = 2;
 
 /** The native handle's synchronous write, as Node's and Deno's zlib expose it. */
 interface NativeZlib {
@@ -84,8 +109,9 @@ export interface ZlibWrite {
  *
  * @example
  * ```ts
- * import { SyncZlib } from "./zlib_sync.ts";
+ * import { loadZlib, SyncZlib } from "./zlib_sync.ts";
  *
+ * await loadZlib();
  * const deflater = new SyncZlib("deflate", { windowBits: 15, memLevel: 8, level: 6 });
  * const inflater = new SyncZlib("inflate", { windowBits: 15 });
  * const packed: Uint8Array[] = [];
@@ -115,9 +141,10 @@ export class SyncZlib {
    * @param mode `"deflate"` to compress, `"inflate"` to decompress
    * @param options window bits, and for deflate memory level and compression level
    * @throws {DillError} `ENOTSUP` when the runtime's `node:zlib` lacks the synchronous
-   *   native write this module relies on
+   *   native write this module relies on, or {@link loadZlib} has not loaded it yet
    */
   constructor(mode: "deflate" | "inflate", options: SyncZlibOptions) {
+    const zlib = zlibModule.get("permessage-deflate");
     const stream = mode === "deflate"
       ? zlib.createDeflateRaw({
         windowBits: options.windowBits,

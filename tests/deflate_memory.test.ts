@@ -9,6 +9,9 @@ import { acceptUpgrade } from "../protocol/handshake.ts";
 import { resolveDeflateOptions } from "../protocol/permessage_deflate.ts";
 import { collectGarbage } from "./helpers/memory.ts";
 
+// The codecs here are used on their own, not through an attach that loads zlib.
+await PerMessageDeflate.ready();
+
 /** Native (non-heap) memory of the process now. */
 function nativeBytes(): number {
   collectGarbage();

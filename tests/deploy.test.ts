@@ -36,7 +36,7 @@ Deno.test("deploy/graph: nothing reached from serve.ts uses an API Deno Deploy l
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string }[];
+    modules: { specifier: string; dependencies?: { specifier: string; isDynamic?: boolean }[] }[];
   };
   const local = graph.modules.map((m) => m.specifier).filter((s) => s.startsWith("file:"));
   assert.ok(local.some((s) => s.endsWith("/actors/ws_upgrade.ts")), "wsUpgrade is in the graph");
@@ -45,8 +45,11 @@ Deno.test("deploy/graph: nothing reached from serve.ts uses an API Deno Deploy l
   }
   const builtins = graph.modules.map((m) => m.specifier).filter((s) => s.startsWith("node:"));
   // node:zlib comes with permessage-deflate (protocol/zlib_sync.ts, through the WS actor
-  // that actors/ws.ts also serves); Deploy has it, and it needs no permission.
-  assert.deepEqual(builtins.sort(), ["node:timers", "node:zlib"]);
+  // that actors/ws.ts also serves), imported only when an attach needs it, never by
+  // wsUpgrade; Deploy has it, and it needs no permission.
+  assert.deepEqual(builtins, ["node:zlib"]);
+  const edges = graph.modules.flatMap((m) => m.dependencies ?? []);
+  assert.ok(edges.filter((d) => d.specifier === "node:zlib").every((d) => d.isDynamic));
   for (const specifier of local) {
     // Code only: JSDoc examples (which may show other entry points) are not run.
     const code = (await Deno.readTextFile(new URL(specifier))).split("\n")

@@ -20,6 +20,9 @@ import { Receiver, type ReceiverEvent } from "../protocol/receiver.ts";
 import { encodeFrame, Opcode } from "../protocol/frame.ts";
 import { isDillError } from "../protocol/errors.ts";
 
+// The codecs here are used on their own, not through an attach that loads zlib.
+await PerMessageDeflate.ready();
+
 const enc = new TextEncoder();
 const b = (...v: number[]) => new Uint8Array(v);
 const serverDefaults = resolveDeflateOptions({});
