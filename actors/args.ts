@@ -221,3 +221,19 @@ export function checkMaxConnections(op: string, value: unknown): number {
 export function checkBacklog(op: string, backlog: unknown): asserts backlog is number {
   checkWholeNumber(`${op}: backlog`, backlog, 1);
 }
+
+/**
+ * Throws `EINVAL` unless `options` (a call's options argument) is an object.
+ *
+ * @example
+ * ```ts
+ * import { checkOptionsObject } from "./args.ts";
+ *
+ * checkOptionsObject("tcpListen", { reusePort: true }); // fine
+ * ```
+ */
+export function checkOptionsObject(op: string, options: unknown): asserts options is object {
+  if (typeof options !== "object" || options === null) {
+    throw new DillError("EINVAL", `${op}: options must be an object`);
+  }
+}

@@ -5,7 +5,13 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { checkBacklog, checkMaxConnections, checkPath, checkWholeNumber } from "./args.ts";
+import {
+  checkBacklog,
+  checkMaxConnections,
+  checkOptionsObject,
+  checkPath,
+  checkWholeNumber,
+} from "./args.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {
@@ -51,9 +57,7 @@ export function ipcListen(
 ): Handle {
   checkPath("ipcListen", path);
   checkBacklog("ipcListen", backlog);
-  if (typeof options !== "object" || options === null) {
-    throw new DillError("EINVAL", "ipcListen: options must be an object");
-  }
+  checkOptionsObject("ipcListen", options);
   const maxConnections = checkMaxConnections("ipcListen", options.maxConnections);
   try {
     const listener = Deno.listen({ transport: "unix", path });

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { checkBacklog, checkDeadline, checkMaxConnections, checkTcpAddr } from "./args.ts";
+import {
+  checkBacklog,
+  checkDeadline,
+  checkMaxConnections,
+  checkOptionsObject,
+  checkTcpAddr,
+} from "./args.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { Handle } from "./handle.ts";
 import {
@@ -120,9 +126,7 @@ export function tcpListen(
 function checkListenOptions(
   options: TcpListenOptions,
 ): { reusePort: boolean; maxConnections: number } {
-  if (typeof options !== "object" || options === null) {
-    throw new DillError("EINVAL", "tcpListen: options must be an object");
-  }
+  checkOptionsObject("tcpListen", options);
   const { reusePort = false } = options;
   if (typeof reusePort !== "boolean") {
     throw new DillError(

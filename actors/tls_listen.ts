@@ -16,6 +16,7 @@ import {
   checkBacklog,
   checkDeadline,
   checkMaxConnections,
+  checkOptionsObject,
   checkTcpAddr,
   checkWholeNumber,
 } from "./args.ts";
@@ -214,9 +215,7 @@ export async function tlsAccept(
 }
 
 function checkListenOptions(op: string, options: unknown, backlog: number) {
-  if (typeof options !== "object" || options === null) {
-    throw new DillError("EINVAL", `${op}: options must be an object`);
-  }
+  checkOptionsObject(op, options);
   const {
     handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT_MS,
     maxHandshakes = DEFAULT_MAX_HANDSHAKES,

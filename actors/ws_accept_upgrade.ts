@@ -8,8 +8,8 @@
  */
 
 import { type AcceptedUpgrade, acceptUpgrade } from "../protocol/handshake.ts";
-import { DillError } from "../protocol/errors.ts";
 import type { HttpRequestHead } from "../protocol/http11.ts";
+import { checkOptionsObject } from "./args.ts";
 import { wsDeflate } from "./ws_deflate.ts";
 import type { WsDeflateOptions, WsServerOptions } from "./ws_options.ts";
 
@@ -74,9 +74,7 @@ export function wsAcceptUpgrade(
   options: WsAcceptOptions = {},
 ): AcceptedUpgrade {
   const where = "wsAcceptUpgrade";
-  if (typeof options !== "object" || options === null) {
-    throw new DillError("EINVAL", `${where}: options must be an object`);
-  }
+  checkOptionsObject(where, options);
   const { perMessageDeflate = false, ...handshake } = options;
   const deflate = wsDeflate({ perMessageDeflate }, "server", where) ?? undefined;
   return acceptUpgrade(request, { ...handshake, perMessageDeflate: deflate }, where);
