@@ -6,6 +6,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
+import { checkWholeNumber } from "../protocol/option_checks.ts";
 import type { Deadline } from "./time.ts";
 
 /**
@@ -163,29 +164,6 @@ export function checkTcpAddr(op: string, addr: unknown): asserts addr is {
 export function checkPath(op: string, path: unknown): asserts path is string {
   if (typeof path !== "string" || path === "") {
     throw new DillError("EINVAL", `${op}: the socket path must be a non-empty string`);
-  }
-}
-
-/**
- * Throws `EINVAL` unless `value` is a whole number from `min` to `max`; `subject` names
- * it in the message (`"tcpListen: backlog"`, `"option maxWaitingCalls"`).
- *
- * @example
- * ```ts
- * import { checkWholeNumber } from "./args.ts";
- *
- * checkWholeNumber("tcpListen: backlog", 128, 1); // fine
- * ```
- */
-export function checkWholeNumber(
-  subject: string,
-  value: unknown,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): asserts value is number {
-  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new DillError("EINVAL", `${subject} must be a whole number ${range}, not ${value}`);
   }
 }
 

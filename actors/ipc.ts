@@ -5,13 +5,8 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import {
-  checkBacklog,
-  checkMaxConnections,
-  checkOptionsObject,
-  checkPath,
-  checkWholeNumber,
-} from "./args.ts";
+import { checkBacklog, checkMaxConnections, checkOptionsObject, checkPath } from "./args.ts";
+import { checkWholeNumber } from "../protocol/option_checks.ts";
 import type { Handle } from "./handle.ts";
 import { pipePair } from "./pipe.ts";
 import {

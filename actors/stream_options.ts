@@ -6,7 +6,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
-import { checkWholeNumber } from "./args.ts";
+import { checkWholeNumber } from "../protocol/option_checks.ts";
 import { MAX_TIMER_MS } from "./time.ts";
 
 /** Default of {@link StreamOptions.readHighWater} and {@link StreamOptions.writeHighWater}: 256 KiB. */

@@ -18,8 +18,8 @@ import {
   checkMaxConnections,
   checkOptionsObject,
   checkTcpAddr,
-  checkWholeNumber,
 } from "./args.ts";
+import { checkWholeNumber } from "../protocol/option_checks.ts";
 import { type Handle, layerOf, openHandle } from "./handle.ts";
 import { checkStreamOptions } from "./stream_options.ts";
 import type { TcpAddr } from "./tcp.ts";

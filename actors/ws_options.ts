@@ -9,7 +9,7 @@ import type { NegotiatedDeflate } from "../protocol/deflate_codec.ts";
 import { DillError } from "../protocol/errors.ts";
 import type { HttpLimits, HttpRequestHead } from "../protocol/http11.ts";
 import type { PerMessageDeflateOptions } from "../protocol/permessage_deflate.ts";
-import { checkWholeNumber } from "./args.ts";
+import { checkAmount, checkWholeNumber } from "../protocol/option_checks.ts";
 import { MAX_TIMER_MS } from "./time.ts";
 
 /**
@@ -221,20 +221,13 @@ function resolveLimits(options: WsServerOptions): WsLimits {
   }
   const pick = (name: keyof WsLimits, fallback: number): number => {
     const value = options[name] ?? fallback;
-    if (typeof value !== "number" || !(value >= 0)) {
-      throw new DillError("EINVAL", `option ${name} must be a number >= 0, not ${String(value)}`);
-    }
+    checkAmount(`option ${name}`, value);
     return value;
   };
   // Durations become timers: setTimeout cannot wait longer than MAX_TIMER_MS.
   const pickMs = (name: keyof WsLimits, fallback: number): number => {
-    const value = pick(name, fallback);
-    if (value > MAX_TIMER_MS) {
-      throw new DillError(
-        "EINVAL",
-        `option ${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), not ${value}`,
-      );
-    }
+    const value = options[name] ?? fallback;
+    checkAmount(`option ${name}`, value, MAX_TIMER_MS, " ms (about 24.8 days)");
     return value;
   };
   // Unlike the timers that 0 turns off, 0 here would fail the connection on the first

@@ -10,6 +10,7 @@
 
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
+import { checkAmount } from "../protocol/option_checks.ts";
 import { type Handle, hclose } from "./handle.ts";
 import { MAX_TIMER_MS, now } from "./time.ts";
 import { wsDone, wsStatus } from "./ws.ts";
@@ -112,14 +113,7 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     ["readableHighWaterMark", readAhead, Infinity],
     ["writableHighWaterMark", writeAhead, Infinity],
   ] as const;
-  for (const [name, v, max] of limits) {
-    if (typeof v !== "number" || !(v >= 0)) {
-      throw new DillError("EINVAL", `wsStream: option ${name} must be a number >= 0`);
-    }
-    if (v > max) {
-      throw new DillError("EINVAL", `wsStream: option ${name} must be at most ${max} ms`);
-    }
-  }
+  for (const [name, v, max] of limits) checkAmount(`wsStream: option ${name}`, v, max, " ms");
   const closed = Promise.withResolvers<{ closeCode: number; reason: string }>();
   closed.promise.catch(() => {}); // a failure nobody awaits is not an unhandled rejection
   let ended = false;

@@ -8,6 +8,7 @@
  */
 
 import { DillError, type ErrorCode } from "../protocol/errors.ts";
+import { checkAmount } from "../protocol/option_checks.ts";
 import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
 import type { HttpRequestHead } from "../protocol/http11.ts";
 import { type Handle, openHandle } from "./handle.ts";
@@ -178,9 +179,7 @@ export function wsUpgrade(
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_UPGRADE_MAX_BUFFERED_BYTES,
   });
   const sendHighWater = options.sendHighWater ?? DEFAULT_SEND_HIGH_WATER;
-  if (typeof sendHighWater !== "number" || !(sendHighWater >= 0)) {
-    throw new DillError("EINVAL", `option sendHighWater must be a number >= 0`);
-  }
+  checkAmount("option sendHighWater", sendHighWater);
   const shutdownSignal = options.shutdownSignal;
   if (shutdownSignal !== undefined && !(shutdownSignal instanceof AbortSignal)) {
     throw new DillError("EINVAL", "option shutdownSignal must be an AbortSignal");

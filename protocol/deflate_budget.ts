@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DillError } from "./errors.ts";
+import { checkAmount } from "./option_checks.ts";
 
 /**
  * Estimated bytes of zlib state: a compressor with this window and memory level, or a
@@ -61,9 +61,7 @@ export class DeflateBudget {
    * @throws {DillError} `EINVAL` unless `maxBytes` is a number >= 0
    */
   constructor(maxBytes: number) {
-    if (typeof maxBytes !== "number" || !(maxBytes >= 0)) {
-      throw new DillError("EINVAL", "DeflateBudget: maxBytes must be a number >= 0");
-    }
+    checkAmount("DeflateBudget: maxBytes", maxBytes);
     this.maxBytes = maxBytes;
   }
 

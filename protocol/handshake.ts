@@ -15,6 +15,7 @@
 import type { DeflateBudget } from "./deflate_budget.ts";
 import { NegotiatedDeflate } from "./deflate_codec.ts";
 import { DillError, type ErrorCode } from "./errors.ts";
+import { checkWholeNumber } from "./option_checks.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
 import { isHost, listHasToken, quote, tokenList } from "./header_values.ts";
@@ -393,12 +394,8 @@ export function checkServerHandshakeOptions(
 ): void {
   const maxResourceLength = options.maxResourceLength ?? DEFAULT_MAX_RESOURCE_LENGTH;
   const maxHostLength = options.maxHostLength ?? DEFAULT_MAX_HOST_LENGTH;
-  if (!Number.isSafeInteger(maxResourceLength) || maxResourceLength < 1) {
-    throw new DillError("EINVAL", `${where}: maxResourceLength must be a positive integer`);
-  }
-  if (!Number.isSafeInteger(maxHostLength) || maxHostLength < 1) {
-    throw new DillError("EINVAL", `${where}: maxHostLength must be a positive integer`);
-  }
+  checkWholeNumber(`${where}: maxResourceLength`, maxResourceLength, 1);
+  checkWholeNumber(`${where}: maxHostLength`, maxHostLength, 1);
   checkTokenList(where, options.protocols ?? [], "protocols");
   if (options.checkOrigin !== undefined && typeof options.checkOrigin !== "function") {
     throw new DillError("EINVAL", `${where}: checkOrigin must be a function`);

@@ -13,6 +13,7 @@
  */
 
 import { DillError, type ErrorCode } from "./errors.ts";
+import { checkWholeNumber } from "./option_checks.ts";
 import { HeaderFields, ParsedRequestHead, ParsedResponseHead } from "./http_head.ts";
 
 export { type HeaderLookup, headerLookup } from "./http_head.ts";
@@ -117,12 +118,8 @@ export function checkHttpLimits(
   }
   const maxHeadBytes = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
-  if (!Number.isSafeInteger(maxHeadBytes) || maxHeadBytes < 1) {
-    throw new DillError("EINVAL", `${op}: maxHeadBytes must be a positive integer`);
-  }
-  if (!Number.isSafeInteger(maxHeaders) || maxHeaders < 0) {
-    throw new DillError("EINVAL", `${op}: maxHeaders must be a non-negative integer`);
-  }
+  checkWholeNumber(`${op}: maxHeadBytes`, maxHeadBytes, 1);
+  checkWholeNumber(`${op}: maxHeaders`, maxHeaders, 0);
   return { maxHeadBytes, maxHeaders };
 }
 

@@ -15,6 +15,7 @@
  */
 
 import { DillError } from "./errors.ts";
+import { checkAmount, checkWholeNumber } from "./option_checks.ts";
 import { type Extension, type ExtensionParam, formatExtension } from "./extensions.ts";
 
 /** The registered name of the extension. */
@@ -141,12 +142,7 @@ export function resolveDeflateOptions(
   }
   const int = (name: keyof PerMessageDeflateOptions, fallback: number, min: number, max = 15) => {
     const value = options[name] ?? fallback;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      throw new DillError(
-        "EINVAL",
-        `perMessageDeflate.${name} must be an integer from ${min} to ${max}, not ${String(value)}`,
-      );
-    }
+    checkWholeNumber(`perMessageDeflate.${name}`, value, min, max);
     return value;
   };
   const flag = (name: keyof PerMessageDeflateOptions) => {
@@ -162,13 +158,9 @@ export function resolveDeflateOptions(
     ? (options.serverMaxWindowBits === undefined ? null : int("serverMaxWindowBits", 15, 8))
     : int("serverMaxWindowBits", 12, ownMin);
   const threshold = options.threshold ?? 128;
-  if (typeof threshold !== "number" || !(threshold >= 0)) {
-    throw new DillError("EINVAL", "perMessageDeflate.threshold must be a number >= 0");
-  }
+  checkAmount("perMessageDeflate.threshold", threshold);
   const maxInflatedSize = options.maxInflatedSize ?? DEFAULT_MAX_INFLATED_SIZE;
-  if (typeof maxInflatedSize !== "number" || !(maxInflatedSize >= 0)) {
-    throw new DillError("EINVAL", "perMessageDeflate.maxInflatedSize must be a number >= 0");
-  }
+  checkAmount("perMessageDeflate.maxInflatedSize", maxInflatedSize);
   return {
     serverNoContextTakeover: flag("serverNoContextTakeover"),
     clientNoContextTakeover: flag("clientNoContextTakeover"),

@@ -17,6 +17,7 @@ import { inflateMessage } from "./compressed_message.ts";
 import { controlEvent, ControlFrameReader } from "./control_frame.ts";
 import type { MessageInflater } from "./deflate_codec.ts";
 import { DillError } from "./errors.ts";
+import { checkAmount } from "./option_checks.ts";
 import { FrameHeaderReader, HEADER_READ, NEED_MORE } from "./frame_header.ts";
 import { Opcode } from "./frame.ts";
 import { MessageAssembly } from "./message_assembly.ts";
@@ -132,9 +133,7 @@ export class Receiver {
       throw new DillError("EINVAL", `receiver role must be "server" or "client"`);
     }
     const max = options.maxMessageSize;
-    if (typeof max !== "number" || !(max >= 0)) {
-      throw new DillError("EINVAL", `maxMessageSize must be a number >= 0, not ${max}`);
-    }
+    checkAmount("maxMessageSize", max);
     this.#frame = new FrameHeaderReader(options.role === "server");
     // Lengths beyond 2^53 cannot even be counted exactly, let alone held.
     this.#message = new MessageAssembly(Math.min(max, Number.MAX_SAFE_INTEGER));
