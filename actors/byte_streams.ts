@@ -8,6 +8,7 @@
  */
 
 import { DillError } from "../protocol/errors.ts";
+import { checkAmount } from "../protocol/option_checks.ts";
 import { call } from "./actor.ts";
 import { checkBytes } from "./args.ts";
 import { type Handle, takeLayer } from "./handle.ts";
@@ -56,11 +57,8 @@ export interface ByteStreams {
 export function byteStreams(h: Handle, options: ByteStreamsOptions = {}): ByteStreams {
   const readAhead = options.readableHighWaterMark ?? 64 * 1024;
   const writeAhead = options.writableHighWaterMark ?? 64 * 1024;
-  for (const v of [readAhead, writeAhead]) {
-    if (typeof v !== "number" || !(v >= 0)) {
-      throw new DillError("EINVAL", "byteStreams: high-water marks must be numbers >= 0");
-    }
-  }
+  checkAmount("byteStreams: readableHighWaterMark", readAhead);
+  checkAmount("byteStreams: writableHighWaterMark", writeAhead);
   const lower = takeLayer<ByteStream>(h, "byteStreams", "bytestream");
   let readDone = false, writeDone = false;
   const release = (error?: DillError) => {
