@@ -17,11 +17,10 @@ import { TlsRecordScanner } from "../protocol/tls_records.ts";
 
 /** What the engine takes from Node's modules, imported on first need (see lazy_module.ts). */
 const nodeModules = new LazyModule("node:tls", async () => {
-  const [{ Duplex }, process, tls] = await Promise.all([
-    import("node:stream"),
-    import("node:process"),
-    import("node:tls"),
-  ]);
+  // One after the other, as LazyModule runs its imports (node:tls imports node:stream).
+  const { Duplex } = await import("node:stream");
+  const process = await import("node:process");
+  const tls = await import("node:tls");
   return { Duplex, nextTick: process.default.nextTick, tls: tls.default };
 });
 

@@ -103,6 +103,9 @@ export async function wsAttachServer(
   }
   const deflate = wsDeflate(options, "server");
   const negotiated = options.negotiatedDeflate ?? null;
+  const compresses = noHttp ? negotiated instanceof NegotiatedDeflate : deflate !== null;
+  if (compresses && !zlibLoaded()) await loadDeflateEngine("wsAttachServer", deadline);
+  // After that wait: a concurrent attach may have taken the negotiation meanwhile.
   if (negotiated !== null) {
     if (!noHttp || !(negotiated instanceof NegotiatedDeflate) || !negotiated.available) {
       throw new DillError(
@@ -112,9 +115,6 @@ export async function wsAttachServer(
     }
   }
   const lower = takeLayer<ByteStream>(s, "wsAttachServer", "bytestream");
-  if ((deflate !== null || negotiated !== null) && !zlibLoaded()) {
-    await loadDeflateEngine(lower, () => negotiated?.release());
-  }
   const http = noHttp ? null : { ...options, perMessageDeflate: deflate ?? undefined };
   const actor = new WsActor(
     lower,
@@ -164,8 +164,10 @@ export async function wsAttachClient(
     if (typeof resource !== "string" || typeof host !== "string") {
       throw new DillError("EINVAL", "wsAttachClient: resource and host must be strings");
     }
+    const config = wsDeflate(options, "client");
+    if (config !== null && !zlibLoaded()) await loadDeflateEngine("wsAttachClient", deadline);
     const key = wsRequestKey();
-    const deflate = wsDeflateOffer(wsDeflate(options, "client"));
+    const deflate = wsDeflateOffer(config);
     try {
       const extensions = deflate?.offer;
       const request = writeUpgradeRequest(resource, host, key, { ...options, extensions });
@@ -182,10 +184,6 @@ export async function wsAttachClient(
     http?.deflate?.budget.release(http.deflate.reserved);
     throw e;
   }
-  if (http?.deflate && !zlibLoaded()) {
-    const offer = http.deflate;
-    await loadDeflateEngine(lower, () => offer.budget.release(offer.reserved));
-  }
   const actor = new WsActor(
     lower,
     { side: "client", http },
@@ -198,18 +196,15 @@ export async function wsAttachClient(
 }
 
 /**
- * Imports the compression engine for the first connection that may compress (it is not
- * loaded at start-up: see `../protocol/lazy_module.ts`). If that fails, the stack beneath
- * is closed and what was reserved for compression given back.
+ * Imports the compression engine (not loaded at start-up: see
+ * `../protocol/lazy_module.ts`) before the first connection that may compress takes its
+ * bytestream. A failed import (`ENOTSUP`), or the call's signal aborting meanwhile
+ * (`ECANCELED`), leaves the bytestream untouched, as a bad argument does; a deadline
+ * that passes meanwhile fails the handshake as usual.
  */
-async function loadDeflateEngine(lower: ByteStream, release: () => void): Promise<void> {
-  try {
-    await PerMessageDeflate.ready();
-  } catch (e) {
-    release();
-    lower.close(e as DillError);
-    throw e;
-  }
+async function loadDeflateEngine(op: string, deadline: Deadline): Promise<void> {
+  await PerMessageDeflate.ready();
+  checkDeadline(op, deadline);
 }
 
 /**

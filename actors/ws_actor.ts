@@ -289,8 +289,9 @@ export class WsActor extends SocketLayer<WsMsg> {
   #parkOrJudge(req: PendingCall): void {
     if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
       setImmediate(() => this.send({ kind: "judge", req }));
-    } else {
-      this.park(req);
+    } else if (!this.park(req)) {
+      // Its signal had aborted: the call fails, and the stack with it, as at its deadline.
+      this.expired(req);
     }
   }
 

@@ -2,8 +2,8 @@
  * A module imported the first time a feature needs it, then at hand synchronously.
  *
  * Importing a `node:` built-in costs Deno 2.9.6 tens of milliseconds of start-up each
- * (`node:zlib` about 30 ms, `node:tls` and `node:crypto` about as much, measured by
- * `deno task bench:startup`), and most programs need none of them: a server without
+ * (measured alone in a fresh process: `node:zlib`, `node:tls`, `node:crypto` 30 to 45 ms
+ * each, much of it shared), and most programs need none of them: a server without
  * compression or TLS, or one on `Deno.serve`, whose WebSocket compresses natively. So
  * the modules that need one load it from the asynchronous call that first needs it
  * (an attach, a listen) and use it synchronously after that.

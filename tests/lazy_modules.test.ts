@@ -61,25 +61,58 @@ Deno.test("startup: serve.ts reaches no built-in but zlib's dynamic import (wsUp
   assert.deepEqual(imports, [{ from: "zlib_sync.ts", specifier: "node:zlib", dynamic: true }]);
 });
 
-Deno.test("startup: in a fresh process, a codec before ready() is ENOTSUP; the first attaches load what they need", async () => {
+/** Runs one case of tests/peers/first_use.ts in a fresh process; returns what it printed. */
+async function firstUse(name: string): Promise<Record<string, unknown>> {
   const child = new LineChild(Deno.execPath(), [
     "run",
     `--allow-read=${new URL("tests/fixtures/tls/", ROOT).pathname}`,
     new URL("tests/peers/first_use.ts", ROOT).pathname,
+    name,
   ]);
   try {
-    const codec = await child.event("codec");
-    assert.equal(codec.code, "ENOTSUP");
-    assert.match(String(codec.message), /node:zlib is not loaded yet/);
-    const ws = await child.event("ws");
-    assert.match(String(ws.extensions), /^permessage-deflate/);
-    assert.equal(ws.echoed, true);
-    const tls = await child.event("tls");
-    assert.equal(tls.received, "hello");
+    const result = await child.json(name);
     await child.expectSuccess();
+    return result;
   } finally {
     await child.dispose();
   }
+}
+
+Deno.test("startup: in a fresh process, a codec used before PerMessageDeflate.ready() is ENOTSUP", async () => {
+  const result = await firstUse("codec");
+  assert.equal(result.code, "ENOTSUP");
+  assert.match(String(result.message), /node:zlib is not loaded yet/);
+});
+
+Deno.test("startup: the first server attach of a process loads zlib: it inflates and compresses", async () => {
+  const result = await firstUse("server");
+  assert.match(String(result.extensions), /^permessage-deflate;/);
+  assert.deepEqual({ ...result, extensions: "-" }, {
+    extensions: "-",
+    received: "Hello",
+    sentCompressed: true,
+  });
+});
+
+Deno.test("startup: the first client attach of a process loads zlib: it offers and inflates", async () => {
+  assert.deepEqual(await firstUse("client"), { offered: true, received: "Hello" });
+});
+
+Deno.test("startup: the first WS_NOHTTP attach with a negotiated deflate loads zlib; one without does not", async () => {
+  assert.deepEqual(await firstUse("nohttp"), { received: "Hello" });
+  assert.deepEqual(await firstUse("nohttp-plain"), { received: 300, zlibLoaded: false });
+});
+
+Deno.test("startup: a signal aborting while the first attaches load zlib leaves their handles untouched", async () => {
+  assert.deepEqual(await firstUse("abort"), {
+    codes: ["ECANCELED", "ECANCELED"],
+    stillUsable: "ok",
+    reserved: 0,
+  });
+});
+
+Deno.test("startup: the first TLS attach of a process loads the engine and the certificate checks", async () => {
+  assert.deepEqual(await firstUse("tls"), { received: "hello" });
 });
 
 Deno.test("LazyModule: one import shared by concurrent loads; a failed import is ENOTSUP and tried again", async () => {
