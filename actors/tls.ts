@@ -45,7 +45,8 @@ const nativeSessions = new WeakMap<ByteStream, TlsSession>();
  * `s` is taken over at once (using it afterwards fails with `EBADF`); on failure the
  * whole stack is closed. Fails with `EPROTO` when the client does not speak TLS or
  * rejects the handshake, `ECONNRESET` when it goes away, `ETIMEDOUT` at the deadline,
- * and `EINVAL` (leaving `s` untouched) for unusable credentials. Deadline `0` (or
+ * and `EINVAL` for unusable credentials or `ENOTSUP` without `node:tls` (both leaving `s`
+ * untouched; the engine is imported by the first TLS attach). Deadline `0` (or
  * past) always fails with `ETIMEDOUT`, even when the client's hello is already there:
  * the handshake ends only with the client's answer to our flight, a round trip that
  * is waiting by definition.
@@ -112,7 +113,8 @@ export function nativeTlsHandle(
  * and be valid for `hostname`. `s` is taken over at once; on failure the whole stack
  * is closed. Fails with `EPROTO` for an untrusted certificate, a wrong host name or
  * a server that does not speak TLS, `ECONNRESET` when the server goes away,
- * `ETIMEDOUT` at the deadline, and `EINVAL` (leaving `s` untouched) for bad arguments.
+ * `ETIMEDOUT` at the deadline, and `EINVAL` for bad arguments or `ENOTSUP` without
+ * `node:tls` (both leaving `s` untouched).
  * Deadline `0` (or past) always fails with `ETIMEDOUT`: the handshake needs the
  * server's answer to our hello, a round trip that is waiting by definition.
  *
