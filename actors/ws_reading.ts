@@ -109,6 +109,11 @@ export class Reading<O> {
    */
   #receiver: Receiver | null = null;
   #stopped = false;
+  /** Set once the actor closed: nothing more is kept. */
+  #disposed = false;
+  /** Bytes that arrived after input stopped, kept for a `wsDetach` (see {@link Reading.#keep}). */
+  #after: Uint8Array[] | null = null;
+  #afterBytes = 0;
   /** The end of input, held until the frames read before it were handled. */
   #heldInputEnd: { readonly failure: DillError | null } | null = null;
   /** The negotiated permessage-deflate codec, or `null`. */
@@ -182,9 +187,23 @@ export class Reading<O> {
 
   #take(chunk: Uint8Array, reusable: boolean): void {
     this.#keepalive?.inbound();
-    if (this.#stopped) return; // after a close frame or a violation, input is dropped
+    if (this.#stopped) return this.#keep(chunk);
     this.#frames().feed(chunk, reusable);
     this.parse();
+  }
+
+  /**
+   * Bytes after the peer's close frame (or a violation) are no frames of this connection:
+   * they belong to whatever the application layers on the bytestream after `wsDetach`,
+   * which may come any time later (libdill leaves them in the socket). So they are kept,
+   * up to `maxBufferedBytes`; past that, reading pauses and the rest waits in the socket.
+   * (A chunk kept is never handed back with `recycle`, so no read reuses its memory.)
+   */
+  #keep(chunk: Uint8Array): void {
+    if (this.#disposed || chunk.length === 0) return;
+    (this.#after ??= []).push(chunk);
+    this.#afterBytes += chunk.length;
+    this.#flowControl();
   }
 
   /** The receiver, made on first use. */
@@ -286,14 +305,15 @@ export class Reading<O> {
   /**
    * Pauses the socket while the application is behind, or while the peer does not read
    * the pongs we owe it (their bytes use up `maxPongBytes`); resumes when that is over.
-   * A server also stops reading once the client's close frame arrived: what follows it is
-   * dropped, and the server closes TCP first (RFC 6455 7.1.1), so a read still pending
-   * then would only fail when it does (in Deno, an error built per connection).
+   * A server also stops reading once the client's close frame arrived: the server closes
+   * TCP first (RFC 6455 7.1.1), so a read still pending then would only fail when it does
+   * (in Deno, an error built per connection). And reading pauses once the bytes kept after
+   * a close frame for a `wsDetach` reach `maxBufferedBytes` (see {@link Reading.#keep}).
    */
   #flowControl(): void {
     if (this.#host.closed(this.#owner)) return;
     const behind = this.#inboxFull() || this.#owesTooManyPongs() ||
-      this.#host.inputDone(this.#owner);
+      this.#host.inputDone(this.#owner) || this.#afterBytes >= this.#limits.maxBufferedBytes;
     if (behind === this.#paused) return;
     this.#paused = behind;
     // Once no more input is wanted (the peer's close frame came), not even the read a
@@ -346,12 +366,15 @@ export class Reading<O> {
    */
   dispose(): void {
     this.#stopped = true;
+    this.#disposed = true;
     this.#receiver = null;
     this.#heldInputEnd = null;
+    this.#after = null;
   }
 
   /** The bytes received after the last frame handled (what follows a close frame). */
   leftover(): Uint8Array[] {
-    return this.#receiver?.leftover() ?? [];
+    const rest = this.#receiver?.leftover() ?? [];
+    return this.#after === null ? rest : [...rest, ...this.#after];
   }
 }

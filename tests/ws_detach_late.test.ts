@@ -1,0 +1,108 @@
+/**
+ * `wsDetach` called a while after the peer's close frame: the bytes the peer sent after
+ * it (its next protocol on the same bytestream) arrive meanwhile and must all reach the
+ * bytestream handed back, however late the detach and however they were split into
+ * reads. They were dropped after the first read (found by an attack on the detach paths).
+ */
+
+import assert from "node:assert/strict";
+import {
+  brecv,
+  bsend,
+  hclose,
+  ipcPair,
+  isDillError,
+  mrecv,
+  now,
+  tlsAttachClient,
+  tlsAttachServer,
+  WS_NOHTTP,
+  wsAttachClient,
+  wsAttachServer,
+  wsDetach,
+} from "../mod.ts";
+import type { Handle } from "../mod.ts";
+import { assertPattern, delay, isSettled, patternBytes } from "./helpers/transports.ts";
+import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
+
+const text = new TextEncoder();
+const deadline = () => now() + 5000;
+/** A server's close frame with status 1000 (unmasked). */
+const SERVER_CLOSE = new Uint8Array([0x88, 2, 0x03, 0xe8]);
+/** A client's close frame with status 1000, masked with the key 0. */
+const CLIENT_CLOSE = new Uint8Array([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+
+async function recvText(h: Handle, n: number): Promise<string> {
+  const buf = new Uint8Array(n);
+  await brecv(h, buf, deadline());
+  return new TextDecoder().decode(buf);
+}
+
+Deno.test("wsDetach late, client: bytes after the close frame from later reads reach the bytestream", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline());
+  try {
+    await bsend(raw, new Uint8Array([...SERVER_CLOSE, ...text.encode("AB")]), deadline());
+    const reply = new Uint8Array(8); // our client's masked close reply
+    await brecv(raw, reply, deadline());
+    assert.equal(reply[0], 0x88);
+    await bsend(raw, text.encode("CD"), deadline());
+    await delay(100); // the application is busy for a moment: "CD" was read meanwhile
+    const plain = await wsDetach(ws, 1000, "", deadline());
+    assert.equal(await recvText(plain, 4), "ABCD");
+    hclose(plain);
+  } finally {
+    hclose(raw);
+  }
+});
+
+Deno.test("wsDetach late, server over TLS: what the client sends after its close frame is all handed over", async () => {
+  const [a, b] = ipcPair();
+  const [tlsServer, tlsClient] = await Promise.all([
+    tlsAttachServer(a, SERVER, deadline()),
+    tlsAttachClient(b, CLIENT, deadline()),
+  ]);
+  // closeGrace: the server leaves TCP open for a while after the closing handshake.
+  const { handle: ws } = await wsAttachServer(tlsServer, WS_NOHTTP, deadline(), {
+    closeGrace: 2000,
+  });
+  try {
+    await bsend(tlsClient, CLIENT_CLOSE, deadline());
+    await assert.rejects(mrecv(ws, deadline()), (e) => isDillError(e, "EPIPE"));
+    const reply = new Uint8Array(4);
+    await brecv(tlsClient, reply, deadline());
+    assert.equal(reply[0], 0x88);
+    await delay(30);
+    await bsend(tlsClient, text.encode("ABCD"), deadline());
+    await delay(100);
+    const plain = await wsDetach(ws, 1000, "", deadline());
+    assert.equal(await recvText(plain, 4), "ABCD");
+    hclose(plain);
+  } finally {
+    hclose(tlsClient);
+  }
+});
+
+Deno.test("wsDetach late: past maxBufferedBytes after the close frame, reading pauses and nothing is lost", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+    maxBufferedBytes: 16 * 1024,
+  });
+  const size = 1024 * 1024;
+  try {
+    await bsend(raw, SERVER_CLOSE, deadline());
+    await brecv(raw, new Uint8Array(8), deadline()); // the close reply
+    // More than the client keeps: the rest stays with the pipe until the detach.
+    const sent = bsend(raw, patternBytes(0, size), deadline());
+    await delay(100);
+    assert.equal(await isSettled(sent), false, "the client stopped reading");
+    const plain = await wsDetach(ws, 1000, "", deadline());
+    const got = new Uint8Array(size);
+    await brecv(plain, got, deadline());
+    await sent;
+    assertPattern(got, 0, "bytes after the close frame");
+    hclose(plain);
+  } finally {
+    hclose(raw);
+  }
+});
