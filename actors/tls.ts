@@ -193,7 +193,11 @@ export async function tlsDetach(s: Handle, deadline: Deadline): Promise<Handle> 
     top.close(new DillError("ECANCELED", `${s} was detached by ${op}`));
     return openHandle(lower, lower.name);
   } catch (e) {
-    top.close(e instanceof DillError ? e : new DillError("ECANCELED", `${op} failed`));
+    // The stack closes under the calls still pending on `s`: they fail with the
+    // connection's error, or ECANCELED when it is the detach's own deadline that passed
+    // (theirs may have none).
+    const own = !(e instanceof DillError) || e.code === "ETIMEDOUT";
+    top.close(own ? new DillError("ECANCELED", `${op} failed, which closed ${s}`) : e);
     throw e;
   }
 }

@@ -24,6 +24,7 @@ import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
+import { now } from "./time.ts";
 import { DEFAULT_CLOSE_LINGER_MS } from "./stream_options.ts";
 import { TlsEngine, type TlsEngineReport, type TlsSession, type TlsStart } from "./tls_engine.ts";
 import type { Transport } from "./transport.ts";
@@ -50,7 +51,8 @@ export type TlsMsg =
   | { readonly kind: "cipherSent"; readonly bytes: number }
   | { readonly kind: "cipherFailed"; readonly error: unknown }
   | { readonly kind: "alertCheck" }
-  | { readonly kind: "alertTimedOut" };
+  | { readonly kind: "alertTimedOut" }
+  | { readonly kind: "judgeDetach"; readonly req: Request<ByteStream> };
 
 /**
  * Plaintext handed to the engine per write. Each write makes the engine emit its
@@ -212,17 +214,29 @@ export class TlsActor extends Actor<TlsMsg> {
         return; // the alert is being written: cipherSent closes
       case "alertTimedOut":
         return this.close(this.#failAfterAlert!);
+      case "judgeDetach":
+        // Deadline 0: what had arrived was read this turn, and no close_notify was in it.
+        if (msg.req === this.#detachReq) this.#detachTimedOut(msg.req);
+        return;
     }
   }
 
   /** The handshake or the detach reached its deadline: the stack closes. */
   protected expired(req: PendingCall): void {
     if (req === this.#handshakeReq) return this.#failHandshake(timedOut(req.op));
-    if (req === this.#detachReq) {
-      return this.close(
-        new DillError("ETIMEDOUT", `${req.op}: the peer's close_notify did not come in time`),
-      );
-    }
+    if (req === this.#detachReq) return this.#detachTimedOut(req);
+  }
+
+  /**
+   * The detach fails at its deadline, and the stack closes under the calls still pending
+   * on the handle: those fail with `ECANCELED` (theirs may have no deadline at all).
+   */
+  #detachTimedOut(req: PendingCall): void {
+    this.#detachReq = null;
+    req.reject(
+      new DillError("ETIMEDOUT", `${req.op}: the peer's close_notify did not come in time`),
+    );
+    this.close(new DillError("ECANCELED", `${req.op} timed out, which closed the TLS stack`));
   }
 
   /** Fails every pending call with `reason` and destroys the engine. */
@@ -454,10 +468,16 @@ export class TlsActor extends Actor<TlsMsg> {
     if (this.#engine.closeNotifyRead) return this.#finishDetach();
     if (this.#inputEnd instanceof DillError) return this.close(this.#inputEnd);
     this.#pauseLower(false); // drop what the peer still sends until its close_notify
+    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
+      // "Without waiting": a close_notify already sent may still be in the socket, behind
+      // data to drop; the reads this turn find it, as any call with deadline 0 would.
+      setImmediate(() => this.send({ kind: "judgeDetach", req }));
+      return;
+    }
     if (!this.park(req)) {
-      this.close(
-        new DillError("ETIMEDOUT", `${req.op}: the peer has not sent its close_notify yet`),
-      );
+      // Its signal had aborted (park failed the call): the stack closes under the rest.
+      this.#detachReq = null;
+      this.close(new DillError("ECANCELED", `${req.op} was cancelled, which closed the TLS stack`));
     }
   }
 

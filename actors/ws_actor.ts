@@ -244,8 +244,11 @@ export class WsActor extends SocketLayer<WsMsg> {
       );
     }
     if (req === this.#detachReq) {
-      req.timeOut();
-      return this.close(new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer"));
+      // The detach fails; the calls still pending on the handle fail with ECANCELED, as
+      // the stack closes under them (theirs may have no deadline at all).
+      this.#detachReq = null;
+      req.reject(new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer"));
+      return this.close(new DillError("ECANCELED", "wsDetach failed, which closed the stack"));
     }
     this.#inbox.expire(req);
   }

@@ -1,8 +1,15 @@
 /**
- * `wsDetach` called a while after the peer's close frame: the bytes the peer sent after
- * it (its next protocol on the same bytestream) arrive meanwhile and must all reach the
- * bytestream handed back, however late the detach and however they were split into
- * reads. They were dropped after the first read (found by an attack on the detach paths).
+ * Defects an attack on the detach paths found (each test fails on the code before):
+ *
+ * - `wsDetach` called a while after the peer's close frame: the bytes the peer sent after
+ *   it (its next protocol on the same bytestream) arrive meanwhile and must all reach the
+ *   bytestream handed back, however late the detach and however they were split into
+ *   reads. They were dropped after the first read.
+ * - `tlsDetach(h, 0)` with the peer's close_notify already arrived behind data still to
+ *   read: deadline 0 means "without waiting", and reading what arrived is no waiting.
+ * - A detach that times out closes the stack under the calls pending on the handle: they
+ *   fail with `ECANCELED` (the handle was closed under them), not with the detach's
+ *   `ETIMEDOUT` (a call without a deadline cannot time out).
  */
 
 import assert from "node:assert/strict";
@@ -13,16 +20,18 @@ import {
   ipcPair,
   isDillError,
   mrecv,
+  msend,
   now,
   tlsAttachClient,
   tlsAttachServer,
+  tlsDetach,
   WS_NOHTTP,
   wsAttachClient,
   wsAttachServer,
   wsDetach,
 } from "../mod.ts";
 import type { Handle } from "../mod.ts";
-import { assertPattern, delay, isSettled, patternBytes } from "./helpers/transports.ts";
+import { assertPattern, delay, isSettled, openPair, patternBytes } from "./helpers/transports.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
 const text = new TextEncoder();
@@ -102,6 +111,58 @@ Deno.test("wsDetach late: past maxBufferedBytes after the close frame, reading p
     await sent;
     assertPattern(got, 0, "bytes after the close frame");
     hclose(plain);
+  } finally {
+    hclose(raw);
+  }
+});
+
+Deno.test("tlsDetach(h, 0): the peer's close_notify behind 1 MB not read yet is found without waiting", async () => {
+  const pair = await openPair("tcp");
+  try {
+    const [s, c] = await Promise.all([
+      tlsAttachServer(pair.a, SERVER, deadline()),
+      tlsAttachClient(pair.b, CLIENT, deadline()),
+    ]);
+    await bsend(s, new Uint8Array(1_000_000), deadline());
+    const serverSide = tlsDetach(s, deadline()); // its close_notify follows the data
+    await delay(300); // all of it reached the client's socket and read-ahead by now
+    const plain = await tlsDetach(c, 0);
+    hclose(plain);
+    hclose(await serverSide);
+  } finally {
+    await pair.cleanup();
+  }
+});
+
+Deno.test("a tlsDetach that times out fails the calls pending on the handle with ECANCELED", async () => {
+  const pair = await openPair("tcp");
+  try {
+    const [s, c] = await Promise.all([
+      tlsAttachServer(pair.a, SERVER, deadline()),
+      tlsAttachClient(pair.b, CLIENT, deadline()),
+    ]);
+    // The client reads nothing, so this send never completes, and no close_notify comes.
+    const pendingSend = bsend(s, new Uint8Array(48 << 20), -1);
+    const pendingRecv = brecv(s, new Uint8Array(1), -1);
+    await delay(100);
+    await assert.rejects(tlsDetach(s, now() + 300), (e) => isDillError(e, "ETIMEDOUT"));
+    await assert.rejects(pendingSend, (e) => isDillError(e, "ECANCELED"));
+    await assert.rejects(pendingRecv, (e) => isDillError(e, "ECANCELED"));
+    hclose(c);
+  } finally {
+    await pair.cleanup();
+  }
+});
+
+Deno.test("a wsDetach that times out fails the calls pending on the handle with ECANCELED", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline());
+  try {
+    // The raw peer reads nothing: this send never completes, and no close frame comes.
+    const pendingSend = msend(ws, new Uint8Array(8 << 20), -1).then(() => "sent", (e) => e.code);
+    await delay(50);
+    await assert.rejects(wsDetach(ws, 1000, "", now() + 300), (e) => isDillError(e, "ETIMEDOUT"));
+    assert.equal(await pendingSend, "ECANCELED");
   } finally {
     hclose(raw);
   }
