@@ -90,7 +90,7 @@ export class Closing<O> {
    * are delivered first, and replies sent meanwhile go out before our close (option
    * `failGrace` bounds the wait).
    */
-  #pendingViolation: { code: number; message: string } | null = null;
+  #pendingViolation: { code: number; message: string; error: DillError } | null = null;
   #failTimer: ReturnType<typeof setTimeout> | undefined;
   /** Half-closed (option `halfCloseTimeout`): when our close reply goes at the latest. */
   #halfCloseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -238,7 +238,7 @@ export class Closing<O> {
     this.#peerStatus = { status: CloseCode.ABNORMAL, reason: "" };
     this.#host.endInput(this.#owner, error);
     this.#host.stopKeepalive(this.#owner);
-    this.#pendingViolation = { code, message };
+    this.#pendingViolation = { code, message, error };
     // Fail in order: messages that arrived before the violation are delivered first.
     const { failGrace } = this.#timers;
     if (
@@ -256,7 +256,7 @@ export class Closing<O> {
     this.#pendingViolation = null;
     clearTimeout(this.#failTimer);
     this.#failTimer = undefined;
-    const { code, message } = violation;
+    const { code, message, error } = violation;
     this.#sendFailure ??= new DillError("EPIPE", `the connection was failed: ${message}`);
     if (!this.#closeSent) {
       this.#closeSent = true;
@@ -264,7 +264,9 @@ export class Closing<O> {
     }
     this.#violated = true;
     this.#host.hangUp(this.#owner);
-    // A pending wsDetach keeps waiting: the peer gets time to answer and hang up.
+    // A wsDetach cannot succeed any more: it fails now, with the violation (our close
+    // frame and FIN still go out: closing writes what the protocol sent on its own).
+    if (this.#host.detaching(this.#owner)) this.#host.failDetach(this.#owner, error);
   }
 
   /**

@@ -10,6 +10,8 @@
  * - A detach that times out closes the stack under the calls pending on the handle: they
  *   fail with `ECANCELED` (the handle was closed under them), not with the detach's
  *   `ETIMEDOUT` (a call without a deadline cannot time out).
+ * - A `wsDetach` the peer answers with an invalid close frame cannot succeed: it fails at
+ *   once with `EPROTO` (it waited for its deadline, then said `ETIMEDOUT`).
  */
 
 import assert from "node:assert/strict";
@@ -163,6 +165,23 @@ Deno.test("a wsDetach that times out fails the calls pending on the handle with 
     await delay(50);
     await assert.rejects(wsDetach(ws, 1000, "", now() + 300), (e) => isDillError(e, "ETIMEDOUT"));
     assert.equal(await pendingSend, "ECANCELED");
+  } finally {
+    hclose(raw);
+  }
+});
+
+Deno.test("wsDetach answered with an invalid close frame fails at once with EPROTO, not at its deadline", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline());
+  try {
+    const started = now();
+    const detached = wsDetach(ws, 1000, "", now() + 5000).then(() => "detached", (e) => e.code);
+    await brecv(raw, new Uint8Array(8), deadline()); // our close frame
+    await bsend(raw, new Uint8Array([0x88, 1, 0x03]), deadline()); // a 1-byte close body
+    assert.equal(await detached, "EPROTO");
+    assert.ok(now() - started < 2000, "failed before its deadline");
+    // Then our side hangs up: the peer reads the end of the stream.
+    await assert.rejects(brecv(raw, new Uint8Array(1), deadline()), (e) => isDillError(e, "EPIPE"));
   } finally {
     hclose(raw);
   }
