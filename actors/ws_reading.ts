@@ -297,6 +297,14 @@ export class Reading<O> {
       this.#inbox.length >= this.#limits.maxQueuedMessages);
   }
 
+  /**
+   * Whether the bytes kept after a close frame reached `maxBufferedBytes` (at least one
+   * chunk is kept, as at least one message is: a limit of 0 must not stop reading at once).
+   */
+  #keptEnough(): boolean {
+    return this.#afterBytes > 0 && this.#afterBytes >= this.#limits.maxBufferedBytes;
+  }
+
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
   #owesTooManyPongs(): boolean {
     return this.#pongs !== null && this.#pongs.exhausted && !this.#host.closeSent(this.#owner);
@@ -313,7 +321,7 @@ export class Reading<O> {
   #flowControl(): void {
     if (this.#host.closed(this.#owner)) return;
     const behind = this.#inboxFull() || this.#owesTooManyPongs() ||
-      this.#host.inputDone(this.#owner) || this.#afterBytes >= this.#limits.maxBufferedBytes;
+      this.#host.inputDone(this.#owner) || this.#keptEnough();
     if (behind === this.#paused) return;
     this.#paused = behind;
     // Once no more input is wanted (the peer's close frame came), not even the read a
