@@ -111,12 +111,14 @@ export class WsActor extends SocketLayer<WsMsg> {
     closeIdle: (a) =>
       a.#closing().sendClose(encodeClosePayload(CloseCode.GOING_AWAY, "idle timeout")),
     peerDead: (a, why) => a.#onDeadPeer(why),
+    readingPaused: (a) => a.#in.paused,
   };
 
   /** What the closing handshake does, for every connection. */
   static readonly #closingHost: ClosingHost<WsActor> = {
     post: (a, kind) => a.send({ kind }),
     writeClose: (a, payload, req) => {
+      a.#keepalive?.closing();
       if (!req) return a.#write(Opcode.CLOSE, payload);
       const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
       a.#lower.send({ kind: "send", chunks, req, urgent: true, closing: true });
@@ -231,7 +233,7 @@ export class WsActor extends SocketLayer<WsMsg> {
       case "closeTcp":
         return this.#closing().closeTcp();
       case "tick":
-        if (!this.#in.stopped) this.#keepalive?.tick(this.#closeSent());
+        if (!this.#in.stopped) this.#keepalive?.tick();
         return;
     }
   }

@@ -32,6 +32,11 @@ export interface KeepaliveHost<O> {
   closeIdle(owner: O): void;
   /** Nothing answered in time: fail the connection. */
   peerDead(owner: O, why: string): void;
+  /**
+   * Reading is paused (the application is behind, or the peer does not read the pongs
+   * it asked for): what the peer sent, an answer included, waits unread in the socket.
+   */
+  readingPaused(owner: O): boolean;
 }
 
 /**
@@ -46,6 +51,7 @@ export interface KeepaliveHost<O> {
  *   ping() {},
  *   closeIdle() {},
  *   peerDead() {},
+ *   readingPaused: () => false,
  * });
  * ka.start(); // both timers are off: no timer is armed
  * ka.stop();
@@ -56,11 +62,17 @@ export class Keepalive<O> {
   readonly #owner: O;
   readonly #host: KeepaliveHost<O>;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #verdictTurn: ReturnType<typeof setImmediate> | undefined;
   #lastInbound = 0;
   #lastActivity = 0;
   #pingSentAt = 0;
-  /** When we sent a close because of idleness (0: we did not): the peer must answer in time. */
-  #idleCloseAt = 0;
+  /** When our close frame went (0: not yet): the peer must answer it within `pongTimeout`. */
+  #closeAt = 0;
+  /** Our close went because the connection was idle (for the message when it goes unanswered). */
+  #idleClose = false;
+  /** A verdict of death waits one turn, so that bytes already in the socket are read first. */
+  #verdictDue = false;
+  #stopped = false;
 
   /**
    * @param timers the intervals (0 turns a timer off)
@@ -81,7 +93,14 @@ export class Keepalive<O> {
 
   /** Some bytes arrived: the peer is alive. */
   inbound(): void {
-    if (this.#timers.pingInterval > 0) this.#lastInbound = now();
+    if (this.#timers.pingInterval <= 0) return;
+    this.#lastInbound = now();
+    // The ping is answered: the next one is due an interval from now, not at the end of
+    // the time the peer had to answer (a rearm once per ping, not per read).
+    if (this.#pingSentAt > 0 && this.#closeAt === 0 && !this.#stopped) {
+      this.#pingSentAt = 0;
+      this.#arm();
+    }
   }
 
   /** A message went one way or the other: the connection is in use. */
@@ -89,35 +108,49 @@ export class Keepalive<O> {
     if (this.#timers.idleTimeout > 0) this.#lastActivity = now();
   }
 
-  /** The timers are over (the connection is closing or closed). */
-  stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+  /**
+   * Our close frame went (`wsDone`, `wsDetach`): from now on the peer has `pongTimeout`
+   * to answer it, as it has for a ping, or the connection fails. Pings stop.
+   */
+  closing(): void {
+    if (this.#stopped || this.#closeAt > 0) return;
+    this.#closeAt = now();
+    this.#arm();
   }
 
-  /**
-   * The timer fired. `closeSent`: a close frame already went out, so only the wait for
-   * the answer to an idle close still counts.
-   */
-  tick(closeSent: boolean): void {
+  /** The timers are over (the connection is closing or closed). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearImmediate(this.#verdictTurn);
+    this.#timer = this.#verdictTurn = undefined;
+  }
+
+  /** The timer fired. */
+  tick(): void {
     this.#timer = undefined;
+    if (this.#stopped) return;
     const t = now();
     const { pingInterval, pongTimeout, idleTimeout } = this.#timers;
-    if (this.#idleCloseAt > 0) {
-      if (t - this.#idleCloseAt < pongTimeout) return this.#arm();
-      return this.#host.peerDead(
-        this.#owner,
-        `nothing answered our idle close within ${pongTimeout} ms`,
+    if (this.#host.readingPaused(this.#owner)) {
+      // The silence is ours: the peer's bytes (an answer among them) wait in the socket
+      // until reading resumes. Nothing is judged, and no ping sent, meanwhile.
+      this.#lastInbound = t;
+      this.#pingSentAt = 0;
+      this.#verdictDue = false;
+      if (this.#closeAt > 0) this.#closeAt = t;
+      return this.#arm();
+    }
+    if (this.#closeAt > 0) {
+      if (t - this.#closeAt < pongTimeout) return this.#arm();
+      return this.#verdict(
+        `nothing answered our ${this.#idleClose ? "idle " : ""}close within ${pongTimeout} ms`,
       );
     }
-    if (closeSent) return;
     if (pingInterval > 0) {
       if (this.#pingSentAt > 0 && this.#lastInbound >= this.#pingSentAt) this.#pingSentAt = 0;
       if (this.#pingSentAt > 0 && t - this.#pingSentAt >= pongTimeout) {
-        return this.#host.peerDead(
-          this.#owner,
-          `nothing arrived within ${pongTimeout} ms of a ping`,
-        );
+        return this.#verdict(`nothing arrived within ${pongTimeout} ms of a ping`);
       }
       if (this.#pingSentAt === 0 && t - this.#lastInbound >= pingInterval) {
         this.#pingSentAt = t;
@@ -125,10 +158,29 @@ export class Keepalive<O> {
       }
     }
     if (idleTimeout > 0 && t - this.#lastActivity >= idleTimeout) {
-      this.#idleCloseAt = t;
+      this.#closeAt = t;
+      this.#idleClose = true;
       this.#host.closeIdle(this.#owner);
     }
     this.#arm();
+  }
+
+  /**
+   * The peer seems gone: it is failed on the next turn of the event loop if still
+   * silent then. A timer that fired late (the application blocked the event loop) runs
+   * before the reads of what arrived meanwhile, an answer among them; the turn lets them
+   * in first.
+   */
+  #verdict(why: string): void {
+    if (!this.#verdictDue) {
+      this.#verdictDue = true;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#verdictTurn = setImmediate(() => this.#host.wake(this.#owner));
+      return;
+    }
+    this.#verdictDue = false;
+    this.#host.peerDead(this.#owner, why);
   }
 
   #arm(): void {
@@ -141,7 +193,9 @@ export class Keepalive<O> {
         : this.#lastInbound + pingInterval;
     }
     if (idleTimeout > 0) due = Math.min(due, this.#lastActivity + idleTimeout);
-    if (this.#idleCloseAt > 0) due = this.#idleCloseAt + pongTimeout;
+    if (this.#closeAt > 0) due = this.#closeAt + pongTimeout;
+    this.#verdictDue = false;
+    clearImmediate(this.#verdictTurn);
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#host.wake(this.#owner), Math.max(0, due - now()));
   }

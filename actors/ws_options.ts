@@ -100,13 +100,15 @@ export interface WsOptions {
   httpLimits?: HttpLimits;
   /**
    * Keepalive: when nothing has arrived for this many ms, send a ping. `0` turns it off.
-   * Default 0 (off).
+   * Default 0 (off). While reading is paused (the application is behind), the peer is
+   * not judged and no ping goes: its answer could not be read.
    */
   pingInterval?: number;
   /**
-   * How long the peer has to answer what we sent on our own: after a keepalive ping, or
-   * after the close frame sent for `idleTimeout`. When nothing arrives in time the
-   * connection fails (`ECONNRESET`, status 1006). More than 0 (0 is `EINVAL`). Default 10 000.
+   * How long the peer has to answer: after a keepalive ping, and, while `pingInterval` or
+   * `idleTimeout` is on, after our close frame (`wsDone`, `wsDetach`, the idle close).
+   * When nothing arrives in time the connection fails (`ECONNRESET`, status 1006). More
+   * than 0 (0 is `EINVAL`). Default 10 000.
    */
   pongTimeout?: number;
   /**

@@ -37,6 +37,7 @@ import {
   wsStatus,
 } from "../mod.ts";
 import { assertFailed, assertOk, settle } from "./helpers/outcome.ts";
+import { delay } from "./helpers/transports.ts";
 import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
 import { closeBody, frame, OP } from "./helpers/raw_peer/frames.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
@@ -761,6 +762,60 @@ Deno.test("ws api/tcp: keepalive: a peer that answers pings keeps the connection
     const data = f.opcode === OP.PING ? await rig.peer.readFrame() : f;
     assert.deepEqual(data.payload, new Uint8Array([2]));
     await fails(statusOf(rig.ws), "EAGAIN", "wsStatus");
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/tcp: keepalive: an answered ping makes the next one due pingInterval later, not pongTimeout", async () => {
+  const rig = await openServer("tcp", { options: { pingInterval: 100, pongTimeout: 1000 } });
+  try {
+    let last = now();
+    for (let i = 0; i < 4; i++) {
+      const ping = await rig.peer.readFrame();
+      assert.equal(ping.opcode, OP.PING);
+      const gap = now() - last;
+      // Once answered, the next ping comes an interval later (it came pongTimeout later).
+      assert.ok(gap < 500, `ping ${i} came ${gap.toFixed(0)} ms after the last`);
+      last = now();
+      await rig.peer.sendFrame({ opcode: OP.PONG, payload: ping.payload });
+    }
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/tcp: keepalive: a live peer is not failed while the application is behind and reading paused", async () => {
+  // The queue is full, so our side reads nothing: what the peer sends waits in the socket
+  // and no ping could be answered. The silence is ours, not the peer's.
+  const options = { pingInterval: 100, pongTimeout: 150, maxQueuedMessages: 2 };
+  const rig = await openServer("tcp", { options });
+  try {
+    for (let i = 0; i < 5; i++) {
+      await rig.peer.sendFrame({ opcode: OP.BINARY, payload: new Uint8Array([i]) });
+    }
+    await delay(800); // several pongTimeouts with the application not reading
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await mrecv(rig.ws, now() + 2000), new Uint8Array([i]));
+    }
+    await fails(statusOf(rig.ws), "EAGAIN", "wsStatus"); // still open
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/tcp: keepalive: after wsDone, a peer that never answers our close fails near pongTimeout", async () => {
+  const rig = await openServer("tcp", { options: { pingInterval: 100, pongTimeout: 200 } });
+  try {
+    // A deadline far past pongTimeout: the keepalive must end the wait, not the deadline.
+    const receiving = settle(mrecv(rig.ws, now() + 3000));
+    const t0 = now();
+    await wsDone(rig.ws, 1000, "", now() + 2000);
+    const close = await rig.peer.readClose(); // read, never answered
+    assert.equal(close.code, 1000);
+    assertFailed(await receiving, "ECONNRESET", "the pending mrecv");
+    const elapsed = now() - t0;
+    assert.ok(elapsed >= 180 && elapsed < 1500, `failed after ${elapsed.toFixed(0)} ms`);
   } finally {
     await rig.close();
   }
