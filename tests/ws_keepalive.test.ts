@@ -11,17 +11,20 @@ import { delay } from "./helpers/transports.ts";
 
 function rig() {
   const events: string[] = [];
-  let ka!: Keepalive<null>;
-  ka = new Keepalive({ pingInterval: 20, pongTimeout: 30, idleTimeout: 0 }, null, {
-    wake: () => ka.tick(),
-    ping: () => events.push("ping"),
-    closeIdle: () => events.push("closeIdle"),
-    peerDead: (_, why) => {
-      events.push(`dead: ${why}`);
-      ka.stop(); // as the actor's close does
+  const ka: Keepalive<null> = new Keepalive(
+    { pingInterval: 20, pongTimeout: 30, idleTimeout: 0 },
+    null,
+    {
+      wake: () => ka.tick(),
+      ping: () => events.push("ping"),
+      closeIdle: () => events.push("closeIdle"),
+      peerDead: (_, why) => {
+        events.push(`dead: ${why}`);
+        ka.stop(); // as the actor's close does
+      },
+      readingPaused: () => false,
     },
-    readingPaused: () => false,
-  });
+  );
   return { events, ka };
 }
 
