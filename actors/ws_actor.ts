@@ -56,7 +56,8 @@ export type WsMsg =
   /** Judges a call with deadline 0 after what was already buffered was processed. */
   | { readonly kind: "judge"; readonly req: PendingCall }
   | { readonly kind: "closeTcp" }
-  | { readonly kind: "tick" };
+  | { readonly kind: "tick" }
+  | { readonly kind: "closeWritten" };
 
 type Phase = "handshake" | "open";
 
@@ -111,17 +112,21 @@ export class WsActor extends SocketLayer<WsMsg> {
     closeIdle: (a) =>
       a.#closing().sendClose(encodeClosePayload(CloseCode.GOING_AWAY, "idle timeout")),
     peerDead: (a, why) => a.#onDeadPeer(why),
-    readingPaused: (a) => a.#in.paused,
+    readingPaused: (a) => a.#in.applicationBehind,
+    closeQueued: (a) => a.#closeSent(),
   };
 
   /** What the closing handshake does, for every connection. */
   static readonly #closingHost: ClosingHost<WsActor> = {
     post: (a, kind) => a.send({ kind }),
     writeClose: (a, payload, req) => {
-      a.#keepalive?.closing();
-      if (!req) return a.#write(Opcode.CLOSE, payload);
+      // With keepalive on, the peer's answer is awaited from when our close was written
+      // (it may wait behind our sends to a slow reader), not from when it was queued.
+      const ka = a.#keepalive;
+      const written = ka === null ? req : closeWritten(req, () => a.send(CLOSE_WRITTEN));
+      if (!written) return a.#write(Opcode.CLOSE, payload);
       const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
-      a.#lower.send({ kind: "send", chunks, req, urgent: true, closing: true });
+      a.#lower.send({ kind: "send", chunks, req: written, urgent: true, closing: true });
     },
     endInput: (a, error) => a.#in.endInput(error),
     stopKeepalive: (a) => a.#keepalive?.stop(),
@@ -232,6 +237,9 @@ export class WsActor extends SocketLayer<WsMsg> {
         return;
       case "closeTcp":
         return this.#closing().closeTcp();
+      case "closeWritten":
+        this.#keepalive?.closing();
+        return;
       case "tick":
         if (!this.#in.stopped) this.#keepalive?.tick();
         return;
@@ -409,6 +417,15 @@ export class WsActor extends SocketLayer<WsMsg> {
     const req = this.#detachReq!;
     this.#detachReq = null;
     const leftover = this.#in.leftover();
+    if (leftover === null) {
+      const lost = new DillError(
+        "ENOMEM",
+        "wsDetach: more than maxBufferedBytes followed the peer's close frame before the " +
+          "detach, and the rest was dropped: the bytestream would have a hole in it",
+      );
+      req.reject(lost);
+      return this.close(lost);
+    }
     for (const m of this.takeQueued()) if (m.kind === "data") leftover.push(m.chunk);
     this.release(this.#lower);
     if (this.#in.paused) this.#lower.send({ kind: "resume" });
@@ -455,9 +472,31 @@ export class WsActor extends SocketLayer<WsMsg> {
 
   #onDeadPeer(why: string): void {
     const error = this.#closing().peerDead(why);
+    if (this.#detachReq !== null) {
+      // Nobody holds the handle: the detach fails, and the whole stack closes.
+      this.#detachReq.reject(error);
+      this.#detachReq = null;
+      return this.close(error);
+    }
     this.release(this.#lower);
     this.#lower.close(error);
   }
+}
+
+/** Our close frame was written (see `writeClose`): made once. */
+const CLOSE_WRITTEN = { kind: "closeWritten" } as const;
+
+/**
+ * A request for writing our close frame that tells `onWritten` once it is written,
+ * settling `req` (the `wsDone` call, if any) as it settles.
+ */
+function closeWritten(req: Request<void> | undefined, onWritten: () => void): Request<void> {
+  const written = new Request<void>("close", -1);
+  written.promise.then(() => {
+    onWritten();
+    req?.resolve();
+  }, (e) => req?.reject(e));
+  return written;
 }
 
 /** Sent whenever the application waits for a message: made once. */

@@ -297,10 +297,11 @@ export class Closing<O> {
 
   /**
    * `wsDetach` after our close went: whether it can wait for the peer's close (else it
-   * fails with `ended`, the reason input ended).
+   * fails with `ended`, the reason input ended: after a violation no detach can succeed,
+   * so it fails at once too).
    */
   detachMayWait(ended: DillError | null): boolean {
-    return !ended || !(this.#peerGone || !this.#violated);
+    return ended === null;
   }
 
   /** Keepalive found the peer dead: receives and sends fail with the returned error. */

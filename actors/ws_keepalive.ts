@@ -37,6 +37,8 @@ export interface KeepaliveHost<O> {
    * it asked for): what the peer sent, an answer included, waits unread in the socket.
    */
   readingPaused(owner: O): boolean;
+  /** Our close frame is queued: no ping goes after it. */
+  closeQueued(owner: O): boolean;
 }
 
 /**
@@ -52,6 +54,7 @@ export interface KeepaliveHost<O> {
  *   closeIdle() {},
  *   peerDead() {},
  *   readingPaused: () => false,
+ *   closeQueued: () => false,
  * });
  * ka.start(); // both timers are off: no timer is armed
  * ka.stop();
@@ -93,7 +96,7 @@ export class Keepalive<O> {
 
   /** Some bytes arrived: the peer is alive. */
   inbound(): void {
-    if (this.#timers.pingInterval <= 0) return;
+    if (this.#timers.pingInterval <= 0 && this.#closeAt === 0) return;
     this.#lastInbound = now();
     // The ping is answered: the next one is due an interval from now, not at the end of
     // the time the peer had to answer (a rearm once per ping, not per read).
@@ -109,11 +112,12 @@ export class Keepalive<O> {
   }
 
   /**
-   * Our close frame went (`wsDone`, `wsDetach`): from now on the peer has `pongTimeout`
-   * to answer it, as it has for a ping, or the connection fails. Pings stop.
+   * Our close frame was written (`wsDone`, `wsDetach`, the idle close): from now on the
+   * peer has `pongTimeout` to answer it, as it has for a ping, or the connection fails.
+   * Pings stop.
    */
   closing(): void {
-    if (this.#stopped || this.#closeAt > 0) return;
+    if (this.#stopped) return;
     this.#closeAt = now();
     this.#arm();
   }
@@ -128,26 +132,34 @@ export class Keepalive<O> {
 
   /** The timer fired. */
   tick(): void {
+    clearTimeout(this.#timer); // fired, or (in tests) called by hand: no second tick from it
     this.#timer = undefined;
     if (this.#stopped) return;
     const t = now();
     const { pingInterval, pongTimeout, idleTimeout } = this.#timers;
-    if (this.#host.readingPaused(this.#owner)) {
-      // The silence is ours: the peer's bytes (an answer among them) wait in the socket
-      // until reading resumes. Nothing is judged, and no ping sent, meanwhile.
+    // The application is behind, so reading is paused: what the peer sent, an answer
+    // among them, waits unread in the socket. Its silence is ours: nothing that waits for
+    // an answer is judged (or sent) meanwhile; the idle timeout still counts.
+    // Our close is queued but not written yet: nothing to send or judge until it is
+    // (closing() then arms the wait for the answer).
+    if (this.#closeAt === 0 && this.#host.closeQueued(this.#owner)) return;
+    const behind = this.#host.readingPaused(this.#owner);
+    if (behind) {
       this.#lastInbound = t;
       this.#pingSentAt = 0;
-      this.#verdictDue = false;
       if (this.#closeAt > 0) this.#closeAt = t;
-      return this.#arm();
     }
     if (this.#closeAt > 0) {
-      if (t - this.#closeAt < pongTimeout) return this.#arm();
+      // An idle close must be answered in time, whatever else comes: a peer trickling
+      // pings must not keep an idle connection. Our other closes (wsDone, wsDetach) wait
+      // while anything at all arrives: the peer is alive, and may still be sending.
+      const since = this.#idleClose ? this.#closeAt : Math.max(this.#closeAt, this.#lastInbound);
+      if (t - since < pongTimeout) return this.#arm();
       return this.#verdict(
         `nothing answered our ${this.#idleClose ? "idle " : ""}close within ${pongTimeout} ms`,
       );
     }
-    if (pingInterval > 0) {
+    if (pingInterval > 0 && !behind) {
       if (this.#pingSentAt > 0 && this.#lastInbound >= this.#pingSentAt) this.#pingSentAt = 0;
       if (this.#pingSentAt > 0 && t - this.#pingSentAt >= pongTimeout) {
         return this.#verdict(`nothing arrived within ${pongTimeout} ms of a ping`);
@@ -193,7 +205,10 @@ export class Keepalive<O> {
         : this.#lastInbound + pingInterval;
     }
     if (idleTimeout > 0) due = Math.min(due, this.#lastActivity + idleTimeout);
-    if (this.#closeAt > 0) due = this.#closeAt + pongTimeout;
+    if (this.#closeAt > 0) {
+      due = (this.#idleClose ? this.#closeAt : Math.max(this.#closeAt, this.#lastInbound)) +
+        pongTimeout;
+    }
     this.#verdictDue = false;
     clearImmediate(this.#verdictTurn);
     clearTimeout(this.#timer);

@@ -107,8 +107,9 @@ export interface WsOptions {
   /**
    * How long the peer has to answer: after a keepalive ping, and, while `pingInterval` or
    * `idleTimeout` is on, after our close frame (`wsDone`, `wsDetach`, the idle close).
-   * When nothing arrives in time the connection fails (`ECONNRESET`, status 1006). More
-   * than 0 (0 is `EINVAL`). Default 10 000.
+   * When nothing arrives in time the connection fails (`ECONNRESET`, status 1006). It must
+   * cover the time the peer needs to read what we sent before (a ping or a close waits
+   * behind it in the socket). More than 0 (0 is `EINVAL`). Default 10 000.
    */
   pongTimeout?: number;
   /**

@@ -111,9 +111,13 @@ export class Reading<O> {
   #stopped = false;
   /** Set once the actor closed: nothing more is kept. */
   #disposed = false;
-  /** Bytes that arrived after input stopped, kept for a `wsDetach` (see {@link Reading.#keep}). */
+  /** The peer's close frame stopped input (not a violation): what follows may be kept. */
+  #peerClosed = false;
+  /** Bytes that arrived after the peer's close frame, kept for a `wsDetach` (see {@link Reading.#keep}). */
   #after: Uint8Array[] | null = null;
   #afterBytes = 0;
+  /** More than `maxBufferedBytes` followed the close frame: the rest was dropped. */
+  #afterLost = false;
   /** The end of input, held until the frames read before it were handled. */
   #heldInputEnd: { readonly failure: DillError | null } | null = null;
   /** The negotiated permessage-deflate codec, or `null`. */
@@ -193,17 +197,24 @@ export class Reading<O> {
   }
 
   /**
-   * Bytes after the peer's close frame (or a violation) are no frames of this connection:
-   * they belong to whatever the application layers on the bytestream after `wsDetach`,
-   * which may come any time later (libdill leaves them in the socket). So they are kept,
-   * up to `maxBufferedBytes`; past that, reading pauses and the rest waits in the socket.
-   * (A chunk kept is never handed back with `recycle`, so no read reuses its memory.)
+   * Bytes after the peer's close frame are no frames of this connection: they belong to
+   * whatever the application layers on the bytestream after `wsDetach`, which may come
+   * any time later (libdill leaves them in the socket). So they are kept, up to
+   * `maxBufferedBytes`. Past that they are dropped, and a later `wsDetach` fails rather
+   * than hand over a stream with a hole in it; reading goes on, so that the end of the
+   * stream (the peer's hang-up, which ends the closing handshake) is still seen. After a
+   * violation nothing is kept: no detach can succeed any more. (A chunk kept is never
+   * handed back with `recycle`, so no read reuses its memory.)
    */
   #keep(chunk: Uint8Array): void {
-    if (this.#disposed || chunk.length === 0) return;
+    if (this.#disposed || !this.#peerClosed || this.#afterLost || chunk.length === 0) return;
+    if (this.#afterBytes + chunk.length > this.#limits.maxBufferedBytes && this.#afterBytes > 0) {
+      this.#afterLost = true;
+      this.#after = null;
+      return;
+    }
     (this.#after ??= []).push(chunk);
     this.#afterBytes += chunk.length;
-    this.#flowControl();
   }
 
   /** The receiver, made on first use. */
@@ -245,6 +256,7 @@ export class Reading<O> {
         case "pong":
           break; // liveness is tracked per chunk; unsolicited pongs are ignored
         case "close":
+          this.#peerClosed = true;
           this.#host.peerClosed(this.#owner, ev.code, ev.reason);
           break;
         case "error":
@@ -297,12 +309,9 @@ export class Reading<O> {
       this.#inbox.length >= this.#limits.maxQueuedMessages);
   }
 
-  /**
-   * Whether the bytes kept after a close frame reached `maxBufferedBytes` (at least one
-   * chunk is kept, as at least one message is: a limit of 0 must not stop reading at once).
-   */
-  #keptEnough(): boolean {
-    return this.#afterBytes > 0 && this.#afterBytes >= this.#limits.maxBufferedBytes;
+  /** Reading is paused because the application is behind (its queue is full). */
+  get applicationBehind(): boolean {
+    return this.#paused && this.#inboxFull();
   }
 
   /** Whether the pongs not written yet use up `maxPongBytes` (none are sent after our close). */
@@ -315,13 +324,12 @@ export class Reading<O> {
    * the pongs we owe it (their bytes use up `maxPongBytes`); resumes when that is over.
    * A server also stops reading once the client's close frame arrived: the server closes
    * TCP first (RFC 6455 7.1.1), so a read still pending then would only fail when it does
-   * (in Deno, an error built per connection). And reading pauses once the bytes kept after
-   * a close frame for a `wsDetach` reach `maxBufferedBytes` (see {@link Reading.#keep}).
+   * (in Deno, an error built per connection).
    */
   #flowControl(): void {
     if (this.#host.closed(this.#owner)) return;
     const behind = this.#inboxFull() || this.#owesTooManyPongs() ||
-      this.#host.inputDone(this.#owner) || this.#keptEnough();
+      this.#host.inputDone(this.#owner);
     if (behind === this.#paused) return;
     this.#paused = behind;
     // Once no more input is wanted (the peer's close frame came), not even the read a
@@ -380,8 +388,12 @@ export class Reading<O> {
     this.#after = null;
   }
 
-  /** The bytes received after the last frame handled (what follows a close frame). */
-  leftover(): Uint8Array[] {
+  /**
+   * The bytes received after the last frame handled (what follows a close frame), or
+   * `null` when more than `maxBufferedBytes` of them came and the rest was dropped.
+   */
+  leftover(): Uint8Array[] | null {
+    if (this.#afterLost) return null;
     const rest = this.#receiver?.leftover() ?? [];
     return this.#after === null ? rest : [...rest, ...this.#after];
   }

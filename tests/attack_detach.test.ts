@@ -94,25 +94,71 @@ Deno.test("wsDetach late, server over TLS: what the client sends after its close
   }
 });
 
-Deno.test("wsDetach late: past maxBufferedBytes after the close frame, reading pauses and nothing is lost", async () => {
+Deno.test("wsDetach late: past maxBufferedBytes after the close frame, the rest is dropped and the detach is ENOMEM", async () => {
   const [raw, b] = ipcPair();
   const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
     maxBufferedBytes: 16 * 1024,
   });
-  const size = 1024 * 1024;
   try {
     await bsend(raw, SERVER_CLOSE, deadline());
     await brecv(raw, new Uint8Array(8), deadline()); // the close reply
-    // More than the client keeps: the rest stays with the pipe until the detach.
-    const sent = bsend(raw, patternBytes(0, size), deadline());
-    await delay(100);
-    assert.equal(await isSettled(sent), false, "the client stopped reading");
-    const plain = await wsDetach(ws, 1000, "", deadline());
-    const got = new Uint8Array(size);
-    await brecv(plain, got, deadline());
-    await sent;
-    assertPattern(got, 0, "bytes after the close frame");
-    hclose(plain);
+    // More than the client keeps: it goes on reading (the peer's hang-up must be seen),
+    // so this send completes, and the bytes past the bound are gone.
+    await bsend(raw, patternBytes(0, 1024 * 1024), deadline());
+    await assert.rejects(wsDetach(ws, 1000, "", deadline()), (e) => isDillError(e, "ENOMEM"));
+  } finally {
+    hclose(raw);
+  }
+});
+
+Deno.test("after the peer's close frame, the client still sees the peer hang up behind a megabyte of junk", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+    maxBufferedBytes: 16 * 1024,
+  });
+  try {
+    await bsend(raw, SERVER_CLOSE, deadline());
+    await brecv(raw, new Uint8Array(8), deadline()); // the close reply
+    await bsend(raw, new Uint8Array(1024 * 1024), deadline());
+    await assert.rejects(mrecv(ws, deadline()), (e) => isDillError(e, "EPIPE"));
+    hclose(raw); // the hang-up: the client finishes its side
+    hclose(ws);
+  } finally {
+    try {
+      hclose(raw);
+    } catch { /* closed above */ }
+  }
+});
+
+Deno.test("wsDetach after a protocol violation keeps nothing: it fails with the violation at once", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+    maxBufferedBytes: 16,
+  });
+  try {
+    // A reserved opcode (0x3), then junk: the violation stops input.
+    await bsend(raw, new Uint8Array([0x83, 0, ...new Uint8Array(4096)]), deadline());
+    await assert.rejects(mrecv(ws, deadline()), (e) => isDillError(e, "EPROTO"));
+    const started = now();
+    await assert.rejects(wsDetach(ws, 1000, "", now() + 3000), (e) => isDillError(e, "EPROTO"));
+    assert.ok(now() - started < 1500, "failed before its deadline");
+  } finally {
+    hclose(raw);
+  }
+});
+
+Deno.test("wsDetach with keepalive on and a silent peer fails near pongTimeout, not at its deadline", async () => {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+    pingInterval: 100,
+    pongTimeout: 200,
+  });
+  try {
+    const started = now();
+    const detach = wsDetach(ws, 1000, "", now() + 5000).then(() => "detached", (e) => e.code);
+    assert.equal(await detach, "ECONNRESET");
+    const took = now() - started;
+    assert.ok(took >= 150 && took < 2000, `failed after ${took.toFixed(0)} ms`);
   } finally {
     hclose(raw);
   }

@@ -821,6 +821,61 @@ Deno.test("ws api/tcp: keepalive: after wsDone, a peer that never answers our cl
   }
 });
 
+Deno.test("ws api/pipe: keepalive: a peer that floods pings without reading our pongs, then goes silent, is failed", async () => {
+  // The pongs we owe pause our reading: that pause is the peer's doing, not the
+  // application's, so the keepalive still judges it.
+  const options = { pingInterval: 100, pongTimeout: 150, maxPongBytes: 1024 };
+  const rig = await openServer("pipe", { options });
+  try {
+    const receiving = settle(mrecv(rig.ws, now() + 3000));
+    const ping = frame({ opcode: OP.PING, payload: new Uint8Array(125), mask: new Uint8Array(4) });
+    // Far more pongs than the pipe holds: ours back up, and our reading pauses.
+    await rig.peer.wire.write(concat(...Array.from({ length: 3000 }, () => ping)), now() + 300);
+    assertFailed(await receiving, "ECONNRESET", "the pending mrecv");
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/tcp: keepalive: wsDone behind a large send to a slow but live reader completes cleanly", async () => {
+  // The peer needs about 0.8 s to read its way to our close frame, within pongTimeout:
+  // the wait for its answer must not fail it (and no ping goes after our close).
+  const rig = await openServer("tcp", { options: { pingInterval: 100, pongTimeout: 2000 } });
+  try {
+    const size = 1 * MIB;
+    const sending = settle(msend(rig.ws, new Uint8Array(size), now() + 5000));
+    const done = settle(wsDone(rig.ws, 1000, "", now() + 5000));
+    const receiving = settle(mrecv(rig.ws, now() + 5000));
+    await rig.peer.wire.readExact(10, now() + 2000); // the frame header (64-bit length)
+    for (let left = size; left > 0; left -= 64 * 1024) {
+      await rig.peer.wire.readExact(Math.min(left, 64 * 1024), now() + 2000);
+      await delay(40);
+    }
+    const close = await rig.peer.readClose();
+    assert.equal(close.code, 1000);
+    await rig.peer.sendFrame({ opcode: OP.CLOSE, payload: closeBody(1000) });
+    assertOk(await sending, "msend");
+    assertOk(await done, "wsDone");
+    assertFailed(await receiving, "EPIPE", "the pending mrecv");
+    assert.deepEqual(await wsStatus(rig.ws), { status: 1000, reason: "" });
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/tcp: idleTimeout still closes while the application is behind", async () => {
+  const rig = await openServer("tcp", { options: { idleTimeout: 200, maxQueuedMessages: 2 } });
+  try {
+    for (let i = 0; i < 5; i++) {
+      await rig.peer.sendFrame({ opcode: OP.BINARY, payload: new Uint8Array([i]) });
+    }
+    const close = await rig.peer.readClose(); // the application reads nothing
+    assert.equal(close.code, 1001);
+  } finally {
+    await rig.close();
+  }
+});
+
 Deno.test("ws api/tcp: idleTimeout: no messages → we close with 1001", async () => {
   const t0 = now(); // the idle clock starts when the handshake completes, inside openServer
   const rig = await openServer("tcp", { options: { idleTimeout: 150 } });

@@ -23,6 +23,7 @@ function rig() {
         ka.stop(); // as the actor's close does
       },
       readingPaused: () => false,
+      closeQueued: () => false,
     },
   );
   return { events, ka };
