@@ -120,12 +120,15 @@ export class WsActor extends SocketLayer<WsMsg> {
   static readonly #closingHost: ClosingHost<WsActor> = {
     post: (a, kind) => a.send({ kind }),
     writeClose: (a, payload, req) => {
-      // With keepalive on, the peer's answer is awaited from when our close was written
-      // (it may wait behind our sends to a slow reader), not from when it was queued.
-      const ka = a.#keepalive;
-      const written = ka === null ? req : closeWritten(req, () => a.send(CLOSE_WRITTEN));
-      if (!written) return a.#write(Opcode.CLOSE, payload);
+      if (!req) {
+        // The protocol's own close (a reply, the idle close, a detach's, a failure's).
+        a.#keepalive?.closing();
+        return a.#write(Opcode.CLOSE, payload);
+      }
+      // wsDone's: with keepalive on, the peer's answer is awaited from when it was written
+      // (it may wait behind our sends to a slow reader, or never go if the call fails).
       const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
+      const written = a.#keepalive ? closeWritten(req, () => a.send(CLOSE_WRITTEN)) : req;
       a.#lower.send({ kind: "send", chunks, req: written, urgent: true, closing: true });
     },
     endInput: (a, error) => a.#in.endInput(error),
@@ -257,7 +260,10 @@ export class WsActor extends SocketLayer<WsMsg> {
       // The detach fails; the calls still pending on the handle fail with ECANCELED, as
       // the stack closes under them (theirs may have no deadline at all).
       this.#detachReq = null;
-      req.reject(new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer"));
+      req.reject(
+        this.#cl?.violationError ??
+          new DillError("ETIMEDOUT", "wsDetach: no close frame from the peer"),
+      );
       return this.close(new DillError("ECANCELED", "wsDetach failed, which closed the stack"));
     }
     this.#inbox.expire(req);
@@ -409,7 +415,8 @@ export class WsActor extends SocketLayer<WsMsg> {
       req.reject(ended!);
       return this.close(ended!);
     }
-    this.#parkOrJudge(req);
+    closing.detachAfterViolation();
+    if (this.#detachReq !== null) this.#parkOrJudge(req);
   }
 
   /** Hands the bytestream back with whatever bytes followed the close frame. */
@@ -488,14 +495,14 @@ const CLOSE_WRITTEN = { kind: "closeWritten" } as const;
 
 /**
  * A request for writing our close frame that tells `onWritten` once it is written,
- * settling `req` (the `wsDone` call, if any) as it settles.
+ * settling `req` (the `wsDone` call) as it settles.
  */
-function closeWritten(req: Request<void> | undefined, onWritten: () => void): Request<void> {
-  const written = new Request<void>("close", -1);
+function closeWritten(req: Request<void>, onWritten: () => void): Request<void> {
+  const written = new Request<void>(req.op, -1);
   written.promise.then(() => {
     onWritten();
-    req?.resolve();
-  }, (e) => req?.reject(e));
+    req.resolve();
+  }, (e) => req.reject(e));
   return written;
 }
 

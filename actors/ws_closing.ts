@@ -85,6 +85,8 @@ export class Closing<O> {
   #closeReceived = false;
   /** The peer broke the protocol: we sent our close and wait for it to hang up. */
   #violated = false;
+  /** The error a violation failed the connection with (what a `wsDetach` then fails with). */
+  #violationError: DillError | null = null;
   /**
    * The peer broke the protocol after messages the application has not taken yet: they
    * are delivered first, and replies sent meanwhile go out before our close (option
@@ -263,10 +265,29 @@ export class Closing<O> {
       this.#host.writeClose(this.#owner, encodeClosePayload(code, truncateReason(message)));
     }
     this.#violated = true;
+    this.#violationError = error;
     this.#host.hangUp(this.#owner);
-    // A wsDetach cannot succeed any more: it fails now, with the violation (our close
-    // frame and FIN still go out: closing writes what the protocol sent on its own).
-    if (this.#host.detaching(this.#owner)) this.#host.failDetach(this.#owner, error);
+    if (this.#host.detaching(this.#owner)) this.detachAfterViolation();
+  }
+
+  /** The error the connection was failed with for a violation, if it was. */
+  get violationError(): DillError | null {
+    return this.#violationError;
+  }
+
+  /**
+   * A `wsDetach` after a violation cannot succeed: it fails with the violation once the
+   * peer hung up, so that our close frame reaches it rather than a reset (closing a
+   * socket with unread input resets it), and after `failGrace` at most.
+   */
+  detachAfterViolation(): void {
+    if (!this.#violated) return;
+    if (this.#peerGone) return this.#host.failDetach(this.#owner, this.#violationError!);
+    if (this.#failTimer !== undefined) return;
+    this.#failTimer = setTimeout(
+      () => this.#host.post(this.#owner, "failNow"),
+      this.#timers.failGrace,
+    );
   }
 
   /**
@@ -297,11 +318,11 @@ export class Closing<O> {
 
   /**
    * `wsDetach` after our close went: whether it can wait for the peer's close (else it
-   * fails with `ended`, the reason input ended: after a violation no detach can succeed,
-   * so it fails at once too).
+   * fails with `ended`, the reason input ended). After a violation it waits for the
+   * peer's hang-up only (see {@link Closing.detachAfterViolation}).
    */
   detachMayWait(ended: DillError | null): boolean {
-    return ended === null;
+    return !ended || (this.#violated && !this.#peerGone);
   }
 
   /** Keepalive found the peer dead: receives and sends fail with the returned error. */
@@ -322,7 +343,11 @@ export class Closing<O> {
   /** The `failNow` timer fired. */
   failTimerFired(): void {
     this.#failTimer = undefined;
-    this.failNow();
+    if (this.#pendingViolation) return this.failNow();
+    // The wait for the peer's hang-up after a violation, during a detach, is over.
+    if (this.#violated && this.#host.detaching(this.#owner)) {
+      this.#host.failDetach(this.#owner, this.#violationError!);
+    }
   }
 
   /** Both close frames went: detach, or (server) close TCP. */
