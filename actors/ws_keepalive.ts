@@ -137,12 +137,12 @@ export class Keepalive<O> {
     if (this.#stopped) return;
     const t = now();
     const { pingInterval, pongTimeout, idleTimeout } = this.#timers;
-    // The application is behind, so reading is paused: what the peer sent, an answer
-    // among them, waits unread in the socket. Its silence is ours: nothing that waits for
-    // an answer is judged (or sent) meanwhile; the idle timeout still counts.
     // Our close is queued but not written yet: nothing to send or judge until it is
     // (closing() then arms the wait for the answer).
     if (this.#closeAt === 0 && this.#host.closeQueued(this.#owner)) return;
+    // The application is behind, so reading is paused: what the peer sent, an answer
+    // among them, waits unread in the socket. Its silence is ours: nothing that waits for
+    // an answer is judged (or sent) meanwhile; the idle timeout still counts.
     const behind = this.#host.readingPaused(this.#owner);
     if (behind) {
       this.#lastInbound = t;
