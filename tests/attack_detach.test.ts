@@ -33,7 +33,7 @@ import {
   wsAttachServer,
   wsDetach,
 } from "../mod.ts";
-import type { Handle } from "../mod.ts";
+import type { Handle, WsClientOptions } from "../mod.ts";
 import { delay, openPair, patternBytes } from "./helpers/transports.ts";
 import { CLIENT, SERVER } from "./helpers/tls_fixtures.ts";
 
@@ -44,6 +44,23 @@ const SERVER_CLOSE = new Uint8Array([0x88, 2, 0x03, 0xe8]);
 /** A client's close frame with status 1000, masked with the key 0. */
 const CLIENT_CLOSE = new Uint8Array([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
 
+/** Our client (`WS_NOHTTP`) over an `ipcPair`, its server raw bytes on the other end. */
+async function clientWithRawServer(
+  options: WsClientOptions = {},
+): Promise<{ raw: Handle; ws: Handle }> {
+  const [raw, b] = ipcPair();
+  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), options);
+  return { raw, ws };
+}
+
+/** The raw server sends its close frame; our client's close reply is read. */
+async function serverCloses(raw: Handle): Promise<void> {
+  await bsend(raw, SERVER_CLOSE, deadline());
+  const reply = new Uint8Array(8); // masked, status 1000
+  await brecv(raw, reply, deadline());
+  assert.equal(reply[0], 0x88);
+}
+
 async function recvText(h: Handle, n: number): Promise<string> {
   const buf = new Uint8Array(n);
   await brecv(h, buf, deadline());
@@ -51,8 +68,7 @@ async function recvText(h: Handle, n: number): Promise<string> {
 }
 
 Deno.test("wsDetach late, client: bytes after the close frame from later reads reach the bytestream", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline());
+  const { raw, ws } = await clientWithRawServer();
   try {
     await bsend(raw, new Uint8Array([...SERVER_CLOSE, ...text.encode("AB")]), deadline());
     const reply = new Uint8Array(8); // our client's masked close reply
@@ -96,13 +112,11 @@ Deno.test("wsDetach late, server over TLS: what the client sends after its close
 });
 
 Deno.test("wsDetach late: past maxBufferedBytes after the close frame, the rest is dropped and the detach is ENOMEM", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+  const { raw, ws } = await clientWithRawServer({
     maxBufferedBytes: 16 * 1024,
   });
   try {
-    await bsend(raw, SERVER_CLOSE, deadline());
-    await brecv(raw, new Uint8Array(8), deadline()); // the close reply
+    await serverCloses(raw);
     // More than the client keeps: it goes on reading (the peer's hang-up must be seen),
     // so this send completes, and the bytes past the bound are gone.
     await bsend(raw, patternBytes(0, 1024 * 1024), deadline());
@@ -113,13 +127,11 @@ Deno.test("wsDetach late: past maxBufferedBytes after the close frame, the rest 
 });
 
 Deno.test("after the peer's close frame, the client still sees the peer hang up behind a megabyte of junk", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+  const { raw, ws } = await clientWithRawServer({
     maxBufferedBytes: 16 * 1024,
   });
   try {
-    await bsend(raw, SERVER_CLOSE, deadline());
-    await brecv(raw, new Uint8Array(8), deadline()); // the close reply
+    await serverCloses(raw);
     await bsend(raw, new Uint8Array(1024 * 1024), deadline());
     await assert.rejects(mrecv(ws, deadline()), (e) => isDillError(e, "EPIPE"));
     hclose(raw); // the hang-up: the client finishes its side
@@ -132,8 +144,7 @@ Deno.test("after the peer's close frame, the client still sees the peer hang up 
 });
 
 Deno.test("wsDetach after a protocol violation keeps nothing: it fails with the violation within failGrace", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+  const { raw, ws } = await clientWithRawServer({
     maxBufferedBytes: 16,
     failGrace: 200,
   });
@@ -150,8 +161,7 @@ Deno.test("wsDetach after a protocol violation keeps nothing: it fails with the 
 });
 
 Deno.test("wsDetach with keepalive on and a silent peer fails near pongTimeout, not at its deadline", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+  const { raw, ws } = await clientWithRawServer({
     pingInterval: 100,
     pongTimeout: 200,
   });
@@ -205,8 +215,7 @@ Deno.test("a tlsDetach that times out fails the calls pending on the handle with
 });
 
 Deno.test("a wsDetach that times out fails the calls pending on the handle with ECANCELED", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline());
+  const { raw, ws } = await clientWithRawServer();
   try {
     // The raw peer reads nothing: this send never completes, and no close frame comes.
     const pendingSend = msend(ws, new Uint8Array(8 << 20), -1).then(() => "sent", (e) => e.code);
@@ -219,8 +228,7 @@ Deno.test("a wsDetach that times out fails the calls pending on the handle with 
 });
 
 Deno.test("wsDetach answered with an invalid close frame fails with EPROTO within failGrace, not at its deadline", async () => {
-  const [raw, b] = ipcPair();
-  const { handle: ws } = await wsAttachClient(b, WS_NOHTTP, "", "", deadline(), {
+  const { raw, ws } = await clientWithRawServer({
     failGrace: 200, // how long the peer gets to hang up after our close for its violation
   });
   try {
