@@ -56,8 +56,7 @@ export type WsMsg =
   /** Judges a call with deadline 0 after what was already buffered was processed. */
   | { readonly kind: "judge"; readonly req: PendingCall }
   | { readonly kind: "closeTcp" }
-  | { readonly kind: "tick" }
-  | { readonly kind: "closeWritten" };
+  | { readonly kind: "tick" };
 
 type Phase = "handshake" | "open";
 
@@ -113,23 +112,17 @@ export class WsActor extends SocketLayer<WsMsg> {
       a.#closing().sendClose(encodeClosePayload(CloseCode.GOING_AWAY, "idle timeout")),
     peerDead: (a, why) => a.#onDeadPeer(why),
     readingPaused: (a) => a.#in.applicationBehind,
-    closeQueued: (a) => a.#closeSent(),
   };
 
   /** What the closing handshake does, for every connection. */
   static readonly #closingHost: ClosingHost<WsActor> = {
     post: (a, kind) => a.send({ kind }),
     writeClose: (a, payload, req) => {
-      if (!req) {
-        // The protocol's own close (a reply, the idle close, a detach's, a failure's).
-        a.#keepalive?.closing();
-        return a.#write(Opcode.CLOSE, payload);
-      }
-      // wsDone's: with keepalive on, the peer's answer is awaited from when it was written
-      // (it may wait behind our sends to a slow reader, or never go if the call fails).
+      // With keepalive on, the peer now has pongTimeout to answer (see Keepalive.closing).
+      a.#keepalive?.closing();
+      if (!req) return a.#write(Opcode.CLOSE, payload);
       const chunks = encodeFrame(Opcode.CLOSE, payload, { masked: a.#masked });
-      const written = a.#keepalive ? closeWritten(req, () => a.send(CLOSE_WRITTEN)) : req;
-      a.#lower.send({ kind: "send", chunks, req: written, urgent: true, closing: true });
+      a.#lower.send({ kind: "send", chunks, req, urgent: true, closing: true });
     },
     endInput: (a, error) => a.#in.endInput(error),
     stopKeepalive: (a) => a.#keepalive?.stop(),
@@ -138,7 +131,9 @@ export class WsActor extends SocketLayer<WsMsg> {
     detaching: (a) => a.#detachReq !== null,
     finishDetach: (a) => a.#finishDetach(),
     failDetach: (a, error) => {
-      a.#detachReq!.reject(error);
+      const req = a.#detachReq;
+      a.#detachReq = null;
+      req?.reject(error);
       a.close(error);
     },
   };
@@ -240,9 +235,6 @@ export class WsActor extends SocketLayer<WsMsg> {
         return;
       case "closeTcp":
         return this.#closing().closeTcp();
-      case "closeWritten":
-        this.#keepalive?.closing();
-        return;
       case "tick":
         if (!this.#in.stopped) this.#keepalive?.tick();
         return;
@@ -488,22 +480,6 @@ export class WsActor extends SocketLayer<WsMsg> {
     this.release(this.#lower);
     this.#lower.close(error);
   }
-}
-
-/** Our close frame was written (see `writeClose`): made once. */
-const CLOSE_WRITTEN = { kind: "closeWritten" } as const;
-
-/**
- * A request for writing our close frame that tells `onWritten` once it is written,
- * settling `req` (the `wsDone` call) as it settles.
- */
-function closeWritten(req: Request<void>, onWritten: () => void): Request<void> {
-  const written = new Request<void>(req.op, -1);
-  written.promise.then(() => {
-    onWritten();
-    req.resolve();
-  }, (e) => req.reject(e));
-  return written;
 }
 
 /** Sent whenever the application waits for a message: made once. */

@@ -37,8 +37,6 @@ export interface KeepaliveHost<O> {
    * it asked for): what the peer sent, an answer included, waits unread in the socket.
    */
   readingPaused(owner: O): boolean;
-  /** Our close frame is queued: no ping goes after it. */
-  closeQueued(owner: O): boolean;
 }
 
 /**
@@ -54,7 +52,6 @@ export interface KeepaliveHost<O> {
  *   closeIdle() {},
  *   peerDead() {},
  *   readingPaused: () => false,
- *   closeQueued: () => false,
  * });
  * ka.start(); // both timers are off: no timer is armed
  * ka.stop();
@@ -112,9 +109,10 @@ export class Keepalive<O> {
   }
 
   /**
-   * Our close frame was written (`wsDone`, `wsDetach`, the idle close): from now on the
-   * peer has `pongTimeout` to answer it, as it has for a ping, or the connection fails.
-   * Pings stop.
+   * Our close frame went (`wsDone`, `wsDetach`, the idle close): from now on the peer has
+   * `pongTimeout` to answer it, as it has for a ping, or the connection fails; anything
+   * arriving counts as an answer but for the idle close. Pings stop. (The frame may still
+   * wait behind our sends: `pongTimeout` must cover what the peer reads before it.)
    */
   closing(): void {
     if (this.#stopped) return;
@@ -137,9 +135,6 @@ export class Keepalive<O> {
     if (this.#stopped) return;
     const t = now();
     const { pingInterval, pongTimeout, idleTimeout } = this.#timers;
-    // Our close is queued but not written yet: nothing to send or judge until it is
-    // (closing() then arms the wait for the answer).
-    if (this.#closeAt === 0 && this.#host.closeQueued(this.#owner)) return;
     // The application is behind, so reading is paused: what the peer sent, an answer
     // among them, waits unread in the socket. Its silence is ours: nothing that waits for
     // an answer is judged (or sent) meanwhile; the idle timeout still counts.

@@ -37,7 +37,7 @@ import {
   wsStatus,
 } from "../mod.ts";
 import { assertFailed, assertOk, settle } from "./helpers/outcome.ts";
-import { delay } from "./helpers/transports.ts";
+import { delay, settlesWithin } from "./helpers/transports.ts";
 import { bytes, concat } from "./helpers/raw_peer/bytes.ts";
 import { closeBody, frame, OP } from "./helpers/raw_peer/frames.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
@@ -858,6 +858,38 @@ Deno.test("ws api/tcp: keepalive: wsDone behind a large send to a slow but live 
     assertOk(await done, "wsDone");
     assertFailed(await receiving, "EPIPE", "the pending mrecv");
     assert.deepEqual(await wsStatus(rig.ws), { status: 1000, reason: "" });
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/pipe: keepalive on, wsDone behind sends the peer does not read keeps its deadline", async () => {
+  const rig = await openServer("pipe", { options: { pingInterval: 60_000 } });
+  try {
+    const stuck = [1, 2, 3, 4].map(() => settle(msend(rig.ws, new Uint8Array(MIB), -1)));
+    const done = settle(wsDone(rig.ws, 1000, "", now() + 300));
+    assert.ok(await settlesWithin(done, 2000), "wsDone kept its deadline");
+    assertFailed(await done, "ETIMEDOUT", "wsDone");
+    await rig.close();
+    for (const s of stuck) await s;
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("ws api/pipe: keepalive on, a vanished peer fails a wsDone queued behind sends near pongTimeout", async () => {
+  const rig = await openServer("pipe", { options: { pingInterval: 200, pongTimeout: 300 } });
+  try {
+    const stuck = [1, 2, 3, 4].map(() => settle(msend(rig.ws, new Uint8Array(MIB), -1)));
+    const started = now();
+    // Deadlines far past pongTimeout: the keepalive must end these waits, not the deadlines.
+    const done = settle(wsDone(rig.ws, 1000, "", now() + 3000));
+    const receiving = settle(mrecv(rig.ws, now() + 3000));
+    assertFailed(await done, "ECONNRESET", "wsDone");
+    assertFailed(await receiving, "ECONNRESET", "the pending mrecv");
+    const took = now() - started;
+    assert.ok(took >= 250 && took < 2000, `failed after ${took.toFixed(0)} ms`);
+    for (const s of stuck) await s;
   } finally {
     await rig.close();
   }

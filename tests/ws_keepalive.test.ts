@@ -23,7 +23,6 @@ function rig() {
         ka.stop(); // as the actor's close does
       },
       readingPaused: () => false,
-      closeQueued: () => false,
     },
   );
   return { events, ka };
