@@ -34,6 +34,7 @@ export {
   tcpListen,
   type TcpListenOptions,
   tcpLocalAddr,
+  type TcpStreamOptions,
 } from "./actors/tcp.ts";
 export {
   ipcAccept,

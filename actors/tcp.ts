@@ -47,6 +47,24 @@ export interface TcpAddr {
  */
 export const DEFAULT_BACKLOG = 128;
 
+/**
+ * Options of a TCP connection ({@link tcpAccept}, {@link tcpConnect}): the limits every
+ * bytestream has, and Nagle's algorithm.
+ */
+export interface TcpStreamOptions extends StreamOptions {
+  /**
+   * Sets `TCP_NODELAY`: every write goes out at once instead of waiting, while earlier
+   * bytes are unacknowledged, to be merged with the next writes (Nagle's algorithm).
+   * Default `true`: our writes are already coalesced (one per event-loop turn), so
+   * Nagle's wait would only add latency. `false` gives libdill's behaviour (it leaves
+   * Nagle on) and Deno's `WebSocket` client's: an application that awaits each of many
+   * small sends (without `sendBuffer`) then makes fewer, larger TCP segments, at less
+   * CPU per message, while a peer that waits for a reply split over two writes may wait
+   * for its delayed acknowledgement (up to 40 ms on Linux).
+   */
+  noDelay?: boolean;
+}
+
 /** Socket options of {@link tcpListen}. */
 export interface TcpListenOptions {
   /**
@@ -191,11 +209,11 @@ export function tcpLocalAddr(listener: Handle): Required<TcpAddr> {
 export async function tcpAccept(
   listener: Handle,
   deadline: Deadline,
-  options?: StreamOptions,
+  options?: TcpStreamOptions,
 ): Promise<{ handle: Handle; addr: Required<TcpAddr> }> {
-  checkStreamOptions("tcpAccept", options);
+  const noDelay = checkTcpStreamOptions("tcpAccept", options);
   const conn = await acceptConn(listener, "tcpAccept", deadline) as Deno.TcpConn;
-  noDelay(conn);
+  setNoDelay(conn, noDelay);
   const peer = conn.remoteAddr;
   return {
     handle: streamHandle(conn, "tcp", options),
@@ -216,17 +234,17 @@ export async function tcpAccept(
 export async function tcpConnect(
   addr: TcpAddr,
   deadline: Deadline,
-  options?: StreamOptions,
+  options?: TcpStreamOptions,
 ): Promise<Handle> {
   checkDeadline("tcpConnect", deadline);
   checkTcpAddr("tcpConnect", addr);
-  checkStreamOptions("tcpConnect", options);
+  const noDelay = checkTcpStreamOptions("tcpConnect", options);
   const conn = await connectWithin(
     "tcpConnect",
     deadline,
     (signal) => Deno.connect({ hostname: addr.hostname ?? "127.0.0.1", port: addr.port, signal }),
   );
-  noDelay(conn as Deno.TcpConn);
+  setNoDelay(conn as Deno.TcpConn, noDelay);
   return streamHandle(conn, "tcp", options);
 }
 
@@ -246,10 +264,23 @@ export function tcpClose(h: Handle, deadline: Deadline): Promise<void> {
   return closeCleanly(h, "tcpClose", deadline);
 }
 
-/** Our writes are already coalesced, so Nagle's delay would only add latency. */
-function noDelay(conn: Deno.TcpConn): void {
+/** Checks a connection's options; returns its `noDelay`. */
+function checkTcpStreamOptions(op: string, options: TcpStreamOptions | undefined): boolean {
+  checkStreamOptions(op, options);
+  const noDelay = options?.noDelay === undefined ? true : options.noDelay;
+  if (typeof noDelay !== "boolean") {
+    throw new DillError(
+      "EINVAL",
+      `${op}: option noDelay must be a boolean, not ${String(noDelay)}`,
+    );
+  }
+  return noDelay;
+}
+
+/** Sets `TCP_NODELAY` either way: what a socket starts with is not ours to assume. */
+function setNoDelay(conn: Deno.TcpConn, noDelay: boolean): void {
   try {
-    conn.setNoDelay(true);
+    conn.setNoDelay(noDelay);
   } catch {
     // Not every platform allows it; the connection still works.
   }

@@ -299,6 +299,82 @@ Deno.test("tcp/unix: bad deadlines fail EINVAL, never TypeError", async () => {
   }
 });
 
+// ---- Nagle's algorithm (option noDelay) -------------------------------------------------
+
+/**
+ * Runs `body` while every TCP connection's `setNoDelay` records its argument in `calls`
+ * (Deno has no getsockopt; the prototype is taken from a real connection).
+ */
+async function recordingNoDelay(body: (calls: boolean[]) => Promise<void>): Promise<void> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const c = await Deno.connect({ hostname: "127.0.0.1", port: (l.addr as Deno.NetAddr).port });
+  const proto = Object.getPrototypeOf(c) as { setNoDelay(on?: boolean): void };
+  c.close();
+  l.close();
+  const original = proto.setNoDelay;
+  const calls: boolean[] = [];
+  proto.setNoDelay = function (this: unknown, on?: boolean) {
+    calls.push(on ?? true);
+    return original.call(this, on);
+  };
+  try {
+    await body(calls);
+  } finally {
+    proto.setNoDelay = original;
+  }
+}
+
+/** Connects a client to `ls` with `options` and accepts it with `options`; echoes one chunk. */
+async function connectWith(ls: Handle, options: { noDelay?: boolean }): Promise<void> {
+  const [client, accepted] = await Promise.all([
+    tcpConnect(tcpLocalAddr(ls), now() + T, options),
+    tcpAccept(ls, now() + T, options),
+  ]);
+  try {
+    await bsend(client, patternBytes(1, 1000), now() + T);
+    const got = await brecv(accepted.handle, new Uint8Array(1000), now() + T);
+    assertPattern(got, 1);
+  } finally {
+    hclose(client);
+    hclose(accepted.handle);
+  }
+}
+
+Deno.test("tcp: connections set TCP_NODELAY by default, and Nagle's algorithm stays on with noDelay: false", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await recordingNoDelay(async (calls) => {
+      await connectWith(ls, {});
+      assert.deepEqual(calls, [true, true]);
+      calls.length = 0;
+      await connectWith(ls, { noDelay: true });
+      assert.deepEqual(calls, [true, true]);
+      calls.length = 0;
+      await connectWith(ls, { noDelay: false });
+      assert.deepEqual(calls, [false, false]);
+    });
+  } finally {
+    hclose(ls);
+  }
+});
+
+Deno.test("tcp: a noDelay that is not a boolean fails EINVAL before connecting or accepting", async () => {
+  const ls = tcpListen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    for (const bad of [1, "false", null]) {
+      const options = { noDelay: bad } as never;
+      const e1 = await rejectsWith(tcpConnect(tcpLocalAddr(ls), now() + T, options), "EINVAL");
+      assert.match(e1.message, /tcpConnect: option noDelay must be a boolean/);
+      const e2 = await rejectsWith(tcpAccept(ls, now() + T, options), "EINVAL");
+      assert.match(e2.message, /tcpAccept: option noDelay must be a boolean/);
+    }
+    // Nothing was taken: the listener still accepts, and nobody connected meanwhile.
+    await connectWith(ls, {});
+  } finally {
+    hclose(ls);
+  }
+});
+
 Deno.test("tcp: tcpListen with a malformed address fails EINVAL", () => {
   for (const addr of [null, undefined, {}, { port: "80" }, 80]) {
     throwsWith(() => tcpListen(addr as never), "EINVAL");
