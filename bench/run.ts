@@ -119,7 +119,8 @@ class Round {
 
   async clientCells(reference: ServerProc, workloads: readonly ClientWorkload[]): Promise<void> {
     for (const w of workloads) {
-      for (const c of rotate(CLIENTS, this.index)) {
+      const clients = CLIENTS.filter((c) => c.only?.includes(w.id) ?? true);
+      for (const c of rotate(clients, this.index)) {
         const answer = await this.#libCell(w, c.id, reference);
         this.data.clientSamples.push({
           round: this.index,

@@ -87,9 +87,10 @@ export type Command =
 
 /**
  * The clients compared: `ours` (dill-ws, sends complete once written), `ours-sb` (dill-ws
- * on a socket with a 64 KiB `sendBuffer`) and `deno` (Deno's built-in `WebSocket`).
+ * on a socket with a 64 KiB `sendBuffer`), `ours-nagle` (dill-ws with `noDelay: false`:
+ * Nagle's algorithm on, as Deno's client leaves it) and `deno` (Deno's built-in `WebSocket`).
  */
-export type ClientId = "ours" | "ours-sb" | "deno";
+export type ClientId = "ours" | "ours-sb" | "ours-nagle" | "deno";
 
 /** Which client to run and how. */
 export interface LibClientCommand extends Target {

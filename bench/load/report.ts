@@ -51,10 +51,18 @@ export interface RunData {
   readonly notes: string[];
 }
 
-/** The clients of the client-side comparison. */
-export const CLIENTS: readonly { id: ClientId; label: string }[] = [
+/** The label part of our client with Nagle's algorithm on. */
+const NAGLE_NOTE = "noDelay false (Nagle on, as Deno's client)";
+
+/**
+ * The clients of the client-side comparison; `only`: the client workloads it runs (all
+ * when absent).
+ */
+export const CLIENTS: readonly { id: ClientId; label: string; only?: readonly string[] }[] = [
   { id: "ours", label: "dill-ws client (ours)" },
   { id: "ours-sb", label: "dill-ws client (ours), sendBuffer 64 KiB" },
+  // Nagle's algorithm only changes anything where writes are smaller than a segment.
+  { id: "ours-nagle", label: `dill-ws client (ours), ${NAGLE_NOTE}`, only: ["client64"] },
   { id: "deno", label: "Deno WebSocket" },
 ];
 const CLIENT_REFERENCE = "deno";
@@ -240,7 +248,13 @@ function ratioTable(d: RunData): string[] {
   }
   for (const w of d.clientWorkloads) {
     const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE);
-    for (const [id, prefix] of [["ours", ""], ["ours-sb", `${SEND_BUFFERED_NOTE}: `]]) {
+    for (
+      const [id, prefix] of [
+        ["ours", ""],
+        ["ours-sb", `${SEND_BUFFERED_NOTE}: `],
+        ["ours-nagle", `with ${NAGLE_NOTE}: `],
+      ]
+    ) {
       const mine = cell(d.clientSamples, w.label, id);
       if (mine.rounds === 0) continue;
       rows.push(
@@ -403,6 +417,7 @@ function clientTable(d: RunData): string[] {
     const ref = cell(d.clientSamples, w.label, CLIENT_REFERENCE).median;
     for (const c of CLIENTS) {
       const sum = cell(d.clientSamples, w.label, c.id);
+      if (sum.rounds === 0 && c.id !== CLIENT_REFERENCE) continue; // not run on this workload
       const f: Figures = sum.median;
       const isRef = c.id === CLIENT_REFERENCE;
       rows.push(

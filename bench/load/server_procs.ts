@@ -42,7 +42,10 @@ export function referenceOf(scheme: "ws" | "wss"): string {
   return scheme === "wss" ? TLS_REFERENCE : REFERENCE;
 }
 
-const DENO_RUN = ["run", "--no-lock", "--allow-net=127.0.0.1"];
+/** `BENCH_PROF_DIR`: every Deno server writes a V8 CPU profile there when it exits. */
+const PROF_DIR = Deno.env.get("BENCH_PROF_DIR");
+const PROF_ARGS = PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`] : [];
+const DENO_RUN = ["run", "--no-lock", ...PROF_ARGS, "--allow-net=127.0.0.1"];
 /** The test certificate (SAN localhost, 127.0.0.1) every TLS server presents. */
 const TLS_DIR = "tests/fixtures/tls";
 const TLS_ARGS = ["--tls", `${TLS_DIR}/cert.pem`, `${TLS_DIR}/key.pem`];
