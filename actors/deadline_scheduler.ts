@@ -7,7 +7,10 @@
  * land at the bottom and the armed timer rarely changes.
  *
  * An entry fires once `now()` reached its deadline, never before (a timer that
- * fires early is armed again). When the heap empties the timer stays armed but
+ * fires early is armed again). A timer that fires more than `STALL_MS` late found the
+ * event loop held (a long computation, a GC pause): the runtime has not yet read what
+ * arrived meanwhile, and would judge a call whose bytes came before its deadline. It
+ * then waits `SETTLE_MS` more, a wait in which the runtime polls for I/O, before firing. When the heap empties the timer stays armed but
  * unref'd: a program (or a test) with nothing waiting is not held by it, and the
  * next call, typically due later, takes it back with a ref instead of a new timer
  * (an application awaiting one call at a time would otherwise set and clear a timer
@@ -16,7 +19,7 @@
  * @module
  */
 
-import { MAX_TIMER_MS, now } from "./time.ts";
+import { MAX_TIMER_MS, now, SETTLE_MS } from "./time.ts";
 
 /** A deadline being watched; pass it to {@link cancelDeadline} once it no longer matters. */
 export interface DeadlineEntry {
@@ -37,6 +40,11 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let timerAt = Infinity;
 /** Whether the armed timer holds the process (it does while anything is watched). */
 let timerHeld = false;
+/** After a stall, nothing fires before this time (see `onTimer`). */
+let settleUntil = -Infinity;
+
+/** A timer this late (ms past the earliest deadline) means the event loop was held. */
+const STALL_MS = 5;
 
 /**
  * Calls `fire` once `now()` reached `at` (ms on `now()`), unless cancelled first.
@@ -118,6 +126,14 @@ function onTimer(): void {
   timerAt = Infinity;
   timerHeld = false;
   const t = now();
+  if (heap.length > 0 && t < settleUntil) return arm(Math.max(heap[0].at, settleUntil));
+  if (heap.length > 0 && t - heap[0].at > STALL_MS && settleUntil < heap[0].at) {
+    // The event loop was held (a long computation, a GC pause): bytes that arrived before
+    // the deadline may wait unread in a socket (see SETTLE_MS). A short wait lets those
+    // reads finish a call before its deadline judges it.
+    settleUntil = t + SETTLE_MS;
+    return arm(settleUntil);
+  }
   while (heap.length > 0 && heap[0].at <= t) {
     const entry = heap[0];
     removeAt(0);

@@ -2,7 +2,9 @@
  * The process-wide deadline scheduler (actors/deadline_scheduler.ts): entries fire in
  * deadline order, never before their deadline; a cancelled one never fires; and once
  * nothing is watched its timer no longer holds the process; a deadline beyond what a
- * timer can wait (about 24.8 days) does not make the timer spin.
+ * timer can wait (about 24.8 days) does not make the timer spin; after the event loop
+ * was held past a deadline, it waits a moment for the reads the stall held up (with real
+ * sockets: tests/deadline_stall.test.ts).
  */
 
 import assert from "node:assert/strict";
@@ -84,4 +86,22 @@ Deno.test("deadline scheduler: a deadline weeks away arms one timer of the longe
   // A few armings (before the fix: 2^31 - 1 overflowed to 1 ms, about 100 armings here).
   assert.ok(delays.length <= 4, `the timer was armed ${delays.length} times in 100 ms`);
   assert.ok(delays.every((ms) => ms <= 2 ** 31 - 1), `delays asked: ${delays.slice(0, 3)}`);
+});
+
+Deno.test("deadline scheduler: a deadline the event loop was held past fires a moment after the stall, not at once", async () => {
+  const fired = Promise.withResolvers<number>();
+  const cancelled = atDeadline(now() + 10, () => {
+    throw new Error("a cancelled entry fired");
+  });
+  atDeadline(now() + 10, () => fired.resolve(now()));
+  const end = performance.now() + 60;
+  while (performance.now() < end) {
+    // the application holds the event loop past both deadlines
+  }
+  const stallEnd = now();
+  // A read in that moment would complete its call and cancel its deadline.
+  setTimeout(() => cancelDeadline(cancelled), 0);
+  const at = await fired.promise;
+  assert.ok(at - stallEnd >= 4, `fired ${at - stallEnd} ms after the stall`);
+  assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
 });
