@@ -7,7 +7,7 @@
  * @module
  */
 
-import { now } from "./time.ts";
+import { now, SETTLE_MS } from "./time.ts";
 
 /** The timers this object runs (from the resolved WS limits). */
 export interface KeepaliveTimers {
@@ -62,7 +62,7 @@ export class Keepalive<O> {
   readonly #owner: O;
   readonly #host: KeepaliveHost<O>;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #verdictTurn: ReturnType<typeof setImmediate> | undefined;
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
   #lastInbound = 0;
   #lastActivity = 0;
   #pingSentAt = 0;
@@ -70,7 +70,7 @@ export class Keepalive<O> {
   #closeAt = 0;
   /** Our close went because the connection was idle (for the message when it goes unanswered). */
   #idleClose = false;
-  /** A verdict of death waits one turn, so that bytes already in the socket are read first. */
+  /** A verdict (the peer is dead, the connection idle) waits `SETTLE_MS`: what is in the socket is read first. */
   #verdictDue = false;
   #stopped = false;
 
@@ -95,6 +95,9 @@ export class Keepalive<O> {
   inbound(): void {
     if (this.#timers.pingInterval <= 0 && this.#closeAt === 0) return;
     this.#lastInbound = now();
+    // A verdict pending is about a silence this ended (but not an idle close's: a peer
+    // trickling pings must not put that off).
+    if (!this.#idleClose) this.#verdictDue = false;
     // The ping is answered: the next one is due an interval from now, not at the end of
     // the time the peer had to answer (a rearm once per ping, not per read).
     if (this.#pingSentAt > 0 && this.#closeAt === 0 && !this.#stopped) {
@@ -105,7 +108,9 @@ export class Keepalive<O> {
 
   /** A message went one way or the other: the connection is in use. */
   activity(): void {
-    if (this.#timers.idleTimeout > 0) this.#lastActivity = now();
+    if (this.#timers.idleTimeout <= 0) return;
+    this.#lastActivity = now();
+    this.#verdictDue = false; // a verdict pending is about an idleness this ended
   }
 
   /**
@@ -124,8 +129,8 @@ export class Keepalive<O> {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    clearImmediate(this.#verdictTurn);
-    this.#timer = this.#verdictTurn = undefined;
+    clearTimeout(this.#settleTimer);
+    this.#timer = this.#settleTimer = undefined;
   }
 
   /** The timer fired. */
@@ -165,6 +170,9 @@ export class Keepalive<O> {
       }
     }
     if (idleTimeout > 0 && t - this.#lastActivity >= idleTimeout) {
+      // A message read meanwhile (the timer may be late) still counts.
+      if (!this.#verdictDue) return this.#awaitTurn();
+      this.#verdictDue = false;
       this.#closeAt = t;
       this.#idleClose = true;
       this.#host.closeIdle(this.#owner);
@@ -173,21 +181,22 @@ export class Keepalive<O> {
   }
 
   /**
-   * The peer seems gone: it is failed on the next turn of the event loop if still
-   * silent then. A timer that fired late (the application blocked the event loop) runs
-   * before the reads of what arrived meanwhile, an answer among them; the turn lets them
-   * in first.
+   * The peer seems gone: it is failed `SETTLE_MS` later if still silent then. A timer
+   * that fired late (the application blocked the event loop) runs before the reads of
+   * what arrived meanwhile, an answer among them; the wait lets them in first.
    */
   #verdict(why: string): void {
-    if (!this.#verdictDue) {
-      this.#verdictDue = true;
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#verdictTurn = setImmediate(() => this.#host.wake(this.#owner));
-      return;
-    }
+    if (!this.#verdictDue) return this.#awaitTurn();
     this.#verdictDue = false;
     this.#host.peerDead(this.#owner, why);
+  }
+
+  /** Looks again `SETTLE_MS` later, after the reads of what arrived meanwhile. */
+  #awaitTurn(): void {
+    this.#verdictDue = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#settleTimer = setTimeout(() => this.#host.wake(this.#owner), SETTLE_MS);
   }
 
   #arm(): void {
@@ -205,7 +214,7 @@ export class Keepalive<O> {
         pongTimeout;
     }
     this.#verdictDue = false;
-    clearImmediate(this.#verdictTurn);
+    clearTimeout(this.#settleTimer);
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#host.wake(this.#owner), Math.max(0, due - now()));
   }

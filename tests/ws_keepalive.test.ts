@@ -1,8 +1,9 @@
 /**
  * The keepalive's verdict when its timer fires late: an application that blocks the
  * event loop makes the timer run before the reads of what arrived meanwhile, the pong
- * among them. The verdict waits one turn, so those reads come first (found by an attack
- * on the timers: a 500 ms stall right after a ping failed a peer that had answered).
+ * among them. The verdict waits `SETTLE_MS`, so those reads come first (found by an attack
+ * on the timers: a 500 ms stall right after a ping failed a peer that had answered; with
+ * real sockets: tests/deadline_stall.test.ts).
  */
 
 import assert from "node:assert/strict";
@@ -35,21 +36,21 @@ function block(ms: number): void {
   }
 }
 
-Deno.test("keepalive: a late timer waits a turn, and an answer read in it keeps the peer", async () => {
+Deno.test("keepalive: a late timer waits a moment, and an answer read in it keeps the peer", async () => {
   const { events, ka } = rig();
   ka.start();
   await delay(30);
   assert.deepEqual(events, ["ping"]);
   block(60); // past pongTimeout, with the answer (in a real socket) unread
   ka.tick(); // the overdue timer runs first
-  assert.deepEqual(events, ["ping"], "no verdict before the reads of this turn");
-  ka.inbound(); // the pong, read in that turn
+  assert.deepEqual(events, ["ping"], "no verdict before the reads the stall held up");
+  ka.inbound(); // the pong, read meanwhile
   await delay(10);
   assert.deepEqual(events, ["ping"]);
   ka.stop();
 });
 
-Deno.test("keepalive: a late timer with nothing read in the turn after fails the peer", async () => {
+Deno.test("keepalive: a late timer with nothing read in the moment after fails the peer", async () => {
   const { events, ka } = rig();
   ka.start();
   await delay(30);
