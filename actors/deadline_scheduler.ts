@@ -10,11 +10,13 @@
  * fires early is armed again). A timer that fires more than `STALL_MS` late found the
  * event loop held (a long computation, a GC pause): the runtime has not yet read what
  * arrived meanwhile, and would judge a call whose bytes came before its deadline. It
- * then waits `SETTLE_MS` more, a wait in which the runtime polls for I/O, before firing. When the heap empties the timer stays armed but
- * unref'd: a program (or a test) with nothing waiting is not held by it, and the
- * next call, typically due later, takes it back with a ref instead of a new timer
- * (an application awaiting one call at a time would otherwise set and clear a timer
- * per call).
+ * then waits `SETTLE_MS` more, a wait in which the runtime polls for I/O, before
+ * firing (again if that wait was held up too, up to `MAX_SETTLES` times).
+ *
+ * When the heap empties by cancellation, the timer stays armed but unref'd: a program
+ * (or a test) with nothing waiting is not held by it, and the next call, typically due
+ * later, takes it back with a ref instead of a new timer (an application awaiting one
+ * call at a time would otherwise set and clear a timer per call).
  *
  * @module
  */
@@ -43,8 +45,13 @@ let timerHeld = false;
 /** After a stall, nothing fires before this time (see `onTimer`). */
 let settleUntil = -Infinity;
 
-/** A timer this late (ms past the earliest deadline) means the event loop was held. */
+/** A timer this late (ms past when it was due) means the event loop was held. */
 const STALL_MS = 5;
+/** Waits in a row after stalls before the due entries fire regardless. */
+const MAX_SETTLES = 3;
+/** Waits in a row so far, for the entry then earliest. */
+let settles = 0;
+let settlingFor: Entry | null = null;
 
 /**
  * Calls `fire` once `now()` reached `at` (ms on `now()`), unless cancelled first.
@@ -126,14 +133,24 @@ function onTimer(): void {
   timerAt = Infinity;
   timerHeld = false;
   const t = now();
-  if (heap.length > 0 && t < settleUntil) return arm(Math.max(heap[0].at, settleUntil));
-  if (heap.length > 0 && t - heap[0].at > STALL_MS && settleUntil < heap[0].at) {
-    // The event loop was held (a long computation, a GC pause): bytes that arrived before
-    // the deadline may wait unread in a socket (see SETTLE_MS). A short wait lets those
-    // reads finish a call before its deadline judges it.
-    settleUntil = t + SETTLE_MS;
-    return arm(settleUntil);
+  if (heap.length > 0) {
+    if (t < settleUntil) return arm(Math.max(heap[0].at, settleUntil));
+    // The event loop was held (a long computation, a GC pause) past when this timer was
+    // due: bytes that arrived before the deadline may wait unread in a socket (see
+    // SETTLE_MS). A short wait lets those reads finish a call before its deadline judges
+    // it; a wait that was held up too waits again, a few times at most, so that a loop
+    // held all the time still gets its deadlines.
+    const due = Math.max(heap[0].at, settleUntil);
+    if (heap[0] !== settlingFor) settles = 0;
+    if (t - due > STALL_MS && settles < MAX_SETTLES) {
+      settles++;
+      settlingFor = heap[0];
+      settleUntil = t + SETTLE_MS;
+      return arm(settleUntil);
+    }
   }
+  settles = 0;
+  settlingFor = null;
   while (heap.length > 0 && heap[0].at <= t) {
     const entry = heap[0];
     removeAt(0);

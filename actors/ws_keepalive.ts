@@ -72,6 +72,8 @@ export class Keepalive<O> {
   #idleClose = false;
   /** A verdict (the peer is dead, the connection idle) waits `SETTLE_MS`: what is in the socket is read first. */
   #verdictDue = false;
+  /** The verdict waiting is an idle close (a message calls it off). */
+  #idleDue = false;
   #stopped = false;
 
   /**
@@ -95,9 +97,6 @@ export class Keepalive<O> {
   inbound(): void {
     if (this.#timers.pingInterval <= 0 && this.#closeAt === 0) return;
     this.#lastInbound = now();
-    // A verdict pending is about a silence this ended (but not an idle close's: a peer
-    // trickling pings must not put that off).
-    if (!this.#idleClose) this.#verdictDue = false;
     // The ping is answered: the next one is due an interval from now, not at the end of
     // the time the peer had to answer (a rearm once per ping, not per read).
     if (this.#pingSentAt > 0 && this.#closeAt === 0 && !this.#stopped) {
@@ -110,7 +109,9 @@ export class Keepalive<O> {
   activity(): void {
     if (this.#timers.idleTimeout <= 0) return;
     this.#lastActivity = now();
-    this.#verdictDue = false; // a verdict pending is about an idleness this ended
+    // An idle close about to go is called off: the connection is in use. (Nothing else
+    // pending is: our own sends must not put off judging a silent peer.)
+    if (this.#idleDue) this.#verdictDue = this.#idleDue = false;
   }
 
   /**
@@ -171,8 +172,11 @@ export class Keepalive<O> {
     }
     if (idleTimeout > 0 && t - this.#lastActivity >= idleTimeout) {
       // A message read meanwhile (the timer may be late) still counts.
-      if (!this.#verdictDue) return this.#awaitTurn();
-      this.#verdictDue = false;
+      if (!this.#verdictDue) {
+        this.#idleDue = true;
+        return this.#awaitTurn();
+      }
+      this.#verdictDue = this.#idleDue = false;
       this.#closeAt = t;
       this.#idleClose = true;
       this.#host.closeIdle(this.#owner);
@@ -213,7 +217,7 @@ export class Keepalive<O> {
       due = (this.#idleClose ? this.#closeAt : Math.max(this.#closeAt, this.#lastInbound)) +
         pongTimeout;
     }
-    this.#verdictDue = false;
+    this.#verdictDue = this.#idleDue = false;
     clearTimeout(this.#settleTimer);
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#host.wake(this.#owner), Math.max(0, due - now()));

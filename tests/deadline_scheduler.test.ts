@@ -105,3 +105,28 @@ Deno.test("deadline scheduler: a deadline the event loop was held past fires a m
   assert.ok(at - stallEnd >= 4, `fired ${at - stallEnd} ms after the stall`);
   assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
 });
+
+Deno.test("deadline scheduler: a wait after a stall that is held up too waits again", async () => {
+  const fired = Promise.withResolvers<number>();
+  atDeadline(now() + 10, () => fired.resolve(now()));
+  let secondStallEnd = 0;
+  // Application work due right after the deadline runs in the same batch of timers as the
+  // late deadline timer, and holds the loop again before the runtime polls for I/O.
+  setTimeout(() => {
+    hold(40);
+    secondStallEnd = now();
+  }, 12);
+  hold(60);
+  const at = await fired.promise;
+  assert.ok(secondStallEnd > 0, "the application timer ran first");
+  assert.ok(at - secondStallEnd >= 4, `fired ${at - secondStallEnd} ms after the second stall`);
+  assert.deepEqual(deadlineWatch(), { watched: 0, holding: false });
+});
+
+/** Holds the event loop for `ms`. */
+function hold(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // the application computes
+  }
+}

@@ -105,18 +105,18 @@ Deno.test("stall: an mrecv whose message arrived before its deadline succeeds th
 
 Deno.test("stall: keepalive pongs that arrive while the loop is held keep the peer", async () => {
   // The timer that judges the pong fires late, after the stall; the pong is in the socket
-  // by then, unread. (Without the turn the verdict waits, every round failed the peer.)
+  // by then, unread. (Without the wait before the verdict, every round failed the peer.)
   await withPeer("ws", async (port) => {
     const tcp = await tcpConnect({ port }, now() + T);
     const { handle: ws } = await wsAttachClient(tcp, WS_BINARY, "/", "127.0.0.1", now() + T, {
       pingInterval: 20,
-      pongTimeout: 30,
+      pongTimeout: 100,
     });
     try {
       for (let i = 0; i < 8; i++) {
         // Wake around when the ping goes, then hold the loop past pongTimeout.
         await new Promise((r) => setTimeout(r, 21 + (i % 4)));
-        block(100);
+        block(STALL_MS);
         await msend(ws, new Uint8Array([0, i]), now() + T);
         assert.deepEqual([...await mrecv(ws, now() + T)], [0, i], `round ${i}`);
       }

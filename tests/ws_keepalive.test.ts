@@ -60,3 +60,67 @@ Deno.test("keepalive: a late timer with nothing read in the moment after fails t
   assert.deepEqual(events, ["ping", "dead: nothing arrived within 30 ms of a ping"]);
   ka.stop();
 });
+
+// ---- what may call off a verdict waiting (found by review: each of these put one off for
+// as long as the traffic lasted) ----------------------------------------------------------
+
+/** A keepalive with `timers`, `traffic` run every 2 ms on it for 300 ms; its events. */
+async function underTraffic(
+  timers: { pingInterval: number; pongTimeout: number; idleTimeout: number },
+  traffic: (ka: Keepalive<null>) => void,
+  onCloseIdle?: (ka: Keepalive<null>) => void,
+): Promise<string[]> {
+  const events: string[] = [];
+  const ka: Keepalive<null> = new Keepalive(timers, null, {
+    wake: () => ka.tick(),
+    ping: () => events.push("ping"),
+    closeIdle: () => {
+      events.push("closeIdle");
+      onCloseIdle?.(ka);
+    },
+    peerDead: (_, why) => {
+      events.push(`dead: ${why}`);
+      ka.stop();
+    },
+    readingPaused: () => false,
+  });
+  ka.start();
+  const every = setInterval(() => traffic(ka), 2);
+  await delay(300);
+  clearInterval(every);
+  ka.stop();
+  return events;
+}
+
+Deno.test("keepalive: our own sends do not put off judging a silent peer", async () => {
+  const events = await underTraffic(
+    { pingInterval: 20, pongTimeout: 30, idleTimeout: 60_000 },
+    (ka) => ka.activity(), // a message we sent
+  );
+  assert.deepEqual(events, ["ping", "dead: nothing arrived within 30 ms of a ping"]);
+});
+
+Deno.test("keepalive: a peer's pings do not put off the idle close", async () => {
+  const events = await underTraffic(
+    { pingInterval: 10_000, pongTimeout: 30, idleTimeout: 50 },
+    (ka) => ka.inbound(), // bytes that are no message
+  );
+  assert.equal(events[0], "closeIdle");
+});
+
+Deno.test("keepalive: a peer that sends messages past our idle close is still judged", async () => {
+  let closed = false;
+  const events = await underTraffic(
+    { pingInterval: 0, pongTimeout: 30, idleTimeout: 50 },
+    (ka) => {
+      if (!closed) return;
+      ka.inbound(); // the peer ignores our close and goes on sending messages
+      ka.activity();
+    },
+    (ka) => {
+      closed = true;
+      ka.closing(); // as the actor's writeClose does
+    },
+  );
+  assert.deepEqual(events, ["closeIdle", "dead: nothing answered our idle close within 30 ms"]);
+});
