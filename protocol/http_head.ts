@@ -13,8 +13,8 @@ import type { HttpRequestHead, HttpResponseHead } from "./http11.ts";
 export type HeaderLookup = Pick<Headers, "get" | "has">;
 
 /**
- * Header fields as the head reader read them, before any `Headers` is built: lowercase
- * names and values, in order, in one array. Building a `Headers` costs a validated
+ * Header fields as the head reader read them, before any `Headers` is built: lowercased
+ * names and their values, in order, in one array. Building a `Headers` costs a validated
  * `append` per field and keeps more objects alive; the handshake only looks a few
  * fields up, so the `Headers` of a head is built only when someone asks for it.
  *
@@ -48,9 +48,12 @@ export class HeaderFields implements HeaderLookup {
     return out;
   }
 
-  /** As `Headers.has`. */
+  /** As `Headers.has`: whether a field has this name (values are not names). */
   has(name: string): boolean {
-    return this.#list.includes(name.toLowerCase());
+    const key = name.toLowerCase();
+    const list = this.#list;
+    for (let i = 0; i < list.length; i += 2) if (list[i] === key) return true;
+    return false;
   }
 
   /**

@@ -417,6 +417,13 @@ Deno.test("handshake: an upgrade request carries no body", () => {
   refused(request([...baseLines(), ["Content-Length", "5"]]), 400, "EPROTO");
   refused(request([...baseLines(), ["Transfer-Encoding", "chunked"]]), 400, "EPROTO");
   assert.ok(acceptUpgrade(request([...baseLines(), ["Content-Length", "0"]])));
+  // A value that reads like a header name is no such header: whether or not the
+  // application looked at `headers` first (the lookup without them once matched values).
+  for (const readHeadersFirst of [false, true]) {
+    const head = request([...baseLines(), ["X-Note", "transfer-encoding"]]);
+    if (readHeadersFirst) assert.equal(head.headers.has("transfer-encoding"), false);
+    assert.ok(acceptUpgrade(head), `readHeadersFirst ${readHeadersFirst}`);
+  }
 });
 
 Deno.test("handshake: checkOrigin sees the Origin and can refuse with 403", () => {
