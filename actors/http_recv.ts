@@ -17,6 +17,7 @@ import {
   type HttpRequestHead,
   type HttpResponseHead,
 } from "../protocol/http11.ts";
+import { DillError } from "../protocol/errors.ts";
 import { brecvHead } from "./bytestream.ts";
 import type { Handle } from "./handle.ts";
 import type { Deadline } from "./time.ts";
@@ -34,14 +35,18 @@ import type { Deadline } from "./time.ts";
  * send (`writeHttpErrorResponse(e.status, e.message)`) before closing; `EPROTO` for
  * malformed input, `EMSGSIZE` for an exceeded limit. Failures of the bytestream are
  * those of `brecv` (`ETIMEDOUT`, `EPIPE` when the client closed, `ECONNRESET`...).
- * After any failure the stream is left mid-head: close it.
+ * After any failure the stream is left mid-head: close it. A head takes several reads
+ * from the stream: a second `httpRecvRequest` or `httpRecvResponse` on `h` while one
+ * runs fails with `EBUSY`, and other receives on `h` must wait for it (a `brecv` made
+ * meanwhile would take bytes of the head).
  *
  * @param h a bytestream handle (TCP, TLS, IPC)
  * @param deadline when to give up, as with every blocking call
  * @param limits the head's size limits
  * @returns the request head: method, target, version and headers
  * @throws {HttpError} for a head that is malformed or too large
- * @throws {DillError} `EINVAL` for an invalid limit or deadline, and `brecv`'s errors
+ * @throws {DillError} `EINVAL` for an invalid limit or deadline, `EBUSY` while a head is
+ *   being read from `h` already, and `brecv`'s errors
  *
  * @example
  * ```ts
@@ -75,7 +80,8 @@ export function httpRecvRequest(
  * @param limits the head's size limits
  * @returns the response head: version, status, reason and headers
  * @throws {HttpError} for a head that is malformed or too large
- * @throws {DillError} `EINVAL` for an invalid limit or deadline, and `brecv`'s errors
+ * @throws {DillError} `EINVAL` for an invalid limit or deadline, `EBUSY` while a head is
+ *   being read from `h` already, and `brecv`'s errors
  *
  * @example
  * ```ts
@@ -97,6 +103,12 @@ export function httpRecvResponse(
   return recvHead(h, "response", deadline, limits, "httpRecvResponse");
 }
 
+/**
+ * Handles a head is being read from. A head takes several receives from the stream, and
+ * a second head read between them would take bytes from the middle of the first.
+ */
+const readingHead = new WeakSet<Handle>();
+
 async function recvHead<K extends "request" | "response">(
   h: Handle,
   kind: K,
@@ -106,6 +118,25 @@ async function recvHead<K extends "request" | "response">(
 ): Promise<K extends "request" ? HttpRequestHead : HttpResponseHead> {
   // One byte more than a head may have: past that the reader has failed already.
   const most = checkHttpLimits(op, limits).maxHeadBytes + 1;
+  if (readingHead.has(h)) {
+    throw new DillError("EBUSY", `${op}: a head is already being read from ${h}`);
+  }
+  readingHead.add(h);
+  try {
+    return await readHead(h, kind, deadline, limits, op, most);
+  } finally {
+    readingHead.delete(h);
+  }
+}
+
+async function readHead<K extends "request" | "response">(
+  h: Handle,
+  kind: K,
+  deadline: Deadline,
+  limits: HttpLimits,
+  op: string,
+  most: number,
+): Promise<K extends "request" ? HttpRequestHead : HttpResponseHead> {
   const reader = new HttpHeadReader(kind, limits);
   let fed = 0;
   let matched = 0; // bytes of the final CR LF CR LF the bytes fed so far end with

@@ -245,6 +245,22 @@ Deno.test("httpRecvRequest: reads the head and leaves every byte after it in the
   }
 });
 
+Deno.test("httpRecvRequest: a second head read on the same stream while one runs is EBUSY, and takes nothing", async () => {
+  const [server, client] = ipcPair();
+  try {
+    const first = httpRecvRequest(server, soon());
+    await rejectsWith(httpRecvRequest(server, soon()), "EBUSY");
+    // The first head arrives in two pieces, a second request right behind it.
+    await bsend(client, bytes("GET /one HTTP/1.1\r\nHo"), soon());
+    await bsend(client, bytes("st: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n"), soon());
+    assert.equal((await first).target, "/one");
+    assert.equal((await httpRecvRequest(server, soon())).target, "/two");
+  } finally {
+    hclose(server);
+    hclose(client);
+  }
+});
+
 Deno.test("httpRecvRequest: over random heads and what follows them, it takes exactly the head", async () => {
   // What follows a head is often "\r\n"-rich (another request, a frame): reading it would
   // be easy to get wrong right where a lookahead ends.
