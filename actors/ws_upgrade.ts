@@ -184,10 +184,9 @@ export function wsUpgrade(
   if (shutdownSignal !== undefined && !(shutdownSignal instanceof AbortSignal)) {
     throw new DillError("EINVAL", "option shutdownSignal must be an AbortSignal");
   }
-  const url = new URL(request.url);
   const head: HttpRequestHead = {
     method: request.method,
-    target: url.pathname + url.search,
+    target: targetOf(request.url),
     version: "HTTP/1.1",
     headers: request.headers,
   };
@@ -236,4 +235,15 @@ function refusal(code: ErrorCode, status: number, message: string): WsUpgradeErr
   if (status === 426) headers.set("sec-websocket-version", "13");
   const text = message.replace(/^[A-Z]+: /, "");
   return new WsUpgradeError(code, new Response(text + "\n", { status, headers }), text);
+}
+
+/**
+ * The request target as the client sent it, for the handshake's checks and `resource`:
+ * `Deno.serve` keeps it at the end of `request.url` as it came, where a `URL` would drop
+ * a fragment (which the handshake refuses) and resolve dot segments (which
+ * `wsAttachServer` reports as they are).
+ */
+function targetOf(url: string): string {
+  const path = url.indexOf("/", url.indexOf("://") + 3);
+  return path < 0 ? "/" : url.slice(path);
 }

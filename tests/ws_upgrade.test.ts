@@ -34,6 +34,7 @@ import {
 import { echoApp } from "../examples/echo_app.ts";
 import { assertFailed, settle } from "./helpers/outcome.ts";
 import { connectClient, serve, upgradeServer } from "./helpers/serve.ts";
+import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
 
 const T = 5000;
 const enc = new TextEncoder();
@@ -347,6 +348,38 @@ Deno.test("wsUpgrade/refusals: bad requests get the HTTP answer wsAttachServer w
     () => wsUpgrade(new Request("http://example.com/", { headers: upgradeHeaders }), 2),
     (e) => e instanceof Error && (e as { code?: string }).code === "EINVAL",
   );
+});
+
+Deno.test("wsUpgrade/target: the target is checked and reported as the client sent it, as wsAttachServer does", async () => {
+  const seen: string[] = [];
+  const server = serve((request) => {
+    try {
+      const { handle, resource, response } = wsUpgrade(request, WS_TEXT);
+      seen.push(`101 ${resource}`);
+      hclose(handle);
+      return response;
+    } catch (e) {
+      seen.push(`${(e as WsUpgradeError).response.status} ${(e as Error).message}`);
+      return (e as WsUpgradeError).response;
+    }
+  });
+  try {
+    for (const target of ["/a#frag", "/a/../b?x=1"]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      try {
+        await conn.write(upgradeRequest({ target }));
+        const answer = new Uint8Array(512);
+        assert.ok(await conn.read(answer) !== null);
+      } finally {
+        conn.close();
+      }
+    }
+    assert.equal(seen.length, 2);
+    assert.match(seen[0], /^400 .*fragment/);
+    assert.equal(seen[1], "101 /a/../b?x=1");
+  } finally {
+    await server.close();
+  }
 });
 
 Deno.test("wsUpgrade/limits: a message over maxMessageSize closes with 1009 and fails with EMSGSIZE", async () => {
