@@ -106,7 +106,9 @@ class Round {
       const reflector = CALIBRATED.includes(w.id)
         ? reflectors.find((r) => r.def.scheme === w.scheme) ?? null
         : null;
-      const servers = procs.filter((p) => p.def.scheme === w.scheme);
+      const servers = procs.filter((p) =>
+        p.def.scheme === w.scheme && (p.def.only?.includes(w.id) ?? true)
+      );
       const subjects = reflector ? [...servers, reflector] : servers;
       for (const s of rotate(subjects, this.index)) {
         const cmd = commandFor(w, s, this.cfg, this.clkTck, s === reflector);

@@ -120,7 +120,7 @@ function workloadLabel(w: Workload): string {
 
 /** The servers a workload ran against (its scheme's). */
 function serversOf(d: RunData, w: Workload): ServerDef[] {
-  return d.servers.filter((s) => s.scheme === w.scheme);
+  return d.servers.filter((s) => s.scheme === w.scheme && (s.only?.includes(w.id) ?? true));
 }
 
 /** What the Node servers said about their masking, and Bun's version. */

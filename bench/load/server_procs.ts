@@ -20,6 +20,8 @@ export interface ServerDef {
   readonly command: { cmd: string; args: string[]; env?: Record<string, string> };
   /** Runs only when BENCH_SERVERS names it (a reference for `bench:ceiling`, not a peer). */
   readonly optIn?: boolean;
+  /** The only workloads it serves (all of its scheme when absent). */
+  readonly only?: readonly string[];
 }
 
 /** The id of the reference every ratio of a ws workload is taken against. */
@@ -54,6 +56,8 @@ const TLS_LISTEN_ARGS = ["--tls-listen", `${TLS_DIR}/cert.pem`, `${TLS_DIR}/key.
 const SEND_BUFFER_ARGS = ["--send-buffer", String(64 * 1024)];
 const DENO_TLS_RUN = [...DENO_RUN, `--allow-read=${TLS_DIR}`];
 const NODE = "/usr/bin/node";
+/** The buffer `dill-buf` receives into: room for the largest message of the workloads. */
+const RECV_BUFFER = 1024 * 1024 + 64;
 
 /**
  * The servers, ws and wss. Node servers only when `ws` is installed, the bufferutil
@@ -75,6 +79,19 @@ export function serverDefs(peers: Peers): ServerDef[] {
         cmd: DENO,
         args: [...DENO_RUN, "bench/servers/dill.ts", ...SEND_BUFFER_ARGS],
       },
+    },
+    {
+      id: "dill-buf",
+      label: "dill-ws (ours), receiving into a reused buffer",
+      scheme: "ws",
+      command: {
+        cmd: DENO,
+        args: [...DENO_RUN, "bench/servers/dill.ts", "--recv-buffer", String(RECV_BUFFER)],
+      },
+      optIn: true,
+      // Where messages are large enough for a fresh buffer each to count; a 1 MiB buffer per
+      // connection would swamp the storm and the idle connections.
+      only: ["bin16k", "bin1m", "frag1m"],
     },
     {
       id: SERVE_ADAPTER,

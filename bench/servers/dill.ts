@@ -5,7 +5,9 @@
  * (wss). With `--tls-listen <cert.pem> <key.pem>`: tlsListen/tlsAccept (Deno's own
  * TLS) → wsAttachServer (wss, the native fast path). With `--send-buffer <bytes>`: the
  * accepted sockets get that `sendBuffer` (sends complete once queued while that many
- * bytes fit). Prints its port when ready.
+ * bytes fit). With `--recv-buffer <bytes>`: each connection receives every message
+ * into one buffer of that size, made once (`wsRecv(h, buf, deadline)`). Prints its port
+ * when ready.
  *
  * @module
  */
@@ -27,6 +29,8 @@ const tls = tlsFromArgs(Deno.args);
 const nativeTls = tlsFromArgs(Deno.args, "--tls-listen");
 const sendBufferAt = Deno.args.indexOf("--send-buffer");
 const sendBuffer = sendBufferAt >= 0 ? Number(Deno.args[sendBufferAt + 1]) : 0;
+const recvBufferAt = Deno.args.indexOf("--recv-buffer");
+const recvBuffer = recvBufferAt >= 0 ? Number(Deno.args[recvBufferAt + 1]) : undefined;
 const ended = (e: unknown) => endings.add(isDillError(e) ? e.code : String(e));
 
 const addr = { hostname: "127.0.0.1", port: 0 };
@@ -48,7 +52,8 @@ if (nativeTls) {
 } else {
   await acceptEach(
     listener,
-    (tcp) => echoConnection(tcp, { tls, tlsOptions: { sendBuffer }, sendTimeout: -1, ended }),
+    (tcp) =>
+      echoConnection(tcp, { tls, tlsOptions: { sendBuffer }, sendTimeout: -1, recvBuffer, ended }),
     { sendBuffer },
   );
 }

@@ -31,6 +31,11 @@ export interface EchoSettings {
   /** Options of the TLS layer (its `sendBuffer`, for instance). */
   readonly tlsOptions?: StreamOptions;
   /**
+   * Receive every message into one buffer of this many bytes, made once per connection
+   * (`wsRecv(h, buf, deadline)`, libdill's way), instead of as a new `Uint8Array` each.
+   */
+  readonly recvBuffer?: number;
+  /**
    * How the connection ended (every connection ends with an error: `EPIPE` when the
    * client closed), and whether in the handshakes or while echoing.
    */
@@ -62,11 +67,19 @@ export async function echoConnection(tcp: Handle, settings: EchoSettings): Promi
   } catch (e) {
     return settings.ended(e, "handshake"); // the attach already closed the stack
   }
-  const { sendTimeout } = settings;
+  const { sendTimeout, recvBuffer } = settings;
+  const deadline = () => sendTimeout < 0 ? -1 : now() + sendTimeout;
   try {
+    if (recvBuffer !== undefined) {
+      const buf = new Uint8Array(recvBuffer);
+      for (;;) {
+        const { size, type } = await wsRecv(ws, buf, -1);
+        await wsSend(ws, type, buf.subarray(0, size), deadline());
+      }
+    }
     for (;;) {
       const message = await wsRecv(ws, -1); // text or binary, as the client sent it
-      await wsSend(ws, message.type, message.data, sendTimeout < 0 ? -1 : now() + sendTimeout);
+      await wsSend(ws, message.type, message.data, deadline());
     }
   } catch (e) {
     settings.ended(e, "messages");
