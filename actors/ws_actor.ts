@@ -258,7 +258,9 @@ export class WsActor extends SocketLayer<WsMsg> {
       );
       return this.close(new DillError("ECANCELED", "wsDetach failed, which closed the stack"));
     }
-    this.#inbox.expire(req);
+    // A receive that timed out ends receiving and empties the inbox: reading goes on (the
+    // peer's pings and close still need answers), dropping the messages.
+    if (this.#inbox.expire(req)) this.#in.parse();
   }
 
   protected terminate(reason: DillError): void {

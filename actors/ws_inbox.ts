@@ -99,8 +99,17 @@ export class Inbox {
     return this.#end;
   }
 
+  /**
+   * Whether receiving failed (a receive timed out, or could not wait): no call can take a
+   * message any more, so what arrives is dropped rather than held.
+   */
+  get refusing(): boolean {
+    return this.#failure !== null;
+  }
+
   /** A message arrived: the oldest waiting call gets it, else it is queued. */
   push(ev: ReceivedMessage): void {
+    if (this.#failure) return;
     while (this.#firstWaiter !== null && this.length === 0) {
       const w = this.#takeWaiter();
       if (!w.req.settled) return this.#deliver(w, ev);
@@ -138,7 +147,7 @@ export class Inbox {
       // Take back the call just added: the last one waiting.
       if (this.#firstWaiter === call) this.#firstWaiter = null;
       else this.#moreWaiters!.pop();
-      this.#failure ??= brokenAfter("receive", call.req);
+      this.#refuseFromNow(brokenAfter("receive", call.req));
     }
     return false;
   }
@@ -153,8 +162,19 @@ export class Inbox {
       this.#moreWaiters!.splice(i, 1);
     }
     req.timeOut();
-    this.#failure ??= brokenAfter("receive", req);
+    this.#refuseFromNow(brokenAfter("receive", req));
     return true;
+  }
+
+  /**
+   * A receive failed, which ends receiving (libdill's rule): the calls still waiting fail
+   * the same way, and the messages queued for them are dropped (nobody can take them).
+   */
+  #refuseFromNow(failure: DillError): void {
+    this.#failure ??= failure;
+    for (const w of this.#takeAllWaiters()) w.req.reject(this.#failure);
+    this.#queue?.clear();
+    this.#bytes = 0;
   }
 
   /** Input ended: queued messages are still delivered, then every receive fails with `error`. */

@@ -294,9 +294,11 @@ export class Reading<O> {
    * was answered; taking a message may make room, and frames held back go on then.
    */
   recv(call: WsRecvCall, park: (req: PendingCall) => boolean): boolean {
-    if (!this.#inbox.recv(call, park)) return false;
-    this.parse();
-    return true;
+    const taken = this.#inbox.recv(call, park);
+    // Taking a message may make room; failing to wait ends receiving, which empties the
+    // inbox: either way reading may go on.
+    if (taken || this.#inbox.refusing) this.parse();
+    return taken;
   }
 
   /**

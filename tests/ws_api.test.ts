@@ -602,6 +602,37 @@ for (const mode of MODES) {
     },
   );
 
+  Deno.test(
+    name("after a receive timed out, messages are dropped, not held, and pings are still answered"),
+    async () => {
+      // Found by an attack: the messages nobody could take filled the inbox, reading paused
+      // for good, and the peer's pings went unanswered (its keepalive failed us).
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          const other = settle(mrecv(s, -1)); // a second receive waiting behind the first
+          await fails(mrecv(s, now() + 20), "ETIMEDOUT", "mrecv");
+          assertFailed(await other, "ECONNRESET", "the receive waiting behind it");
+          for (let i = 0; i < 20; i++) await msend(c, new Uint8Array(1000).fill(i), T());
+          await delay(300); // the client's keepalive pings every 20 ms, wants a pong in 100
+          // The client is fine: its keepalive would have failed it (ECONNRESET) by now.
+          await msend(s, new Uint8Array([7]), T());
+          assert.deepEqual(await mrecv(c, T()), new Uint8Array([7]));
+          await fails(mrecv(s, T()), "ECONNRESET", "mrecv after the timeout");
+          // The peer's close is still seen and answered.
+          await wsDone(c, 1000, "bye", T());
+          await fails(mrecv(c, T()), "EPIPE", "the client's receive after the close reply");
+          assert.equal(wsStatus(c).status, 1000, "the server's close reply");
+        },
+        {},
+        {
+          s: { maxQueuedMessages: 4 },
+          c: { pingInterval: 20, pongTimeout: 100 },
+        },
+      );
+    },
+  );
+
   Deno.test(name("mrecv deadline 0 with a message queued succeeds"), async () => {
     await withWs(mode, async ({ s, c }) => {
       await msend(c, new Uint8Array([1]), T());
