@@ -47,6 +47,20 @@ export const DEFAULT_MAX_OUTBOX = 256;
  * them pin 6 MB per member.
  */
 export const DEFAULT_MAX_OUTBOX_CHARS = 256 * 1024;
+/**
+ * A member silent this long gets a ping; one that does not answer within the library's
+ * `pongTimeout` (10 s) is gone: a client that vanished without closing (a lost network)
+ * would otherwise hold its connection until a send to it timed out, never in a quiet room.
+ */
+export const PING_INTERVAL_MS = 30_000;
+/**
+ * Default characters a second (and at once) one member may send to its room, counted as
+ * the JSON each member gets: a quarter of a member's outbox, so that one burst cannot fill
+ * the outboxes of members who read at the pace of the network.
+ */
+export const DEFAULT_SEND_RATE = DEFAULT_MAX_OUTBOX_CHARS / 4;
+/** The least a message costs against `sendRate`: a flood of tiny messages is bounded too. */
+const MIN_MESSAGE_COST = 256;
 /** How often each process tells the others who is in its rooms. */
 export const ROSTER_INTERVAL_MS = 10_000;
 
@@ -101,6 +115,12 @@ export interface ChatRoomsOptions {
    * {@link DEFAULT_MAX_OUTBOX_CHARS}.
    */
   maxOutboxChars?: number;
+  /**
+   * Characters (as the room sends them out, in JSON) one member may send to its room per
+   * second, and at once; a member sending faster is read more slowly. Default
+   * {@link DEFAULT_SEND_RATE}.
+   */
+  sendRate?: number;
   /** How often this process tells the others who is here. Default {@link ROSTER_INTERVAL_MS}. */
   rosterIntervalMs?: number;
   /** Where the one-line events go. */
@@ -116,6 +136,10 @@ interface Member {
   /** Sum of the lengths of the strings in `outbox`. */
   outboxChars: number;
   writer: Promise<void> | null;
+  /** Characters this member may still send to its room at once (see `sendRate`). */
+  credit: number;
+  /** When `credit` was last topped up (ms on `now()`). */
+  creditAt: number;
   gone: boolean;
 }
 
@@ -172,6 +196,7 @@ export class ChatRooms {
   readonly #node: string | undefined;
   readonly #maxOutbox: number;
   readonly #maxOutboxChars: number;
+  readonly #sendRate: number;
   readonly #log: (line: string) => void;
   readonly #rooms = new Map<string, Room>();
   readonly #roster: ReturnType<typeof setInterval>;
@@ -185,6 +210,7 @@ export class ChatRooms {
       "maxOutboxChars",
       options.maxOutboxChars ?? DEFAULT_MAX_OUTBOX_CHARS,
     );
+    this.#sendRate = positive("sendRate", options.sendRate ?? DEFAULT_SEND_RATE);
     this.#rosterIntervalMs = positive(
       "rosterIntervalMs",
       options.rosterIntervalMs ?? ROSTER_INTERVAL_MS,
@@ -212,6 +238,8 @@ export class ChatRooms {
       outbox: [],
       outboxChars: 0,
       writer: null,
+      credit: this.#sendRate,
+      creditAt: now(),
       gone: false,
     };
     room.members.add(member);
@@ -223,7 +251,8 @@ export class ChatRooms {
     try {
       for (;;) {
         const text = await mrecvText(member.handle, -1);
-        this.#broadcast(room, { kind: "chat", from: name, text });
+        const size = this.#broadcast(room, { kind: "chat", from: name, text });
+        await this.#spend(member, size);
       }
     } catch (e) {
       // EPIPE: the client sent its close frame (or answered ours): the normal way out.
@@ -231,6 +260,12 @@ export class ChatRooms {
       how = status
         ? `left (${[status.status, status.reason].join(" ").trim()})`
         : `dropped (${describe(e)})`;
+      // A binary message (the other EPROTO, a broken frame, has already closed the
+      // connection with its own status, and this fails): 1003, not a plain close.
+      if (isDillError(e, "EPROTO")) {
+        await wsDone(member.handle, 1003, "text messages only", now() + CLOSE_TIMEOUT_MS)
+          .catch(() => {});
+      }
     }
     room.members.delete(member);
     this.#log(`${member.peer} ${name} ${how}`);
@@ -285,16 +320,22 @@ export class ChatRooms {
     if (this.#rooms.get(room.name) === room) this.#rooms.delete(room.name);
   }
 
-  /** Delivers to this process's members (but `except`), then to the other processes. */
-  #broadcast(room: Room, event: SharedEvent, except?: Member): void {
-    this.#deliver(room, event, except);
+  /**
+   * Delivers to this process's members (but `except`), then to the other processes;
+   * returns the characters each member gets.
+   */
+  #broadcast(room: Room, event: SharedEvent, except?: Member): number {
+    const size = this.#deliver(room, event, except);
     this.#publish(room, event);
+    return size;
   }
 
-  #deliver(room: Room, event: ChatEvent, except?: Member): void {
+  /** Queues the event for the room's members (but `except`); returns its size in characters. */
+  #deliver(room: Room, event: ChatEvent, except?: Member): number {
     // Serialized once: every member's outbox holds the same string.
     const json = JSON.stringify(event);
     for (const m of room.members) if (m !== except) this.#queue(m, json);
+    return json.length;
   }
 
   #publish(room: Room, event: WireEvent): void {
@@ -320,7 +361,8 @@ export class ChatRooms {
         if (!isOnline(room, event.name)) this.#deliver(room, event);
         return;
       case "chat":
-        return this.#deliver(room, event);
+        this.#deliver(room, event);
+        return;
       case "who":
         return this.#answerWho(room);
       case "here":
@@ -411,6 +453,23 @@ export class ChatRooms {
     }
     const notice: ChatEvent = { kind: "notice", text, link: status.state };
     for (const room of this.#rooms.values()) this.#deliver(room, notice);
+  }
+
+  /**
+   * Takes what a member's message costs from its credit (`sendRate` characters a second,
+   * as much at once; at least `MIN_MESSAGE_COST` a message) and, when it is used up,
+   * waits until it would be back above 0 before its next message is read: TCP then holds
+   * the sender back. Without it, one member sending a burst made every other member's
+   * outbox fill faster than the network drained it, and the room dropped readers that
+   * kept up.
+   */
+  async #spend(member: Member, size: number): Promise<void> {
+    const t = now();
+    const rate = this.#sendRate;
+    member.credit = Math.min(rate, member.credit + (t - member.creditAt) * rate / 1000);
+    member.creditAt = t;
+    member.credit -= Math.max(MIN_MESSAGE_COST, size);
+    if (member.credit < 0) await delay(-member.credit / rate * 1000);
   }
 
   /** Queues one event for one member. */
@@ -535,6 +594,10 @@ function isShortString(v: unknown, max: number): v is string {
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** How the peer closed, or `null` when it has not (wsStatus throws EAGAIN then). */

@@ -13,6 +13,7 @@ import {
   type ChatRooms,
   DEFAULT_ROOM,
   MAX_CHAT_MESSAGE,
+  PING_INTERVAL_MS,
   ROOM_NAME,
 } from "./chat_rooms.ts";
 import { DEMO_PAGE, PAGE_HEADERS, sameOrigin } from "./demo_page.ts";
@@ -96,6 +97,7 @@ export class ServeChatServer {
     try {
       upgraded = wsUpgrade(request, WS_TEXT, {
         maxMessageSize: MAX_CHAT_MESSAGE,
+        pingInterval: PING_INTERVAL_MS,
         checkOrigin: sameOrigin,
       });
     } catch (e) {

@@ -33,6 +33,7 @@ import {
   type ChatRooms,
   DEFAULT_ROOM,
   MAX_CHAT_MESSAGE,
+  PING_INTERVAL_MS,
   ROOM_NAME,
 } from "./chat_rooms.ts";
 import { DEMO_PAGE, PAGE_HEADERS, sameOrigin } from "./demo_page.ts";
@@ -171,7 +172,11 @@ export class TcpChatServer {
     }
     const deadline = now() + SEND_TIMEOUT_MS;
     const negotiatedDeflate = accepted.deflate ?? undefined;
-    const options = { maxMessageSize: MAX_CHAT_MESSAGE, negotiatedDeflate };
+    const options = {
+      maxMessageSize: MAX_CHAT_MESSAGE,
+      negotiatedDeflate,
+      pingInterval: PING_INTERVAL_MS,
+    };
     conn.handle =
       (await wsAttachServer(conn.handle, WS_NOHTTP | WS_TEXT, deadline, options)).handle;
     conn.chatting = true;

@@ -13,9 +13,12 @@ import {
   mrecvText,
   msend,
   now,
+  WS_BINARY,
   WS_TEXT,
   wsAttachClient,
   wsAttachServer,
+  wsRecv,
+  wsStatus,
 } from "../mod.ts";
 import { ChatRooms } from "../examples/chat_rooms.ts";
 import { type Hub, type HubStatus, type HubSubscription, LocalHub } from "../examples/hub.ts";
@@ -67,13 +70,19 @@ class Member {
   readonly #client: Handle;
   readonly #reading: Promise<void> | null;
 
-  private constructor(client: Handle, served: Promise<void>, read: boolean) {
+  private constructor(client: Handle, served: Promise<void>, read: boolean, readEveryMs: number) {
     this.#client = client;
     this.served = served;
-    this.#reading = read ? this.#read() : null;
+    this.#reading = read ? this.#read(readEveryMs) : null;
   }
 
-  static async join(rooms: ChatRooms, room: string, read = true): Promise<Member> {
+  /** A member of `room`; it reads unless `read` is false, one message per `readEveryMs`. */
+  static async join(
+    rooms: ChatRooms,
+    room: string,
+    read = true,
+    readEveryMs = 0,
+  ): Promise<Member> {
     const [s, c] = ipcPair({ pipeCapacity: 4096, readHighWater: 4096, writeHighWater: 4096 });
     // A client that stops reading stops taking messages soon: small limits on its side.
     const clientLimits = { maxQueuedMessages: 4, maxBufferedBytes: 16 * 1024, readHighWater: 4096 };
@@ -87,7 +96,7 @@ class Member {
       peer: "pipe",
       close: () => Promise.resolve(closeQuietly(server.handle)),
     });
-    const member = new Member(client.handle, served, read);
+    const member = new Member(client.handle, served, read, readEveryMs);
     if (read) await member.next((e) => e.kind === "welcome");
     return member;
   }
@@ -96,9 +105,12 @@ class Member {
     return this.events[0].name;
   }
 
-  async #read(): Promise<void> {
+  async #read(everyMs: number): Promise<void> {
     try {
-      for (;;) this.events.push(JSON.parse(await mrecvText(this.#client, -1)));
+      for (;;) {
+        this.events.push(JSON.parse(await mrecvText(this.#client, -1)));
+        if (everyMs > 0) await new Promise((resolve) => setTimeout(resolve, everyMs));
+      }
     } catch {
       // Closed: the member left or was dropped.
     }
@@ -303,7 +315,8 @@ Deno.test("rooms: a member that stops reading is dropped at its outbox bound", a
 
 Deno.test("rooms: control characters, six times their size in JSON, meet the outbox's byte bound", async () => {
   const log: string[] = [];
-  const rooms = new ChatRooms({ log: (line) => log.push(line) }); // the demo's defaults
+  // The demo's defaults, but no sending rate to speak of: the bound is what is tested.
+  const rooms = new ChatRooms({ sendRate: 1 << 30, log: (line) => log.push(line) });
   const fast = await Member.join(rooms, "lobby");
   const slow = await Member.join(rooms, "lobby", false);
   try {
@@ -325,6 +338,72 @@ Deno.test("rooms: control characters, six times their size in JSON, meet the out
   } finally {
     await fast.hangUp();
     await slow.hangUp();
+    await rooms.close();
+  }
+});
+
+Deno.test("rooms: a burst from one member is held back by TCP, and members that keep up stay", async () => {
+  // Found by an attack: 15 messages of control characters sent at once (about 24.6 K
+  // characters each in JSON) filled every member's outbox faster than the network drained
+  // it, and the rooms dropped every reader. Here 20 messages of about 3 K characters each
+  // (55 K) against outboxes of 16 K, at 32 K a second (0.7 s in all; about 30 K are on their
+  // way to each reader at any time, in the pipe and the client), and readers that take a
+  // message every 5 ms (550 KB/s, a network's pace, not a slow reader's).
+  const log: string[] = [];
+  const rooms = new ChatRooms({
+    maxOutboxChars: 16 * 1024,
+    sendRate: 32 * 1024,
+    log: (line) => log.push(line),
+  });
+  const readers = [
+    await Member.join(rooms, "lobby", true, 5),
+    await Member.join(rooms, "lobby", true, 5),
+    await Member.join(rooms, "lobby", true, 5),
+  ];
+  const sender = await Member.join(rooms, "lobby");
+  const burst = 20;
+  try {
+    // Random control characters: six times their size in JSON, and compression (on by
+    // default, both ways) cannot shrink them much.
+    const controls = () =>
+      String.fromCharCode(...crypto.getRandomValues(new Uint8Array(500)).map((b) => 1 + b % 31));
+    const texts = Array.from({ length: burst }, (_, i) => `${i} ${controls()}`);
+    await Promise.all(texts.map((text) => sender.say(text))); // all at once
+    for (const reader of readers) {
+      await reader.next(chat(sender.name, texts[burst - 1]));
+      assert.equal(reader.count((e) => e.kind === "chat"), burst);
+    }
+    assert.doesNotMatch(log.join("\n"), /dropped/);
+  } finally {
+    for (const m of [...readers, sender]) await m.hangUp();
+    await rooms.close();
+  }
+});
+
+Deno.test("rooms: a binary message closes its sender's connection with 1003", async () => {
+  const rooms = new ChatRooms();
+  const [s, c] = ipcPair();
+  const [server, client] = await Promise.all([
+    wsAttachServer(s, WS_TEXT, now() + T),
+    wsAttachClient(c, WS_BINARY, "/ws", "chat", now() + T),
+  ]);
+  const served = rooms.serve({
+    handle: server.handle,
+    room: "lobby",
+    peer: "pipe",
+    close: () => Promise.resolve(closeQuietly(server.handle)),
+  });
+  try {
+    await wsRecv(client.handle, now() + T); // the welcome
+    await msend(client.handle, new Uint8Array([1, 2, 3]), now() + T);
+    for (;;) {
+      const ended = await wsRecv(client.handle, now() + T).then(() => null, (e) => e);
+      if (ended) break; // events before the close are skipped
+    }
+    assert.deepEqual(wsStatus(client.handle), { status: 1003, reason: "text messages only" });
+    await within(served, T, "the session ends");
+  } finally {
+    closeQuietly(client.handle);
     await rooms.close();
   }
 });
