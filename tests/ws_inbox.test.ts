@@ -1,8 +1,8 @@
 /**
  * The WebSocket inbox's waiting receive calls: the oldest waits in a field of its own
  * and the rest in a list made on demand, so these check that many calls waiting at
- * once still get messages oldest first, whichever of them expires, fails to park, or
- * is failed by the end of input or a cancel.
+ * once get messages oldest first, and are all failed when one of them expires or fails
+ * to park (receiving is over then, libdill's rule), by the end of input or a cancel.
  */
 
 import assert from "node:assert/strict";
@@ -42,19 +42,23 @@ Deno.test("ws inbox: calls waiting at once get messages oldest first", async () 
   assert.equal(inbox.length, 1);
 });
 
-Deno.test("ws inbox: the oldest or a later waiting call expires; the others still get messages in order", async () => {
-  const inbox = new Inbox(WS_BINARY, 16);
-  const calls = ["a", "b", "c", "d"].map(call);
-  for (const c of calls) inbox.recv(c, parks);
-  assert.equal(inbox.expire(calls[0].req), true); // the oldest
-  assert.equal(inbox.expire(calls[2].req), true); // one behind it
-  assert.equal(inbox.expire(calls[2].req), false); // no longer waiting
-  inbox.push(message(1));
-  inbox.push(message(2));
-  assert.deepEqual(await outcomes(calls), ["a:ETIMEDOUT", 1, "c:ETIMEDOUT", 2]);
+Deno.test("ws inbox: a waiting call that expires ends receiving: the others fail, later messages are dropped", async () => {
+  for (const first of [0, 2]) { // the oldest, or one behind it
+    const inbox = new Inbox(WS_BINARY, 16);
+    const calls = ["a", "b", "c", "d"].map(call);
+    for (const c of calls) inbox.recv(c, parks);
+    assert.equal(inbox.expire(calls[first].req), true);
+    assert.equal(inbox.expire(calls[3].req), false); // no longer waiting: failed already
+    assert.equal(inbox.refusing, true);
+    inbox.push(message(1));
+    assert.equal(inbox.length, 0); // nobody could take it
+    const expected = ["a", "b", "c", "d"].map((n) => `${n}:ECONNRESET`);
+    expected[first] = `${"abcd"[first]}:ETIMEDOUT`;
+    assert.deepEqual(await outcomes(calls), expected);
+  }
 });
 
-Deno.test("ws inbox: a call that cannot park is taken back, the ones before it keep waiting", async () => {
+Deno.test("ws inbox: a call that cannot park is taken back, and the ones before it fail", async () => {
   const inbox = new Inbox(WS_BINARY, 16);
   const a = call("a");
   const b = call("b");
@@ -62,7 +66,7 @@ Deno.test("ws inbox: a call that cannot park is taken back, the ones before it k
   inbox.recv(b, () => false); // taken back: the caller fails it (as the actor does)
   b.req.timeOut();
   inbox.push(message(7));
-  assert.deepEqual(await outcomes([a, b]), [7, "b:ETIMEDOUT"]);
+  assert.deepEqual(await outcomes([a, b]), ["a:ECONNRESET", "b:ETIMEDOUT"]);
   // Receiving is broken after a receive gave up mid-wait.
   const c = call("c");
   inbox.recv(c, parks);
@@ -75,7 +79,7 @@ Deno.test("ws inbox: a lone call that cannot park leaves nothing waiting", async
   inbox.recv(a, () => false);
   a.req.timeOut();
   inbox.push(message(1));
-  assert.equal(inbox.length, 1); // queued, not handed to the call that gave up
+  assert.equal(inbox.length, 0); // dropped: no call can take it now
   assert.deepEqual(await outcomes([a]), ["a:ETIMEDOUT"]);
 });
 
