@@ -19,7 +19,7 @@ import {
 } from "../protocol/http11.ts";
 import { DillError } from "../protocol/errors.ts";
 import { brecvHead } from "./bytestream.ts";
-import type { Handle } from "./handle.ts";
+import { type Handle, layerOf } from "./handle.ts";
 import type { Deadline } from "./time.ts";
 
 /**
@@ -118,6 +118,7 @@ async function recvHead<K extends "request" | "response">(
 ): Promise<K extends "request" ? HttpRequestHead : HttpResponseHead> {
   // One byte more than a head may have: past that the reader has failed already.
   const most = checkHttpLimits(op, limits).maxHeadBytes + 1;
+  layerOf(h, op, "bytestream"); // EBADF for anything but a handle, before the set sees it
   if (readingHead.has(h)) {
     throw new DillError("EBUSY", `${op}: a head is already being read from ${h}`);
   }

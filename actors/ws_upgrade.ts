@@ -128,7 +128,9 @@ export class WsUpgradeError extends DillError {
  * bytes; `maxMessageSize` is checked once Deno has the whole message, and Deno puts a
  * fragmented message together with no bound of its own (bound message sizes in front of
  * the server where clients are not trusted); keepalive is
- * Deno's `idleTimeout` (whole seconds, `pongTimeout` is not used); after `wsDone`,
+ * Deno's `idleTimeout`, set to twice `pingInterval`: Deno pings after `pingInterval`
+ * of silence (in whole seconds) and closes if nothing came within as long again
+ * (`pongTimeout` is not used); after `wsDone`,
  * Deno drops messages the peer still sends; `hclose` sends a close frame with no status,
  * and after any close frame of ours Deno waits for the peer's answer without a time
  * limit (a silent peer keeps its TCP connection); `server.shutdown()` while Deno holds
@@ -202,9 +204,10 @@ export function wsUpgrade(
   try {
     upgraded = Deno.upgradeWebSocket(request, {
       protocol: accepted.protocol ?? undefined,
-      // Deno's keepalive counts whole seconds; 0 turns it off, as pingInterval 0 does.
+      // Deno pings after half its idleTimeout of silence and closes after the whole, in
+      // whole seconds: twice pingInterval pings after pingInterval. 0 turns it off.
       idleTimeout: limits.pingInterval > 0
-        ? Math.max(1, Math.round(limits.pingInterval / 1000))
+        ? Math.max(2, Math.round(2 * limits.pingInterval / 1000))
         : 0,
     });
   } catch (e) {
@@ -244,6 +247,9 @@ function refusal(code: ErrorCode, status: number, message: string): WsUpgradeErr
  * `wsAttachServer` reports as they are).
  */
 function targetOf(url: string): string {
-  const path = url.indexOf("/", url.indexOf("://") + 3);
-  return path < 0 ? "/" : url.slice(path);
+  const authority = url.indexOf("://") + 3;
+  let end = authority;
+  while (end < url.length && url[end] !== "/" && url[end] !== "?" && url[end] !== "#") end++;
+  // An absolute-form target without a path ("http://h?q") has the root's.
+  return url[end] === "/" ? url.slice(end) : `/${url.slice(end)}`;
 }

@@ -140,6 +140,8 @@ interface Member {
   credit: number;
   /** When `credit` was last topped up (ms on `now()`). */
   creditAt: number;
+  /** Ends the wait for credit early (the member leaves, or the server stops); set while it waits. */
+  wake: (() => void) | null;
   gone: boolean;
 }
 
@@ -240,6 +242,7 @@ export class ChatRooms {
       writer: null,
       credit: this.#sendRate,
       creditAt: now(),
+      wake: null,
       gone: false,
     };
     room.members.add(member);
@@ -469,7 +472,15 @@ export class ChatRooms {
     member.credit = Math.min(rate, member.credit + (t - member.creditAt) * rate / 1000);
     member.creditAt = t;
     member.credit -= Math.max(MIN_MESSAGE_COST, size);
-    if (member.credit < 0) await delay(-member.credit / rate * 1000);
+    if (member.credit >= 0 || member.gone || this.#closing) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, -member.credit / rate * 1000);
+      member.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    member.wake = null;
   }
 
   /** Queues one event for one member. */
@@ -538,11 +549,13 @@ function localNames(room: Room): string[] {
 }
 
 function goAway(member: Member): void {
+  member.wake?.(); // its next read then gets our close's answer
   wsDone(member.handle, 1001, "server shutting down", now() + CLOSE_TIMEOUT_MS).catch(() => {});
 }
 
 /** Cuts a member off; its receive loop fails and it leaves the usual way. */
 function drop(member: Member): void {
+  member.wake?.();
   member.gone = true;
   member.outbox.length = 0;
   member.outboxChars = 0;
@@ -594,10 +607,6 @@ function isShortString(v: unknown, max: number): v is string {
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** How the peer closed, or `null` when it has not (wsStatus throws EAGAIN then). */

@@ -380,6 +380,24 @@ Deno.test("rooms: a burst from one member is held back by TCP, and members that 
   }
 });
 
+Deno.test("rooms: a member waiting for its send credit leaves at once when the server goes away", async () => {
+  // Found by review: the wait was a plain timer, so stopping the server waited it out.
+  const rooms = new ChatRooms({ sendRate: 2000 }); // one big message: about 12 s of credit
+  const member = await Member.join(rooms, "lobby");
+  try {
+    const text = "\x01".repeat(4000);
+    await member.say(text);
+    await member.next(chat(member.name, text)); // broadcast: its sender now waits
+    const t0 = Date.now();
+    rooms.goAway();
+    await within(member.served, T, "the session ends");
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  } finally {
+    await member.hangUp();
+    await rooms.close();
+  }
+});
+
 Deno.test("rooms: a binary message closes its sender's connection with 1003", async () => {
   const rooms = new ChatRooms();
   const [s, c] = ipcPair();

@@ -260,6 +260,11 @@ Deno.test("httpRecvRequest: a second head read on the same stream while one runs
     hclose(client);
   }
 });
+Deno.test("httpRecvRequest: what is not a handle is EBADF, not a TypeError", async () => {
+  for (const bad of [42, null, "x", {}]) {
+    await rejectsWith(httpRecvRequest(bad as never, soon()), "EBADF");
+  }
+});
 
 Deno.test("httpRecvRequest: over random heads and what follows them, it takes exactly the head", async () => {
   // What follows a head is often "\r\n"-rich (another request, a frame): reading it would

@@ -33,7 +33,7 @@ import {
 } from "../mod.ts";
 import { echoApp } from "../examples/echo_app.ts";
 import { assertFailed, settle } from "./helpers/outcome.ts";
-import { connectClient, serve, upgradeServer } from "./helpers/serve.ts";
+import { connectClient, rawClient, serve, upgradeServer } from "./helpers/serve.ts";
 import { upgradeRequest } from "./helpers/raw_peer/handshake.ts";
 
 const T = 5000;
@@ -364,7 +364,9 @@ Deno.test("wsUpgrade/target: the target is checked and reported as the client se
     }
   });
   try {
-    for (const target of ["/a#frag", "/a/../b?x=1"]) {
+    for (
+      const target of ["/a#frag", "/a/../b?x=1", "http://example.com?q=1", "http://example.com#f"]
+    ) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
       try {
         await conn.write(upgradeRequest({ target }));
@@ -374,9 +376,11 @@ Deno.test("wsUpgrade/target: the target is checked and reported as the client se
         conn.close();
       }
     }
-    assert.equal(seen.length, 2);
+    assert.equal(seen.length, 4);
     assert.match(seen[0], /^400 .*fragment/);
     assert.equal(seen[1], "101 /a/../b?x=1");
+    assert.equal(seen[2], "101 /?q=1"); // absolute-form without a path: the root's
+    assert.match(seen[3], /^400 .*fragment/);
   } finally {
     await server.close();
   }
@@ -538,6 +542,30 @@ Deno.test("wsUpgrade/idleTimeout: no message either way closes with 1001", async
     assert.ok(now() - started >= 70);
     assertFailed(await settle(msend(h, "x", now() + T)), "EPIPE", "send after the idle close");
   });
+});
+
+Deno.test("wsUpgrade/pingInterval: Deno pings after pingInterval of silence, and closes as long after", async () => {
+  // Deno's own idleTimeout pings after half of it: wsUpgrade sets twice pingInterval.
+  const server = upgradeServer(WS_BINARY, { pingInterval: 1000 });
+  const client = await rawClient(server.port);
+  const handle = await server.next();
+  try {
+    const started = now();
+    const peer = client.reader();
+    const ping = await peer.readFrame(now() + 5000); // never answered
+    const pingAt = now() - started;
+    assert.equal(ping.opcode, 0x9);
+    assert.ok(pingAt >= 900 && pingAt < 1900, `ping after ${pingAt} ms`);
+    const close = await peer.readClose(now() + 5000);
+    const closeAt = now() - started;
+    assert.equal(close.code, 1001);
+    assert.ok(closeAt >= 1800, `closed after ${closeAt} ms`);
+    assertFailed(await settle(mrecv(handle, now() + T)), "ECONNRESET", "the handle");
+  } finally {
+    hclose(handle);
+    await client.close();
+    await server.shutdown();
+  }
 });
 
 Deno.test("wsUpgrade/shutdownSignal: aborting it closes every socket with 1001", async () => {
