@@ -284,7 +284,9 @@ export class Reading<O> {
   }
 
   #onMessage(ev: ReceivedMessage): void {
-    if (this.#host.detaching(this.#owner)) return; // detaching: messages are read and dropped
+    // Detaching, or receiving failed: messages are read and dropped, and count for nothing
+    // (not as activity for the idle timeout either: no message reaches the application).
+    if (this.#host.detaching(this.#owner) || this.#inbox.refusing) return;
     this.#keepalive?.activity();
     this.#inbox.push(ev);
   }

@@ -633,6 +633,30 @@ for (const mode of MODES) {
     },
   );
 
+  Deno.test(
+    name("after a receive timed out, the messages dropped do not keep an idle connection open"),
+    async () => {
+      await withWs(
+        mode,
+        async ({ s, c }) => {
+          await fails(mrecv(s, now() + 20), "ETIMEDOUT", "mrecv");
+          // The peer goes on sending, every 20 ms, for up to 1 s: none of it is delivered.
+          const t0 = now();
+          let closed = false;
+          while (!closed && now() - t0 < 1000) {
+            closed = !(await settle(msend(c, new Uint8Array([1]), T()))).ok;
+            await delay(20);
+          }
+          assertFailed(await settle(mrecv(c, T())), "EPIPE", "the client after the idle close");
+          assert.deepEqual(wsStatus(c), { status: 1001, reason: "idle timeout" });
+          assert.ok(now() - t0 < 800, `closed after ${now() - t0} ms`);
+        },
+        {},
+        { s: { idleTimeout: 150 } },
+      );
+    },
+  );
+
   Deno.test(name("mrecv deadline 0 with a message queued succeeds"), async () => {
     await withWs(mode, async ({ s, c }) => {
       await msend(c, new Uint8Array([1]), T());
