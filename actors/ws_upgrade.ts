@@ -188,7 +188,7 @@ export function wsUpgrade(
   }
   const head: HttpRequestHead = {
     method: request.method,
-    target: targetOf(request.url),
+    target: targetOf(request.url, request.headers.get("host")),
     version: "HTTP/1.1",
     headers: request.headers,
   };
@@ -242,14 +242,20 @@ function refusal(code: ErrorCode, status: number, message: string): WsUpgradeErr
 
 /**
  * The request target as the client sent it, for the handshake's checks and `resource`:
- * `Deno.serve` keeps it at the end of `request.url` as it came, where a `URL` would drop
- * a fragment (which the handshake refuses) and resolve dot segments (which
- * `wsAttachServer` reports as they are).
+ * `Deno.serve` keeps it in `request.url` as it came, where a `URL` would drop a fragment
+ * (which the handshake refuses) and resolve dot segments (which `wsAttachServer` reports
+ * as they are). `request.url` is the Host header's authority and the target for an
+ * origin-form target, and the target itself for an absolute-form one: one whose
+ * authority is not the Host header's goes to the handshake whole, so that it is checked
+ * (scheme, credentials) and its host taken as `wsAttachServer` does.
  */
-function targetOf(url: string): string {
-  const authority = url.indexOf("://") + 3;
-  let end = authority;
+function targetOf(url: string, hostHeader: string | null): string {
+  const start = url.indexOf("://") + 3;
+  let end = start;
   while (end < url.length && url[end] !== "/" && url[end] !== "?" && url[end] !== "#") end++;
+  if (hostHeader === null || url.slice(start, end).toLowerCase() !== hostHeader.toLowerCase()) {
+    return url;
+  }
   // An absolute-form target without a path ("http://h?q") has the root's.
   return url[end] === "/" ? url.slice(end) : `/${url.slice(end)}`;
 }

@@ -354,8 +354,8 @@ Deno.test("wsUpgrade/target: the target is checked and reported as the client se
   const seen: string[] = [];
   const server = serve((request) => {
     try {
-      const { handle, resource, response } = wsUpgrade(request, WS_TEXT);
-      seen.push(`101 ${resource}`);
+      const { handle, resource, host, response } = wsUpgrade(request, WS_TEXT);
+      seen.push(`101 ${resource} ${host}`);
       hclose(handle);
       return response;
     } catch (e) {
@@ -364,9 +364,15 @@ Deno.test("wsUpgrade/target: the target is checked and reported as the client se
     }
   });
   try {
-    for (
-      const target of ["/a#frag", "/a/../b?x=1", "http://example.com?q=1", "http://example.com#f"]
-    ) {
+    const targets = [
+      "/a#frag",
+      "/a/../b?x=1",
+      "http://example.com?q=1",
+      "http://example.com#f",
+      "http://u:p@example.com/x", // credentials: refused, not dropped
+      "http://other.example/y", // its own host, as wsAttachServer takes it
+    ];
+    for (const target of targets) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
       try {
         await conn.write(upgradeRequest({ target }));
@@ -376,11 +382,13 @@ Deno.test("wsUpgrade/target: the target is checked and reported as the client se
         conn.close();
       }
     }
-    assert.equal(seen.length, 4);
+    assert.equal(seen.length, targets.length);
     assert.match(seen[0], /^400 .*fragment/);
-    assert.equal(seen[1], "101 /a/../b?x=1");
-    assert.equal(seen[2], "101 /?q=1"); // absolute-form without a path: the root's
+    assert.equal(seen[1], "101 /a/../b?x=1 example.com");
+    assert.equal(seen[2], "101 /?q=1 example.com"); // absolute-form without a path: the root's
     assert.match(seen[3], /^400 .*fragment/);
+    assert.match(seen[4], /^400 .*authority/);
+    assert.equal(seen[5], "101 /y other.example");
   } finally {
     await server.close();
   }
