@@ -11,7 +11,7 @@
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
 import { DillError } from "../protocol/errors.ts";
 import { checkAmount } from "../protocol/option_checks.ts";
-import { type Handle, hclose } from "./handle.ts";
+import { type Handle, hclose, openHandle, takeLayer } from "./handle.ts";
 import { MAX_TIMER_MS, now } from "./time.ts";
 import { wsDone, wsStatus } from "./ws.ts";
 import { wsLayer } from "./ws_layer.ts";
@@ -75,9 +75,11 @@ export interface WsStream extends WsStreamOpened {
 
 /**
  * Wraps a message-socket handle (from `wsAttachServer`, `wsAttachClient` or
- * `wsUpgrade`) in Web Streams shaped like `WebSocketStream`. The adapter owns `h`
- * from then on: it closes it once `closed` settles (after the closing handshake, a
- * failure, or `closeTimeout` after `close()`). Cancelling the readable or closing the
+ * `wsUpgrade`) in Web Streams shaped like `WebSocketStream`. The adapter takes the
+ * socket over: `handle` is no longer valid (`EBADF`, as after `byteStreams`), and the
+ * socket is closed once `closed` settles (after the closing handshake, a failure, or
+ * `closeTimeout` after `close()`); a write after that fails with how it ended (`EPIPE`
+ * after a clean close). Cancelling the readable or closing the
  * writable starts the closing handshake. Aborting the writable does too, and first
  * cancels a send still waiting for a peer that does not read (`ECANCELED`): the socket
  * can then send no more, so no close frame goes out, and `closed` fails once
@@ -103,8 +105,8 @@ export interface WsStream extends WsStreamOpened {
  * await client.closed;
  * ```
  */
-export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
-  wsLayer(h, "wsStream"); // EBADF for a closed handle, ENOTSUP for one that is not WebSocket
+export function wsStream(handle: Handle, options: WsStreamOptions = {}): WsStream {
+  wsLayer(handle, "wsStream"); // EBADF for a closed handle, ENOTSUP for one that is not WebSocket
   const closeTimeout = options.closeTimeout ?? 10_000;
   const readAhead = options.readableHighWaterMark ?? 1;
   const writeAhead = options.writableHighWaterMark ?? 1;
@@ -114,9 +116,14 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     ["writableHighWaterMark", writeAhead, Infinity],
   ] as const;
   for (const [name, v, max] of limits) checkAmount(`wsStream: option ${name}`, v, max, " ms");
+  // The adapter takes the socket over: the caller's handle is no longer valid (EBADF), so
+  // nothing else can take its messages or close it under the streams.
+  const h = openHandle(takeLayer(handle, "wsStream"), "wsStream");
   const closed = Promise.withResolvers<{ closeCode: number; reason: string }>();
   closed.promise.catch(() => {}); // a failure nobody awaits is not an unhandled rejection
   let ended = false;
+  /** Why the connection ended, for writes after it (EPIPE after a clean close). */
+  let endedWith: unknown = null;
   let closing = false;
   let cancelled = false;
   /** The readable was closed or errored (its queue may still hold messages). */
@@ -138,6 +145,9 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     if (late) error = noCloseInTime();
     // A reader still holding the readable learns the end from it, not from a closed handle.
     endReadable(error);
+    endedWith = error instanceof DillError && error.code === "EPIPE"
+      ? new DillError("EPIPE", "wsStream: the connection is closed")
+      : error;
     try {
       if (error instanceof DillError && error.code === "EPIPE") {
         const { status, reason } = wsStatus(h);
@@ -207,6 +217,8 @@ export function wsStream(h: Handle, options: WsStreamOptions = {}): WsStream {
     // An abort waits for the write in flight (the streams spec): the controller's signal,
     // aborted at once, cancels a send still waiting for a peer that does not read.
     async write(chunk, controller) {
+      // The connection ended (and its handle was closed): a write meets that end.
+      if (ended) throw endedWith;
       const until = { signal: controller.signal };
       try {
         if (typeof chunk === "string") return await wsSend(h, WS_TEXT, chunk, until);

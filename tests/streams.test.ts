@@ -93,6 +93,38 @@ Deno.test("wsStream: messages both ways, then close({ closeCode, reason }) settl
   assert.throws(() => client.close({ closeCode: 1005 }), /EINVAL/);
 });
 
+Deno.test("wsStream: the handle it took over is no longer valid, so nothing else takes its messages", async () => {
+  // Found by an attack: a second wsStream on the same handle was accepted, the two
+  // readables shared the messages, and one's end closed the socket under the other.
+  const [s, c] = await nohttpWsPair();
+  const server = wsStream(s, { closeTimeout: 1000 });
+  try {
+    assert.throws(() => wsStream(s), /EBADF/);
+    assertFailed(await settle(msend(s, "x", -1)), "EBADF", "msend on the handle taken over");
+    await msend(c, "1", now() + T);
+    await msend(c, "2", now() + T);
+    const reader = server.readable.getReader();
+    // Both, in order, to the one reader (msend sends binary).
+    assert.deepEqual((await reader.read()).value, new Uint8Array([0x31]));
+    assert.deepEqual((await reader.read()).value, new Uint8Array([0x32]));
+    reader.releaseLock();
+  } finally {
+    server.close();
+    await settle(server.closed);
+    hclose(c);
+  }
+});
+
+Deno.test("wsStream: a write after the connection ended fails with how it ended, not EBADF", async () => {
+  const [s, c] = await nohttpWsPair();
+  const server = wsStream(s);
+  await wsDone(c, 1000, "bye", now() + T);
+  assert.deepEqual(await server.closed, { closeCode: 1000, reason: "bye" });
+  const writer = server.writable.getWriter();
+  assertFailed(await settle(writer.write("late")), "EPIPE", "a write after the peer's close");
+  hclose(c);
+});
+
 Deno.test("wsStream: a slow reader stops reading from the socket; the sender waits, nothing is lost", async () => {
   // The server reads at most 4 messages / 1 KiB ahead, over a 4 KiB pipe.
   const [s, c] = await nohttpWsPair({ maxQueuedMessages: 4, maxBufferedBytes: 1024 }, 4096);
