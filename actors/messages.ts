@@ -8,6 +8,7 @@
 import { checkDeadline } from "./args.ts";
 import type { Handle } from "./handle.ts";
 import type { DeadlineOptions } from "./time.ts";
+import { wsLayer } from "./ws_layer.ts";
 import { type WsMessage, wsRecv } from "./ws_message_calls.ts";
 import { DillError } from "../protocol/errors.ts";
 
@@ -18,6 +19,8 @@ import { DillError } from "../protocol/errors.ts";
  * arrives (`EPIPE`; `wsStatus(h)` then tells how it closed) and throws any other
  * failure. `signal` cancels the waiting receive (`ECANCELED`); `deadline` bounds each
  * receive. Leaving the loop early leaves the handle open: close it yourself (`using`).
+ * Invalid options (`EINVAL`) and a handle that is not an open WebSocket (`EBADF`,
+ * `ENOTSUP`) throw at the call.
  *
  * @example
  * ```ts
@@ -36,11 +39,20 @@ import { DillError } from "../protocol/errors.ts";
  * hclose(c);
  * ```
  */
-export async function* messages(
+export function messages(
   h: Handle,
   options: DeadlineOptions = {},
 ): AsyncGenerator<WsMessage, void, undefined> {
+  // Checked at the call, not at the first step: the mistake shows where it was made.
   checkDeadline("messages", options);
+  wsLayer(h, "messages");
+  return receiveEach(h, options);
+}
+
+async function* receiveEach(
+  h: Handle,
+  options: DeadlineOptions,
+): AsyncGenerator<WsMessage, void, undefined> {
   for (;;) {
     let m: WsMessage;
     try {

@@ -44,6 +44,22 @@ Deno.test("messages: for await yields every message and ends on the peer's close
   }
 });
 
+Deno.test("messages: bad options and a handle that is not an open WebSocket throw at the call", async () => {
+  const [s, c] = await nohttpWsPair();
+  try {
+    assert.throws(() => messages(s, { deadline: NaN }), /EINVAL/);
+    assert.throws(() => messages(42 as never), /EBADF/);
+    const [a, b] = ipcPair();
+    assert.throws(() => messages(a), /ENOTSUP/); // a bytestream
+    hclose(a);
+    hclose(b);
+  } finally {
+    hclose(s);
+    hclose(c);
+  }
+  assert.throws(() => messages(s), /EBADF/); // closed
+});
+
 Deno.test("messages: a broken connection or a cancelled signal is thrown, not a clean end", async () => {
   const [s, c] = await nohttpWsPair();
   hclose(c); // no close frame: 1006
