@@ -200,14 +200,23 @@ export function wsAttachCase(side: "server" | "client"): Case {
 
 // ---- iteration and wsUpgrade ----------------------------------------------------
 
-/** The first step of `messages` with nothing sent; after a failure, receiving is over. */
+/**
+ * `messages` and its first step with nothing sent (bad options throw at the call, as a
+ * rejection here); after a failure, receiving is over.
+ */
 export const messagesCase: Case = {
   name: "messages",
   async open() {
     const [s, c] = await nohttpWsPair();
     return {
-      // deno-lint-ignore no-explicit-any
-      call: (d) => messages(s, (typeof d === "number" ? { deadline: d } : d) as any).next(),
+      call: (d) => {
+        try {
+          // deno-lint-ignore no-explicit-any
+          return messages(s, (typeof d === "number" ? { deadline: d } : d) as any).next();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
       async untouched() {
         await msend(c, "kept", soon());
         const it = messages(s, { deadline: soon() });
