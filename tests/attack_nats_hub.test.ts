@@ -294,9 +294,11 @@ Deno.test("NatsHub attack: a hostile publisher's garbage reaches no chat client 
   const hub = new NatsHub({ servers: broker.url, log: (l) => lines.push(`hub: ${l}`) });
   const demo = await startDemo({ port: 0, hub, node: "p1", log: (l) => lines.push(l) });
   const hostile = await connect({ servers: broker.url });
+  // The link first, then the client: one that joins before it sees the "link is back"
+  // notice (a race CI once lost).
+  await eventually("up", () => hub.up || undefined);
   const client = await ChatClient.join(demo.port);
   try {
-    await eventually("up", () => hub.up || undefined);
     const subject = "dill-chat.lobby";
     const garbage = [
       "",
