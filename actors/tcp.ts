@@ -12,6 +12,7 @@ import {
   checkTcpAddr,
 } from "./args.ts";
 import { DillError } from "../protocol/errors.ts";
+import { checkBoolean } from "../protocol/option_checks.ts";
 import type { Handle } from "./handle.ts";
 import {
   acceptConn,
@@ -146,12 +147,7 @@ function checkListenOptions(
 ): { reusePort: boolean; maxConnections: number } {
   checkOptionsObject("tcpListen", options);
   const { reusePort = false } = options;
-  if (typeof reusePort !== "boolean") {
-    throw new DillError(
-      "EINVAL",
-      `tcpListen: reusePort must be a boolean, not ${String(reusePort)}`,
-    );
-  }
+  checkBoolean("tcpListen: reusePort", reusePort);
   // Without --unstable-net, Deno.listen({ reusePort }) exits the whole process rather than
   // throwing. The flag also exposes Deno.listenDatagram, which is how we can tell.
   if (reusePort && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
@@ -268,12 +264,7 @@ export function tcpClose(h: Handle, deadline: Deadline): Promise<void> {
 function checkTcpStreamOptions(op: string, options: TcpStreamOptions | undefined): boolean {
   checkStreamOptions(op, options);
   const noDelay = options?.noDelay === undefined ? true : options.noDelay;
-  if (typeof noDelay !== "boolean") {
-    throw new DillError(
-      "EINVAL",
-      `${op}: option noDelay must be a boolean, not ${String(noDelay)}`,
-    );
-  }
+  checkBoolean(`${op}: option noDelay`, noDelay);
   return noDelay;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The checks every numeric option goes through, so that a bad value is `EINVAL` with the
- * same wording whichever option it is: counts are whole numbers in a range, sizes and
- * durations are numbers from 0 up (`Infinity` where no upper bound is given).
+ * The checks every numeric or on/off option goes through, so that a bad value is `EINVAL`
+ * with the same wording whichever option it is: counts are whole numbers in a range, sizes
+ * and durations are numbers from 0 up (`Infinity` where no upper bound is given), switches
+ * are booleans.
  *
  * @module
  */
@@ -54,5 +55,21 @@ export function checkAmount(
   }
   if (value > max) {
     throw new DillError("EINVAL", `${subject} must be at most ${max}${unit}, not ${value}`);
+  }
+}
+
+/**
+ * Throws `EINVAL` unless `value` is a boolean; `subject` names it in the message.
+ *
+ * @example
+ * ```ts
+ * import { checkBoolean } from "./option_checks.ts";
+ *
+ * checkBoolean("tcpListen: reusePort", true); // fine
+ * ```
+ */
+export function checkBoolean(subject: string, value: unknown): asserts value is boolean {
+  if (typeof value !== "boolean") {
+    throw new DillError("EINVAL", `${subject} must be a boolean, not ${String(value)}`);
   }
 }

@@ -1,8 +1,8 @@
-/** The numeric option checks every option goes through (protocol/option_checks.ts). */
+/** The checks every numeric or on/off option goes through (protocol/option_checks.ts). */
 
 import assert from "node:assert/strict";
 import { isDillError } from "../protocol/errors.ts";
-import { checkAmount, checkWholeNumber } from "../protocol/option_checks.ts";
+import { checkAmount, checkBoolean, checkWholeNumber } from "../protocol/option_checks.ts";
 
 function einval(fn: () => void, message: RegExp): void {
   assert.throws(fn, (e) => isDillError(e, "EINVAL") && message.test(e.message));
@@ -37,4 +37,11 @@ Deno.test("option checks: a whole number is a safe integer in its range", () => 
     () => checkWholeNumber("bits", 16, 8, 15),
     /bits must be a whole number from 8 to 15, not 16/,
   );
+});
+
+Deno.test("option checks: a switch is a boolean, nothing that merely looks like one", () => {
+  for (const ok of [true, false]) checkBoolean("option x", ok);
+  for (const bad of [1, 0, "true", null, undefined]) {
+    einval(() => checkBoolean("option x", bad), /^EINVAL: option x must be a boolean, not /);
+  }
 });
