@@ -139,17 +139,15 @@ export function wsStream(handle: Handle, options: WsStreamOptions = {}): WsStrea
     if (ended) return;
     ended = true;
     clearTimeout(timer);
+    const clean = error instanceof DillError && error.code === "EPIPE"; // the peer's close
     // Past closeBy, whatever ended the input (a drain receive that timed out, or one that
     // failed because of it) is the peer not closing in time.
-    const late = !(error instanceof DillError && error.code === "EPIPE") && now() >= closeBy;
-    if (late) error = noCloseInTime();
+    if (!clean && now() >= closeBy) error = noCloseInTime();
     // A reader still holding the readable learns the end from it, not from a closed handle.
     endReadable(error);
-    endedWith = error instanceof DillError && error.code === "EPIPE"
-      ? new DillError("EPIPE", "wsStream: the connection is closed")
-      : error;
+    endedWith = clean ? new DillError("EPIPE", "wsStream: the connection is closed") : error;
     try {
-      if (error instanceof DillError && error.code === "EPIPE") {
+      if (clean) {
         const { status, reason } = wsStatus(h);
         closed.resolve({ closeCode: status, reason });
       } else closed.reject(error);
