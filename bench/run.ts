@@ -36,6 +36,7 @@ import {
   serverDefs,
   ServerProc,
   type ServerReport,
+  serves,
 } from "./load/server_procs.ts";
 import type { Sample } from "./load/stats.ts";
 
@@ -106,9 +107,7 @@ class Round {
       const reflector = CALIBRATED.includes(w.id)
         ? reflectors.find((r) => r.def.scheme === w.scheme) ?? null
         : null;
-      const servers = procs.filter((p) =>
-        p.def.scheme === w.scheme && (p.def.only?.includes(w.id) ?? true)
-      );
+      const servers = procs.filter((p) => serves(p.def, w));
       const subjects = reflector ? [...servers, reflector] : servers;
       for (const s of rotate(subjects, this.index)) {
         const cmd = commandFor(w, s, this.cfg, this.clkTck, s === reflector);

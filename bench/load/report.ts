@@ -22,6 +22,7 @@ import {
   reflectorOf,
   SERVE_ADAPTER,
   SERVE_ADAPTER_TLS,
+  serves,
 } from "./server_procs.ts";
 import { type Figures, roundRatios, type Sample, summarize, type Summary } from "./stats.ts";
 
@@ -120,7 +121,7 @@ function workloadLabel(w: Workload): string {
 
 /** The servers a workload ran against (its scheme's). */
 function serversOf(d: RunData, w: Workload): ServerDef[] {
-  return d.servers.filter((s) => s.scheme === w.scheme && (s.only?.includes(w.id) ?? true));
+  return d.servers.filter((s) => serves(s, w));
 }
 
 /** What the Node servers said about their masking, and Bun's version. */

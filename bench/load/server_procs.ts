@@ -39,6 +39,14 @@ export const SERVE_ADAPTER = "dill-serve";
 /** The same on `Deno.serve` with the certificate and key. */
 export const SERVE_ADAPTER_TLS = "dill-serve-tls";
 
+/** Whether `server` runs `workload`: one of its scheme, and one it names if it names any. */
+export function serves(
+  server: ServerDef,
+  workload: { readonly id: string; readonly scheme: "ws" | "wss" },
+): boolean {
+  return server.scheme === workload.scheme && (server.only?.includes(workload.id) ?? true);
+}
+
 /** The reference server of a scheme. */
 export function referenceOf(scheme: "ws" | "wss"): string {
   return scheme === "wss" ? TLS_REFERENCE : REFERENCE;
