@@ -262,7 +262,8 @@ export function wsDone(
  * close frame (unless `wsDone` did), drops incoming messages until the peer's close
  * frame arrives, then hands back the underlying handle, still usable, with every byte
  * the peer sent after its close frame (kept since, up to `maxBufferedBytes`; past that
- * the rest was dropped, and this fails with `ENOMEM`). The stack is closed when this fails. On a `wsUpgrade` socket it fails with `ENOTSUP` and
+ * the rest was dropped, and this fails with `ENOMEM`). The stack is closed when this
+ * fails. On a `wsUpgrade` socket it fails with `ENOTSUP` and
  * leaves the handle as it was: Deno owns the connection beneath (use `wsDone`).
  *
  * @example

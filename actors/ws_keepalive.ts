@@ -70,7 +70,10 @@ export class Keepalive<O> {
   #closeAt = 0;
   /** Our close went because the connection was idle (for the message when it goes unanswered). */
   #idleClose = false;
-  /** A verdict (the peer is dead, the connection idle) waits `SETTLE_MS`: what is in the socket is read first. */
+  /**
+   * A verdict (the peer is dead, the connection idle) waits `SETTLE_MS`: what is in the
+   * socket is read first.
+   */
   #verdictDue = false;
   /** The verdict waiting is an idle close (a message calls it off). */
   #idleDue = false;

@@ -113,7 +113,7 @@ export class Reading<O> {
   #disposed = false;
   /** The peer's close frame stopped input (not a violation): what follows may be kept. */
   #peerClosed = false;
-  /** Bytes that arrived after the peer's close frame, kept for a `wsDetach` (see {@link Reading.#keep}). */
+  /** Bytes that arrived after the peer's close frame, kept for a `wsDetach` (see `#keep`). */
   #after: Uint8Array[] | null = null;
   #afterBytes = 0;
   /** More than `maxBufferedBytes` followed the close frame: the rest was dropped. */

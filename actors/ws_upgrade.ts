@@ -124,8 +124,8 @@ export class WsUpgradeError extends DillError {
  * Differences from a `wsAttachServer` socket, because Deno's `WebSocket` owns the
  * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a message
  * arriving while `maxBufferedBytes`/`maxQueuedMessages` are already queued fails the
- * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when Deno holds at most `sendHighWater` unwritten
- * bytes; `maxMessageSize` is checked once Deno has the whole message, and Deno puts a
+ * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when
+ * Deno holds at most `sendHighWater` unwritten bytes; `maxMessageSize` is checked once Deno has the whole message, and Deno puts a
  * fragmented message together with no bound of its own (bound message sizes in front of
  * the server where clients are not trusted); keepalive is
  * Deno's `idleTimeout`, set to twice `pingInterval`: Deno pings after `pingInterval`

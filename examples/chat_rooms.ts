@@ -140,7 +140,7 @@ interface Member {
   credit: number;
   /** When `credit` was last topped up (ms on `now()`). */
   creditAt: number;
-  /** Ends the wait for credit early (the member leaves, or the server stops); set while it waits. */
+  /** Ends the wait for credit early (the member is dropped, the server stops); set meanwhile. */
   wake: (() => void) | null;
   gone: boolean;
 }
