@@ -22,7 +22,7 @@ import {
 import { LateFlush } from "./late_flush.ts";
 import { closeTransport, lingerThenClose, type Transport } from "./transport.ts";
 import { recycleBuffers, WriteQueue } from "./write_queue.ts";
-import { now } from "./time.ts";
+import { remaining } from "./time.ts";
 
 /** The messages the output posts to its actor's mailbox (part of the actor's messages). */
 export type StreamOutputMsg =
@@ -314,7 +314,7 @@ export class StreamOutput<O> {
 
   /** Parks `req`; with deadline 0 or past, gives it until the end of this turn instead. */
   parkOrTurn(req: PendingCall): boolean {
-    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
+    if (remaining(req.deadline) === 0) {
       this.#withinTurn(req);
       return true;
     }
@@ -408,7 +408,7 @@ export class StreamOutput<O> {
   #watchSend(req: Request<void>): void {
     if (!this.#host.watchAbort(this.#owner, req)) return this.#sendTimedOut(req);
     if (req.deadline < 0) return;
-    if (req.deadline === 0 || req.deadline <= now()) return this.#withinTurn(req);
+    if (remaining(req.deadline) === 0) return this.#withinTurn(req);
     if (!this.#host.park(this.#owner, req)) this.#sendFailure ??= brokenAfter("send", req);
   }
 

@@ -24,7 +24,7 @@ import { Fifo } from "./fifo.ts";
 import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent } from "./stream.ts";
-import { now } from "./time.ts";
+import { remaining } from "./time.ts";
 import { DEFAULT_CLOSE_LINGER_MS } from "./stream_options.ts";
 import { TlsEngine, type TlsEngineReport, type TlsSession, type TlsStart } from "./tls_engine.ts";
 import type { Transport } from "./transport.ts";
@@ -468,7 +468,7 @@ export class TlsActor extends Actor<TlsMsg> {
     if (this.#engine.closeNotifyRead) return this.#finishDetach();
     if (this.#inputEnd instanceof DillError) return this.close(this.#inputEnd);
     this.#pauseLower(false); // drop what the peer still sends until its close_notify
-    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
+    if (remaining(req.deadline) === 0) {
       // "Without waiting": a close_notify already sent may still be in the socket, behind
       // data to drop; the reads this turn find it, as any call with deadline 0 would.
       setImmediate(() => this.send({ kind: "judgeDetach", req }));

@@ -20,7 +20,7 @@ import { Request } from "./request.ts";
 import type { PendingCall } from "./request.ts";
 import type { ByteStream, StreamEvent, StreamMsg } from "./stream.ts";
 import { takeWriteBuffer } from "./write_queue.ts";
-import { now } from "./time.ts";
+import { remaining } from "./time.ts";
 import { Inbox, type WsRecvCall } from "./ws_inbox.ts";
 import { NO_HTTP_INFO, OpeningHandshake, type WsAttachInfo, type WsStart } from "./ws_handshake.ts";
 import { Closing, type ClosingHost } from "./ws_closing.ts";
@@ -300,7 +300,7 @@ export class WsActor extends SocketLayer<WsMsg> {
    * and those bytes are there.
    */
   #parkOrJudge(req: PendingCall): void {
-    if (req.deadline === 0 || (req.deadline > 0 && req.deadline <= now())) {
+    if (remaining(req.deadline) === 0) {
       setImmediate(() => this.send({ kind: "judge", req }));
     } else if (!this.park(req)) {
       // Its signal had aborted: the call fails, and the stack with it, as at its deadline.
