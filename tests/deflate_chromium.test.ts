@@ -98,8 +98,9 @@ for (const mode of ["http", "nohttp"] as const) {
     let graceful = false;
     try {
       browser = await Browser.launch();
+      const devtools = await browser.devtoolsUrl(); // its own start limit
       watchdog = setTimeout(() => browser?.kill(), WATCHDOG_MS);
-      cdp = await Cdp.connect(await browser.devtoolsUrl());
+      cdp = await Cdp.connect(devtools);
       const page = await Page.open(cdp, `http://127.0.0.1:${web.addr.port}/`);
       const result = page.eval(pageScript(tap.port));
       result.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile

@@ -53,8 +53,9 @@ async function browserChat(mode: DemoMode): Promise<void> {
   let graceful = false;
   try {
     browser = await Browser.launch();
+    const devtools = await browser.devtoolsUrl(); // its own start limit
     watchdog = setTimeout(() => browser?.kill(), WATCHDOG_MS);
-    cdp = await Cdp.connect(await browser.devtoolsUrl());
+    cdp = await Cdp.connect(devtools);
     const page = await Page.open(cdp, `http://127.0.0.1:${demo.port}/`);
 
     // The page's script completed the handshake with our server and joined the room.

@@ -17,6 +17,11 @@ import { within } from "../helpers/transports.ts";
 const CHROMIUM = "/usr/bin/chromium";
 export const WATCHDOG_MS = 25_000;
 export const STEP_MS = 5_000;
+/**
+ * How long Chromium may take to listen. Usually well under a second, but the first launch on a
+ * fresh, busy CI machine once took longer than 10 s (cold disk cache, first font scan).
+ */
+export const START_MS = 60_000;
 
 const FLAGS = [
   "--headless",
@@ -38,6 +43,7 @@ export class Browser {
   readonly #child: Deno.ChildProcess;
   readonly #dir: string;
   readonly #stderr: Promise<string>;
+  readonly #stderrSoFar = { kept: new Uint8Array(0) };
   readonly #stderrReader: ReadableStreamDefaultReader<Uint8Array>;
   readonly status: Promise<Deno.CommandStatus>;
 
@@ -46,7 +52,7 @@ export class Browser {
     this.#dir = dir;
     this.status = child.status;
     this.#stderrReader = child.stderr.getReader();
-    this.#stderr = tail(this.#stderrReader);
+    this.#stderr = tail(this.#stderrReader, this.#stderrSoFar);
   }
 
   static async launch(): Promise<Browser> {
@@ -73,13 +79,16 @@ export class Browser {
   async devtoolsUrl(): Promise<string> {
     let exited = false;
     this.status.then(() => exited = true);
-    for (const start = Date.now(); Date.now() - start < 10_000; await sleep(50)) {
+    for (const start = Date.now(); Date.now() - start < START_MS; await sleep(50)) {
       if (exited) throw new Error(`Chromium exited at start:\n${await this.stderrTail()}`);
       const text = await Deno.readTextFile(`${this.#dir}/DevToolsActivePort`).catch(() => "");
       const [port, path] = text.split("\n");
       if (path?.startsWith("/devtools/browser/")) return `ws://127.0.0.1:${port}${path}`;
     }
-    throw new Error(`Chromium wrote no DevToolsActivePort in 10 s:\n${await this.stderrTail()}`);
+    const waited = `${START_MS / 1000} s`;
+    throw new Error(
+      `Chromium wrote no DevToolsActivePort in ${waited}:\n${await this.stderrTail()}`,
+    );
   }
 
   kill(): void {
@@ -110,18 +119,23 @@ export class Browser {
     }
   }
 
+  /** The last 4 KiB of stderr: once it ended, or (a browser still running) what came so far. */
   stderrTail(): Promise<string> {
-    return within(this.#stderr, 1_000, "stderr").catch(() => "(stderr still open)");
+    return within(this.#stderr, 1_000, "stderr").catch(() =>
+      `(stderr still open; so far:)\n${new TextDecoder().decode(this.#stderrSoFar.kept)}`
+    );
   }
 }
 
-/** Keeps the last 4 KiB of a stream, until it ends. */
-async function tail(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
-  let kept = new Uint8Array(0);
+/** Keeps the last 4 KiB of a stream in `soFar` as it comes; resolves to them when it ends. */
+async function tail(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  soFar: { kept: Uint8Array },
+): Promise<string> {
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return new TextDecoder().decode(kept);
-    kept = new Uint8Array([...kept, ...value]).slice(-4096);
+    if (done) return new TextDecoder().decode(soFar.kept);
+    soFar.kept = new Uint8Array([...soFar.kept, ...value]).slice(-4096);
   }
 }
 
