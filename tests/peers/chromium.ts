@@ -15,8 +15,10 @@
 import { within } from "../helpers/transports.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-export const WATCHDOG_MS = 25_000;
-export const STEP_MS = 5_000;
+/** The whole test, once the browser listens; a busy CI machine starts renderers slowly. */
+export const WATCHDOG_MS = 40_000;
+/** One CDP call or one awaited step in the page. */
+export const STEP_MS = 10_000;
 /**
  * How long Chromium may take to listen. Usually well under a second, but the first launch on a
  * fresh, busy CI machine once took longer than 10 s (cold disk cache, first font scan).
