@@ -218,7 +218,8 @@ export async function tcpAccept(
 }
 
 /**
- * Connects to a TCP address within the deadline.
+ * Connects to a TCP address within the deadline (a host name is resolved first; one that
+ * does not resolve is `EADDRNOTAVAIL`).
  *
  * @example
  * ```ts

@@ -78,6 +78,12 @@ export function transportError(op: string, e: unknown): DillError {
       cause: e,
     });
   }
+  if (/^failed to lookup address information/i.test(detail)) {
+    // Deno reports a failed name lookup as a plain Error; libdill's ipaddr_remote, EADDRNOTAVAIL.
+    return new DillError("EADDRNOTAVAIL", `${op}: the host name did not resolve (${detail})`, {
+      cause: e,
+    });
+  }
   if (/too many open files|os error 24/i.test(detail)) {
     return new DillError("EMFILE", `${op}: out of file descriptors (${detail})`, { cause: e });
   }

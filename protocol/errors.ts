@@ -23,6 +23,8 @@
  * - `EMFILE`: no more handles or file descriptors can be opened.
  * - `EADDRINUSE`: the address to listen on is taken.
  * - `ECONNREFUSED`: nobody listens at the address connected to.
+ * - `EADDRNOTAVAIL`: the host name connected to could not be resolved to an address (as
+ *   libdill's `ipaddr_remote` reports it).
  * - `ENOENT`: no socket file at a Unix socket path connected to, or the folder of one to
  *   listen on does not exist.
  * - `EACCES`: the process may not use that address or path (a Deno permission, such as
@@ -44,6 +46,7 @@ export type ErrorCode =
   | "EMFILE"
   | "EADDRINUSE"
   | "ECONNREFUSED"
+  | "EADDRNOTAVAIL"
   | "ENOENT"
   | "EACCES";
 

@@ -23,6 +23,7 @@ import {
   tcpListen,
   tcpLocalAddr,
 } from "../mod.ts";
+import { transportError } from "../actors/transport.ts";
 import {
   assertPattern,
   delay,
@@ -86,6 +87,18 @@ Deno.test("tcp: tcpConnect to a port nobody listens on fails ECONNREFUSED", asyn
     "ECONNREFUSED",
   );
   await rejectsWith(tcpConnect({ port: freePort() }, -1), "ECONNREFUSED");
+});
+
+Deno.test("tcp: a host name that does not resolve is EADDRNOTAVAIL, as libdill's ipaddr_remote says", () => {
+  // Resolving a name would query a DNS server off this machine, so the test feeds the mapping
+  // the error Deno 2.9.6 raises for it (a plain Error, checked by hand with "no-such-host.invalid").
+  const lookup = new Error("failed to lookup address information: Name or service not known");
+  const err = transportError("tcpConnect", lookup);
+  assert.equal(err.code, "EADDRNOTAVAIL");
+  assert.match(err.message, /^EADDRNOTAVAIL: tcpConnect: the host name did not resolve \(failed/);
+  assert.equal(err.cause, lookup);
+  // Other plain errors are still a broken connection.
+  assert.equal(transportError("brecv", new Error("something else")).code, "ECONNRESET");
 });
 
 Deno.test("tcp: tcpListen on a taken port fails EADDRINUSE; the first listener is unharmed", async () => {
