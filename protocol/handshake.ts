@@ -341,7 +341,9 @@ function negotiateServerDeflate(
   try {
     offers = parseExtensions(header);
   } catch (e) {
-    throw refuse((e as Error).message);
+    // The parser's EPROTO already carries its code in the message; the refusal adds it again.
+    const { code, message } = e as DillError;
+    throw refuse(message.slice(code.length + 2));
   }
   const { options, budget } = config;
   let agreed = negotiateDeflate(offers, options, false);

@@ -265,10 +265,13 @@ Deno.test("handshake: the server answers an offer and reserves the windows' memo
   // Without the option, or without an offer, nothing is negotiated.
   assert.equal(acceptUpgrade(upgradeRequest("permessage-deflate")).deflate, null);
   assert.equal(acceptUpgrade(upgradeRequest(), { perMessageDeflate: config }).deflate, null);
-  // A malformed header is a 400.
+  // A malformed header is a 400 that says where, with its code once (the peer sees no code).
   assert.throws(
     () => acceptUpgrade(upgradeRequest('permessage-deflate; a="'), { perMessageDeflate: config }),
-    (e: unknown) => e instanceof HandshakeError && e.status === 400,
+    (e: unknown) =>
+      e instanceof HandshakeError && e.status === 400 &&
+      /^EPROTO: malformed Sec-WebSocket-Extensions at character \d+/.test(e.message) &&
+      /\r\n\r\nmalformed Sec-WebSocket-Extensions/.test(new TextDecoder().decode(e.response)),
   );
 });
 
