@@ -435,11 +435,13 @@ for (const mode of MODES) {
     [1000, "\ud800", "reason with a lone surrogate"],
   ];
   Deno.test(
-    name("wsDone with an invalid status or reason → EINVAL; the socket still works"),
+    name("wsDone and wsDetach with an invalid status or reason → EINVAL; the socket still works"),
     async () => {
       await withWs(mode, async ({ s, c }) => {
         for (const [status, reason, what] of BAD_DONE) {
           await fails(wsDone(c, status, reason, T()), "EINVAL", `wsDone(${what})`);
+          // As libdill's ws_detach: a bad argument is refused before anything is sent.
+          await fails(wsDetach(c, status, reason, T()), "EINVAL", `wsDetach(${what})`);
         }
         await msend(c, new Uint8Array([1]), T());
         assert.deepEqual(await mrecv(s, T()), new Uint8Array([1]));
