@@ -231,7 +231,7 @@ export class ChatRooms {
 
   /** Runs one member's chat life; resolves when it has left and its WebSocket is closed. */
   async serve(session: ChatSession): Promise<void> {
-    const room = this.#open(session.room);
+    const room = await this.#enter(session.room);
     const name = this.#node ? `guest-${++this.#guests}@${this.#node}` : `guest-${++this.#guests}`;
     const member: Member = {
       name,
@@ -314,6 +314,18 @@ export class ChatRooms {
     room.subscription = this.#hub.subscribe(name, (message) => this.#fromHub(opened, message));
     this.#publish(room, { kind: "who" });
     return room;
+  }
+
+  /**
+   * The room, once its hub subscription is confirmed: a welcome promises every message said
+   * after it, in every process. A room whose last member left meanwhile is opened again.
+   */
+  async #enter(name: string): Promise<Room> {
+    for (;;) {
+      const room = this.#open(name);
+      await room.subscription?.ready;
+      if (this.#rooms.get(name) === room || this.#closing) return room;
+    }
   }
 
   #closeRoom(room: Room): void {

@@ -26,6 +26,12 @@ export type HubStatus =
 
 /** One subscription; `unsubscribe` is idempotent. */
 export interface HubSubscription {
+  /**
+   * Settles (never rejects) once what is published from now on, in any process, reaches
+   * this subscription: at once in one process; with a broker, once it confirmed the
+   * subscription (or at once while the link is down, when nothing from elsewhere arrives).
+   */
+  readonly ready: Promise<void>;
   /** Stops the deliveries. */
   unsubscribe(): void;
 }
@@ -80,6 +86,7 @@ export class LocalHub implements Hub {
     const entry = (message: string) => subscribers.has(entry) && deliver(message);
     subscribers.add(entry);
     return {
+      ready: Promise.resolve(),
       unsubscribe: () => {
         subscribers.delete(entry);
         if (subscribers.size === 0 && this.#topics.get(topic) === subscribers) {

@@ -44,6 +44,8 @@ export const DEFAULT_PING_INTERVAL_MS = 5_000;
 const MAX_PINGS_OUT = 2;
 /** Bound on one connection attempt. */
 const CONNECT_TIMEOUT_MS = 2_000;
+/** Bound on the wait for the server to confirm a new subscription (see `ready`). */
+const SUBSCRIBE_CONFIRM_MS = 2_000;
 /** All demo subjects live under this prefix; a topic is one more token. */
 const SUBJECT_PREFIX = "dill-chat.";
 const TOPIC = /^[A-Za-z0-9_-]{1,64}$/;
@@ -87,7 +89,10 @@ export class NatsHub implements Hub {
   readonly #maxQueue: number;
   readonly #pingIntervalMs: number;
   readonly #log: (line: string) => void;
-  readonly #topics = new Map<string, { deliver: Set<(m: string) => void>; sub?: Subscription }>();
+  readonly #topics = new Map<
+    string,
+    { deliver: Set<(m: string) => void>; sub?: Subscription; ready: Promise<void> }
+  >();
   readonly #queue: { subject: string; message: string }[] = [];
   readonly #watchers = new Set<(status: HubStatus) => void>();
   readonly #started: Promise<void>;
@@ -140,13 +145,20 @@ export class NatsHub implements Hub {
     checkTopic(topic);
     let entry = this.#topics.get(topic);
     if (!entry) {
-      this.#topics.set(topic, entry = { deliver: new Set() });
-      if (this.#nc) entry.sub = this.#natsSubscribe(this.#nc, topic);
+      this.#topics.set(topic, entry = { deliver: new Set(), ready: Promise.resolve() });
+      const nc = this.#nc;
+      if (nc) {
+        entry.sub = this.#natsSubscribe(nc, topic);
+        // The server must have the subscription before another process publishes, or that
+        // publication reaches nobody here: a PING/PONG after the SUB says it has.
+        if (this.#up) entry.ready = settlesWithin(nc.flush(), SUBSCRIBE_CONFIRM_MS).then(() => {});
+      }
     }
     const mine = (message: string) => deliver(message);
     entry.deliver.add(mine);
     const current = entry;
     return {
+      ready: entry.ready,
       unsubscribe: () => {
         if (!current.deliver.delete(mine) || current.deliver.size > 0) return;
         current.sub?.unsubscribe();

@@ -23,6 +23,7 @@ import { NatsHub } from "../examples/nats_hub.ts";
 import { connect } from "npm:@nats-io/transport-node@3.4.0";
 import { startDemo } from "../examples/demo.ts";
 import { ChatClient, type ChatEvent } from "./helpers/chat_client.ts";
+import { TcpRelay } from "./helpers/tcp_relay.ts";
 import { delay, eventually } from "./helpers/transports.ts";
 
 const STEP_MS = 5_000;
@@ -85,67 +86,6 @@ class Broker {
   }
 }
 
-/**
- * A TCP relay to the broker that can turn connections away (accept, then close), so one
- * hub reconnects later than another.
- */
-class Relay {
-  readonly #listener: Deno.Listener;
-  readonly #relays = new Set<Promise<void>>();
-  readonly #accepting: Promise<void>;
-  blocked = false;
-  constructor(readonly upstream: number) {
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.#accepting = this.#accept();
-  }
-  get url(): string {
-    return `nats://127.0.0.1:${(this.#listener.addr as Deno.NetAddr).port}`;
-  }
-  async #accept(): Promise<void> {
-    for (let i = 0; i < 100; i++) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // closed
-      }
-      const relay = this.#relay(conn);
-      this.#relays.add(relay);
-      relay.finally(() => this.#relays.delete(relay));
-    }
-  }
-  async #relay(conn: Deno.Conn): Promise<void> {
-    let up: Deno.Conn | null = null;
-    try {
-      if (this.blocked) return;
-      up = await Deno.connect({ hostname: "127.0.0.1", port: this.upstream });
-      const pipes = [conn.readable.pipeTo(up.writable), up.readable.pipeTo(conn.writable)];
-      await Promise.race(pipes).catch(() => {});
-      close(conn);
-      close(up);
-      await Promise.allSettled(pipes);
-    } catch {
-      // The broker is down: the client sees the connection close.
-    } finally {
-      close(conn);
-      if (up) close(up);
-    }
-  }
-  async close(): Promise<void> {
-    this.#listener.close();
-    await this.#accepting;
-    await Promise.allSettled([...this.#relays]);
-  }
-}
-
-function close(c: Deno.Conn): void {
-  try {
-    c.close();
-  } catch {
-    // Closed already.
-  }
-}
-
 Deno.test("NatsHub attack: a publication over the server's max_payload is dropped and logged", async () => {
   const broker = new Broker("max_payload: 2048\n");
   await broker.start();
@@ -202,7 +142,7 @@ Deno.test("NatsHub attack: a subscriber that throws does not stop the deliveries
 Deno.test("NatsHub attack: SIGKILL and restart with traffic: the queue waits for the others to resubscribe", async () => {
   const broker = new Broker();
   await broker.start();
-  const relay = new Relay(broker.port);
+  const relay = new TcpRelay(broker.port);
   const lines: string[] = [];
   const a = new NatsHub({ servers: broker.url, log: (l) => lines.push(`a: ${l}`) });
   const b = new NatsHub({ servers: relay.url, log: (l) => lines.push(`b: ${l}`) });
@@ -367,7 +307,7 @@ Deno.test("NatsHub attack: a frozen broker breaks the link within two PINGs, and
 Deno.test("NatsHub attack: the demo through a SIGKILL and restart of its broker: clients told, chat goes on", async () => {
   const broker = new Broker();
   await broker.start();
-  const relay = new Relay(broker.port);
+  const relay = new TcpRelay(broker.port);
   const hub = new NatsHub({ servers: broker.url });
   const demo = await startDemo({ port: 0, hub, node: "p1", log: () => {} });
   // Another process's hub, which reconnects later than the demo's (through the relay).

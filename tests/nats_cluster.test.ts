@@ -142,6 +142,12 @@ Deno.test("nats cluster: a killed process's clients reconnect to another and go 
       c.send("welcome back");
       for (const x of [a, again]) await x.next(chatFrom(c.name, "welcome back"), STEP_MS);
       assert.equal(again.count(chatFrom(c.name, "welcome back")), 1);
+    } catch (e) {
+      // A failure once seen under load (a survivor missed the rejoined client's message): say
+      // where everybody was and what each process logged, so that the next one can be traced.
+      const where = [a, b, c, ...rejoined].map((x) => x.name).join(", ");
+      const logs = processes.map((p) => `--- ${p.name}:\n${p.lines.tail()}`).join("\n");
+      throw new Error(`${(e as Error).message}\nclients: ${where}\n${logs}`, { cause: e });
     } finally {
       await Promise.all([...survivors, ...rejoined].map((x) => x.leave()));
     }

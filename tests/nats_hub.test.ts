@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { NatsServer } from "../examples/demo_cluster.ts";
 import type { HubStatus } from "../examples/hub.ts";
 import { NatsHub } from "../examples/nats_hub.ts";
+import { TcpRelay } from "./helpers/tcp_relay.ts";
 import { eventually } from "./helpers/transports.ts";
 
 Deno.test("NatsHub: a publication reaches the subscribers of every hub, in order", async () => {
@@ -20,33 +21,53 @@ Deno.test("NatsHub: a publication reaches the subscribers of every hub, in order
     await eventually("both hubs up", () => a.up && b.up || undefined);
     const gotA: string[] = [];
     const gotB: string[] = [];
-    a.subscribe("lobby", (m) => gotA.push(m));
-    b.subscribe("lobby", (m) => gotB.push(m));
-    b.subscribe("elsewhere", (m) => gotB.push(`elsewhere: ${m}`));
-    // Each hub hears itself and the other: both subscriptions are in place at the server.
-    // (Until then a "ready" may pass a subscription on its way, so it is said again.)
-    const heard = (got: string[]) => got.includes("ready a") && got.includes("ready b");
-    await eventually("both ready", () => {
-      if (heard(gotA) && heard(gotB)) return true;
-      a.publish("lobby", "ready a");
-      b.publish("lobby", "ready b");
-    });
+    const subs = [
+      a.subscribe("lobby", (m) => gotA.push(m)),
+      b.subscribe("lobby", (m) => gotB.push(m)),
+      b.subscribe("elsewhere", (m) => gotB.push(`elsewhere: ${m}`)),
+    ];
+    await Promise.all(subs.map((sub) => sub.ready)); // the server has them all
     const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
     for (const m of sent) a.publish("lobby", m);
-    // Late "ready" repeats may still come; the rest must be exactly what was sent.
-    const messages = (got: string[]) => got.filter((m) => !m.startsWith("ready"));
-    await eventually("all delivered", () => {
-      return messages(gotA).length >= 20 && messages(gotB).length >= 20 || undefined;
-    });
-    assert.deepEqual(
-      messages(gotA),
-      sent,
-      "the publisher's own subscriber too (the rooms drop those)",
-    );
-    assert.deepEqual(messages(gotB), sent);
+    await eventually("all delivered", () => gotA.length >= 20 && gotB.length >= 20 || undefined);
+    assert.deepEqual(gotA, sent, "the publisher's own subscriber too (the rooms drop those)");
+    assert.deepEqual(gotB, sent);
   } finally {
     await a.close();
     await b.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("NatsHub: once a subscription is ready, what another process publishes reaches it", async () => {
+  const nats = await NatsServer.start();
+  // Everything the slow hub sends (its SUB too) reaches the server 300 ms late.
+  const relay = new TcpRelay(nats.port);
+  const slow = new NatsHub({ servers: relay.url });
+  const fast = new NatsHub({ servers: nats.url });
+  try {
+    await eventually("both hubs up", () => slow.up && fast.up || undefined);
+    relay.clientDelayMs = 300;
+    const got: string[] = [];
+    const sub = slow.subscribe("lobby", (m) => got.push(m));
+    const t0 = Date.now();
+    await sub.ready;
+    // Before the fix `ready` did not exist: published at once, this reached the server ahead
+    // of the SUB and nobody got it (the demo's first member on a process could miss it).
+    assert.ok(Date.now() - t0 >= 250, `ready after ${Date.now() - t0} ms, before the SUB arrived`);
+    fast.publish("lobby", "right after");
+    await eventually("delivered", () => got.length > 0 || undefined);
+    assert.deepEqual(got, ["right after"]);
+    // A second subscriber of the same topic shares the confirmed subscription.
+    const again = slow.subscribe("lobby", () => {});
+    const t1 = Date.now();
+    await again.ready;
+    assert.ok(Date.now() - t1 < 100, "already confirmed");
+  } finally {
+    relay.clientDelayMs = 0;
+    await slow.close();
+    await fast.close();
+    await relay.close();
     await nats.stop();
   }
 });
