@@ -187,8 +187,8 @@ export abstract class Actor<M extends Message> {
   close(reason: DillError): void {
     if (this.#closed) return;
     this.#closed = reason;
-    // While busy, the drain loop fails what is queued; otherwise the mailbox is empty.
-    if (!this.#busy) { for (const m of this.#mailbox.splice(0)) failQueued(m, reason); }
+    // Messages are queued only while busy, and the drain loop fails them once it sees
+    // #closed: when not busy, the mailbox is empty.
     try {
       this.terminate(reason);
     } finally {

@@ -133,12 +133,15 @@ export function closeTransport(transport: Transport): void {
 
 /**
  * The end of an abrupt close with a write in progress (`inflight`), or with bytes
- * still to write (`rest`: frames a protocol sent on its own, such as the echo of the
+ * still to write (`chunks`: frames a protocol sent on its own, such as the echo of the
  * peer's close frame): they are written first, as a kernel socket keeps delivering
  * what was written before close(), then the transport closes. Over TLS the transport
  * is the TLS layer, which would otherwise be torn down before its ciphertext went
  * out. Bounded by `lingerMs` (the stream's `closeLinger` option); failures only end it
  * early; with 0 the transport closes at once.
+ *
+ * @returns whether the writes settled (written or failed) before the transport closed, so
+ *   that no write uses their buffers any more; `false` after the linger ran out, or with 0
  *
  * @example
  * ```ts
@@ -163,12 +166,12 @@ export function lingerThenClose(
   }
   return new Promise((resolve) => {
     let ended = false;
-    const end = (written: boolean) => {
+    const end = (settled: boolean) => {
       if (ended) return;
       ended = true;
       cancelDeadline(timer);
       closeTransport(transport);
-      resolve(written);
+      resolve(settled);
     };
     const timer = atDeadline(now() + lingerMs, () => end(false));
     // Usually only a write is in flight (the echo of a close frame): wait for it alone.

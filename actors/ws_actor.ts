@@ -28,7 +28,7 @@ import { Keepalive, type KeepaliveHost } from "./ws_keepalive.ts";
 import { Reading, type ReadingHost } from "./ws_reading.ts";
 import type { WsLimits, WsType } from "./ws_options.ts";
 
-export type { WsAttachInfo, WsStart } from "./ws_handshake.ts";
+export type { WsAttachInfo } from "./ws_handshake.ts";
 export type { WsReceived } from "./ws_inbox.ts";
 
 /** Messages a WS actor understands. */

@@ -17,7 +17,7 @@ import {
 } from "../protocol/permessage_deflate.ts";
 import type { WsDeflateOptions, WsOptions } from "./ws_options.ts";
 
-/** Resolved `perMessageDeflate` settings, or `null` when compression is off. */
+/** Resolved `perMessageDeflate` settings, with the budget their zlib state counts against. */
 export interface WsDeflateConfig {
   readonly options: ResolvedDeflateOptions;
   readonly budget: DeflateBudget;

@@ -90,7 +90,10 @@ export interface PerMessageDeflateOptions {
   requireClientMaxWindowBits?: boolean;
   /** zlib compression level, 0 (store) to 9 (smallest). Default 6. */
   level?: number;
-  /** zlib memory level of our compressor, 1 to 9: 2^(memLevel+9) bytes of match state. Default 5. */
+  /**
+   * zlib memory level of our compressor, 1 to 9: stock zlib's figure is 2^(memLevel+9) bytes
+   * of match state (measured on Deno, less: see `deflateMemory`). Default 5.
+   */
   memLevel?: number;
   /** Messages shorter than this many bytes are sent uncompressed. Default 128. */
   threshold?: number;
