@@ -29,6 +29,7 @@ import {
   wsStatus,
 } from "../mod.ts";
 import { type Hub, type HubStatus, type HubSubscription, LocalHub } from "./hub.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** Room names (and so hub topics): lowercase letters, digits and dashes. */
 export const ROOM_NAME = /^[a-z0-9-]{1,32}$/;
@@ -136,10 +137,8 @@ interface Member {
   /** Sum of the lengths of the strings in `outbox`. */
   outboxChars: number;
   writer: Promise<void> | null;
-  /** Characters this member may still send to its room at once (see `sendRate`). */
-  credit: number;
-  /** When `credit` was last topped up (ms on `now()`). */
-  creditAt: number;
+  /** What this member may still send to its room, in characters (see `sendRate`). */
+  credit: TokenBucket;
   /** Ends the wait for credit early (the member is dropped, the server stops); set meanwhile. */
   wake: (() => void) | null;
   gone: boolean;
@@ -157,10 +156,8 @@ interface Room {
   readonly members: Set<Member>;
   readonly remote: Map<string, RemoteRoster>;
   subscription: HubSubscription | null;
-  /** Answers to "who" this process may give now (refilled over time, see #answerWho). */
-  whoCredits: number;
-  /** When `whoCredits` was last refilled (ms since the epoch). */
-  whoRefilled: number;
+  /** Answers to "who" this process may give (refilled over time, see #answerWho). */
+  whoCredits: TokenBucket;
   /** A "who" that came too soon after the last answer is answered when this fires. */
   whoTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -240,8 +237,7 @@ export class ChatRooms {
       outbox: [],
       outboxChars: 0,
       writer: null,
-      credit: this.#sendRate,
-      creditAt: now(),
+      credit: new TokenBucket(this.#sendRate, this.#sendRate / 1000, now()),
       wake: null,
       gone: false,
     };
@@ -305,8 +301,7 @@ export class ChatRooms {
       members: new Set(),
       remote: new Map(),
       subscription: null,
-      whoCredits: WHO_ANSWER_BURST,
-      whoRefilled: Date.now(),
+      whoCredits: new TokenBucket(WHO_ANSWER_BURST, 1 / WHO_ANSWER_EVERY_MS, Date.now()),
       whoTimer: undefined,
     };
     this.#rooms.set(name, room);
@@ -393,24 +388,14 @@ export class ChatRooms {
    */
   #answerWho(room: Room): void {
     if (room.whoTimer !== undefined) return; // an answer is already due
-    const t = Date.now();
-    room.whoCredits = Math.min(
-      WHO_ANSWER_BURST,
-      room.whoCredits + (t - room.whoRefilled) / WHO_ANSWER_EVERY_MS,
-    );
-    room.whoRefilled = t;
     const answer = () => {
       room.whoTimer = undefined;
       if (room.members.size === 0 || this.#rooms.get(room.name) !== room) return;
       this.#publish(room, { kind: "here", names: localNames(room) });
     };
-    if (room.whoCredits >= 1) {
-      room.whoCredits -= 1;
-      return answer();
-    }
-    // The credit this answer takes is the one that accrues meanwhile.
-    const wait = (1 - room.whoCredits) * WHO_ANSWER_EVERY_MS;
-    room.whoCredits -= 1;
+    // Over the rate, the credit this answer takes is the one that accrues meanwhile.
+    const wait = room.whoCredits.take(1, Date.now());
+    if (wait === 0) return answer();
     room.whoTimer = setTimeout(answer, wait);
   }
 
@@ -479,14 +464,10 @@ export class ChatRooms {
    * kept up.
    */
   async #spend(member: Member, size: number): Promise<void> {
-    const t = now();
-    const rate = this.#sendRate;
-    member.credit = Math.min(rate, member.credit + (t - member.creditAt) * rate / 1000);
-    member.creditAt = t;
-    member.credit -= Math.max(MIN_MESSAGE_COST, size);
-    if (member.credit >= 0 || member.gone || this.#closing) return;
+    const wait = member.credit.take(Math.max(MIN_MESSAGE_COST, size), now());
+    if (wait === 0 || member.gone || this.#closing) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, -member.credit / rate * 1000);
+      const timer = setTimeout(resolve, wait);
       member.wake = () => {
         clearTimeout(timer);
         resolve();
