@@ -9,7 +9,7 @@
  */
 
 import { encodeClosePayload, isSendableCloseCode } from "../protocol/close_codes.ts";
-import { DillError } from "../protocol/errors.ts";
+import { DillError, isDillError } from "../protocol/errors.ts";
 import { checkAmount } from "../protocol/option_checks.ts";
 import { type Handle, hclose, openHandle, takeLayer } from "./handle.ts";
 import { MAX_TIMER_MS, now } from "./time.ts";
@@ -139,7 +139,7 @@ export function wsStream(handle: Handle, options: WsStreamOptions = {}): WsStrea
     if (ended) return;
     ended = true;
     clearTimeout(timer);
-    const clean = error instanceof DillError && error.code === "EPIPE"; // the peer's close
+    const clean = isDillError(error, "EPIPE"); // the peer's close
     // Past closeBy, whatever ended the input (a drain receive that timed out, or one that
     // failed because of it) is the peer not closing in time.
     if (!clean && now() >= closeBy) error = noCloseInTime();
@@ -164,7 +164,7 @@ export function wsStream(handle: Handle, options: WsStreamOptions = {}): WsStrea
   const endReadable = (error: unknown): void => {
     if (cancelled || readableEnded) return;
     readableEnded = true;
-    if (error instanceof DillError && error.code === "EPIPE") controller.close();
+    if (isDillError(error, "EPIPE")) controller.close();
     else controller.error(error);
   };
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DillError, type ErrorCode } from "../protocol/errors.ts";
+import { DillError, type ErrorCode, errorDetail } from "../protocol/errors.ts";
 import { checkAmount } from "../protocol/option_checks.ts";
 import { acceptUpgrade, HandshakeError } from "../protocol/handshake.ts";
 import type { HttpRequestHead } from "../protocol/http11.ts";
@@ -197,7 +197,7 @@ export function wsUpgrade(
     // Deno answers the upgrade itself, without extensions: none may be negotiated here.
     accepted = acceptUpgrade(head, { ...options, perMessageDeflate: undefined });
   } catch (e) {
-    if (e instanceof HandshakeError) throw refusal(e.code, e.status, e.message);
+    if (e instanceof HandshakeError) throw refusal(e.code, e.status, errorDetail(e));
     throw e;
   }
   let upgraded;
@@ -232,11 +232,11 @@ export function wsUpgrade(
   };
 }
 
-function refusal(code: ErrorCode, status: number, message: string): WsUpgradeError {
+/** A refusal whose answer says `text` (no error code: that is for the application). */
+function refusal(code: ErrorCode, status: number, text: string): WsUpgradeError {
   const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
   if (status === 405) headers.set("allow", "GET");
   if (status === 426) headers.set("sec-websocket-version", "13");
-  const text = message.replace(/^[A-Z]+: /, "");
   return new WsUpgradeError(code, new Response(text + "\n", { status, headers }), text);
 }
 

@@ -95,3 +95,18 @@ export class DillError extends Error {
 export function isDillError(e: unknown, code?: ErrorCode): e is DillError {
   return e instanceof DillError && (code === undefined || e.code === code);
 }
+
+/**
+ * The message of `e` without the code it starts with: what a peer is told (an HTTP
+ * refusal's body), where the code means nothing.
+ *
+ * @example
+ * ```ts
+ * import { DillError, errorDetail } from "./errors.ts";
+ *
+ * console.log(errorDetail(new DillError("EPROTO", "missing Host header"))); // missing Host header
+ * ```
+ */
+export function errorDetail(e: DillError): string {
+  return e.message.slice(e.code.length + 2);
+}

@@ -14,7 +14,7 @@
 
 import type { DeflateBudget } from "./deflate_budget.ts";
 import { NegotiatedDeflate } from "./deflate_codec.ts";
-import { DillError, type ErrorCode } from "./errors.ts";
+import { DillError, type ErrorCode, errorDetail } from "./errors.ts";
 import { checkWholeNumber } from "./option_checks.ts";
 import { parseExtensions } from "./extensions.ts";
 import { isWsKey, wsResponseKey } from "./handshake_keys.ts";
@@ -341,9 +341,8 @@ function negotiateServerDeflate(
   try {
     offers = parseExtensions(header);
   } catch (e) {
-    // The parser's EPROTO already carries its code in the message; the refusal adds it again.
-    const { code, message } = e as DillError;
-    throw refuse(message.slice(code.length + 2));
+    // The parser's EPROTO carries its code in the message already; the refusal adds it.
+    throw refuse(errorDetail(e as DillError));
   }
   const { options, budget } = config;
   let agreed = negotiateDeflate(offers, options, false);
