@@ -264,8 +264,9 @@ export function wsDone(
  * the peer sent after its close frame (kept since, up to `maxBufferedBytes`; past that
  * the rest was dropped, and this fails with `ENOMEM`). The stack is closed when the
  * detach fails (a timeout, a broken connection); a bad status, reason or deadline is
- * `EINVAL` and changes nothing, as in libdill's `ws_detach`. On a `wsUpgrade` socket it fails with `ENOTSUP` and
- * leaves the handle as it was: Deno owns the connection beneath (use `wsDone`).
+ * `EINVAL` and changes nothing, as in libdill's `ws_detach`. On a `wsUpgrade` socket it
+ * fails with `ENOTSUP` and leaves the handle as it was: Deno owns the connection beneath
+ * (use `wsDone`).
  *
  * @example
  * ```ts
@@ -308,8 +309,8 @@ export async function wsDetach(
  * (it only reads the connection's state). Throws `EAGAIN` until the connection ended:
  * the peer's close frame arrived, or it ended without one. Status 1005 means the peer sent
  * no status; 1006 means the connection ended without a close frame (or was failed), where
- * libdill would still say `EAGAIN` (RFC 6455 7.1.5 names both). Throws `EBADF`/`ENOTSUP` for a closed or
- * non-WebSocket handle.
+ * libdill would still say `EAGAIN` (RFC 6455 7.1.5 names both). Throws `EBADF`/`ENOTSUP`
+ * for a closed or non-WebSocket handle.
  *
  * @example
  * ```ts

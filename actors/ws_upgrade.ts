@@ -125,15 +125,15 @@ export class WsUpgradeError extends DillError {
  * connection: `wsDetach` fails with `ENOTSUP`; reading cannot pause, so a message
  * arriving while `maxBufferedBytes`/`maxQueuedMessages` are already queued fails the
  * connection (close 1008, `ENOMEM` after the queued messages); a send resolves when
- * Deno holds at most `sendHighWater` unwritten bytes; `maxMessageSize` is checked once Deno has the whole message, and Deno puts a
- * fragmented message together with no bound of its own (bound message sizes in front of
- * the server where clients are not trusted); keepalive is
- * Deno's `idleTimeout`, set to twice `pingInterval`: Deno pings after `pingInterval`
- * of silence (in whole seconds) and closes if nothing came within as long again
- * (`pongTimeout` is not used); after `wsDone`,
- * Deno drops messages the peer still sends; `hclose` sends a close frame with no status,
- * and after any close frame of ours Deno waits for the peer's answer without a time
- * limit (a silent peer keeps its TCP connection); `server.shutdown()` while Deno holds
+ * Deno holds at most `sendHighWater` unwritten bytes; `maxMessageSize` is checked once
+ * Deno has the whole message, and Deno puts a fragmented message together with no bound
+ * of its own (bound message sizes in front of the server where clients are not trusted);
+ * keepalive is Deno's `idleTimeout`, set to twice `pingInterval`: Deno pings after
+ * `pingInterval` of silence (in whole seconds) and closes if nothing came within as long
+ * again (`pongTimeout` is not used); after `wsDone`, Deno drops messages the peer still
+ * sends; `hclose` sends a close frame with no status, and after any close frame of ours
+ * Deno waits for the peer's answer without a time limit (a silent peer keeps its TCP
+ * connection); `server.shutdown()` while Deno holds
  * unwritten bytes (a client that does not read) drops them without a close event, and
  * the calls waiting on the socket fail with `ECONNRESET` (the shutdown itself waits for
  * that client to close its connection). Calling `wsUpgrade` twice on one request throws

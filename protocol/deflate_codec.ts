@@ -9,8 +9,8 @@
  *   needs it and freed by {@link PerMessageDeflate.close}. Its size, measured on Deno
  *   2.9.6 (whose zlib keeps a fixed 128 KiB hash table, so memLevel matters little):
  *   a compressor about 136 KiB + 4·2^windowBits + 2^(memLevel+8) bytes (160 KiB at the
- *   defaults 12/5, 328 KiB at 15/8; 163 and 330 measured), a decompressor about 2^windowBits + 16 KiB (20 KiB
- *   at 12 bits, 48 KiB at 15); `deflateMemory` computes it.
+ *   defaults 12/5, 328 KiB at 15/8; 163 and 330 measured), a decompressor about
+ *   2^windowBits + 16 KiB (20 KiB at 12 bits, 48 KiB at 15); `deflateMemory` computes it.
  * - A direction **without** context takeover needs no state between messages: it
  *   borrows one of a few process-wide zlib states (one per setting in use), resets it
  *   after the message and gives it back. Work is synchronous, so one state per setting

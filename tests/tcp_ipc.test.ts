@@ -91,7 +91,7 @@ Deno.test("tcp: tcpConnect to a port nobody listens on fails ECONNREFUSED", asyn
 
 Deno.test("tcp: a host name that does not resolve is EADDRNOTAVAIL, as libdill's ipaddr_remote says", () => {
   // Resolving a name would query a DNS server off this machine, so the test feeds the mapping
-  // the error Deno 2.9.6 raises for it (a plain Error, checked by hand with "no-such-host.invalid").
+  // the error Deno 2.9.6 raises for it (a plain Error, checked by hand with a .invalid name).
   const lookup = new Error("failed to lookup address information: Name or service not known");
   const err = transportError("tcpConnect", lookup);
   assert.equal(err.code, "EADDRNOTAVAIL");
