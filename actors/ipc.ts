@@ -41,8 +41,9 @@ export interface IpcListenOptions {
  * ```ts
  * import { hclose, ipcListen } from "../mod.ts";
  *
- * const path = Deno.makeTempDirSync() + "/sock";
- * hclose(ipcListen(path));
+ * const dir = Deno.makeTempDirSync();
+ * hclose(ipcListen(`${dir}/sock`));
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function ipcListen(
@@ -77,13 +78,14 @@ export function ipcListen(
  * ```ts
  * import { hclose, ipcAccept, ipcConnect, ipcListen, now } from "../mod.ts";
  *
- * const path = Deno.makeTempDirSync() + "/sock";
- * const ls = ipcListen(path);
- * const c = await ipcConnect(path, now() + 1000);
+ * const dir = Deno.makeTempDirSync();
+ * const ls = ipcListen(`${dir}/sock`);
+ * const c = await ipcConnect(`${dir}/sock`, now() + 1000);
  * const s = await ipcAccept(ls, now() + 1000);
  * hclose(s);
  * hclose(c);
  * hclose(ls);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function ipcAccept(
@@ -137,7 +139,9 @@ function missingPath(e: unknown, path: string): unknown {
  * ```ts
  * import { ipcClose, ipcListen, now } from "../mod.ts";
  *
- * await ipcClose(ipcListen(Deno.makeTempDirSync() + "/sock"), now() + 1000);
+ * const dir = Deno.makeTempDirSync();
+ * await ipcClose(ipcListen(`${dir}/sock`), now() + 1000);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function ipcClose(h: Handle, deadline: Deadline): Promise<void> {

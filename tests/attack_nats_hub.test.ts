@@ -40,8 +40,8 @@ class Broker {
   }
   async start(): Promise<void> {
     const args = ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitor)];
-    if (this.config) {
-      const file = await Deno.makeTempFile({ suffix: ".conf" });
+    const file = this.config ? await Deno.makeTempFile({ suffix: ".conf" }) : "";
+    if (file) {
       await Deno.writeTextFile(file, this.config);
       args.push("-c", file);
     }
@@ -55,11 +55,16 @@ class Broker {
     const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
     const deadline = Date.now() + STEP_MS;
-    while (!seen.includes("Server is ready")) {
-      if (Date.now() > deadline) throw new Error(`nats-server did not start:\n${seen}`);
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`nats-server ended:\n${seen}`);
-      seen += value;
+    try {
+      while (!seen.includes("Server is ready")) {
+        if (Date.now() > deadline) throw new Error(`nats-server did not start:\n${seen}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`nats-server ended:\n${seen}`);
+        seen += value;
+      }
+    } finally {
+      // A ready server has read its config; nothing reads the file again.
+      if (file) await Deno.remove(file);
     }
     this.#out = (async () => {
       for (;;) {

@@ -34,6 +34,7 @@ import {
   type Kind,
   KINDS,
   openPair,
+  type Pair,
   patternBytes,
   rejectsWith,
   rejectsWithOneOf,
@@ -47,24 +48,54 @@ const soon = (ms = 5000) => now() + ms;
 
 type Layers = "plain" | "tls";
 
-/** A connected pair over `kind`, with TLS on top when asked; `s` is the server side. */
-async function stack(kind: Kind, layers: Layers): Promise<{ s: Handle; c: Handle }> {
-  const pair = await openPair(kind);
-  if (layers === "plain") return { s: pair.b, c: pair.a };
-  const [s, c] = await Promise.all([
-    tlsAttachServer(pair.b, SERVER, soon()),
-    tlsAttachClient(pair.a, CLIENT, soon()),
-  ]);
-  return { s, c };
+/** Two ends of a connection; `cleanup` closes what is still open and removes the pair's files. */
+interface Ends {
+  s: Handle;
+  c: Handle;
+  cleanup(): Promise<void>;
 }
 
-async function wsStack(kind: Kind, layers: Layers): Promise<{ s: Handle; c: Handle }> {
-  const { s, c } = await stack(kind, layers);
-  const [server, client] = await Promise.all([
-    wsAttachServer(s, WS_BINARY, soon()),
-    wsAttachClient(c, WS_BINARY, "/", "localhost", soon()),
-  ]);
-  return { s: server.handle, c: client.handle };
+/** Closes `s` and `c` if still open, then the pair under them (a Unix pair's temp dir). */
+function endsOver(pair: Pair, s: Handle, c: Handle): Ends {
+  return {
+    s,
+    c,
+    cleanup: () => {
+      closeQuietly(s);
+      closeQuietly(c);
+      return pair.cleanup();
+    },
+  };
+}
+
+/** A connected pair over `kind`, with TLS on top when asked; `s` is the server side. */
+async function stack(kind: Kind, layers: Layers): Promise<Ends & { pair: Pair }> {
+  const pair = await openPair(kind);
+  if (layers === "plain") return { ...endsOver(pair, pair.b, pair.a), pair };
+  try {
+    const [s, c] = await Promise.all([
+      tlsAttachServer(pair.b, SERVER, soon()),
+      tlsAttachClient(pair.a, CLIENT, soon()),
+    ]);
+    return { ...endsOver(pair, s, c), pair };
+  } catch (e) {
+    await pair.cleanup();
+    throw e;
+  }
+}
+
+async function wsStack(kind: Kind, layers: Layers): Promise<Ends> {
+  const { s, c, pair, cleanup } = await stack(kind, layers);
+  try {
+    const [server, client] = await Promise.all([
+      wsAttachServer(s, WS_BINARY, soon()),
+      wsAttachClient(c, WS_BINARY, "/", "localhost", soon()),
+    ]);
+    return endsOver(pair, server.handle, client.handle);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 }
 
 const SIZES = [64, 16 * 1024, 100_000];
@@ -75,7 +106,7 @@ for (const kind of KINDS) {
 
     Deno.test(`send-close/${name}: bsend then hclose delivers every byte`, async () => {
       for (const size of SIZES) {
-        const { s, c } = await stack(kind, layers);
+        const { s, c, cleanup } = await stack(kind, layers);
         try {
           const data = patternBytes(0, size);
           await bsend(s, data, soon());
@@ -83,14 +114,13 @@ for (const kind of KINDS) {
           const got = await within(brecv(c, new Uint8Array(size), soon()), 10_000, "brecv");
           assert.deepEqual(got, data, `${size} bytes`);
         } finally {
-          closeQuietly(s);
-          closeQuietly(c);
+          await cleanup();
         }
       }
     });
 
     Deno.test(`send-close/${name}: sends of one turn, then hclose, deliver in order`, async () => {
-      const { s, c } = await stack(kind, layers);
+      const { s, c, cleanup } = await stack(kind, layers);
       try {
         const parts = [patternBytes(0, 10), patternBytes(10, 70_000), patternBytes(70_010, 5)];
         await Promise.all([
@@ -101,14 +131,13 @@ for (const kind of KINDS) {
         const got = await within(brecv(c, new Uint8Array(70_015), soon()), 10_000, "brecv");
         assert.deepEqual(got, patternBytes(0, 70_015));
       } finally {
-        closeQuietly(s);
-        closeQuietly(c);
+        await cleanup();
       }
     });
 
     Deno.test(`send-close/ws over ${name}: msend then hclose delivers the message`, async () => {
       for (const size of SIZES) {
-        const { s, c } = await wsStack(kind, layers);
+        const { s, c, cleanup } = await wsStack(kind, layers);
         try {
           const data = patternBytes(size, size);
           await msend(s, data, soon());
@@ -116,21 +145,19 @@ for (const kind of KINDS) {
           const got = await within(mrecv(c, soon()), 10_000, "mrecv");
           assert.deepEqual(got, data, `${size} bytes`);
         } finally {
-          closeQuietly(s);
-          closeQuietly(c);
+          await cleanup();
         }
       }
     });
 
     Deno.test(`send-close/ws over ${name}: the client's msendl then hclose delivers`, async () => {
-      const { s, c } = await wsStack(kind, layers);
+      const { s, c, cleanup } = await wsStack(kind, layers);
       try {
         await msendl(c, [patternBytes(0, 3), patternBytes(3, 4)], soon());
         hclose(c);
         assert.deepEqual(await within(mrecv(s, soon()), 10_000, "mrecv"), patternBytes(0, 7));
       } finally {
-        closeQuietly(s);
-        closeQuietly(c);
+        await cleanup();
       }
     });
   }
@@ -140,7 +167,7 @@ for (const kind of KINDS) {
   for (const layers of ["plain", "tls"] as const) {
     const name = layers === "plain" ? kind : `tls over ${kind}`;
     Deno.test(`send-close/ws over ${name}: hclose during a write finishes it, then answers the close`, async () => {
-      const { s, c } = await wsStack(kind, layers);
+      const { s, c, cleanup } = await wsStack(kind, layers);
       try {
         const data = patternBytes(0, 4 << 20);
         const sending = msend(s, data, soon()); // a write that takes a while
@@ -154,15 +181,14 @@ for (const kind of KINDS) {
         await rejectsWith(mrecv(c, soon()), "EPIPE");
         assert.deepEqual(await wsStatus(c), { status: 1000, reason: "" });
       } finally {
-        closeQuietly(s);
-        closeQuietly(c);
+        await cleanup();
       }
     });
   }
 }
 
 Deno.test("send-close/tcp: a send that cannot be written fails itself", async () => {
-  const { s, c } = await stack("tcp", "plain");
+  const { s, c, cleanup } = await stack("tcp", "plain");
   try {
     hclose(c);
     await rejectsWithOneOf(brecv(s, new Uint8Array(1), soon()), ["EPIPE", "ECONNRESET"]);
@@ -173,8 +199,7 @@ Deno.test("send-close/tcp: a send that cannot be written fails itself", async ()
     // once, and only a later call learned that the bytes were lost).
     await rejectsWithOneOf(bsend(s, new Uint8Array(1000), soon()), ["ECONNRESET"]);
   } finally {
-    closeQuietly(s);
-    closeQuietly(c);
+    await cleanup();
   }
 });
 
