@@ -15,6 +15,26 @@ const WORD_SCAN_MIN_LENGTH = 32;
 /** The high bit of each byte of a 32-bit word: zero in all four means four ASCII bytes. */
 const NON_ASCII_BITS = 0x80808080;
 
+/** The word view of an input too short to scan by words: no word is ever looked at. */
+const NO_WORDS: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+/**
+ * By lead byte: how many bytes its sequence has (2 to 4), for a code point that the end
+ * of a piece cuts; such a lead byte was already found valid.
+ */
+const SEQUENCE_SIZE = new Uint8Array(256);
+/**
+ * By lead byte: the range of the second byte. Narrower than 80..BF after E0 (no
+ * overlong), ED (no UTF-16 surrogate), F0 (no overlong) and F4 (nothing past U+10FFFF).
+ */
+const SECOND_MIN = new Uint8Array(256);
+const SECOND_MAX = new Uint8Array(256);
+for (let lead = 0xc2; lead <= 0xf4; lead++) {
+  SEQUENCE_SIZE[lead] = lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+  SECOND_MIN[lead] = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+  SECOND_MAX[lead] = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+}
+
 /**
  * Checks that a stream of bytes is valid UTF-8, piece by piece.
  *
@@ -59,55 +79,79 @@ export class Utf8Validator {
     let lower = this.#lower;
     let upper = this.#upper;
     const length = bytes.length;
+    let i = 0;
+
+    // The rest of a code point that the previous piece cut, byte by byte.
+    for (; needed > 0 && i < length; i++) {
+      const byte = bytes[i];
+      if (byte < lower || byte > upper) return this.#fail();
+      lower = 0x80;
+      upper = 0xbf;
+      needed--;
+    }
 
     // Word view over the 4-byte-aligned part of `bytes`, used to skip ASCII runs.
-    let words: Uint32Array | null = null;
+    let words = NO_WORDS;
     let wordStart = 0;
     let wordCount = 0;
-    if (length >= WORD_SCAN_MIN_LENGTH) {
+    if (length - i >= WORD_SCAN_MIN_LENGTH) {
       wordStart = (4 - (bytes.byteOffset & 3)) & 3;
       wordCount = (length - wordStart) >>> 2;
       words = new Uint32Array(bytes.buffer, bytes.byteOffset + wordStart, wordCount);
     }
 
-    let i = 0;
+    // Whole code points, one per turn: checking a sequence's bytes together, rather than
+    // carrying a state from byte to byte, makes mixed text about twice as fast.
     while (i < length) {
-      if (needed === 0 && words !== null) {
+      const lead = bytes[i];
+      if (lead < 0x80) {
+        // ASCII: on a word boundary, skip the whole ASCII words from here.
         const fromWordStart = i - wordStart;
-        if (fromWordStart >= 0 && (fromWordStart & 3) === 0) {
+        if ((fromWordStart & 3) === 0 && fromWordStart >= 0) {
           let w = fromWordStart >>> 2;
           while (w < wordCount && (words[w] & NON_ASCII_BITS) === 0) w++;
-          i = wordStart + (w << 2);
-          if (i >= length) break;
-        }
-      }
-      const byte = bytes[i++];
-      if (needed === 0) {
-        if (byte < 0x80) continue;
-        if (byte >= 0xc2 && byte <= 0xdf) {
-          needed = 1;
-        } else if (byte >= 0xe0 && byte <= 0xef) {
-          // E0 must not encode a code point below U+0800 (overlong); ED must not encode
-          // a surrogate.
-          if (byte === 0xe0) lower = 0xa0;
-          else if (byte === 0xed) upper = 0x9f;
-          needed = 2;
-        } else if (byte >= 0xf0 && byte <= 0xf4) {
-          // F0 must not encode a code point below U+10000 (overlong); F4 must not go past
-          // U+10FFFF.
-          if (byte === 0xf0) lower = 0x90;
-          else if (byte === 0xf4) upper = 0x8f;
-          needed = 3;
+          const after = wordStart + (w << 2);
+          i = after > i ? after : i + 1;
         } else {
-          // A continuation byte with nothing to continue, C0/C1 (always overlong), F5..FF.
-          this.#failed = true;
-          return false;
+          i++;
         }
+        continue;
+      }
+      if (lead < 0xe0) {
+        if (lead < 0xc2) return this.#fail(); // a stray continuation byte, or C0/C1
+        if (i + 1 >= length) break; // cut by the end of the piece: finished below
+        if ((bytes[i + 1] & 0xc0) !== 0x80) return this.#fail();
+        i += 2;
+      } else if (lead < 0xf0) {
+        if (i + 2 >= length) break;
+        const second = bytes[i + 1];
+        if ((second & 0xc0) !== 0x80 || (bytes[i + 2] & 0xc0) !== 0x80) return this.#fail();
+        // No overlong form after E0, no UTF-16 surrogate after ED.
+        if (lead === 0xe0 ? second < 0xa0 : lead === 0xed && second > 0x9f) return this.#fail();
+        i += 3;
       } else {
-        if (byte < lower || byte > upper) {
-          this.#failed = true;
-          return false;
-        }
+        if (lead > 0xf4) return this.#fail();
+        if (i + 3 >= length) break;
+        const second = bytes[i + 1];
+        if (
+          (second & 0xc0) !== 0x80 || (bytes[i + 2] & 0xc0) !== 0x80 ||
+          (bytes[i + 3] & 0xc0) !== 0x80
+        ) return this.#fail();
+        // No overlong form after F0, nothing past U+10FFFF after F4.
+        if (lead === 0xf0 ? second < 0x90 : lead === 0xf4 && second > 0x8f) return this.#fail();
+        i += 4;
+      }
+    }
+
+    // A code point cut by the end of this piece: check the bytes there are, expect the rest.
+    if (i < length) {
+      const lead = bytes[i++];
+      needed = SEQUENCE_SIZE[lead] - 1;
+      lower = SECOND_MIN[lead];
+      upper = SECOND_MAX[lead];
+      for (; i < length; i++) {
+        const byte = bytes[i];
+        if (byte < lower || byte > upper) return this.#fail();
         lower = 0x80;
         upper = 0xbf;
         needed--;
@@ -118,6 +162,11 @@ export class Utf8Validator {
     this.#lower = lower;
     this.#upper = upper;
     return true;
+  }
+
+  #fail(): false {
+    this.#failed = true;
+    return false;
   }
 
   /**
