@@ -164,6 +164,7 @@ export class Utf8Validator {
     return true;
   }
 
+  /** Remembers the failure: every later push returns `false` until a reset. */
   #fail(): false {
     this.#failed = true;
     return false;
