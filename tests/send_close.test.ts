@@ -34,7 +34,6 @@ import {
   type Kind,
   KINDS,
   openPair,
-  type Pair,
   patternBytes,
   rejectsWith,
   rejectsWithOneOf,
@@ -55,29 +54,29 @@ interface Ends {
   cleanup(): Promise<void>;
 }
 
-/** Closes `s` and `c` if still open, then the pair under them (a Unix pair's temp dir). */
-function endsOver(pair: Pair, s: Handle, c: Handle): Ends {
+/** `s` and `c` on top of `below`: cleaning up closes them if still open, then `below`. */
+function endsOver(below: () => Promise<void>, s: Handle, c: Handle): Ends {
   return {
     s,
     c,
     cleanup: () => {
       closeQuietly(s);
       closeQuietly(c);
-      return pair.cleanup();
+      return below();
     },
   };
 }
 
 /** A connected pair over `kind`, with TLS on top when asked; `s` is the server side. */
-async function stack(kind: Kind, layers: Layers): Promise<Ends & { pair: Pair }> {
+async function stack(kind: Kind, layers: Layers): Promise<Ends> {
   const pair = await openPair(kind);
-  if (layers === "plain") return { ...endsOver(pair, pair.b, pair.a), pair };
+  if (layers === "plain") return endsOver(pair.cleanup, pair.b, pair.a);
   try {
     const [s, c] = await Promise.all([
       tlsAttachServer(pair.b, SERVER, soon()),
       tlsAttachClient(pair.a, CLIENT, soon()),
     ]);
-    return { ...endsOver(pair, s, c), pair };
+    return endsOver(pair.cleanup, s, c);
   } catch (e) {
     await pair.cleanup();
     throw e;
@@ -85,15 +84,15 @@ async function stack(kind: Kind, layers: Layers): Promise<Ends & { pair: Pair }>
 }
 
 async function wsStack(kind: Kind, layers: Layers): Promise<Ends> {
-  const { s, c, pair, cleanup } = await stack(kind, layers);
+  const below = await stack(kind, layers);
   try {
     const [server, client] = await Promise.all([
-      wsAttachServer(s, WS_BINARY, soon()),
-      wsAttachClient(c, WS_BINARY, "/", "localhost", soon()),
+      wsAttachServer(below.s, WS_BINARY, soon()),
+      wsAttachClient(below.c, WS_BINARY, "/", "localhost", soon()),
     ]);
-    return endsOver(pair, server.handle, client.handle);
+    return endsOver(below.cleanup, server.handle, client.handle);
   } catch (e) {
-    await cleanup();
+    await below.cleanup();
     throw e;
   }
 }
