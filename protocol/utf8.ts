@@ -75,20 +75,10 @@ export class Utf8Validator {
    */
   push(bytes: Uint8Array): boolean {
     if (this.#failed) return false;
-    let needed = this.#needed;
-    let lower = this.#lower;
-    let upper = this.#upper;
     const length = bytes.length;
-    let i = 0;
-
-    // The rest of a code point that the previous piece cut, byte by byte.
-    for (; needed > 0 && i < length; i++) {
-      const byte = bytes[i];
-      if (byte < lower || byte > upper) return this.#fail();
-      lower = 0x80;
-      upper = 0xbf;
-      needed--;
-    }
+    // The rest of a code point that the previous piece cut.
+    let i = this.#continuation(bytes, 0);
+    if (i < 0) return false;
 
     // Word view over the 4-byte-aligned part of `bytes`, used to skip ASCII runs.
     let words = NO_WORDS;
@@ -145,23 +135,32 @@ export class Utf8Validator {
 
     // A code point cut by the end of this piece: check the bytes there are, expect the rest.
     if (i < length) {
-      const lead = bytes[i++];
-      needed = SEQUENCE_SIZE[lead] - 1;
-      lower = SECOND_MIN[lead];
-      upper = SECOND_MAX[lead];
-      for (; i < length; i++) {
-        const byte = bytes[i];
-        if (byte < lower || byte > upper) return this.#fail();
-        lower = 0x80;
-        upper = 0xbf;
-        needed--;
-      }
+      const lead = bytes[i];
+      this.#needed = SEQUENCE_SIZE[lead] - 1;
+      this.#lower = SECOND_MIN[lead];
+      this.#upper = SECOND_MAX[lead];
+      return this.#continuation(bytes, i + 1) >= 0;
     }
-
-    this.#needed = needed;
-    this.#lower = lower;
-    this.#upper = upper;
     return true;
+  }
+
+  /**
+   * Checks the continuation bytes the current code point still needs, from `bytes[start]`
+   * on, as far as `bytes` goes; returns where they end, or -1 (and fails) at a bad one.
+   */
+  #continuation(bytes: Uint8Array, start: number): number {
+    let i = start;
+    for (; this.#needed > 0 && i < bytes.length; i++) {
+      const byte = bytes[i];
+      if (byte < this.#lower || byte > this.#upper) {
+        this.#fail();
+        return -1;
+      }
+      this.#lower = 0x80;
+      this.#upper = 0xbf;
+      this.#needed--;
+    }
+    return i;
   }
 
   /** Remembers the failure: every later push returns `false` until a reset. */
