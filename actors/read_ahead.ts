@@ -22,6 +22,12 @@ const KIB = 1024;
  */
 const READ_MIN = 256;
 const READ_MAX = 256 * KIB;
+/**
+ * The unread rest of a read buffer serves the next read when it is at least this big
+ * (and a quarter of the read size): a fresh buffer is zero-filled memory, about 100 ns
+ * per KiB here, while a read into a smaller rest would only add reads.
+ */
+const TAIL_MIN = 32 * KIB;
 
 /**
  * Small reads are copied out of the read buffer into slices of a shared {@link Slab}
@@ -188,18 +194,29 @@ export class ReadAhead {
     if (this.#targetUsed === this.#target!.length) this.#target = null;
   }
 
-  /** A buffer for the next read: the rest of the read target, else one of the current read size. */
+  /**
+   * A buffer for the next read: the rest of the read target, else the spare (a whole
+   * buffer, or the unread tail of the last one), else a new one of the current read size.
+   */
   readBuffer(): Uint8Array {
     this.#readingTarget = this.#target !== null;
     if (this.#target !== null) return this.#target.subarray(this.#targetUsed);
-    let buf = this.#spare;
+    const buf = this.#spare;
     this.#spare = null;
     // A buffer grown during a burst is dropped once reads got small: an idle connection's
     // pending read should not pin it.
-    if (!buf || buf.length < this.#readSize || buf.length > 2 * this.#readSize) {
-      buf = new Uint8Array(this.#readSize);
+    if (buf === null || buf.length > 2 * this.#readSize) return new Uint8Array(this.#readSize);
+    if (buf.byteOffset === 0) {
+      return buf.length < this.#readSize ? new Uint8Array(this.#readSize) : buf;
     }
+    if (buf.length < this.#tailMin()) return new Uint8Array(this.#readSize);
+    // A tail: from now on its buffer's head can no longer be taken back (see `recycle`).
+    this.#lent = null;
     return buf;
+  }
+
+  #tailMin(): number {
+    return Math.max(TAIL_MIN, this.#readSize >> 2);
   }
 
   /**
@@ -220,17 +237,20 @@ export class ReadAhead {
    */
   recycle(chunk: Uint8Array): void {
     const buffer = chunk.buffer;
-    // Only a read buffer lent whole (never a shared slab, never someone else's bytes).
+    // Only a read buffer lent whole (never a shared slab, never someone else's bytes),
+    // and not once a read went into its tail (`readBuffer` forgets it then).
     if (buffer !== this.#lent) return;
     this.#lent = null;
-    if (this.#spare || chunk.byteOffset !== 0) return;
+    // A spare that is this buffer's own unread tail gives way to the whole buffer.
+    if ((this.#spare !== null && this.#spare.buffer !== buffer) || chunk.byteOffset !== 0) return;
     const size = buffer.byteLength;
     if (size >= this.#readSize && size <= 2 * this.#readSize) this.#spare = new Uint8Array(buffer);
   }
 
   /**
    * A read put `n` bytes into `buf`: returns them as a chunk and adapts the read size.
-   * A small read is copied out so the big buffer serves the next read.
+   * A small read is copied out so the big buffer serves the next read; a larger one is
+   * handed over in place, and the buffer's unused rest, if large, serves the next read.
    */
   chunkOf(buf: Uint8Array, n: number): Uint8Array {
     if (this.#readingTarget) {
@@ -254,8 +274,12 @@ export class ReadAhead {
       else if (n < buf.length >> 3 && this.#readSize > READ_MIN) this.#readSize >>= 1;
       return n <= SLAB_MAX_CHUNK ? copyToSlab(buf.subarray(0, n)) : buf.slice(0, n);
     }
-    if (n === buf.length && this.#readSize < READ_MAX) this.#readSize <<= 1;
-    this.#lent = buf.buffer;
+    // A read into a tail lends nothing: its buffer's head may still be in use.
+    if (buf.byteOffset === 0) {
+      if (n === buf.length && this.#readSize < READ_MAX) this.#readSize <<= 1;
+      this.#lent = buf.buffer;
+    }
+    if (buf.length - n >= this.#tailMin()) this.#spare = buf.subarray(n);
     return buf.subarray(0, n);
   }
 }

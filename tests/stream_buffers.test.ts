@@ -1,8 +1,9 @@
 /**
  * Buffer reuse in the bytestream layer (actors/write_queue.ts, actors/read_ahead.ts):
- * a closing stream's coalescing buffer goes back to the shared pool, and a read
- * buffer its consumer is done with serves the next read, while views that do not
- * span a whole buffer of the right size are never reused.
+ * a closing stream's coalescing buffer goes back to the shared pool, a read buffer its
+ * consumer is done with serves the next read, and so does the unused rest of a read
+ * buffer, while views that do not span a whole buffer of the right size are never
+ * reused, and no byte handed over is ever read into again.
  */
 
 import assert from "node:assert/strict";
@@ -129,6 +130,75 @@ Deno.test("read ahead: partial views and buffers of another size are not reused"
   const next = inbound.readBuffer();
   assert.notEqual(next.buffer, other.buffer);
   assert.ok(next.length >= buf.length);
+});
+
+/** A ReadAhead whose reads have grown to `size` bytes (full reads double the read size). */
+function readAheadOf(size: number): ReadAhead {
+  const inbound = new ReadAhead();
+  for (let buf = inbound.readBuffer(); buf.length < size; buf = inbound.readBuffer()) {
+    inbound.chunkOf(buf, buf.length);
+  }
+  return inbound;
+}
+
+Deno.test("read ahead: a read that leaves much of its buffer unused leaves the rest to the next read", () => {
+  const inbound = readAheadOf(256 * 1024);
+  const buf = inbound.readBuffer();
+  assert.equal(buf.length, 256 * 1024);
+  buf.fill(1, 0, 100_000);
+  const first = inbound.chunkOf(buf, 100_000);
+  const tail = inbound.readBuffer();
+  assert.equal(tail.buffer, buf.buffer, "no new zero-filled buffer");
+  assert.equal(tail.byteOffset, 100_000, "right after the bytes handed over");
+  assert.equal(tail.length, 256 * 1024 - 100_000);
+  tail.fill(2, 0, 100_000);
+  const second = inbound.chunkOf(tail, 100_000);
+  assert.ok(first.every((b) => b === 1), "the first chunk keeps its bytes");
+  assert.ok(second.every((b) => b === 2));
+  assert.equal(second.byteOffset, 100_000);
+  // 62,144 bytes are left: more than 32 KiB, but less than a quarter of the read size.
+  const next = inbound.readBuffer();
+  assert.notEqual(next.buffer, buf.buffer, "a rest under a quarter of the read size is left");
+  assert.equal(next.length, 256 * 1024);
+});
+
+Deno.test("read ahead: once a read went into a buffer's tail, its head is never taken back", () => {
+  const inbound = readAheadOf(256 * 1024);
+  const buf = inbound.readBuffer();
+  const head = inbound.chunkOf(buf, 64 * 1024);
+  assert.equal(inbound.lends(head), true, "the head is lent, as any read handed over whole");
+  const tail = inbound.readBuffer();
+  assert.equal(tail.buffer, buf.buffer);
+  // The consumer gives the head back while the read into the tail is in progress, and
+  // again after it: taking the whole buffer would overwrite what that read delivers.
+  inbound.recycle(head);
+  tail.fill(6, 0, 150_000);
+  const kept = inbound.chunkOf(tail, 150_000); // handed over in place; too little is left
+  assert.equal(inbound.lends(kept), false, "a tail is never lent");
+  inbound.recycle(head);
+  const next = inbound.readBuffer();
+  assert.notEqual(next.buffer, buf.buffer);
+  next.fill(9);
+  assert.ok(kept.every((b) => b === 6), "bytes handed over keep their value");
+});
+
+Deno.test("read ahead: a head given back before its tail is read into frees the whole buffer", () => {
+  const inbound = readAheadOf(256 * 1024);
+  const buf = inbound.readBuffer();
+  const head = inbound.chunkOf(buf, 64 * 1024);
+  inbound.recycle(head); // every byte of it was copied out: nothing of the buffer is in use
+  const next = inbound.readBuffer();
+  assert.equal(next.buffer, buf.buffer);
+  assert.equal(next.byteOffset, 0);
+  assert.equal(next.length, 256 * 1024, "the whole buffer, not only its tail");
+});
+
+Deno.test("read ahead: a small read buffer's rest is not read into", () => {
+  const inbound = readAheadOf(32 * 1024);
+  const buf = inbound.readBuffer();
+  assert.equal(buf.length, 32 * 1024);
+  inbound.chunkOf(buf, 8 * 1024); // 24 KiB left: under 32 KiB
+  assert.notEqual(inbound.readBuffer().buffer, buf.buffer);
 });
 
 Deno.test("read ahead: small reads share a slab, which is never read into", () => {
