@@ -201,6 +201,62 @@ Deno.test("read ahead: a small read buffer's rest is not read into", () => {
   assert.notEqual(inbound.readBuffer().buffer, buf.buffer);
 });
 
+Deno.test("read ahead: random reads, give-backs and read targets never write over bytes handed out", () => {
+  let intoRests = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    let state = seed;
+    const random = (n: number) => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return (state >>> 8) % n;
+    };
+    const inbound = new ReadAhead();
+    // What the consumer holds: each chunk with the bytes it had when handed over.
+    const held: { chunk: Uint8Array; bytes: Uint8Array; reusable: boolean }[] = [];
+    let target: Uint8Array | null = null;
+    let reading: Uint8Array | null = null; // the buffer of the read in progress
+    for (let step = 0; step < 4000; step++) {
+      const op = random(10);
+      if (op < 3 && reading === null) {
+        reading = inbound.readBuffer();
+        if (reading.byteOffset > 0 && reading.buffer !== target?.buffer) intoRests++;
+      } else if (op < 6 && reading !== null) {
+        // The read returns: full, tiny or any size in between. It writes its bytes only now,
+        // so a give-back while it was in progress counts.
+        const buf = reading;
+        reading = null;
+        const r = random(20);
+        const n = r < 8 ? buf.length : r < 11 ? 1 + random(64) : 1 + random(buf.length);
+        const start = buf.byteOffset, end = start + n;
+        for (const h of held) {
+          const c = h.chunk;
+          if (c.buffer === buf.buffer && c.byteOffset < end && start < c.byteOffset + c.length) {
+            assert.fail(`seed ${seed}, step ${step}: a read goes over a chunk handed over`);
+          }
+        }
+        buf.fill(step & 255, 0, n);
+        const chunk = inbound.chunkOf(buf, n);
+        held.push({ chunk, bytes: chunk.slice(), reusable: inbound.lends(chunk) });
+      } else if (op < 9 && held.length > 0) {
+        // The consumer is done with a chunk: it gives back one it was told it may (at once,
+        // or late, after more reads) and forgets it.
+        const [h] = held.splice(random(held.length), 1);
+        if (h.reusable) inbound.recycle(h.chunk);
+      } else if (op === 9 && random(4) === 0) {
+        if (target === null) {
+          target = new Uint8Array(1 + random(200_000));
+          inbound.setTarget(target);
+        } else {
+          inbound.clearTarget();
+          target = null;
+        }
+      }
+      while (held.length > 64) held.shift(); // old chunks dropped without a give-back
+    }
+    for (const h of held) assert.deepEqual(h.chunk, h.bytes, `seed ${seed}: a chunk changed`);
+  }
+  assert.ok(intoRests > 100, `only ${intoRests} reads went into the rest of a buffer`);
+});
+
 Deno.test("read ahead: small reads share a slab, which is never read into", () => {
   const inbound = new ReadAhead();
   const buf = inbound.readBuffer();
