@@ -204,15 +204,17 @@ export class ReadAhead {
     const buf = this.#spare;
     this.#spare = null;
     // A buffer grown during a burst is dropped once reads got small: an idle connection's
-    // pending read should not pin it.
-    if (buf === null || buf.length > 2 * this.#readSize) return new Uint8Array(this.#readSize);
-    if (buf.byteOffset === 0) {
-      return buf.length < this.#readSize ? new Uint8Array(this.#readSize) : buf;
+    // pending read should not pin it. A tail (past its buffer's start) may be shorter than
+    // the read size, down to #tailMin.
+    if (buf !== null && buf.length <= 2 * this.#readSize) {
+      const tail = buf.byteOffset > 0;
+      if (buf.length >= (tail ? this.#tailMin() : this.#readSize)) {
+        // Once a tail is read into, its buffer's head can no longer be taken back (`recycle`).
+        if (tail) this.#lent = null;
+        return buf;
+      }
     }
-    if (buf.length < this.#tailMin()) return new Uint8Array(this.#readSize);
-    // A tail: from now on its buffer's head can no longer be taken back (see `recycle`).
-    this.#lent = null;
-    return buf;
+    return new Uint8Array(this.#readSize);
   }
 
   #tailMin(): number {
