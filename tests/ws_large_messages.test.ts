@@ -44,12 +44,17 @@ function messages(seed: number, count: number): Uint8Array[] {
     const size = random() < 0.25
       ? Math.floor(random() * 70_000)
       : 60_000 + Math.floor(random() * 2_600_000);
-    const m = new Uint8Array(size);
-    for (let off = 0; off < size; off += 65_536) {
-      crypto.getRandomValues(m.subarray(off, Math.min(size, off + 65_536)));
-    }
-    return m;
+    return randomBytes(size);
   });
+}
+
+/** `size` random bytes (`getRandomValues` fills at most 64 KiB per call). */
+function randomBytes(size: number): Uint8Array {
+  const m = new Uint8Array(size);
+  for (let off = 0; off < size; off += 65_536) {
+    crypto.getRandomValues(m.subarray(off, Math.min(size, off + 65_536)));
+  }
+  return m;
 }
 
 function assertSameBytes(got: Uint8Array, want: Uint8Array, label: string): void {
@@ -187,11 +192,7 @@ for (const batches of [true, false]) {
 function mediumMessages(seed: number, count: number): Uint8Array[] {
   const random = prng(seed);
   return Array.from({ length: count }, () => {
-    const m = new Uint8Array(1 + Math.floor(random() * (random() < 0.7 ? 20_000 : 100_000)));
-    for (let off = 0; off < m.length; off += 65_536) {
-      crypto.getRandomValues(m.subarray(off, Math.min(m.length, off + 65_536)));
-    }
-    return m;
+    return randomBytes(1 + Math.floor(random() * (random() < 0.7 ? 20_000 : 100_000)));
   });
 }
 
