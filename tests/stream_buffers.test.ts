@@ -70,11 +70,16 @@ Deno.test("write queue: a batch that outgrows a small buffer stays one write, in
   assert.ok(q.empty);
 });
 
-/** A ReadAhead past its smallest read size, where reads can be handed over without a copy. */
-function grownReadAhead(): ReadAhead {
+/**
+ * A ReadAhead whose next read buffer is `size` bytes (a power of two): full reads double
+ * the read size. Past the smallest size, reads can be handed over without a copy.
+ */
+function readAheadOf(size: number): ReadAhead {
   const inbound = new ReadAhead();
-  const first = inbound.readBuffer();
-  inbound.chunkOf(first, first.length); // a full read doubles the read size
+  for (let grown = 256; grown < size; grown *= 2) {
+    const buf = inbound.readBuffer();
+    inbound.chunkOf(buf, buf.length);
+  }
   return inbound;
 }
 
@@ -92,7 +97,7 @@ Deno.test("read ahead: an idle connection waits on a small read buffer that noth
 });
 
 Deno.test("read ahead: a consumed read buffer serves the next read", () => {
-  const inbound = grownReadAhead();
+  const inbound = readAheadOf(512);
   const buf = inbound.readBuffer();
   // Half-full reads: handed over without a copy, and the read size stays as it is.
   const chunk = inbound.chunkOf(buf, buf.length / 2);
@@ -106,7 +111,7 @@ Deno.test("read ahead: a consumed read buffer serves the next read", () => {
 });
 
 Deno.test("read ahead: lends() names exactly the chunks recycle may take back", () => {
-  const inbound = grownReadAhead();
+  const inbound = readAheadOf(512);
   const buf = inbound.readBuffer();
   const lent = inbound.chunkOf(buf, buf.length / 2);
   assert.equal(inbound.lends(lent), true, "a read handed over in place");
@@ -121,7 +126,7 @@ Deno.test("read ahead: lends() names exactly the chunks recycle may take back", 
 });
 
 Deno.test("read ahead: partial views and buffers of another size are not reused", () => {
-  const inbound = grownReadAhead();
+  const inbound = readAheadOf(512);
   const buf = inbound.readBuffer();
   inbound.chunkOf(buf, buf.length / 2);
   const other = new Uint8Array(buf.length);
@@ -131,15 +136,6 @@ Deno.test("read ahead: partial views and buffers of another size are not reused"
   assert.notEqual(next.buffer, other.buffer);
   assert.ok(next.length >= buf.length);
 });
-
-/** A ReadAhead whose reads have grown to `size` bytes (full reads double the read size). */
-function readAheadOf(size: number): ReadAhead {
-  const inbound = new ReadAhead();
-  for (let buf = inbound.readBuffer(); buf.length < size; buf = inbound.readBuffer()) {
-    inbound.chunkOf(buf, buf.length);
-  }
-  return inbound;
-}
 
 Deno.test("read ahead: a read that leaves much of its buffer unused leaves the rest to the next read", () => {
   const inbound = readAheadOf(256 * 1024);
