@@ -62,3 +62,29 @@ Deno.test("slab: small masked frames share a slab; a large one has its own buffe
     assert.deepEqual(event.data, payload);
   }
 });
+
+Deno.test("slab: a server's frame headers are slices of one slab, each left as written", () => {
+  const sizes = [5, 300, 70_000, 0, 125, 126, 65_535, 65_536];
+  const frames = sizes.map((n) => encodeFrame(Opcode.BINARY, new Uint8Array(n), { masked: false }));
+  const headers = frames.map(([header]) => header);
+  assert.deepEqual(headers.map((h) => h.length), [2, 4, 10, 2, 2, 4, 4, 10]);
+  let slabs = 1;
+  for (let i = 0; i < headers.length; i++) {
+    assert.ok(headers[i].buffer.byteLength >= 1024, "a slice, not a buffer of its own");
+    if (i === 0) continue;
+    const [prev, next] = [headers[i - 1], headers[i]];
+    if (next.buffer !== prev.buffer) slabs++; // the shared slab was full: the next one
+    else assert.ok(prev.byteOffset + prev.length <= next.byteOffset, "one after the other");
+  }
+  assert.ok(slabs <= 2, `${slabs} slabs for 8 headers`);
+  // Each header still says its own payload length once the later ones were written.
+  const receiver = new Receiver({ role: "client", maxMessageSize: 1 << 20 });
+  frames.forEach(([header, payload], i) => {
+    assert.equal(payload.length, sizes[i], "the payload is the caller's array");
+    receiver.feed(header.slice());
+    receiver.feed(payload);
+    const event = receiver.next();
+    assert.ok(event?.type === "message");
+    assert.equal((event.data as Uint8Array).length, sizes[i]);
+  });
+});
