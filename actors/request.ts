@@ -48,8 +48,8 @@ export interface PendingCall {
 export class Request<T> implements PendingCall {
   /** The promise the caller awaits. */
   readonly promise: Promise<T>;
-  #resolve: (value: T) => void;
-  #reject: (error: unknown) => void;
+  #resolve!: (value: T) => void;
+  #reject!: (error: unknown) => void;
   #timer: DeadlineEntry | undefined;
   #settled = false;
   /** Absolute deadline, `-1` or `0`. */
@@ -66,10 +66,12 @@ export class Request<T> implements PendingCall {
   constructor(readonly op: string, deadline: Deadline) {
     this.deadline = deadlineOf(deadline);
     this.#signal = signalOf(deadline);
-    const { promise, resolve, reject } = Promise.withResolvers<T>();
-    this.promise = promise;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    // An executor rather than Promise.withResolvers: about a quarter of its cost in V8, and
+    // every call makes one.
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
   }
 
   /** Whether the request was already answered. */
